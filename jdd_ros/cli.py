@@ -1,0 +1,56 @@
+"""The ``jdd-ros`` command: one entry point for the offline tools, model management and the launcher.
+
+Each sub-command lives in the module of its concept and is imported only when used (so ``jdd-ros fetch-models``
+does not import torch). A module exposes ``COMMANDS = {name: (add_arguments, run)}`` where ``add_arguments(parser)``
+fills an argparse parser and ``run(args) -> int`` returns the exit status.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# name -> (module, one-line help)
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    'fetch-models': ('jdd_ros.model_store', 'download and sha256-verify known detector models into the cache'),
+    'detect': ('jdd_ros.darknet.cli', 'run YOLOv4 (Darknet cfg/weights) on image files'),
+    'train-depth': ('jdd_ros.depth.train', 'train the U-Net depth model (NYU Depth v2 or synthetic scenes)'),
+    'eval-depth': ('jdd_ros.depth.evaluate', 'evaluate a depth checkpoint with the standard NYU metrics'),
+    'export-depth-onnx': ('jdd_ros.depth.onnx_export', 'export a depth checkpoint to ONNX with its sidecar YAML'),
+    'fuse': ('jdd_ros.offline', 'detections with distances on one image (depth PNG or depth model)'),
+    'process': ('jdd_ros.offline', 'annotate a bag, video or image folder and write a CSV of every detection'),
+    'launch': ('jdd_ros.launcher', 'start the depth, detector and fusion nodes without a ROS installation'),
+}
+
+
+def _usage() -> str:
+    width = max(len(n) for n in SUBCOMMANDS)
+    lines = ['usage: jdd-ros COMMAND [options]   (jdd-ros COMMAND --help for its options)', '', 'commands:']
+    lines += [f'  {name.ljust(width)}  {help_}' for name, (_, help_) in SUBCOMMANDS.items()]
+    return '\n'.join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ('-h', '--help', 'help'):
+        print(_usage())
+        return 0
+    name, rest = argv[0], argv[1:]
+    if name not in SUBCOMMANDS:
+        print(f"jdd-ros: unknown command '{name}'\n\n{_usage()}", file=sys.stderr)
+        return 2
+    module_name, help_ = SUBCOMMANDS[name]
+    module = importlib.import_module(module_name)
+    add_arguments, run = module.COMMANDS[name]
+    parser = argparse.ArgumentParser(prog=f'jdd-ros {name}', description=help_)
+    add_arguments(parser)
+    args = parser.parse_args(rest)
+    try:
+        return int(run(args) or 0)
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,240 @@
+"""The one parameter schema of jdd_ros's nodes, without ROS imports.
+
+The nodes declare their ROS parameters from it (with descriptors, ranges and validation), ``config/params.yaml``
+holds its defaults in ROS's parameter-file format, and the launch file, ``jdd-ros launch`` and the offline tools read
+and validate values through it, so a value refused by ``ros2 param set`` is refused everywhere with the same reason.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+DEPTH_STATISTICS = ('center', 'median', 'percentile')
+FILTER_MODES = ('detect_then_filter', 'mask_then_detect')
+DEVICES_HELP = "'cpu', 'cuda' or 'cuda:N'"
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """One parameter: its default (which fixes its type), what it means, and what values are allowed."""
+
+    name: str
+    default: Any
+    description: str
+    dynamic: bool = False
+    min: float | None = None
+    max: float | None = None
+    choices: tuple[str, ...] | None = None
+    check: Callable[[Any], str | None] | None = None  # extra rule; returns the reason a value is refused
+
+    @property
+    def kind(self) -> type:
+        if isinstance(self.default, bool):
+            return bool
+        if isinstance(self.default, list):
+            return list
+        return type(self.default)
+
+    def constraints(self) -> str:
+        parts = []
+        if self.min is not None and self.max is not None:
+            parts.append(f'range [{self.min}, {self.max}]')
+        elif self.min is not None:
+            parts.append(f'>= {self.min}')
+        elif self.max is not None:
+            parts.append(f'<= {self.max}')
+        if self.choices:
+            parts.append('one of: ' + ', '.join(self.choices))
+        parts.append('changeable at run time' if self.dynamic else 'read at start-up')
+        return '; '.join(parts)
+
+    def coerce(self, value: Any) -> Any:
+        """The value converted to this parameter's type (int -> float allowed), or ValueError with the reason."""
+        kind = self.kind
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            return float(value)
+        if kind is list:
+            if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+                return list(value)
+            if isinstance(value, str):  # 'person,chair' from a command line
+                return [v.strip() for v in value.split(',') if v.strip()]
+            raise ValueError(f'{self.name} must be a list of strings, got {value!r}')
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            raise ValueError(f'{self.name} must be of type {kind.__name__}, got {type(value).__name__} {value!r}')
+        return value
+
+    def validate(self, value: Any) -> str | None:
+        """None when ``value`` is acceptable, else the reason it is refused (shown by ``ros2 param set``)."""
+        try:
+            value = self.coerce(value)
+        except ValueError as exc:
+            return str(exc)
+        if isinstance(value, float) and not math.isfinite(value):
+            return f'{self.name} must be a finite number, got {value}'
+        if self.min is not None and value < self.min:
+            return f'{self.name} must be >= {self.min}, got {value}'
+        if self.max is not None and value > self.max:
+            return f'{self.name} must be <= {self.max}, got {value}'
+        if self.choices is not None and value not in self.choices:
+            return f"{self.name} must be one of {', '.join(self.choices)}; got '{value}'"
+        if self.check is not None:
+            return self.check(value)
+        return None
+
+
+def _check_device(value: str) -> str | None:
+    if value == 'cpu' or value == 'cuda':
+        return None
+    if value.startswith('cuda:') and value[5:].isdigit():
+        return None
+    return f"device must be {DEVICES_HELP}, got '{value}'"
+
+
+def _check_input_size(value: int) -> str | None:
+    if value != 0 and value % 32:
+        return f'input sizes must be 0 (the model default) or a multiple of 32, got {value}'
+    return None
+
+
+RELIABILITY = ParamSpec(
+    'reliability', 'best_effort',
+    "QoS reliability of the input subscriptions: 'best_effort' matches every publisher (camera drivers and "
+    "'ros2 bag play' alike); 'reliable' matches only reliable publishers and is reported when one is not.",
+    choices=('best_effort', 'reliable'))
+
+FUSION_NODE = (
+    ParamSpec('max_depth', 0.0, 'Detections farther than this (metres) are dropped; 0 means no limit.',
+              dynamic=True, min=0.0, max=1000.0),
+    ParamSpec('min_depth', 0.0, 'Detections nearer than this (metres) are dropped.', dynamic=True, min=0.0, max=1000.0),
+    ParamSpec('depth_statistic', 'median',
+              "How a box's depth is read: 'center' (the box-centre pixel), 'median' or 'percentile' of the valid "
+              'pixels in the central part of the box.', dynamic=True, choices=DEPTH_STATISTICS),
+    ParamSpec('depth_percentile', 20.0,
+              "Percentile (0-100) used by depth_statistic 'percentile': low values pick the nearest surface, for "
+              'objects seen through gaps.', dynamic=True, min=0.0, max=100.0),
+    ParamSpec('box_fraction', 0.5, 'Width and height of the central box region that is read, as a fraction of the box.',
+              dynamic=True, min=0.01, max=1.0),
+    ParamSpec('min_valid_fraction', 0.1,
+              'A box whose read region has a smaller fraction of valid depth pixels has no measurable depth.',
+              dynamic=True, min=0.0, max=1.0),
+    ParamSpec('filter_mode', 'detect_then_filter',
+              "'detect_then_filter' drops far detections; 'mask_then_detect' (the original project's mode) blanks the "
+              'image beyond max_depth before the detector sees it. Set it on the detector node too.',
+              dynamic=True, choices=FILTER_MODES),
+    ParamSpec('cache_size', 30, 'Frames kept while waiting for the matching depth or detections message.',
+              min=1, max=1000),
+    RELIABILITY,
+)
+
+DETECTOR_NODE = (
+    ParamSpec('model', 'yolov4-tiny',
+              "A known model name (see 'jdd-ros fetch-models --list'); ignored when cfg is set."),
+    ParamSpec('cfg', '', 'Path of a Darknet .cfg (a custom model); needs weights and names too.'),
+    ParamSpec('weights', '', 'Path of the Darknet .weights matching cfg.'),
+    ParamSpec('names', '', 'Path of the class-names file (one name per line) matching cfg.'),
+    ParamSpec('weights_sha256', '', 'Expected sha256 of the custom weights file; empty skips the check for own files.'),
+    ParamSpec('device', 'cpu', f'Inference device: {DEVICES_HELP}.', check=_check_device),
+    ParamSpec('backend', 'torch', 'Inference backend.', choices=('torch', 'onnxruntime')),
+    ParamSpec('input_size', 0, 'Network input size in pixels (multiple of 32); 0 uses the cfg value.',
+              min=0, max=4096, check=_check_input_size),
+    ParamSpec('confidence_threshold', 0.25, 'Minimum score (objectness x class probability) of a detection.',
+              dynamic=True, min=0.0, max=1.0),
+    ParamSpec('nms_threshold', 0.45, 'IoU above which the lower-scored of two same-class boxes is suppressed.',
+              dynamic=True, min=0.0, max=1.0),
+    ParamSpec('classes', [], 'Class names to keep (COCO names such as person, chair); empty keeps all.', dynamic=True),
+    ParamSpec('publish_debug_image', False, 'Also publish debug_image with the boxes drawn.', dynamic=True),
+    ParamSpec('filter_mode', 'detect_then_filter',
+              "'mask_then_detect' blanks pixels beyond max_depth (from the depth topic) before detecting.",
+              dynamic=True, choices=FILTER_MODES),
+    ParamSpec('max_depth', 0.0, "Threshold (metres) used by filter_mode 'mask_then_detect'; 0 means no mask.",
+              dynamic=True, min=0.0, max=1000.0),
+    RELIABILITY,
+)
+
+DEPTH_NODE = (
+    ParamSpec('checkpoint', '', 'Path of a jdd_ros depth checkpoint (.pt, written by jdd-ros train-depth).'),
+    ParamSpec('onnx_model', '', 'Path of an ONNX depth model with its sidecar YAML (<model>.yaml) next to it.'),
+    ParamSpec('device', 'cpu', f'Inference device: {DEVICES_HELP}.', check=_check_device),
+    ParamSpec('backend', 'torch', "Backend for checkpoint models ('onnxruntime' exports the checkpoint first).",
+              choices=('torch', 'onnxruntime')),
+    ParamSpec('input_height', 0, 'Network input height (multiple of 32); 0 uses the model default.',
+              min=0, max=4096, check=_check_input_size),
+    ParamSpec('input_width', 0, 'Network input width (multiple of 32); 0 uses the model default.',
+              min=0, max=4096, check=_check_input_size),
+    ParamSpec('max_depth', 0.0, 'Depths beyond this (metres) are published as NaN (invalid); 0 keeps all.',
+              dynamic=True, min=0.0, max=1000.0),
+    ParamSpec('publish_colored', False, 'Also publish depth_colored, a colour-mapped view for people.', dynamic=True),
+    RELIABILITY,
+)
+
+SCHEMA: dict[str, tuple[ParamSpec, ...]] = {
+    'fusion_node': FUSION_NODE,
+    'detector_node': DETECTOR_NODE,
+    'depth_node': DEPTH_NODE,
+}
+
+
+def spec(node: str, name: str) -> ParamSpec:
+    for s in SCHEMA[node]:
+        if s.name == name:
+            return s
+    raise KeyError(f"{node} has no parameter '{name}' (parameters: {', '.join(s.name for s in SCHEMA[node])})")
+
+
+def defaults(node: str) -> dict[str, Any]:
+    return {s.name: s.default for s in SCHEMA[node]}
+
+
+def validate_values(node: str, values: Mapping[str, Any]) -> dict[str, Any]:
+    """Coerced values for ``node``; ValueError listing every unknown or refused one."""
+    errors, out = [], {}
+    for name, value in values.items():
+        try:
+            s = spec(node, name)
+        except KeyError as exc:
+            errors.append(str(exc.args[0]))
+            continue
+        reason = s.validate(value)
+        if reason:
+            errors.append(reason)
+        else:
+            out[name] = s.coerce(value)
+    if errors:
+        raise ValueError(f'{node}: ' + '; '.join(errors))
+    return out
+
+
+def load_params_file(path: str | Path) -> dict[str, dict[str, Any]]:
+    """Read a ROS 2 parameter file (``node: {ros__parameters: {...}}``) and validate it against the schema.
+
+    Returns ``{node_name: {param: value}}``; keys ``/**`` and fully qualified names (``/ns/fusion_node``) are
+    matched by their last component.
+    """
+    import yaml
+
+    text = Path(path).read_text()
+    data = yaml.safe_load(text) or {}
+    if not isinstance(data, dict):
+        raise ValueError(f'{path}: expected a mapping of node names to ros__parameters')
+    out: dict[str, dict[str, Any]] = {}
+    shared = {}
+    for key, body in data.items():
+        params = (body or {}).get('ros__parameters', {}) if isinstance(body, dict) else None
+        if params is None:
+            raise ValueError(f'{path}: {key} has no ros__parameters mapping')
+        node = str(key).rstrip('/').split('/')[-1]
+        if node in ('**', '*'):
+            shared.update(params)
+            continue
+        if node not in SCHEMA:
+            raise ValueError(f"{path}: unknown node '{key}' (nodes: {', '.join(SCHEMA)})")
+        out[node] = validate_values(node, params)
+    for node in SCHEMA:
+        for name, value in shared.items():
+            if any(s.name == name for s in SCHEMA[node]):
+                out.setdefault(node, {}).setdefault(name, spec(node, name).coerce(value))
+    return out

@@ -1,0 +1,264 @@
+"""Test harness: real node processes on real DDS, driven from the test process with rclpy.
+
+Every process started here keeps DDS discovery on this machine (ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST), gets the
+test module's own ROS_DOMAIN_ID and a ROS_LOG_DIR in a temporary directory.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get('JDD_ROS_SHARED', REPO.parent / 'shared'))
+BIN = Path(sys.executable).parent
+LOG_ROOT = Path(tempfile.mkdtemp(prefix='jdd_ros_test_logs_'))
+
+os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
+os.environ.setdefault('ROS_LOG_DIR', str(LOG_ROOT / 'pytest'))
+os.environ.setdefault('HOME', tempfile.gettempdir())
+
+
+def shared_file(*parts: str) -> Path:
+    """A file from ../shared, or skip the test saying what is missing."""
+    path = SHARED.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f'{path} not found: the shared data (../shared beside the checkout) is absent')
+    return path
+
+
+def new_domain_id() -> int:
+    """A random domain per test module, so parallel test runs on one machine do not see each other."""
+    return random.SystemRandom().randint(1, 232)
+
+
+def ros_env(domain_id: int, **extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update({
+        'ROS_AUTOMATIC_DISCOVERY_RANGE': 'LOCALHOST',
+        'ROS_DOMAIN_ID': str(domain_id),
+        'ROS_LOG_DIR': str(LOG_ROOT / f'domain{domain_id}'),
+        'PYTHONUNBUFFERED': '1',
+        'RCUTILS_COLORIZED_OUTPUT': '0',
+    })
+    env.setdefault('HOME', tempfile.gettempdir())
+    env.update(extra)
+    return env
+
+
+def _ros_arg(value: Any) -> str:
+    if isinstance(value, bool):
+        return 'true' if value else 'false'
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, (list, tuple)):
+        return '[' + ','.join(str(v) for v in value) + ']'
+    return str(value)
+
+
+class NodeProcess:
+    """A node executable from this venv in its own process, with its output captured."""
+
+    def __init__(self, executable: str, domain_id: int, params: dict[str, Any] | None = None,
+                 remap: dict[str, str] | None = None, args: list[str] | None = None, **env_extra: str):
+        cmd = [str(BIN / executable)] + list(args or [])
+        ros_args = []
+        for name, value in (params or {}).items():
+            ros_args += ['-p', f'{name}:={_ros_arg(value)}']
+        for src, dst in (remap or {}).items():
+            ros_args += ['-r', f'{src}:={dst}']
+        if ros_args:
+            cmd += ['--ros-args'] + ros_args
+        self.cmd = cmd
+        self.env = ros_env(domain_id, **env_extra)
+        self.lines: list[str] = []
+        self._cond = threading.Condition()
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> NodeProcess:
+        self.proc = subprocess.Popen(self.cmd, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                     text=True, bufsize=1)
+        threading.Thread(target=self._read, daemon=True).start()
+        return self
+
+    def _read(self) -> None:
+        assert self.proc is not None and self.proc.stdout is not None
+        for line in self.proc.stdout:
+            with self._cond:
+                self.lines.append(line.rstrip('\n'))
+                del self.lines[:-5000]
+                self._cond.notify_all()
+
+    @property
+    def output(self) -> str:
+        with self._cond:
+            return '\n'.join(self.lines)
+
+    def wait_for_output(self, pattern: str, timeout: float = 20.0) -> re.Match:
+        regex = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                for line in self.lines:
+                    m = regex.search(line)
+                    if m:
+                        return m
+                left = deadline - time.monotonic()
+                if left <= 0 or (self.proc is not None and self.proc.poll() is not None and not self._cond.wait(0.2)):
+                    raise AssertionError(f'no output matching {pattern!r} within {timeout}s; output:\n{self.output}')
+                self._cond.wait(min(left, 0.2))
+
+    def stop(self, timeout: float = 10.0) -> int:
+        if self.proc is None:
+            return 0
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        return self.proc.returncode
+
+    def __enter__(self) -> NodeProcess:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class Inbox:
+    """Messages received on one topic, waited on with a timeout."""
+
+    def __init__(self) -> None:
+        self.messages: list[Any] = []
+        self._cond = threading.Condition()
+
+    def put(self, msg: Any) -> None:
+        with self._cond:
+            self.messages.append(msg)
+            self._cond.notify_all()
+
+    def wait_for(self, count: int = 1, timeout: float = 20.0,
+                 predicate: Callable[[Any], bool] | None = None) -> list[Any]:
+        """Block until ``count`` messages (satisfying ``predicate``) have arrived; return them."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                got = [m for m in self.messages if predicate is None or predicate(m)]
+                if len(got) >= count:
+                    return got
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(f'received {len(got)} of {count} expected messages within {timeout}s')
+                self._cond.wait(left)
+
+    def clear(self) -> None:
+        with self._cond:
+            self.messages.clear()
+
+
+class RosPeer:
+    """An rclpy node in the test process, spun in a background thread, on its own context and domain."""
+
+    def __init__(self, domain_id: int, name: str = 'test_peer'):
+        import rclpy
+        from rclpy.executors import SingleThreadedExecutor
+
+        self.context = rclpy.Context()
+        rclpy.init(context=self.context, domain_id=domain_id)
+        self.node = rclpy.create_node(name, context=self.context)
+        self.executor = SingleThreadedExecutor(context=self.context)
+        self.executor.add_node(self.node)
+        self._thread = threading.Thread(target=self._spin, daemon=True)
+        self._thread.start()
+
+    def _spin(self) -> None:
+        from rclpy.executors import ExternalShutdownException
+
+        try:
+            while self.context.ok():
+                self.executor.spin_once(timeout_sec=0.05)
+        except (ExternalShutdownException, Exception):  # noqa: BLE001 - shutdown races end the thread
+            pass
+
+    def publisher(self, msg_type: type, topic: str, qos: Any = None) -> Any:
+        from jdd_ros.ros.qos import output_qos
+
+        return self.node.create_publisher(msg_type, topic, qos or output_qos(10))
+
+    def subscribe(self, msg_type: type, topic: str, qos: Any = None) -> Inbox:
+        from jdd_ros.ros.qos import output_qos
+
+        inbox = Inbox()
+        self.node.create_subscription(msg_type, topic, inbox.put, qos or output_qos(100))
+        return inbox
+
+    def wait_for_subscribers(self, publisher: Any, count: int = 1, timeout: float = 20.0) -> None:
+        deadline = time.monotonic() + timeout
+        while publisher.get_subscription_count() < count:
+            if time.monotonic() > deadline:
+                raise AssertionError(f'no subscriber on {publisher.topic_name} within {timeout}s')
+            time.sleep(0.05)
+
+    def wait_for_publishers(self, topic: str, count: int = 1, timeout: float = 20.0) -> None:
+        deadline = time.monotonic() + timeout
+        while self.node.count_publishers(topic) < count:
+            if time.monotonic() > deadline:
+                raise AssertionError(f'no publisher on {topic} within {timeout}s')
+            time.sleep(0.05)
+
+    def _param_client(self, node_name: str, timeout: float) -> Any:
+        from rclpy.parameter_client import AsyncParameterClient
+
+        client = AsyncParameterClient(self.node, node_name)
+        if not client.wait_for_services(timeout_sec=timeout):
+            raise AssertionError(f'parameter services of {node_name} not available within {timeout}s')
+        return client
+
+    def _wait(self, future: Any, timeout: float) -> Any:
+        deadline = time.monotonic() + timeout
+        while not future.done():
+            if time.monotonic() > deadline:
+                raise AssertionError(f'service call not answered within {timeout}s')
+            time.sleep(0.01)
+        return future.result()
+
+    def set_parameters(self, node_name: str, values: dict[str, Any], timeout: float = 10.0) -> list[Any]:
+        """What ``ros2 param set`` does: call <node>/set_parameters; returns the SetParametersResult list."""
+        from rclpy.parameter import Parameter
+
+        client = self._param_client(node_name, timeout)
+        params = [Parameter(k, value=v) for k, v in values.items()]
+        return list(self._wait(client.set_parameters(params), timeout).results)
+
+    def get_parameters(self, node_name: str, names: list[str], timeout: float = 10.0) -> dict[str, Any]:
+        from rclpy.parameter import parameter_value_to_python
+
+        client = self._param_client(node_name, timeout)
+        values = self._wait(client.get_parameters(names), timeout).values
+        return {n: parameter_value_to_python(v) for n, v in zip(names, values)}
+
+    def describe_parameters(self, node_name: str, names: list[str], timeout: float = 10.0) -> list[Any]:
+        client = self._param_client(node_name, timeout)
+        return list(self._wait(client.describe_parameters(names), timeout).descriptors)
+
+    def close(self) -> None:
+        import rclpy
+
+        self.executor.shutdown(timeout_sec=1.0)
+        self.node.destroy_node()
+        rclpy.try_shutdown(context=self.context)
+        self._thread.join(timeout=2.0)
