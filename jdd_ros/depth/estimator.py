@@ -1,0 +1,261 @@
+"""One interface for every depth model: RGB frame in, metric depth at the frame's own resolution out.
+
+The node, ``jdd-ros fuse`` and the evaluation must not care whether depth comes from our U-Net in torch, the same
+U-Net in ONNX Runtime, or someone's Depth Anything export; they differ only in how pixels are fed and how the
+output becomes metres, which is what this class hides.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from jdd_ros.depth.checkpoint import DepthModelMeta, verify_sha256
+from jdd_ros.depth.sidecar import OnnxDepthSpec, load_sidecar, sidecar_path
+
+BACKENDS = ('torch', 'onnxruntime')
+
+
+def _check_size(size: Sequence[int], multiple: int = 32) -> tuple[int, int]:
+    if len(size) != 2 or any(int(v) <= 0 or int(v) % multiple for v in size):
+        raise ValueError(f'input size must be (height, width), both positive multiples of {multiple}; got {size}')
+    return int(size[0]), int(size[1])
+
+
+def _ort_providers(device: str) -> list[str]:
+    import onnxruntime as ort
+
+    available = ort.get_available_providers()
+    if device.startswith('cuda'):
+        if 'CUDAExecutionProvider' not in available:
+            raise RuntimeError(f"device '{device}' asked for, but this onnxruntime has no CUDAExecutionProvider "
+                               f"(available: {', '.join(available)}); use device 'cpu' or install onnxruntime-gpu")
+        return ['CUDAExecutionProvider', 'CPUExecutionProvider']
+    return ['CPUExecutionProvider']
+
+
+class DepthEstimator:
+    """Metric depth from RGB frames; build it with ``from_checkpoint`` or ``from_onnx``."""
+
+    def __init__(self, run: Callable[[np.ndarray], np.ndarray], *, input_size: tuple[int, int], mean: Sequence[float],
+                 std: Sequence[float], meta: DepthModelMeta, description: str, backend: str,
+                 spec: OnnxDepthSpec | None = None, batch_size_limit: int = 0):
+        self._run = run  # N,3,h,w (or N,h,w,3) float32 -> raw output, N leading
+        self.input_size = input_size
+        self.meta = meta
+        self.description = description
+        self.backend = backend
+        self.spec = spec
+        self._batch_limit = batch_size_limit  # 0: any batch size
+        self._pixel_scale = spec.pixel_scale if spec else 255.0
+        self._bgr = bool(spec and spec.channel_order == 'bgr')
+        self._nhwc = bool(spec and spec.input_layout == 'nhwc')
+        scale = np.float32(1.0 / self._pixel_scale)
+        # (pixel * scale - mean) / std as one multiply-add per pixel: pixel * a + b
+        std_arr, mean_arr = np.asarray(std, np.float32), np.asarray(mean, np.float32)
+        self._a = (scale / std_arr).astype(np.float32)
+        self._b = (-mean_arr / std_arr).astype(np.float32)
+
+    # ----------------------------------------------------------------------------------------------- constructors
+    @classmethod
+    def from_checkpoint(cls, path: str | os.PathLike, device: str = 'cpu', backend: str = 'torch',
+                        input_size: Sequence[int] | None = None, *, sha256: str | None = None,
+                        require_trained: bool = True, threads: int = 0) -> DepthEstimator:
+        """A trained jdd_ros checkpoint; ``backend='onnxruntime'`` exports it to ONNX in memory first."""
+        import torch
+
+        from jdd_ros.depth.checkpoint import load_checkpoint
+
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got '{backend}'")
+        model, meta, _ = load_checkpoint(path, 'cpu', require_trained=require_trained, sha256=sha256)
+        size = _check_size(input_size) if input_size else _check_size(meta.input_size)
+        where = f'{Path(path).name}'
+        if backend == 'torch':
+            dev = torch.device(device)
+            model.to(dev).eval()
+            if threads:
+                torch.set_num_threads(threads)
+
+            def run(batch: np.ndarray) -> np.ndarray:
+                with torch.inference_mode():
+                    out = model(torch.from_numpy(batch).to(dev))
+                return out[:, 0].float().cpu().numpy()
+        else:
+            import onnxruntime as ort
+
+            from jdd_ros.depth.onnx_export import model_to_onnx_bytes
+
+            options = ort.SessionOptions()
+            if threads:
+                options.intra_op_num_threads = threads
+            session = ort.InferenceSession(model_to_onnx_bytes(model, size), options,
+                                           providers=_ort_providers(device))
+            name = session.get_inputs()[0].name
+
+            def run(batch: np.ndarray) -> np.ndarray:
+                return session.run(None, {name: batch})[0][:, 0]
+        description = f'{meta.describe()}; {backend} on {device}; from {where}'
+        return cls(run, input_size=size, mean=meta.mean, std=meta.std, meta=meta, description=description,
+                   backend=backend)
+
+    @classmethod
+    def from_onnx(cls, path: str | os.PathLike, sidecar: str | os.PathLike | None = None, *, device: str = 'cpu',
+                  input_size: Sequence[int] | None = None, sha256: str | None = None,
+                  threads: int = 0) -> DepthEstimator:
+        """An ONNX depth model described by its sidecar YAML (default: ``<path without .onnx>.yaml``)."""
+        import onnxruntime as ort
+
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f'ONNX depth model {path} not found; export ours with '
+                                    "'jdd-ros export-depth-onnx --checkpoint depth.pt --out depth.onnx' or see "
+                                    'docs/depth-model.md for external models')
+        spec = load_sidecar(sidecar or sidecar_path(path))
+        verify_sha256(path, sha256 or spec.sha256 or None)
+        options = ort.SessionOptions()
+        if threads:
+            options.intra_op_num_threads = threads
+        try:
+            session = ort.InferenceSession(str(path), options, providers=_ort_providers(device))
+        except Exception as exc:  # noqa: BLE001 - ORT raises its own exception types
+            raise ValueError(f'{path}: ONNX Runtime cannot load it: {str(exc).splitlines()[0][:300]}') from exc
+        inputs = {i.name: i for i in session.get_inputs()}
+        outputs = [o.name for o in session.get_outputs()]
+        in_name = spec.input_name or session.get_inputs()[0].name
+        out_name = spec.output_name or outputs[0]
+        if in_name not in inputs:
+            raise ValueError(f"{path}: sidecar input_name '{in_name}' is not an input (inputs: {', '.join(inputs)})")
+        if out_name not in outputs:
+            raise ValueError(f"{path}: sidecar output_name '{out_name}' is not an output "
+                             f"(outputs: {', '.join(outputs)})")
+        size = (int(input_size[0]), int(input_size[1])) if input_size else spec.input_size
+        shape = list(inputs[in_name].shape)
+        if len(shape) != 4:
+            raise ValueError(f'{path}: input {in_name} has shape {shape}; a 4-D image input is expected')
+        hw_axes = (1, 2) if spec.input_layout == 'nhwc' else (2, 3)
+        ch_axis = 3 if spec.input_layout == 'nhwc' else 1
+        if isinstance(shape[ch_axis], int) and shape[ch_axis] != 3:
+            raise ValueError(f'{path}: input {in_name} has {shape[ch_axis]} channels at axis {ch_axis} '
+                             f'(shape {shape}); is input_layout ({spec.input_layout}) right?')
+        for axis, want in zip(hw_axes, size):
+            if isinstance(shape[axis], int) and shape[axis] != want:
+                raise ValueError(f'{path}: the model takes {shape} ({spec.input_layout}) but the input size is '
+                                 f'{size[0]}x{size[1]} (h x w); fix input_size in the sidecar')
+        dtype = np.float16 if inputs[in_name].type == 'tensor(float16)' else np.float32
+        batch_limit = shape[0] if isinstance(shape[0], int) else 0
+
+        def run(batch: np.ndarray) -> np.ndarray:
+            out = np.asarray(session.run([out_name], {in_name: batch.astype(dtype, copy=False)})[0], np.float32)
+            if out.ndim == 4 and out.shape[1] == 1:
+                out = out[:, 0]
+            elif out.ndim == 4 and out.shape[-1] == 1:
+                out = out[..., 0]
+            elif out.ndim == 2:
+                out = out[None]
+            if out.ndim != 3:
+                raise ValueError(f'{path}: output {out_name} has shape {out.shape}; expected N,1,H,W or N,H,W')
+            return out
+
+        meta = DepthModelMeta(architecture='onnx', encoder=spec.name or path.stem, input_size=size,
+                              mean=spec.mean, std=spec.std, min_depth=spec.min_depth, max_depth=spec.max_depth,
+                              trained_on=spec.trained_on, epochs=0, notes=f'external ONNX model {path.name}')
+        kind = spec.output_kind + ('' if spec.output_kind == 'metric' else f' (alignment {spec.alignment})')
+        description = (f"ONNX model {spec.name or path.name}, {kind} depth, input {size[1]}x{size[0]}"
+                       f"{', trained on ' + spec.trained_on if spec.trained_on else ''}; onnxruntime on {device}")
+        return cls(run, input_size=size, mean=spec.mean, std=spec.std, meta=meta, description=description,
+                   backend='onnxruntime', spec=spec, batch_size_limit=batch_limit)
+
+    # ------------------------------------------------------------------------------------------------- inference
+    @property
+    def is_metric(self) -> bool:
+        """True when ``predict`` returns metres on its own (no per-frame reference needed)."""
+        return self.spec is None or self.spec.is_metric_without_reference
+
+    def preprocess(self, image_rgb: np.ndarray) -> np.ndarray:
+        """HxWx3 uint8 RGB -> 3,h,w (or h,w,3) float32 network input."""
+        if image_rgb.ndim != 3 or image_rgb.shape[2] != 3 or image_rgb.size == 0:
+            raise ValueError(f'expected an HxWx3 RGB image, got shape {image_rgb.shape}')
+        h, w = self.input_size
+        if image_rgb.shape[:2] != (h, w):
+            shrink = image_rgb.shape[0] > h and image_rgb.shape[1] > w
+            image_rgb = cv2.resize(image_rgb, (w, h), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+        x = image_rgb.astype(np.float32) * self._a + self._b
+        if self._bgr:
+            x = x[:, :, ::-1]
+        return np.ascontiguousarray(x if self._nhwc else x.transpose(2, 0, 1))
+
+    def _raw_batch(self, images: Sequence[np.ndarray]) -> list[np.ndarray]:
+        batch = np.stack([self.preprocess(im) for im in images])
+        if self._batch_limit and len(images) != self._batch_limit:
+            return [self._run(batch[i:i + 1])[0] for i in range(len(images))]
+        return list(self._run(batch))
+
+    def _to_metres(self, raw: np.ndarray, scale: float | None = None, shift: float | None = None) -> np.ndarray:
+        spec = self.spec
+        if spec is None:
+            depth = raw.astype(np.float32, copy=False)
+        else:
+            s = spec.output_scale if scale is None else scale
+            t = spec.output_shift if shift is None else shift
+            if s is None:
+                raise RuntimeError(f'{self.description}: relative depth needs a scale; use predict_aligned with a '
+                                   'metric reference, or set output_scale/output_shift in the sidecar')
+            with np.errstate(divide='ignore', invalid='ignore', over='ignore'):
+                depth = (s * raw + t) if spec.output_kind == 'metric' else 1.0 / (s * raw + t)
+            depth = depth.astype(np.float32, copy=False)
+        invalid = ~np.isfinite(depth) | (depth <= 0)
+        if self.meta.min_depth > 0:
+            invalid |= depth < self.meta.min_depth * 0.999
+        if self.meta.max_depth > 0:
+            invalid |= depth > self.meta.max_depth * 1.001
+        if invalid.any():
+            depth = depth.copy()
+            depth[invalid] = np.nan
+        return depth
+
+    @staticmethod
+    def _resize_to(depth: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+        if depth.shape == shape:
+            return depth
+        return cv2.resize(depth, (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR)
+
+    def predict(self, image_rgb: np.ndarray) -> np.ndarray:
+        """HxWx3 uint8 RGB -> HxW float32 metres at the input's resolution; NaN where invalid."""
+        return self.predict_batch([image_rgb])[0]
+
+    def predict_batch(self, images: Sequence[np.ndarray]) -> list[np.ndarray]:
+        if not images:
+            return []
+        if not self.is_metric:
+            raise RuntimeError(f'{self.description} gives relative depth only (alignment: reference): use '
+                               'predict_aligned(image, reference_depth)')
+        raws = self._raw_batch(images)
+        return [self._resize_to(self._to_metres(r), im.shape[:2]) for r, im in zip(raws, images)]
+
+    def predict_raw(self, image_rgb: np.ndarray) -> np.ndarray:
+        """The model's own output (e.g. relative inverse depth) at the input's resolution, for inspection."""
+        return self._resize_to(self._raw_batch([image_rgb])[0].astype(np.float32), image_rgb.shape[:2])
+
+    def predict_aligned(self, image_rgb: np.ndarray, reference_depth: np.ndarray,
+                        min_points: int = 10) -> tuple[np.ndarray, float, float]:
+        """Metric depth of a ``relative_inverse`` model fitted to a sparse metric reference (NaN/0 = no value).
+
+        Fits ``1/depth = scale * raw + shift`` by least squares on the pixels where the reference is valid (a few
+        LiDAR points, a depth camera's valid pixels); returns (depth, scale, shift).
+        """
+        if self.spec is None or self.spec.output_kind != 'relative_inverse':
+            raise RuntimeError('predict_aligned is for relative_inverse models; this one is metric: use predict')
+        raw = self.predict_raw(image_rgb)
+        if reference_depth.shape != raw.shape:
+            raise ValueError(f'reference depth {reference_depth.shape} must have the image size {raw.shape}')
+        ok = np.isfinite(reference_depth) & (reference_depth > 0) & np.isfinite(raw)
+        if int(ok.sum()) < min_points:
+            raise ValueError(f'only {int(ok.sum())} valid reference pixels; at least {min_points} are needed')
+        a = np.stack([raw[ok].astype(np.float64), np.ones(int(ok.sum()))], axis=1)
+        (scale, shift), *_ = np.linalg.lstsq(a, 1.0 / reference_depth[ok].astype(np.float64), rcond=None)
+        return self._to_metres(raw, float(scale), float(shift)), float(scale), float(shift)

@@ -1,0 +1,94 @@
+"""ONNX export of a depth checkpoint, with the sidecar YAML that makes it loadable by ``DepthEstimator.from_onnx``.
+
+The export has dynamic batch, height and width (any multiple of 32 works); the sidecar carries the checkpoint's
+input size, normalisation, depth range, training data and the ONNX file's sha256.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import warnings
+from pathlib import Path
+
+import torch
+
+from jdd_ros.depth.checkpoint import DepthModelMeta, file_sha256, load_checkpoint
+from jdd_ros.depth.sidecar import OnnxDepthSpec, sidecar_path, write_sidecar
+
+OPSET = 17
+INPUT_NAME = 'image'
+OUTPUT_NAME = 'depth'
+
+
+def export_module(module: torch.nn.Module, input_size: tuple[int, int], f: str | os.PathLike | io.BytesIO,
+                  opset: int = OPSET, dynamic: bool = True) -> None:
+    """Export any ``N,3,H,W -> N,1,H,W`` module (TorchScript-based exporter: needs no onnxscript)."""
+    module = module.eval()
+    dummy = torch.zeros(1, 3, *input_size)
+    axes = {INPUT_NAME: {0: 'batch', 2: 'height', 3: 'width'}, OUTPUT_NAME: {0: 'batch', 2: 'height', 3: 'width'}}
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')  # the legacy exporter's deprecation and tracer warnings
+        torch.onnx.export(module, (dummy,), f, input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
+                          opset_version=opset, dynamic_axes=axes if dynamic else None, dynamo=False,
+                          do_constant_folding=True)
+
+
+def model_to_onnx_bytes(module: torch.nn.Module, input_size: tuple[int, int], opset: int = OPSET) -> bytes:
+    buf = io.BytesIO()
+    export_module(module, input_size, buf, opset)
+    return buf.getvalue()
+
+
+def spec_for(meta: DepthModelMeta, name: str = '') -> OnnxDepthSpec:
+    """The sidecar describing an exported jdd_ros U-Net: metric output in metres, the checkpoint's normalisation."""
+    return OnnxDepthSpec(input_size=tuple(meta.input_size), output_kind='metric',
+                         name=name or f'jdd_ros {meta.architecture} {meta.encoder}', trained_on=meta.trained_on,
+                         mean=tuple(meta.mean), std=tuple(meta.std), input_name=INPUT_NAME, output_name=OUTPUT_NAME,
+                         output_scale=1.0, min_depth=meta.min_depth, max_depth=meta.max_depth)
+
+
+def export_checkpoint(checkpoint: str | os.PathLike, out: str | os.PathLike, input_size: tuple[int, int] | None = None,
+                      opset: int = OPSET, require_trained: bool = True) -> tuple[Path, Path]:
+    """Write ``out`` (.onnx) and its sidecar YAML; returns both paths."""
+    model, meta, _ = load_checkpoint(checkpoint, 'cpu', require_trained=require_trained)
+    if input_size:
+        meta.input_size = (int(input_size[0]), int(input_size[1]))
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    export_module(model, meta.input_size, out, opset)
+    spec = spec_for(meta)
+    spec = OnnxDepthSpec(**{**spec.to_yaml_dict(), 'input_size': tuple(meta.input_size),
+                            'mean': tuple(meta.mean), 'std': tuple(meta.std), 'sha256': file_sha256(out)})
+    side = sidecar_path(out)
+    write_sidecar(side, spec, comment=f'jdd_ros depth model exported from {Path(checkpoint).name}\n{meta.describe()}')
+    return out, side
+
+
+def _add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument('--checkpoint', required=True, help='jdd_ros depth checkpoint (.pt)')
+    parser.add_argument('--out', required=True, help='ONNX file to write; its sidecar <out>.yaml is written beside it')
+    parser.add_argument('--input-size', type=int, nargs=2, metavar=('HEIGHT', 'WIDTH'),
+                        help="default input size written to the sidecar (multiples of 32); default: the checkpoint's")
+    parser.add_argument('--opset', type=int, default=OPSET, help=f'ONNX opset (default {OPSET})')
+
+
+def _run(args: argparse.Namespace) -> int:
+    import sys
+
+    from jdd_ros.depth.checkpoint import CheckpointError
+
+    if args.input_size and any(v <= 0 or v % 32 for v in args.input_size):
+        print(f'--input-size must be multiples of 32, got {args.input_size}', file=sys.stderr)
+        return 2
+    try:
+        onnx_path, side = export_checkpoint(args.checkpoint, args.out, args.input_size, args.opset)
+    except (CheckpointError, FileNotFoundError) as exc:
+        print(f'jdd-ros export-depth-onnx: {exc}', file=sys.stderr)
+        return 2
+    print(f'wrote {onnx_path} and {side}')
+    return 0
+
+
+COMMANDS = {'export-depth-onnx': (_add_arguments, _run)}

@@ -1,0 +1,174 @@
+"""The sidecar YAML that tells jdd_ros how to feed an external ONNX depth model and read its output.
+
+An ONNX file says nothing about normalisation, channel order or what its output means (metres? inverse relative
+depth?). Guessing is how users end up with depth in the wrong units, so every ONNX model needs this file next to it
+(``model.onnx`` -> ``model.yaml``). Unknown keys are errors (a misspelt ``output_scale`` must not be ignored).
+
+Output kinds:
+
+- ``metric``: metres = ``output_scale * raw + output_shift`` (``output_scale: 0.001`` for a model that outputs mm).
+- ``relative_inverse`` (MiDaS, Depth Anything relative): the output is inverse depth up to an unknown affine map.
+  ``alignment: fixed`` uses metres = ``1 / (output_scale * raw + output_shift)`` with values the user calibrated once
+  for the camera (see docs/depth-model.md); ``alignment: reference`` fits scale and shift per frame to a sparse metric
+  reference (``DepthEstimator.predict_aligned``), which the depth node cannot do alone, so it refuses such models.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+OUTPUT_KINDS = ('metric', 'relative_inverse')
+ALIGNMENTS = ('fixed', 'reference')
+CHANNEL_ORDERS = ('rgb', 'bgr')
+LAYOUTS = ('nchw', 'nhwc')
+
+
+class SidecarError(ValueError):
+    """A sidecar YAML that cannot describe a model: the text names the file, the key and the allowed values."""
+
+
+@dataclass(frozen=True)
+class OnnxDepthSpec:
+    input_size: tuple[int, int]  # (height, width) the model is fed
+    output_kind: str
+    name: str = ''
+    trained_on: str = ''
+    mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
+    std: tuple[float, float, float] = (0.229, 0.224, 0.225)
+    pixel_scale: float = 255.0  # pixel values are divided by this before mean/std
+    channel_order: str = 'rgb'
+    input_layout: str = 'nchw'
+    input_name: str = ''  # '' = the model's first input
+    output_name: str = ''  # '' = the model's first output
+    output_scale: float | None = None
+    output_shift: float = 0.0
+    alignment: str = 'fixed'
+    min_depth: float = 0.0  # metric depths outside [min_depth, max_depth] become NaN; 0 = no limit
+    max_depth: float = 0.0
+    sha256: str = ''  # expected sha256 of the .onnx file; '' skips the check
+
+    @property
+    def is_metric_without_reference(self) -> bool:
+        """True when ``predict`` alone gives metres (no per-frame reference needed)."""
+        return self.output_kind == 'metric' or self.alignment == 'fixed'
+
+    def to_yaml_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {}
+        for f in fields(self):
+            v = getattr(self, f.name)
+            d[f.name] = list(v) if isinstance(v, tuple) else v
+        if d['output_scale'] is None:
+            del d['output_scale']
+        return d
+
+
+def sidecar_path(model_path: str | os.PathLike) -> Path:
+    """``model.onnx`` -> ``model.yaml``."""
+    p = Path(model_path)
+    return p.with_suffix('.yaml') if p.suffix == '.onnx' else Path(str(p) + '.yaml')
+
+
+def _number(path: Path, key: str, value: Any, positive: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise SidecarError(f'{path}: {key} must be a finite number, got {value!r}')
+    if positive and value <= 0:
+        raise SidecarError(f'{path}: {key} must be > 0, got {value!r}')
+    return float(value)
+
+
+def _triple(path: Path, key: str, value: Any, positive: bool = False) -> tuple[float, float, float]:
+    if not isinstance(value, (list, tuple)) or len(value) != 3:
+        raise SidecarError(f'{path}: {key} must be a list of 3 numbers (one per channel, RGB order), got {value!r}')
+    return tuple(_number(path, f'{key}[{i}]', v, positive) for i, v in enumerate(value))  # type: ignore[return-value]
+
+
+def _choice(path: Path, key: str, value: Any, choices: tuple[str, ...]) -> str:
+    if not isinstance(value, str) or value.lower() not in choices:
+        raise SidecarError(f"{path}: {key} must be one of {', '.join(choices)}, got {value!r}")
+    return value.lower()
+
+
+def parse_sidecar(data: Any, path: str | os.PathLike = '<sidecar>') -> OnnxDepthSpec:
+    """Validate a sidecar mapping (already parsed from YAML)."""
+    path = Path(path)
+    if not isinstance(data, dict):
+        raise SidecarError(f'{path}: expected a mapping of keys (input_size, output_kind, ...), '
+                           f'got {type(data).__name__}')
+    known = {f.name for f in fields(OnnxDepthSpec)}
+    unknown = sorted(set(map(str, data)) - known)
+    if unknown:
+        raise SidecarError(f"{path}: unknown key(s) {', '.join(unknown)} (known: {', '.join(sorted(known))})")
+    for key in ('input_size', 'output_kind'):
+        if key not in data:
+            raise SidecarError(f'{path}: missing required key {key}')
+    size = data['input_size']
+    if (not isinstance(size, (list, tuple)) or len(size) != 2
+            or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in size)):
+        raise SidecarError(f'{path}: input_size must be [height, width] in pixels (positive integers), got {size!r}')
+    kw: dict[str, Any] = {'input_size': (int(size[0]), int(size[1])),
+                          'output_kind': _choice(path, 'output_kind', data['output_kind'], OUTPUT_KINDS)}
+    for key in ('name', 'trained_on', 'input_name', 'output_name', 'sha256'):
+        if key in data:
+            if not isinstance(data[key], str):
+                raise SidecarError(f'{path}: {key} must be a string, got {data[key]!r}')
+            kw[key] = data[key]
+    if 'mean' in data:
+        kw['mean'] = _triple(path, 'mean', data['mean'])
+    if 'std' in data:
+        kw['std'] = _triple(path, 'std', data['std'], positive=True)
+    if 'pixel_scale' in data:
+        kw['pixel_scale'] = _number(path, 'pixel_scale', data['pixel_scale'], positive=True)
+    for key, choices in (('channel_order', CHANNEL_ORDERS), ('input_layout', LAYOUTS), ('alignment', ALIGNMENTS)):
+        if key in data:
+            kw[key] = _choice(path, key, data[key], choices)
+    if data.get('output_scale') is not None:
+        kw['output_scale'] = _number(path, 'output_scale', data['output_scale'])
+        if kw['output_scale'] == 0:
+            raise SidecarError(f'{path}: output_scale must not be 0')
+    if 'output_shift' in data:
+        kw['output_shift'] = _number(path, 'output_shift', data['output_shift'])
+    for key in ('min_depth', 'max_depth'):
+        if key in data:
+            kw[key] = _number(path, key, data[key])
+            if kw[key] < 0:
+                raise SidecarError(f'{path}: {key} must be >= 0, got {data[key]!r}')
+    if kw.get('max_depth', 0.0) and kw.get('min_depth', 0.0) >= kw['max_depth']:
+        raise SidecarError(f"{path}: min_depth {kw.get('min_depth')} must be below max_depth {kw['max_depth']}")
+    spec = OnnxDepthSpec(**kw)
+    if spec.output_kind == 'metric' and spec.output_scale is None:
+        spec = OnnxDepthSpec(**{**kw, 'output_scale': 1.0})
+    if spec.output_kind == 'metric' and spec.alignment != 'fixed':
+        raise SidecarError(f'{path}: alignment applies to relative_inverse models only (output_kind is metric)')
+    if spec.output_kind == 'relative_inverse' and spec.alignment == 'fixed' and spec.output_scale is None:
+        raise SidecarError(
+            f'{path}: a relative_inverse model needs output_scale (and output_shift) so that metres = '
+            '1 / (output_scale * raw + output_shift), calibrated once for the camera; or alignment: reference to '
+            'fit them per frame to a sparse metric reference (not usable by depth_node). See docs/depth-model.md')
+    return spec
+
+
+def load_sidecar(path: str | os.PathLike) -> OnnxDepthSpec:
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f'sidecar {path} not found: an ONNX depth model needs a YAML next to it that says how to feed it and '
+            'what its output means (input_size, mean, std, channel_order, output_kind...); see docs/depth-model.md')
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise SidecarError(f'{path}: not valid YAML: {exc}') from exc
+    return parse_sidecar(data, path)
+
+
+def write_sidecar(path: str | os.PathLike, spec: OnnxDepthSpec, comment: str = '') -> None:
+    import yaml
+
+    text = ''.join(f'# {line}\n' for line in comment.splitlines())
+    text += yaml.safe_dump(spec.to_yaml_dict(), sort_keys=False, default_flow_style=None)
+    Path(path).write_text(text)
