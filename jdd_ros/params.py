@@ -158,6 +158,8 @@ DETECTOR_NODE = (
 DEPTH_NODE = (
     ParamSpec('checkpoint', '', 'Path of a jdd_ros depth checkpoint (.pt, written by jdd-ros train-depth).'),
     ParamSpec('onnx_model', '', 'Path of an ONNX depth model with its sidecar YAML (<model>.yaml) next to it.'),
+    ParamSpec('model_sha256', '',
+              'Expected sha256 of the checkpoint or ONNX file; empty uses <checkpoint>.sha256 or the sidecar sha256.'),
     ParamSpec('device', 'cpu', f'Inference device: {DEVICES_HELP}.', check=_check_device),
     ParamSpec('backend', 'torch', "Backend for checkpoint models ('onnxruntime' exports the checkpoint first).",
               choices=('torch', 'onnxruntime')),

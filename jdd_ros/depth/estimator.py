@@ -235,7 +235,15 @@ class DepthEstimator:
             raise RuntimeError(f'{self.description} gives relative depth only (alignment: reference): use '
                                'predict_aligned(image, reference_depth)')
         raws = self._raw_batch(images)
-        return [self._resize_to(self._to_metres(r), im.shape[:2]) for r, im in zip(raws, images)]
+        return [self.postprocess(r, im.shape[:2]) for r, im in zip(raws, images)]
+
+    def run_network(self, batch: np.ndarray) -> np.ndarray:
+        """The bare network on a preprocessed batch (``preprocess`` outputs stacked): N leading raw outputs."""
+        return self._run(batch)
+
+    def postprocess(self, raw: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+        """One raw network output -> metres (NaN where invalid) resized to ``shape`` (height, width)."""
+        return self._resize_to(self._to_metres(raw), tuple(shape))
 
     def predict_raw(self, image_rgb: np.ndarray) -> np.ndarray:
         """The model's own output (e.g. relative inverse depth) at the input's resolution, for inspection."""

@@ -1,0 +1,171 @@
+"""depth_node: camera image -> metric depth image (32FC1 metres, REP 118) with the image's header unchanged.
+
+Inference is slower than most cameras, so the subscription callback only keeps the newest frame and a worker thread
+infers it once; frames replaced before the worker got to them are counted as dropped, never queued. The node will
+not start without a trained model: depth from random weights looks plausible in a viewer and is silently wrong.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import numpy as np
+from rclpy.node import Node
+from sensor_msgs.msg import Image
+
+from jdd_ros.image_codec import ImageFormatError, fill_image, image_to_numpy, to_rgb8
+from jdd_ros.ros.messages import stamp_ns
+from jdd_ros.ros.parameters import NodeParameters
+from jdd_ros.ros.qos import advertise, input_qos, subscribe
+from jdd_ros.ros.runtime import run_node
+
+NO_MODEL = (
+    'depth_node needs a trained depth model: set checkpoint:=/path/depth.pt (a jdd_ros checkpoint: train one with '
+    "'jdd-ros train-depth --nyu-csv data/nyu2_train.csv --out depth.pt', or for plumbing tests only "
+    "'jdd-ros train-depth --synthetic 2000 --out depth.pt') or onnx_model:=/path/model.onnx with its sidecar "
+    'model.yaml next to it (docs/depth-model.md explains how to export Depth Anything V2 and write the sidecar)')
+STATS_PERIOD_S = 10.0
+
+
+def load_estimator(params: NodeParameters) -> Any:
+    """The DepthEstimator the parameters ask for, or ValueError/FileNotFoundError saying what to provide."""
+    from jdd_ros.depth.estimator import DepthEstimator
+
+    checkpoint, onnx_model = params['checkpoint'], params['onnx_model']
+    if not checkpoint and not onnx_model:
+        raise ValueError(NO_MODEL)
+    if checkpoint and onnx_model:
+        raise ValueError(f"set either checkpoint ('{checkpoint}') or onnx_model ('{onnx_model}'), not both")
+    h, w = params['input_height'], params['input_width']
+    if bool(h) != bool(w):
+        raise ValueError(f'set both input_height and input_width (multiples of 32) or neither; got {h} and {w}')
+    size = (h, w) if h else None
+    sha = params['model_sha256'] or None
+    if checkpoint:
+        return DepthEstimator.from_checkpoint(checkpoint, device=params['device'], backend=params['backend'],
+                                              input_size=size, sha256=sha)
+    estimator = DepthEstimator.from_onnx(onnx_model, device=params['device'], input_size=size, sha256=sha)
+    if not estimator.is_metric:
+        raise ValueError(f'{onnx_model} gives relative depth aligned per frame (alignment: reference), which '
+                         'depth_node cannot publish as metres; calibrate output_scale/output_shift once and set '
+                         'alignment: fixed in its sidecar (docs/depth-model.md)')
+    return estimator
+
+
+class DepthNode(Node):
+    def __init__(self) -> None:
+        super().__init__('depth_node')
+        self.params = NodeParameters(self, 'depth_node')
+        self.estimator = load_estimator(self.params)
+        log = self.get_logger()
+        log.info(f'depth model: {self.estimator.description}')
+        if self.estimator.meta.trained_on == 'synthetic':
+            log.warning('!!! This depth model was trained on SYNTHETIC scenes only: its depth on real camera images '
+                        'is NOT trustworthy. Use it for plumbing tests; train on NYU Depth v2 for real use. !!!')
+        self._pub_depth = advertise(self, Image, 'depth')
+        self._pub_colored = advertise(self, Image, 'depth_colored')
+        self._lock = threading.Condition()
+        self._latest: Any = None
+        self._stop = False
+        self._last_stamp = -1
+        self.counts = {'received': 0, 'published': 0, 'dropped': 0, 'bad': 0, 'stamp_backwards': 0}
+        self._infer_s = 0.0
+        self._overhead_s = 0.0
+        self._timed = 0
+        self._sub = subscribe(self, Image, 'image', self._on_image, input_qos(self.params['reliability'], 1))
+        self._worker = threading.Thread(target=self._work, name='depth_worker', daemon=True)
+        self._worker.start()
+        self.create_timer(STATS_PERIOD_S, self._log_stats)
+        log.info(f"subscribed to '{self._sub.topic_name}'; publishing '{self._pub_depth.topic_name}' (32FC1 metres)"
+                 f" and, with publish_colored, '{self._pub_colored.topic_name}'")
+
+    def _on_image(self, msg: Image) -> None:
+        with self._lock:
+            self.counts['received'] += 1
+            if self._latest is not None:
+                self.counts['dropped'] += 1  # replaced before the worker took it: never inferred
+            self._latest = msg
+            self._lock.notify()
+
+    def _work(self) -> None:
+        while True:
+            with self._lock:
+                while self._latest is None and not self._stop:
+                    self._lock.wait(0.5)
+                if self._stop:
+                    return
+                msg, self._latest = self._latest, None
+            try:
+                self._process(msg)
+            except ImageFormatError as exc:
+                self.counts['bad'] += 1
+                self.get_logger().warning(f"bad image on '{self._sub.topic_name}' ({self.counts['bad']} so far): "
+                                          f'{exc}', throttle_duration_sec=5.0)
+            except Exception as exc:  # noqa: BLE001 - one bad frame must not kill the node
+                self.counts['bad'] += 1
+                self.get_logger().error(f'depth inference failed on a {msg.width}x{msg.height} {msg.encoding} image: '
+                                        f'{type(exc).__name__}: {exc}', throttle_duration_sec=5.0)
+
+    def _process(self, msg: Image) -> None:
+        t0 = time.perf_counter()
+        stamp = stamp_ns(msg.header)
+        if stamp < self._last_stamp:
+            self.counts['stamp_backwards'] += 1
+            self.get_logger().warning(f'image stamp went backwards by {(self._last_stamp - stamp) / 1e9:.3f} s (bag '
+                                      'looped or clock reset); processing it anyway', throttle_duration_sec=5.0)
+        self._last_stamp = stamp
+        rgb = to_rgb8(image_to_numpy(msg), msg.encoding)
+        est = self.estimator
+        batch = est.preprocess(rgb)[None]
+        t1 = time.perf_counter()
+        raw = est.run_network(batch)[0]
+        t2 = time.perf_counter()
+        depth = est.postprocess(raw, rgb.shape[:2])
+        max_depth = self.params['max_depth']
+        if max_depth > 0:
+            depth = np.where(depth > max_depth, np.float32(np.nan), depth)
+        out = fill_image(Image(), depth, '32FC1')
+        out.header = msg.header
+        self._pub_depth.publish(out)
+        if self.params['publish_colored']:
+            from jdd_ros.depth.colorize import colorize_depth
+
+            colored = fill_image(Image(), colorize_depth(depth, far=max_depth or None), 'rgb8')
+            colored.header = msg.header
+            self._pub_colored.publish(colored)
+        t3 = time.perf_counter()
+        self.counts['published'] += 1
+        self._infer_s += t2 - t1
+        self._overhead_s += (t1 - t0) + (t3 - t2)
+        self._timed += 1
+
+    def _log_stats(self) -> None:
+        if not self._timed and not self.counts['bad'] and not self.counts['dropped']:
+            return
+        n = max(self._timed, 1)
+        c = self.counts
+        self.get_logger().info(
+            f"frames: {c['received']} received, {c['published']} published, {c['dropped']} dropped (newer frame "
+            f"arrived first), {c['bad']} bad, {c['stamp_backwards']} stamps backwards; per frame: inference "
+            f'{1000 * self._infer_s / n:.1f} ms, node overhead {1000 * self._overhead_s / n:.1f} ms')
+        self._infer_s = self._overhead_s = 0.0
+        self._timed = 0
+
+    def destroy_node(self) -> None:
+        worker = getattr(self, '_worker', None)  # absent when start-up failed (no model): nothing to stop
+        if worker is not None:
+            with self._lock:
+                self._stop = True
+                self._lock.notify()
+            worker.join(timeout=5.0)
+        super().destroy_node()
+
+
+def main(args: list[str] | None = None) -> int:
+    return run_node(DepthNode, args)
+
+
+if __name__ == '__main__':
+    raise SystemExit(main())
