@@ -6,8 +6,9 @@ import math
 from collections.abc import Iterable
 from typing import Any
 
-from vision_msgs.msg import Detection2D, Detection2DArray, ObjectHypothesisWithPose
+from vision_msgs.msg import Detection2D, Detection2DArray, Detection3D, Detection3DArray, ObjectHypothesisWithPose
 
+from jdd_ros.camera import CameraIntrinsics
 from jdd_ros.detection import Detection
 
 
@@ -63,4 +64,65 @@ def msg_to_detections(msg: Detection2DArray) -> list[Detection]:
             name, score = '', math.nan
         out.append(Detection(class_name=name, score=float(score), x1=cx - hw, y1=cy - hh, x2=cx + hw, y2=cy + hh,
                              id=d.id or str(i), extra={'msg': d}))
+    return out
+
+
+def _set_depth_pose(hyp: ObjectHypothesisWithPose, det: Detection) -> None:
+    pos = hyp.pose.pose.position
+    if det.position is not None:
+        pos.x, pos.y, pos.z = (float(v) for v in det.position)
+    else:
+        pos.x, pos.y, pos.z = 0.0, 0.0, float(det.depth)
+    cov = [0.0] * 36
+    cov[14] = float(det.depth_variance)
+    hyp.pose.covariance = cov
+
+
+def fused_detections_to_msg(detections: Iterable[Detection], header: Any) -> Detection2DArray:
+    """Fused detections as a Detection2DArray carrying ``header`` unchanged.
+
+    A detection read from a Detection2D (``extra['msg']``, see ``msg_to_detections``) is republished as that message,
+    every hypothesis unchanged except its pose: position z = depth in metres (NaN when not measurable), x/y
+    back-projected when known, variance in ``covariance[14]``.
+    """
+    out = Detection2DArray()
+    out.header = header
+    for i, det in enumerate(detections):
+        d = det.extra.get('msg')
+        if d is None:
+            d = detections_to_msg([det], header).detections[0]
+            d.id = det.id or str(i)
+        for hyp in d.results:
+            _set_depth_pose(hyp, det)
+        out.detections.append(d)
+    return out
+
+
+def detections_to_3d_msg(detections: Iterable[Detection], header: Any, intrinsics: CameraIntrinsics,
+                         ) -> Detection3DArray:
+    """Detections with a back-projected position as a Detection3DArray (optical frame of ``header``).
+
+    The box centre is the back-projected point; its x/y size is the 2D box's size at that depth (``intrinsics`` of the
+    detections' image); its z size (unseen by the camera) is taken as the smaller of the two.
+    """
+    out = Detection3DArray()
+    out.header = header
+    for i, det in enumerate(detections):
+        if det.position is None or not math.isfinite(det.depth):
+            continue
+        d = Detection3D()
+        d.header = header
+        d.id = det.id or str(i)
+        src = det.extra.get('msg')
+        results = list(src.results) if src is not None else detections_to_msg([det], header).detections[0].results
+        for hyp in results:
+            _set_depth_pose(hyp, det)
+        d.results = results
+        center = d.bbox.center
+        center.position.x, center.position.y, center.position.z = (float(v) for v in det.position)
+        center.orientation.w = 1.0
+        size_x = abs(det.width) * det.depth / intrinsics.fx
+        size_y = abs(det.height) * det.depth / intrinsics.fy
+        d.bbox.size.x, d.bbox.size.y, d.bbox.size.z = float(size_x), float(size_y), float(min(size_x, size_y))
+        out.detections.append(d)
     return out

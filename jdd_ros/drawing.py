@@ -1,0 +1,128 @@
+"""Boxes with class, score and distance drawn on an image (OpenCV), with labels that stay legible; no ROS imports.
+
+The original project wrote each label at its box corner, so labels of overlapping boxes covered each other. Here
+every label gets a filled background and a place that overlaps no other label (searched near its box, the most
+confident detection first), with a leader line to its box when it had to move away from it.
+"""
+
+from __future__ import annotations
+
+import math
+import zlib
+from collections.abc import Sequence
+
+import cv2
+import numpy as np
+
+from jdd_ros.detection import Detection
+
+FONT = cv2.FONT_HERSHEY_SIMPLEX
+FONT_SCALE = 0.45
+PAD = 2
+DROPPED_COLOUR = (150, 150, 150)
+# Distinct, saturated colours (RGB) that stay readable with white text.
+PALETTE = ((230, 25, 75), (60, 140, 60), (0, 110, 200), (245, 130, 48), (145, 30, 180), (0, 128, 128),
+           (240, 50, 230), (128, 0, 0), (0, 0, 128), (170, 110, 40))
+
+Rect = tuple[int, int, int, int]  # x0, y0, x1, y1 (exclusive)
+
+
+def class_colour(name: str) -> tuple[int, int, int]:
+    """The same colour for a class in every frame and every run."""
+    return PALETTE[zlib.crc32(name.encode()) % len(PALETTE)]
+
+
+def label_text(det: Detection, dropped_reason: str = '') -> str:
+    distance = '? m' if math.isnan(det.depth) else f'{det.depth:.2f} m'
+    text = f'{det.class_name or "?"} {det.score:.2f} {distance}'
+    return f'{text} ({dropped_reason})' if dropped_reason else text
+
+
+def label_size(text: str) -> tuple[int, int]:
+    (w, h), baseline = cv2.getTextSize(text, FONT, FONT_SCALE, 1)
+    return w + 2 * PAD, h + baseline + 2 * PAD
+
+
+def _finite_box(det: Detection) -> tuple[float, float, float, float] | None:
+    box = det.xyxy()
+    if not all(math.isfinite(v) for v in box):
+        return None
+    x1, y1, x2, y2 = np.clip(box, -1e5, 1e5)  # cv2 coordinates are int32
+    return min(x1, x2), min(y1, y2), max(x1, x2), max(y1, y2)
+
+
+def layout_labels(boxes: Sequence[tuple[float, float, float, float]], sizes: Sequence[tuple[int, int]],
+                  image_size: tuple[int, int]) -> list[Rect]:
+    """A label rectangle for each box, inside the image and overlapping no other label while there is room.
+
+    Each label tries above its box, inside its top edge, below it, then rows further up and down, then anywhere in
+    the image nearest first; the first place free of the labels already placed wins. Boxes are placed in the given
+    order (pass the most important first).
+    """
+    width, height = image_size
+    placed = np.zeros((0, 4), dtype=np.int64)
+    out: list[Rect] = []
+    for (x1, y1, x2, y2), (w, h) in zip(boxes, sizes):
+        w, h = min(w, width), min(h, height)
+        left = int(np.clip(round(x1), 0, width - w))
+        right = int(np.clip(round(x2) - w, 0, width - w))
+        top = int(round(y1))
+        rows = [top - h, top, int(round(y2))]
+        rows += [y for k in range(1, height // (h + 1) + 1) for y in (top - h - k * (h + 1), top + k * (h + 1))]
+        near = np.array([(x, y) for y in rows for x in (left, right) if 0 <= y <= height - h], dtype=np.int64)
+        index, xy = _first_free(near.reshape(-1, 2), w, h, placed)
+        if index is None:  # crowded near the box: any free place, nearest first
+            gx, gy = np.meshgrid(np.arange(0, width - w + 1, max(4, w // 8)), np.arange(0, height - h + 1, 2))
+            grid = np.stack([gx.ravel(), gy.ravel()], axis=1)
+            grid = grid[np.argsort(np.abs(grid[:, 0] - left) + np.abs(grid[:, 1] - (top - h)), kind='stable')]
+            index, xy = _first_free(grid, w, h, placed)
+        if index is None:  # no free place left at all: overlap is unavoidable
+            x, y = left, int(np.clip(top - h, 0, height - h))
+        else:
+            x, y = (int(v) for v in xy[index])
+        rect = (x, y, x + w, y + h)
+        out.append(rect)
+        placed = np.vstack([placed, np.array(rect, dtype=np.int64)])
+    return out
+
+
+def _first_free(xy: np.ndarray, w: int, h: int, placed: np.ndarray) -> tuple[int | None, np.ndarray]:
+    if not len(xy):
+        return None, xy
+    if not len(placed):
+        return 0, xy
+    free = ~((xy[:, None, 0] < placed[None, :, 2]) & (placed[None, :, 0] < xy[:, None, 0] + w)
+             & (xy[:, None, 1] < placed[None, :, 3]) & (placed[None, :, 1] < xy[:, None, 1] + h)).any(axis=1)
+    return (int(np.argmax(free)) if free.any() else None), xy
+
+
+def draw_detections(image_rgb: np.ndarray, kept: Sequence[Detection],
+                    dropped: Sequence[tuple[Detection, str]] = ()) -> tuple[np.ndarray, list[Rect]]:
+    """A copy of an HxWx3 RGB image with the kept detections (class colour) and the dropped ones (grey, with why).
+
+    Returns the image and the label rectangles (in the order kept, then dropped; boxes with NaN corners have none).
+    """
+    out = np.ascontiguousarray(image_rgb).copy()
+    height, width = out.shape[:2]
+    items = [(d, class_colour(d.class_name), '') for d in kept] + [(d, DROPPED_COLOUR, why) for d, why in dropped]
+    drawable = [(d, c, why, box) for d, c, why in items if (box := _finite_box(d)) is not None]
+    order = sorted(range(len(drawable)), key=lambda i: (drawable[i][2] != '', -np.nan_to_num(drawable[i][0].score)))
+    texts = [label_text(drawable[i][0], drawable[i][2]) for i in order]
+    sizes = [label_size(t) for t in texts]
+    rects_in_order = layout_labels([drawable[i][3] for i in order], sizes, (width, height))
+    for i in reversed(order):  # dropped first, so kept boxes are drawn on top
+        _, colour, why, (x1, y1, x2, y2) = drawable[i]
+        cv2.rectangle(out, (int(round(x1)), int(round(y1))), (int(round(x2)), int(round(y2))), colour,
+                      1 if why else 2)
+    rects: list[Rect] = [None] * len(drawable)  # type: ignore[list-item]
+    for slot, i in enumerate(order):
+        _, colour, _, (x1, y1, x2, y2) = drawable[i]
+        x0, y0, xe, ye = rects[i] = rects_in_order[slot]
+        box_top = (int(round(x1)), int(round(y1)))
+        if not (x0 <= box_top[0] + 1 and box_top[0] - 1 <= xe and y0 - 1 <= box_top[1] <= ye + 1):
+            cv2.line(out, (x0, ye if ye <= box_top[1] else y0), box_top, colour, 1, cv2.LINE_AA)
+        cv2.rectangle(out, (x0, y0), (xe - 1, ye - 1), colour, cv2.FILLED)
+        _, baseline = cv2.getTextSize(texts[slot], FONT, FONT_SCALE, 1)
+        cv2.putText(out, texts[slot], (x0 + PAD, ye - PAD - baseline), FONT, FONT_SCALE, (255, 255, 255), 1,
+                    cv2.LINE_AA)
+    return out, rects

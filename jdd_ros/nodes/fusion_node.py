@@ -1,0 +1,140 @@
+"""fusion_node: detections + depth of the same camera frame -> detections with their distance, filtered by max_depth.
+
+Thin ROS shell around jdd_ros.fusion: join by exact header stamp, read each box's depth, publish with the input
+header unchanged. Parameters are re-read for every pair, so ``ros2 param set`` applies to the next one.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from typing import Any
+
+from rclpy.node import Node
+from sensor_msgs.msg import CameraInfo, Image
+from vision_msgs.msg import Detection2DArray, Detection3DArray
+
+from jdd_ros.drawing import draw_detections
+from jdd_ros.fusion import DEPTH, DETECTIONS, FusionCounters, FusionSettings, SizeMismatchError, StampJoiner, fuse
+from jdd_ros.image_codec import ImageFormatError, depth_to_metres, fill_image, image_to_numpy, to_rgb8
+from jdd_ros.ros import qos
+from jdd_ros.ros.camera_info import intrinsics_from_camera_info
+from jdd_ros.ros.messages import detections_to_3d_msg, fused_detections_to_msg, msg_to_detections, stamp_ns
+from jdd_ros.ros.parameters import NodeParameters
+from jdd_ros.ros.runtime import run_node
+
+COUNTER_LOG_PERIOD_S = 10.0  # wall time, for logging only: the join itself never looks at a clock
+
+
+class FusionNode(Node):
+    def __init__(self) -> None:
+        super().__init__('fusion_node')
+        self.params = NodeParameters(self, 'fusion_node')
+        cache = self.params['cache_size']
+        self.joiner, self.counters = StampJoiner(cache), FusionCounters()
+        self.intrinsics, self._camera_info_error = None, None
+        self._images: OrderedDict[int, Any] = OrderedDict()  # stamp -> Image, for the overlay
+        self._results: OrderedDict[int, Any] = OrderedDict()  # stamp -> FusionResult waiting for its image
+        self._last_log, self._last_summary = time.monotonic(), ''
+        self.pub_2d = qos.advertise(self, Detection2DArray, 'detections_with_depth')
+        self.pub_3d = qos.advertise(self, Detection3DArray, 'detections_3d')
+        self.pub_annotated = qos.advertise(self, Image, 'annotated')
+        in_qos = qos.input_qos(self.params['reliability'], depth=cache)
+        qos.subscribe(self, Image, 'depth', lambda m: self._add(DEPTH, m), in_qos)
+        qos.subscribe(self, Detection2DArray, 'detections', lambda m: self._add(DETECTIONS, m), in_qos)
+        qos.subscribe(self, CameraInfo, 'camera_info', self._on_camera_info, qos.input_qos(self.params['reliability']))
+        qos.subscribe(self, Image, 'image', self._on_image, in_qos)
+        self.get_logger().info(f'fusion_node ready: {self.params.as_dict()}')
+
+    def _on_camera_info(self, msg: CameraInfo) -> None:
+        try:
+            self.intrinsics, self._camera_info_error = intrinsics_from_camera_info(msg), None
+        except ValueError as exc:
+            if str(exc) != self._camera_info_error:
+                self.get_logger().warning(f'camera_info ignored: {exc}')
+            self.intrinsics, self._camera_info_error = None, str(exc)
+
+    def _add(self, side: str, msg: Any) -> None:
+        resets = self.joiner.counters.resets
+        pair = self.joiner.add(side, stamp_ns(msg.header), msg)
+        if self.joiner.counters.resets != resets:
+            self._results.clear()
+            stamp = msg.header.stamp
+            self.get_logger().warning(f'{side} stamp jumped back to {stamp.sec}.{stamp.nanosec:09d} (looping bag or '
+                                      'restarted source): join cache reset')
+        if pair is not None:
+            self._fuse(*pair)
+        if time.monotonic() - self._last_log > COUNTER_LOG_PERIOD_S:
+            self._log_counters()
+
+    def _fuse(self, depth_msg: Image, detections_msg: Detection2DArray) -> None:
+        log = self.get_logger()
+        try:
+            depth = depth_to_metres(image_to_numpy(depth_msg), depth_msg.encoding)
+        except ImageFormatError as exc:
+            self.counters.bad_messages += 1
+            log.warning(f'depth image refused: {exc}', throttle_duration_sec=5.0)
+            return
+        stamp = stamp_ns(detections_msg.header)
+        image = self._images.get(stamp) or (next(reversed(self._images.values())) if self._images else None)
+        try:
+            result = fuse(msg_to_detections(detections_msg), depth, FusionSettings.from_params(self.params.as_dict()),
+                          self.intrinsics, (image.width, image.height) if image is not None else None)
+        except SizeMismatchError as exc:
+            self.counters.refused_pairs += 1
+            log.warning(f'pair refused: {exc}', throttle_duration_sec=5.0)
+            return
+        except ValueError as exc:  # anything else malformed in the pair: count it, keep running
+            self.counters.refused_pairs += 1
+            log.error(f'pair refused: {exc}', throttle_duration_sec=5.0)
+            return
+        self.counters.add(result)
+        self.pub_2d.publish(fused_detections_to_msg(result.kept, detections_msg.header))
+        if self.intrinsics is not None:
+            camera = self.intrinsics.scaled_to(image.width, image.height) if image is not None else self.intrinsics
+            self.pub_3d.publish(detections_to_3d_msg(result.kept, detections_msg.header, camera))
+        if self.pub_annotated.get_subscription_count() > 0:
+            self._results[stamp] = result
+            while len(self._results) > self.joiner.cache_size:
+                self._results.popitem(last=False)
+            self._annotate(stamp)
+
+    def _on_image(self, msg: Image) -> None:
+        stamp = stamp_ns(msg.header)
+        self._images[stamp] = msg
+        while len(self._images) > self.joiner.cache_size:
+            self._images.popitem(last=False)
+        self._annotate(stamp)
+
+    def _annotate(self, stamp: int) -> None:
+        if stamp not in self._images or stamp not in self._results:
+            return
+        image, result = self._images.pop(stamp), self._results.pop(stamp)
+        try:
+            rgb = to_rgb8(image_to_numpy(image), image.encoding)
+        except ImageFormatError as exc:
+            self.counters.bad_messages += 1
+            self.get_logger().warning(f'image for the overlay refused: {exc}', throttle_duration_sec=5.0)
+            return
+        out = fill_image(Image(), draw_detections(rgb, result.kept, result.dropped_with_reasons())[0], 'rgb8')
+        out.header = image.header
+        self.pub_annotated.publish(out)
+
+    def _log_counters(self, final: bool = False) -> None:
+        self._last_log = time.monotonic()
+        summary = f'{self.counters.summary()}; join: {self.joiner.counters.summary()}'
+        if final or summary != self._last_summary:
+            self.get_logger().info(('at shutdown: ' if final else '') + summary)
+        self._last_summary = summary
+
+    def destroy_node(self) -> None:
+        self._log_counters(final=True)
+        super().destroy_node()
+
+
+def main(args: list[str] | None = None) -> int:
+    return run_node(FusionNode, args)
+
+
+if __name__ == '__main__':
+    raise SystemExit(main())

@@ -1,0 +1,168 @@
+"""Fusion core: the stamp join (bounded, counted, loop-safe) and fuse() (limits, unmeasurable boxes, scaling)."""
+
+import math
+
+import cv2
+import numpy as np
+import pytest
+from harness import shared_file
+
+from jdd_ros.camera import CameraIntrinsics
+from jdd_ros.detection import Detection
+from jdd_ros.fusion import DEPTH, DETECTIONS, FusionSettings, SizeMismatchError, StampJoiner, fuse
+
+MS = 1_000_000
+TUM_K = CameraIntrinsics(525.0, 525.0, 319.5, 239.5, 640, 480)
+
+
+# ---------------------------------------------------------------- join
+
+
+def test_join_in_either_order():
+    j = StampJoiner(5)
+    assert j.add(DEPTH, 100 * MS, 'd100') is None
+    assert j.add(DETECTIONS, 100 * MS, 'x100') == ('d100', 'x100')
+    assert j.add(DETECTIONS, 133 * MS, 'x133') is None
+    assert j.add(DEPTH, 133 * MS, 'd133') == ('d133', 'x133')
+    assert j.counters.matched == 2 and j.pending(DEPTH) == j.pending(DETECTIONS) == 0
+
+
+def test_unmatched_flood_is_bounded_and_counted():
+    j = StampJoiner(30)
+    for i in range(10_000):
+        j.add(DEPTH, i * MS, object())
+    assert j.pending(DEPTH) == 30 and j.counters.evicted[DEPTH] == 10_000 - 30
+    # The newest frames still join.
+    assert j.add(DETECTIONS, 9_999 * MS, 'x') is not None
+    assert j.pending(DEPTH) == 0 and j.counters.evicted[DEPTH] == 10_000 - 1
+
+
+def test_older_halves_are_evicted_once_a_newer_stamp_joins():
+    j = StampJoiner(10)
+    j.add(DEPTH, 1 * MS, 'd1')  # its detections were lost
+    j.add(DETECTIONS, 2 * MS, 'x2')  # its depth was lost
+    j.add(DEPTH, 3 * MS, 'd3')
+    assert j.add(DETECTIONS, 3 * MS, 'x3') == ('d3', 'x3')
+    assert j.pending(DEPTH) == j.pending(DETECTIONS) == 0
+    assert j.counters.evicted == {DEPTH: 1, DETECTIONS: 1}
+
+
+def test_duplicates_are_counted_and_not_joined_twice():
+    j = StampJoiner(10)
+    j.add(DEPTH, 5 * MS, 'd')
+    assert j.add(DETECTIONS, 5 * MS, 'x') is not None
+    assert j.add(DETECTIONS, 5 * MS, 'x again') is None
+    assert j.counters.duplicates == 1 and j.counters.matched == 1
+
+
+def test_small_reordering_still_joins():
+    j = StampJoiner(10)
+    for t in (10, 20, 30):
+        j.add(DEPTH, t * MS, f'd{t}')
+    j.add(DETECTIONS, 40 * MS, 'x40')
+    assert j.add(DETECTIONS, 30 * MS, 'x30') == ('d30', 'x30')  # arrived late but within the recent span
+    assert j.counters.out_of_order == 1 and j.counters.resets == 0
+
+
+@pytest.mark.parametrize('frames', [100, 3])  # a long bag, and a bag shorter than the cache span
+def test_looping_bag_resets_instead_of_stalling(frames):
+    j = StampJoiner(30)
+    base = 1_700_000_000 * 1_000_000_000
+    joined = 0
+    for _loop in range(3):
+        for i in range(frames):
+            t = base + i * 33 * MS
+            j.add(DEPTH, t, 'd')
+            joined += j.add(DETECTIONS, t, 'x') is not None
+    assert joined == 3 * frames  # every frame of every loop is fused again
+    assert j.counters.resets == 2
+
+
+# ---------------------------------------------------------------- fuse
+
+
+def det(name, box, score=0.9):
+    return Detection(name, score, *box)
+
+
+def test_limits_and_counts():
+    depth = np.full((100, 100), np.nan, dtype=np.float32)
+    depth[0:50, 0:50] = 1.0
+    depth[0:50, 50:100] = 3.0
+    depth[50:100, 0:50] = 0.2
+    dets = [det('near', (0, 50, 50, 100)), det('mid', (0, 0, 50, 50)), det('far', (50, 0, 100, 50)),
+            det('hole', (50, 50, 100, 100))]
+    free = fuse(dets, depth, FusionSettings())
+    assert [d.class_name for d in free.kept] == ['near', 'mid', 'far', 'hole']
+    assert [d.depth for d in free.kept[:3]] == pytest.approx([0.2, 1.0, 3.0])
+    assert math.isnan(free.kept[3].depth)  # no limit set: published with NaN depth
+    limited = fuse(dets, depth, FusionSettings(max_depth=2.0, min_depth=0.5))
+    assert [d.class_name for d in limited.kept] == ['mid']
+    assert [d.class_name for d in limited.dropped_far] == ['far']
+    assert [d.class_name for d in limited.dropped_near] == ['near']
+    assert [d.class_name for d in limited.dropped_unmeasured] == ['hole']
+    assert math.isnan(dets[0].depth)  # inputs untouched
+
+
+def test_min_valid_fraction():
+    depth = np.zeros((10, 10), dtype=np.float32)
+    depth[0, 0] = 2.0  # 1 valid pixel of 100
+    d = [det('sparse', (0, 0, 10, 10))]
+    assert fuse(d, depth, FusionSettings(box_fraction=1.0, min_valid_fraction=0.0)).kept[0].depth == 2.0
+    r = fuse(d, depth, FusionSettings(box_fraction=1.0, min_valid_fraction=0.05))
+    assert math.isnan(r.kept[0].depth) and r.kept[0].depth_valid_fraction == pytest.approx(0.01)
+    assert len(fuse(d, depth, FusionSettings(box_fraction=1.0, min_valid_fraction=0.05, max_depth=5)
+                    ).dropped_unmeasured) == 1
+
+
+def test_nan_box_is_unmeasurable_not_an_error():
+    depth = np.ones((10, 10), dtype=np.float32)
+    r = fuse([det('bad', (math.nan, 0, 5, 5)), det('ok', (0, 0, 5, 5))], depth, FusionSettings(max_depth=3))
+    assert [d.class_name for d in r.kept] == ['ok'] and [d.class_name for d in r.dropped_unmeasured] == ['bad']
+
+
+@pytest.fixture(scope='module')
+def tum_depth_m():
+    mm = cv2.imread(str(shared_file('data', 'rgbd', 'tum_desk_depth_mm.png')), cv2.IMREAD_UNCHANGED)
+    m = mm.astype(np.float32) / 1000.0
+    m[mm == 0] = np.nan
+    return m
+
+
+def test_back_projection_on_tum(tum_depth_m):
+    box = (372, 230, 530, 435)  # the yellow chair
+    r = fuse([det('chair', box)], tum_depth_m, FusionSettings(), TUM_K)
+    chair = r.kept[0]
+    u, v = 451.0, 332.5
+    assert chair.position == pytest.approx(((u - 319.5) * chair.depth / 525, (v - 239.5) * chair.depth / 525,
+                                            chair.depth))
+
+
+def test_boxes_are_scaled_to_a_smaller_depth_image(tum_depth_m):
+    small = cv2.resize(tum_depth_m, (320, 240), interpolation=cv2.INTER_NEAREST)
+    box = (5, 255, 240, 475)  # the red chair, in 640x480 pixels
+    r = fuse([det('chair', box)], small, FusionSettings(), image_size=(640, 480))
+    # Independently: the same box in 320x240 pixels, (x + 0.5) / 2 - 0.5, read with numpy.
+    x1, y1, x2, y2 = ((c + 0.5) / 2 - 0.5 for c in box)
+    cx, cy, hw, hh = (x1 + x2) / 2, (y1 + y2) / 2, (x2 - x1) / 4, (y2 - y1) / 4
+    us, vs = np.arange(320), np.arange(240)
+    region = small[np.ix_((vs >= cy - hh) & (vs <= cy + hh), (us >= cx - hw) & (us <= cx + hw))]
+    assert r.kept[0].depth == pytest.approx(float(np.nanmedian(region)))
+    assert r.kept[0].xyxy() == list(map(float, box))  # published in the detections' own pixels
+    # The image size may come from the camera intrinsics instead.
+    r2 = fuse([det('chair', box)], small, FusionSettings(), intrinsics=TUM_K)
+    assert r2.kept[0].depth == r.kept[0].depth
+    assert r2.kept[0].position == pytest.approx(TUM_K.back_project(122.5, 365.0, r.kept[0].depth))
+
+
+def test_unknown_sizes_that_do_not_fit_are_refused():
+    depth = np.ones((240, 320), dtype=np.float32)
+    with pytest.raises(SizeMismatchError, match=r'x=600.*320x240'):
+        fuse([det('person', (500, 100, 600, 200))], depth, FusionSettings())
+    assert fuse([det('person', (10, 10, 300, 200))], depth, FusionSettings()).kept[0].depth == 1.0
+
+
+def test_settings_from_params_refuse_unknown_statistic():
+    assert FusionSettings.from_params({'max_depth': 2.0, 'cache_size': 3}).max_depth == 2.0
+    with pytest.raises(ValueError, match="unknown depth_statistic 'mean'"):
+        FusionSettings(depth_statistic='mean')

@@ -1,0 +1,145 @@
+"""The image codec against rosbags-image (an independent implementation), on real sensor_msgs messages."""
+
+import cv2
+import numpy as np
+import pytest
+from harness import shared_file
+from rosbags.image import compressed_image_to_cvimage, image_to_cvimage
+from sensor_msgs.msg import CompressedImage, Image
+
+from jdd_ros.image_codec import (
+    ENCODINGS,
+    ImageFormatError,
+    compressed_to_numpy,
+    depth_to_metres,
+    fill_image,
+    image_to_numpy,
+    to_rgb8,
+)
+
+CHANNELS = {'rgb8': 3, 'bgr8': 3, 'rgba8': 4, 'bgra8': 4, 'mono8': 1, 'mono16': 1, '16UC1': 1, '32FC1': 1}
+DTYPES = {'mono16': np.uint16, '16UC1': np.uint16, '32FC1': np.float32}
+
+
+def sample(encoding, height=7, width=5, seed=0):
+    rng = np.random.default_rng(seed)
+    dtype = DTYPES.get(encoding, np.uint8)
+    shape = (height, width) if CHANNELS[encoding] == 1 else (height, width, CHANNELS[encoding])
+    if dtype is np.float32:
+        return rng.uniform(0.1, 10.0, size=shape).astype(np.float32)
+    return rng.integers(0, np.iinfo(dtype).max, size=shape, endpoint=True).astype(dtype)
+
+
+def raw_msg(array, encoding, pad=0, big_endian=False):
+    """A message built by hand (not by the codec): rows of ``pad`` extra bytes, optionally big-endian."""
+    height, width = array.shape[:2]
+    data = array.astype(array.dtype.newbyteorder('>' if big_endian else '<')).reshape(height, -1).view(np.uint8)
+    rows = np.zeros((height, data.shape[1] + pad), np.uint8)
+    rows[:, :data.shape[1]] = data
+    return Image(height=height, width=width, encoding=encoding, is_bigendian=int(big_endian),
+                 step=data.shape[1] + pad, data=rows.tobytes())
+
+
+def test_all_encodings_are_covered():
+    assert set(CHANNELS) <= set(ENCODINGS)
+
+
+@pytest.mark.parametrize('encoding', list(CHANNELS))
+def test_decode_matches_rosbags_image(encoding):
+    array = sample(encoding)
+    msg = raw_msg(array, encoding)
+    ours = image_to_numpy(msg)
+    reference = image_to_cvimage(msg)
+    assert ours.dtype == reference.dtype and ours.shape == reference.shape
+    np.testing.assert_array_equal(ours, reference)
+    np.testing.assert_array_equal(ours, array)
+    assert np.shares_memory(ours, np.frombuffer(msg.data, np.uint8))  # zero-copy read
+    assert not ours.flags.writeable  # a view of the message: must not be written through
+
+
+@pytest.mark.parametrize('encoding', list(CHANNELS))
+def test_step_padding_is_honoured(encoding):
+    array = sample(encoding, seed=1)
+    padded = raw_msg(array, encoding, pad=13)
+    # rosbags-image ignores step, so it is given the unpadded message as the reference.
+    np.testing.assert_array_equal(image_to_numpy(padded), image_to_cvimage(raw_msg(array, encoding)))
+
+
+@pytest.mark.parametrize('encoding', ['16UC1', '32FC1', 'mono16'])
+def test_big_endian(encoding):
+    array = sample(encoding, seed=2)
+    msg = raw_msg(array, encoding, pad=2, big_endian=True)
+    ours = image_to_numpy(msg)
+    np.testing.assert_array_equal(ours, image_to_cvimage(raw_msg(array, encoding, big_endian=True)))
+    np.testing.assert_array_equal(ours, array)
+    assert ours.dtype.isnative
+
+
+@pytest.mark.parametrize('encoding', list(CHANNELS))
+def test_encode_round_trips_through_rosbags_image(encoding):
+    array = sample(encoding, height=480, width=640, seed=3)
+    msg = fill_image(Image(), array, encoding)
+    assert (msg.height, msg.width, msg.encoding) == (480, 640, encoding)
+    assert msg.step == 640 * CHANNELS[encoding] * array.dtype.itemsize
+    np.testing.assert_array_equal(image_to_cvimage(msg), array)
+
+
+def test_depth_units_rep118():
+    mm = np.array([[0, 1000, 65535]], np.uint16)
+    metres = depth_to_metres(image_to_numpy(fill_image(Image(), mm, '16UC1')), '16UC1')
+    assert np.isnan(metres[0, 0]) and metres[0, 1] == pytest.approx(1.0) and metres[0, 2] == pytest.approx(65.535)
+    f = np.array([[1.5, np.nan]], np.float32)
+    np.testing.assert_array_equal(depth_to_metres(image_to_numpy(fill_image(Image(), f, '32FC1')), '32FC1'), f)
+    with pytest.raises(ImageFormatError, match="'rgb8' is not a depth image"):
+        depth_to_metres(np.zeros((2, 2, 3), np.uint8), 'rgb8')
+
+
+def test_to_rgb8_matches_rosbags_colour_conversion():
+    for encoding in ('bgr8', 'rgba8', 'bgra8', 'mono8'):
+        msg = raw_msg(sample(encoding, seed=4), encoding)
+        np.testing.assert_array_equal(to_rgb8(image_to_numpy(msg), encoding), image_to_cvimage(msg, 'rgb8'))
+
+
+@pytest.fixture(scope='module')
+def tum_bgr():
+    return cv2.imread(str(shared_file('data', 'rgbd', 'tum_desk_color.png')))
+
+
+@pytest.mark.parametrize('fmt', ['jpeg', 'png'])
+def test_compressed_colour_matches_rosbags_image(tum_bgr, fmt):
+    ok, buf = cv2.imencode('.jpg' if fmt == 'jpeg' else '.png', tum_bgr)
+    msg = CompressedImage(format=f'bgr8; {fmt} compressed bgr8', data=buf.tobytes())
+    ours, encoding = compressed_to_numpy(msg)
+    assert encoding == 'rgb8' and ours.shape == (480, 640, 3)
+    np.testing.assert_array_equal(ours, compressed_image_to_cvimage(msg, 'rgb8'))
+    if fmt == 'png':  # lossless: the original pixels
+        np.testing.assert_array_equal(ours, cv2.cvtColor(tum_bgr, cv2.COLOR_BGR2RGB))
+
+
+def test_compressed_depth_png_is_16uc1():
+    path = shared_file('data', 'rgbd', 'tum_desk_depth_mm.png')
+    reference = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    png = path.read_bytes()
+    ours, encoding = compressed_to_numpy(CompressedImage(format='16UC1; png compressed', data=png))
+    assert encoding == '16UC1'
+    np.testing.assert_array_equal(ours, reference)
+    header = bytes(12)  # image_transport compressedDepth: a 12-byte config header before the PNG
+    ours, _ = compressed_to_numpy(CompressedImage(format='16UC1; compressedDepth png', data=header + png))
+    np.testing.assert_array_equal(ours, reference)
+
+
+def test_errors_name_the_encoding_and_sizes():
+    with pytest.raises(ImageFormatError, match="unsupported image encoding 'yuv422'.*supported: rgb8"):
+        image_to_numpy(Image(height=2, width=2, encoding='yuv422', step=4, data=bytes(8)))
+    with pytest.raises(ImageFormatError, match=r'32FC1 image 640x480: data has 100 bytes.*2560 x 480'):
+        image_to_numpy(Image(height=480, width=640, encoding='32FC1', step=2560, data=bytes(100)))
+    with pytest.raises(ImageFormatError, match=r'rgb8 image 10x2: step 20 is smaller than a row.*30 B'):
+        image_to_numpy(Image(height=2, width=10, encoding='rgb8', step=20, data=bytes(40)))
+    with pytest.raises(ImageFormatError, match='empty 16UC1 image: 0x0'):
+        image_to_numpy(Image(encoding='16UC1'))
+    with pytest.raises(ImageFormatError, match=r'shape \(4, 4, 3\) cannot be written as 16UC1'):
+        fill_image(Image(), np.zeros((4, 4, 3), np.uint16), '16UC1')
+    with pytest.raises(ImageFormatError, match='dtype float64 does not match 32FC1'):
+        fill_image(Image(), np.zeros((4, 4)), '32FC1')
+    with pytest.raises(ImageFormatError, match="could not decode compressed image \\(format 'jpeg', 5 bytes\\)"):
+        compressed_to_numpy(CompressedImage(format='jpeg', data=b'\x00\x01\x02\x03\x04'))
