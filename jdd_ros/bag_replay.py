@@ -1,0 +1,145 @@
+"""Play a ROS 2 bag into running nodes without ``ros2 bag play`` (not installable here): rosbags + rclpy.
+
+Like ``ros2 bag play --clock [--loop]``: every message is published (as its recorded CDR bytes, no decoding) at its
+recorded time offset scaled by ``rate``, and ``/clock`` carries the recorded time, so nodes with
+``use_sim_time:=true`` see the bag's time. On a loop the clock jumps back to the start of the bag, exactly what
+nodes must survive with a looping ``ros2 bag play``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from jdd_ros.bags import open_bag
+
+
+def message_class(msgtype: str) -> type:
+    """The rclpy message class of 'pkg/msg/Name' (its Python package must be installed)."""
+    package, _, name = msgtype.split('/')
+    try:
+        return getattr(importlib.import_module(f'{package}.msg'), name)
+    except (ImportError, AttributeError) as exc:
+        raise ValueError(f"message type {msgtype} is not installed in this environment: {exc}") from exc
+
+
+@dataclass
+class ReplayStats:
+    published: dict[str, int] = field(default_factory=dict)
+    loops: int = 0
+    wall_s: float = 0.0
+
+
+class BagReplayer:
+    """Publishes a bag's messages through ``node`` at the recorded rate, with ``/clock``."""
+
+    def __init__(self, node: Any, path: str | Path, *, rate: float = 1.0, topics: Iterable[str] | None = None,
+                 remap: dict[str, str] | None = None, clock: bool = True, clock_hz: float = 100.0,
+                 qos_depth: int = 10):
+        from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+        from rosgraph_msgs.msg import Clock
+
+        if not rate > 0:
+            raise ValueError(f'rate must be > 0, got {rate}')
+        self.node, self.path, self.rate = node, Path(path), rate
+        self.clock_period = 1.0 / clock_hz
+        # ros2 bag play publishes with the recorded (usually reliable) QoS; our nodes' best-effort inputs match it.
+        qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=qos_depth, reliability=ReliabilityPolicy.RELIABLE,
+                         durability=DurabilityPolicy.VOLATILE)
+        remap = remap or {}
+        wanted = None if topics is None else set(topics)
+        self.publishers: dict[str, Any] = {}
+        with open_bag(self.path) as reader:
+            self.start_ns, self.end_ns = reader.start_time, reader.end_time
+            for conn in reader.connections:
+                if (wanted is None or conn.topic in wanted) and conn.topic not in self.publishers:
+                    self.publishers[conn.topic] = node.create_publisher(
+                        message_class(conn.msgtype), remap.get(conn.topic, conn.topic), qos)
+        self._clock_msg = Clock()
+        self.clock_publisher = node.create_publisher(Clock, '/clock', qos) if clock else None
+        self.stats = ReplayStats({t: 0 for t in self.publishers})
+
+    def _publish_clock(self, ns: int) -> None:
+        if self.clock_publisher is not None:
+            self._clock_msg.clock.sec, self._clock_msg.clock.nanosec = divmod(int(ns), 1_000_000_000)
+            self.clock_publisher.publish(self._clock_msg)
+
+    def wait_for_subscribers(self, topics: Iterable[str], timeout: float = 20.0) -> None:
+        deadline = time.monotonic() + timeout
+        for topic in topics:
+            pub = self.publishers[topic]
+            while pub.get_subscription_count() == 0:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f'no subscriber on {pub.topic_name} within {timeout}s')
+                time.sleep(0.05)
+
+    def _sleep_until(self, wall: float, bag_ns_at: Any, stop: threading.Event) -> bool:
+        """Sleep until monotonic time ``wall`` publishing the clock; False when ``stop`` was set."""
+        while True:
+            left = wall - time.monotonic()
+            if left <= 0:
+                return not stop.is_set()
+            self._publish_clock(bag_ns_at(time.monotonic()))
+            if stop.wait(min(left, self.clock_period)):
+                return False
+
+    def play(self, loops: int | None = 1, stop: threading.Event | None = None) -> ReplayStats:
+        """Play the bag ``loops`` times (None: until ``stop`` is set); returns what was published."""
+        stop = stop or threading.Event()
+        began = time.monotonic()
+        while (loops is None or self.stats.loops < loops) and not stop.is_set():
+            t0 = time.monotonic()
+
+            def bag_ns_at(wall: float, t0: float = t0) -> int:
+                return self.start_ns + int((wall - t0) * self.rate * 1e9)
+
+            self._publish_clock(self.start_ns)
+            with open_bag(self.path) as reader:
+                conns = [c for c in reader.connections if c.topic in self.publishers]
+                for conn, ns, raw in reader.messages(connections=conns):
+                    due = t0 + (ns - self.start_ns) / 1e9 / self.rate
+                    if not self._sleep_until(due, bag_ns_at, stop):
+                        break
+                    self._publish_clock(ns)
+                    self.publishers[conn.topic].publish(bytes(raw))
+                    self.stats.published[conn.topic] += 1
+                else:
+                    self.stats.loops += 1
+        self.stats.wall_s = time.monotonic() - began
+        return self.stats
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m jdd_ros.bag_replay BAG [--rate R] [--loop]``: a minimal ``ros2 bag play --clock``."""
+    import rclpy
+    from rclpy.executors import ExternalShutdownException
+
+    parser = argparse.ArgumentParser(prog='python -m jdd_ros.bag_replay', description=main.__doc__)
+    parser.add_argument('bag', help='bag directory or .mcap/.db3 file')
+    parser.add_argument('--rate', type=float, default=1.0)
+    parser.add_argument('--loop', action='store_true', help='play again and again until Ctrl-C')
+    parser.add_argument('--topics', nargs='*', help='only these topics')
+    parser.add_argument('--no-clock', action='store_true', help='do not publish /clock')
+    args = parser.parse_args(argv)
+    rclpy.init()
+    node = rclpy.create_node('jdd_ros_bag_replay')
+    try:
+        replayer = BagReplayer(node, args.bag, rate=args.rate, topics=args.topics, clock=not args.no_clock)
+        stats = replayer.play(loops=None if args.loop else 1)
+        node.get_logger().info(f'played {stats.loops} loop(s) in {stats.wall_s:.1f} s: {stats.published}')
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == '__main__':
+    raise SystemExit(main())

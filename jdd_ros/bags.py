@@ -1,0 +1,337 @@
+"""Real ROS 2 bags (.mcap and .db3) written and read with ``rosbags``, without a ROS installation.
+
+Used to make test and demo bags from RGB-D frames (image + depth + camera_info, optionally detections), to feed
+``jdd-ros process`` and the replay helper. The bags use the Kilted typestore and metadata version 9, which
+``ros2 bag play`` reads; vision_msgs types are registered from this repository's .msg definitions (the same as
+upstream vision_msgs 4.x, so the same type hashes).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from jdd_ros.camera import CameraIntrinsics
+from jdd_ros.detection import Detection
+from jdd_ros.image_codec import DEPTH_ENCODINGS, depth_to_metres, image_to_numpy, to_rgb8
+
+BAG_SUFFIXES = ('.mcap', '.db3')
+DEPTH_WRITE_ENCODINGS = ('16UC1', '32FC1')
+IMAGE_TYPE = 'sensor_msgs/msg/Image'
+COMPRESSED_TYPE = 'sensor_msgs/msg/CompressedImage'
+CAMERA_INFO_TYPE = 'sensor_msgs/msg/CameraInfo'
+DETECTIONS_TYPE = 'vision_msgs/msg/Detection2DArray'
+_VISION_MSGS_DIR = Path(__file__).resolve().parents[1] / 'interfaces' / 'vision_msgs' / 'msg'
+
+
+@dataclass
+class RGBDFrame:
+    """One camera frame: RGB image, optional depth in metres (NaN = invalid), intrinsics and known boxes."""
+
+    rgb: np.ndarray
+    depth_m: np.ndarray | None = None
+    intrinsics: CameraIntrinsics | None = None
+    detections: list[Detection] | None = None
+    name: str = ''
+
+
+@dataclass(frozen=True)
+class BagTopics:
+    image: str = '/camera/image_raw'
+    depth: str = '/camera/depth/image_raw'
+    camera_info: str = '/camera/camera_info'
+    detections: str = '/detections'
+
+
+@dataclass
+class WrittenBag:
+    path: Path  # the bag directory (metadata.yaml + one storage file)
+    storage_file: Path
+    stamps_ns: list[int] = field(default_factory=list)  # header stamp of each frame, in order
+
+
+def _vision_msgs_types() -> dict[str, Any]:
+    from rosbags.typesys import get_types_from_msg
+
+    types: dict[str, Any] = {}
+    for msg in sorted(_VISION_MSGS_DIR.glob('*.msg')):
+        types.update(get_types_from_msg(msg.read_text(), f'vision_msgs/msg/{msg.stem}'))
+    return types
+
+
+@lru_cache(maxsize=1)
+def typestore() -> Any:
+    """The ROS 2 Kilted typestore, plus vision_msgs when its definitions are available."""
+    from rosbags.typesys import Stores, get_typestore
+
+    store = get_typestore(Stores.ROS2_KILTED)
+    if _VISION_MSGS_DIR.is_dir():
+        store.register(_vision_msgs_types())
+    return store
+
+
+def _stamp(ns: int) -> Any:
+    time_type = typestore().types['builtin_interfaces/msg/Time']
+    return time_type(sec=int(ns // 1_000_000_000), nanosec=int(ns % 1_000_000_000))
+
+
+def _header(ns: int, frame_id: str) -> Any:
+    return typestore().types['std_msgs/msg/Header'](stamp=_stamp(ns), frame_id=frame_id)
+
+
+def image_message(array: np.ndarray, encoding: str, stamp_ns: int, frame_id: str) -> Any:
+    """A rosbags sensor_msgs/Image holding ``array`` (little-endian, no row padding)."""
+    array = np.ascontiguousarray(array)
+    channels = 1 if array.ndim == 2 else array.shape[2]
+    return typestore().types[IMAGE_TYPE](
+        header=_header(stamp_ns, frame_id), height=array.shape[0], width=array.shape[1], encoding=encoding,
+        is_bigendian=0, step=array.shape[1] * channels * array.dtype.itemsize,
+        data=np.frombuffer(array.astype(array.dtype.newbyteorder('<'), copy=False).tobytes(), dtype=np.uint8))
+
+
+def camera_info_message(intr: CameraIntrinsics, stamp_ns: int, frame_id: str) -> Any:
+    types = typestore().types
+    roi = types['sensor_msgs/msg/RegionOfInterest'](x_offset=0, y_offset=0, height=0, width=0, do_rectify=False)
+    k = np.array([intr.fx, 0, intr.cx, 0, intr.fy, intr.cy, 0, 0, 1], dtype=np.float64)
+    p = np.array([intr.fx, 0, intr.cx, 0, 0, intr.fy, intr.cy, 0, 0, 0, 1, 0], dtype=np.float64)
+    return types[CAMERA_INFO_TYPE](
+        header=_header(stamp_ns, frame_id), height=intr.height, width=intr.width, distortion_model='plumb_bob',
+        d=np.zeros(5, dtype=np.float64), k=k, r=np.eye(3, dtype=np.float64).ravel(), p=p, binning_x=0, binning_y=0,
+        roi=roi)
+
+
+def detections_message(detections: Sequence[Detection], stamp_ns: int, frame_id: str) -> Any:
+    """A rosbags vision_msgs/Detection2DArray laid out like ``jdd_ros.ros.messages.detections_to_msg``."""
+    t = typestore().types
+    header = _header(stamp_ns, frame_id)
+    out = []
+    for i, det in enumerate(detections):
+        pose = t['geometry_msgs/msg/PoseWithCovariance'](
+            pose=t['geometry_msgs/msg/Pose'](position=t['geometry_msgs/msg/Point'](x=0.0, y=0.0, z=0.0),
+                                             orientation=t['geometry_msgs/msg/Quaternion'](x=0.0, y=0.0, z=0.0,
+                                                                                           w=1.0)),
+            covariance=np.zeros(36, dtype=np.float64))
+        hyp = t['vision_msgs/msg/ObjectHypothesisWithPose'](
+            hypothesis=t['vision_msgs/msg/ObjectHypothesis'](class_id=det.class_name, score=float(det.score)),
+            pose=pose)
+        cx, cy = det.center
+        bbox = t['vision_msgs/msg/BoundingBox2D'](
+            center=t['vision_msgs/msg/Pose2D'](position=t['vision_msgs/msg/Point2D'](x=float(cx), y=float(cy)),
+                                               theta=0.0),
+            size_x=float(det.width), size_y=float(det.height))
+        out.append(t['vision_msgs/msg/Detection2D'](header=header, results=[hyp], bbox=bbox, id=det.id or str(i)))
+    return t[DETECTIONS_TYPE](header=header, detections=out)
+
+
+def _storage(path: Path, storage: str | None) -> tuple[Path, str]:
+    """(bag directory, 'mcap' | 'sqlite3') for a path like out/run.mcap, out/run.db3 or out/run."""
+    if path.suffix in BAG_SUFFIXES:
+        return path.with_suffix(''), 'mcap' if path.suffix == '.mcap' else 'sqlite3'
+    return path, storage or 'mcap'
+
+
+def write_bag(path: str | Path, frames: Iterable[RGBDFrame], *, rate_hz: float = 10.0,
+              start_ns: int = 1_700_000_000_000_000_000, depth_encodings: Sequence[str] = ('16UC1',),
+              image_encoding: str = 'rgb8', frame_id: str = 'camera_color_optical_frame',
+              topics: BagTopics = BagTopics(), storage: str | None = None) -> WrittenBag:
+    """Write frames as a ROS 2 bag at ``rate_hz`` (receive time = header stamp), one directory per bag.
+
+    ``path`` ``out/run.mcap`` or ``out/run.db3`` chooses the storage by its suffix and writes the bag directory
+    ``out/run``; a path without suffix uses ``storage`` ('mcap' default, or 'sqlite3'). Depth is written in each of
+    ``depth_encodings`` ('16UC1' millimetres, 0 = invalid; '32FC1' metres, NaN = invalid); with both, the 32FC1 copy
+    goes to ``<depth topic>_float``. Frames with known detections also get a Detection2DArray on
+    ``topics.detections``. Existing bags are never overwritten (rosbags refuses).
+    """
+    from rosbags.rosbag2 import StoragePlugin, Writer
+
+    bag_dir, kind = _storage(Path(path), storage)
+    for enc in depth_encodings:
+        if enc not in DEPTH_WRITE_ENCODINGS:
+            raise ValueError(f"depth encoding '{enc}' cannot be written (one of: {', '.join(DEPTH_WRITE_ENCODINGS)})")
+    if image_encoding not in ('rgb8', 'bgr8'):
+        raise ValueError(f"image encoding '{image_encoding}' cannot be written (rgb8 or bgr8)")
+    if not rate_hz > 0:
+        raise ValueError(f'rate_hz must be > 0, got {rate_hz}')
+    store = typestore()
+    plugin = StoragePlugin.MCAP if kind == 'mcap' else StoragePlugin.SQLITE3
+    period_ns = int(round(1e9 / rate_hz))
+    written = WrittenBag(bag_dir, bag_dir / f'{bag_dir.name}.{"mcap" if kind == "mcap" else "db3"}')
+    with Writer(bag_dir, version=9, storage_plugin=plugin) as writer:
+        conns: dict[str, Any] = {}
+
+        def put(topic: str, msgtype: str, msg: Any, ns: int) -> None:
+            if topic not in conns:
+                conns[topic] = writer.add_connection(topic, msgtype, typestore=store)
+            writer.write(conns[topic], ns, store.serialize_cdr(msg, msgtype))
+
+        for i, frame in enumerate(frames):
+            ns = start_ns + i * period_ns
+            written.stamps_ns.append(ns)
+            rgb = np.asarray(frame.rgb)
+            image = rgb if image_encoding == 'rgb8' else np.ascontiguousarray(rgb[:, :, ::-1])
+            put(topics.image, IMAGE_TYPE, image_message(image, image_encoding, ns, frame_id), ns)
+            if frame.depth_m is not None:
+                for enc in depth_encodings:
+                    topic = topics.depth if enc == depth_encodings[0] else topics.depth + '_float'
+                    put(topic, IMAGE_TYPE, image_message(encode_depth(frame.depth_m, enc), enc, ns, frame_id), ns)
+            if frame.intrinsics is not None:
+                put(topics.camera_info, CAMERA_INFO_TYPE, camera_info_message(frame.intrinsics, ns, frame_id), ns)
+            if frame.detections is not None:
+                put(topics.detections, DETECTIONS_TYPE, detections_message(frame.detections, ns, frame_id), ns)
+    return written
+
+
+def encode_depth(depth_m: np.ndarray, encoding: str) -> np.ndarray:
+    """Metres (NaN/0/inf invalid) as REP 118 16UC1 millimetres (0 invalid) or 32FC1 metres (NaN invalid)."""
+    depth = np.asarray(depth_m, dtype=np.float32)
+    with np.errstate(invalid='ignore'):
+        valid = np.isfinite(depth) & (depth > 0)
+    if encoding == '32FC1':
+        return np.where(valid, depth, np.float32(np.nan)).astype(np.float32)
+    if encoding == '16UC1':
+        mm = np.zeros(depth.shape, dtype=np.uint16)
+        mm[valid] = np.clip(np.round(depth[valid] * 1000.0), 1, 65535).astype(np.uint16)
+        return mm
+    raise ValueError(f"unknown depth encoding '{encoding}'")
+
+
+@dataclass
+class BagMessage:
+    topic: str
+    msgtype: str
+    log_time_ns: int
+    raw: bytes
+
+    def decode(self) -> Any:
+        return typestore().deserialize_cdr(self.raw, self.msgtype)
+
+
+def open_bag(path: str | Path) -> Any:
+    """A rosbags Reader for a bag directory or a single .mcap/.db3 file (not yet opened)."""
+    from rosbags.rosbag2 import Reader
+
+    return Reader(Path(path))
+
+
+def bag_topics(path: str | Path) -> dict[str, str]:
+    """``{topic: message type}`` of a bag."""
+    with open_bag(path) as reader:
+        return {c.topic: c.msgtype for c in reader.connections}
+
+
+def read_messages(path: str | Path, topics: Iterable[str] | None = None) -> Iterator[BagMessage]:
+    """The bag's messages in receive-time order (raw CDR; ``.decode()`` for a message object)."""
+    wanted = None if topics is None else set(topics)
+    with open_bag(path) as reader:
+        conns = [c for c in reader.connections if wanted is None or c.topic in wanted]
+        for conn, ns, raw in reader.messages(connections=conns):
+            yield BagMessage(conn.topic, conn.msgtype, ns, bytes(raw))
+
+
+def header_stamp_ns(msg: Any) -> int:
+    return int(msg.header.stamp.sec) * 1_000_000_000 + int(msg.header.stamp.nanosec)
+
+
+def guess_topics(types: dict[str, str], sample: dict[str, Any] | None = None) -> BagTopics:
+    """The image, depth, camera_info and detections topics of a bag, from their types and names.
+
+    ``sample`` maps topic -> one decoded message, used to tell colour from depth images by their encoding.
+    """
+    image = depth = info = dets = ''
+    for topic, msgtype in sorted(types.items()):
+        if msgtype == IMAGE_TYPE:
+            enc = getattr((sample or {}).get(topic), 'encoding', '')
+            is_depth = enc in DEPTH_ENCODINGS if enc else 'depth' in topic
+            if is_depth and not depth:
+                depth = topic
+            elif not is_depth and not image:
+                image = topic
+        elif msgtype == COMPRESSED_TYPE and not image and 'depth' not in topic:
+            image = topic
+        elif msgtype == CAMERA_INFO_TYPE and not info:
+            info = topic
+        elif msgtype == DETECTIONS_TYPE and not dets:
+            dets = topic
+    return BagTopics(image=image, depth=depth, camera_info=info, detections=dets)
+
+
+def read_frames(path: str | Path, topics: BagTopics | None = None) -> Iterator[tuple[int, RGBDFrame]]:
+    """(header stamp ns, frame) for every image of a bag, with the depth and camera_info of the same stamp.
+
+    Messages are joined by exact header stamp; a depth message arriving after its image (within the next few
+    messages) is still matched because frames are emitted only when the next image arrives or the bag ends.
+    """
+    from jdd_ros.image_codec import compressed_to_numpy
+
+    if topics is None:
+        types = bag_topics(path)
+        sample = {}
+        for m in read_messages(path, [t for t, ty in types.items() if ty == IMAGE_TYPE]):
+            sample.setdefault(m.topic, m.decode())
+            if len(sample) == sum(1 for ty in types.values() if ty == IMAGE_TYPE):
+                break
+        topics = guess_topics(types, sample)
+    if not topics.image:
+        raise ValueError(f'{path}: no colour image topic found (topics: {bag_topics(path)})')
+    pending: dict[int, RGBDFrame] = {}
+    order: list[int] = []
+    wanted = [t for t in (topics.image, topics.depth, topics.camera_info, topics.detections) if t]
+    depth_of: dict[int, np.ndarray] = {}
+    info_of: dict[int, CameraIntrinsics] = {}
+    dets_of: dict[int, list[Detection]] = {}
+    for m in read_messages(path, wanted):
+        msg = m.decode()
+        ns = header_stamp_ns(msg)
+        if m.topic == topics.image:
+            if m.msgtype == COMPRESSED_TYPE:
+                array, enc = compressed_to_numpy(msg)
+            else:
+                array, enc = image_to_numpy(msg), msg.encoding
+            pending[ns] = RGBDFrame(rgb=np.ascontiguousarray(to_rgb8(array, enc)))
+            order.append(ns)
+        elif m.topic == topics.depth:
+            depth_of[ns] = np.array(depth_to_metres(image_to_numpy(msg), msg.encoding), dtype=np.float32)
+        elif m.topic == topics.camera_info:
+            k = list(msg.k)
+            if k[0] > 0 and k[4] > 0:
+                info_of[ns] = CameraIntrinsics(float(k[0]), float(k[4]), float(k[2]), float(k[5]), int(msg.width),
+                                               int(msg.height))
+        elif m.topic == topics.detections:
+            dets_of[ns] = _detections_from(msg)
+        while len(order) > 2:  # emit the oldest frame once two newer images have arrived
+            yield _emit(order.pop(0), pending, depth_of, info_of, dets_of)
+    while order:
+        yield _emit(order.pop(0), pending, depth_of, info_of, dets_of)
+
+
+def _emit(ns: int, pending: dict, depth_of: dict, info_of: dict, dets_of: dict) -> tuple[int, RGBDFrame]:
+    frame = pending.pop(ns)
+    frame.depth_m = depth_of.pop(ns, None)
+    frame.detections = dets_of.pop(ns, None)
+    same = info_of.get(ns)
+    older = [k for k in info_of if k <= ns]
+    frame.intrinsics = same or (info_of[max(older)] if older else None)  # camera_info is often sent less often
+    for table in (depth_of, dets_of):  # never keep more than the recent stamps
+        for old in [k for k in table if k < ns]:
+            del table[old]
+    newest_used = ns if same else (max(older) if older else None)
+    for old in [k for k in info_of if newest_used is not None and k < newest_used]:
+        del info_of[old]
+    return ns, frame
+
+
+def _detections_from(msg: Any) -> list[Detection]:
+    out = []
+    for i, d in enumerate(msg.detections):
+        cx, cy, w, h = d.bbox.center.position.x, d.bbox.center.position.y, d.bbox.size_x, d.bbox.size_y
+        best = max(d.results, key=lambda r: r.hypothesis.score) if len(d.results) else None
+        out.append(Detection(class_name=best.hypothesis.class_id if best else '',
+                             score=float(best.hypothesis.score) if best else math.nan,
+                             x1=cx - w / 2, y1=cy - h / 2, x2=cx + w / 2, y2=cy + h / 2, id=d.id or str(i)))
+    return out

@@ -1,0 +1,198 @@
+"""What ``joint.launch.py`` and ``jdd-ros launch`` start: launch arguments, nodes, parameters and remappings.
+
+One description, no ROS import, so the launch file (on a ROS installation) and the launcher (without one) cannot
+drift apart: both turn the user's ``NAME:=VALUE`` arguments into the same list of :class:`NodeLaunch` with
+:func:`plan`. Every node also reads the parameter file (``config/params.yaml``); launch arguments left empty keep the
+file's value, so the file stays the one place where defaults live.
+
+Topics (relative names, so a namespace moves them all): every node subscribes ``image``; the depth node publishes
+``depth``, the detector node ``detections``, the fusion node subscribes ``depth``, ``detections``, ``camera_info``
+and publishes ``detections_with_depth``, ``detections_3d`` and ``annotated``. With ``depth_source:=sensor`` no depth
+node is started and ``depth`` is remapped to the camera's depth topic.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from jdd_ros.params import spec
+
+PACKAGE = 'jdd_ros'
+NODE_NAMES = ('depth_node', 'detector_node', 'fusion_node')
+DEPTH_SOURCES = ('model', 'sensor')
+LOG_LEVELS = ('debug', 'info', 'warn', 'error', 'fatal')
+
+
+@dataclass(frozen=True)
+class LaunchArgument:
+    """A ``NAME:=VALUE`` argument. ``targets`` are the ``(node, parameter)`` pairs its value sets when non-empty."""
+
+    name: str
+    default: str
+    description: str
+    choices: tuple[str, ...] | None = None
+    targets: tuple[tuple[str, str], ...] = ()
+
+
+ARGUMENTS: tuple[LaunchArgument, ...] = (
+    LaunchArgument('image', '/camera/image_raw', 'Camera image topic (sensor_msgs/Image) fed to every node.'),
+    LaunchArgument('camera_info', '/camera/camera_info',
+                   'CameraInfo topic of the image; with it the fusion node publishes 3D positions.'),
+    LaunchArgument('depth_source', 'model',
+                   "'model': monocular depth from the depth node; 'sensor': the depth topic of an RGB-D camera "
+                   '(32FC1 metres or 16UC1 millimetres, registered to the image), no depth node.',
+                   choices=DEPTH_SOURCES),
+    LaunchArgument('depth', '/camera/depth/image_raw',
+                   "Sensor depth topic used when depth_source:=sensor (ignored with depth_source:=model)."),
+    LaunchArgument('model', '', 'Known detector model name (e.g. yolov4-tiny); empty: the parameter file value.',
+                   targets=(('detector_node', 'model'),)),
+    LaunchArgument('cfg', '', 'Darknet .cfg of a custom detector (needs weights and names too).',
+                   targets=(('detector_node', 'cfg'),)),
+    LaunchArgument('weights', '', 'Darknet .weights matching cfg.', targets=(('detector_node', 'weights'),)),
+    LaunchArgument('names', '', 'Class-names file matching cfg.', targets=(('detector_node', 'names'),)),
+    LaunchArgument('depth_checkpoint', '', 'jdd_ros depth checkpoint (.pt) for depth_source:=model.',
+                   targets=(('depth_node', 'checkpoint'),)),
+    LaunchArgument('depth_onnx', '', 'ONNX depth model (with its sidecar YAML) for depth_source:=model.',
+                   targets=(('depth_node', 'onnx_model'),)),
+    LaunchArgument('device', '', "Inference device of the detector and depth nodes: 'cpu', 'cuda' or 'cuda:N'.",
+                   targets=(('detector_node', 'device'), ('depth_node', 'device'))),
+    LaunchArgument('max_depth', '', 'Distance threshold in metres (0: none); changeable later with '
+                   "'ros2 param set /fusion_node max_depth 4.0'.",
+                   targets=(('fusion_node', 'max_depth'), ('detector_node', 'max_depth'))),
+    LaunchArgument('filter_mode', '', "'detect_then_filter' (default) or 'mask_then_detect' (the detector sees the "
+                   'image blanked beyond max_depth).',
+                   targets=(('fusion_node', 'filter_mode'), ('detector_node', 'filter_mode'))),
+    LaunchArgument('depth_statistic', '', "How a box's depth is read: center, median or percentile.",
+                   targets=(('fusion_node', 'depth_statistic'),)),
+    LaunchArgument('use_sim_time', 'false', "Use /clock (e.g. 'ros2 bag play --clock') instead of the wall clock.",
+                   choices=('true', 'false')),
+    LaunchArgument('params_file', '', 'ROS 2 parameter file; empty: the package config/params.yaml.'),
+    LaunchArgument('log_level', 'info', 'Log level of the nodes.', choices=LOG_LEVELS),
+)
+ARGUMENTS_BY_NAME = {a.name: a for a in ARGUMENTS}
+
+
+@dataclass
+class NodeLaunch:
+    """One node to start: the parameter file, then ``parameters`` over it, then the topic remappings."""
+
+    executable: str
+    name: str
+    parameters: dict[str, Any] = field(default_factory=dict)
+    remappings: list[tuple[str, str]] = field(default_factory=list)
+
+
+def default_params_file() -> Path:
+    """The package's config/params.yaml: from the ament index (ROS install), the venv's share/, or the checkout."""
+    candidates = []
+    try:
+        from ament_index_python.packages import PackageNotFoundError, get_package_share_directory
+
+        try:
+            candidates.append(Path(get_package_share_directory(PACKAGE)) / 'config' / 'params.yaml')
+        except (PackageNotFoundError, KeyError, ValueError, OSError):  # OSError: AMENT_PREFIX_PATH unset
+            pass
+    except ImportError:
+        pass
+    candidates.append(Path(sys.prefix) / 'share' / PACKAGE / 'config' / 'params.yaml')
+    candidates.append(Path(__file__).resolve().parents[1] / 'config' / 'params.yaml')
+    for path in candidates:
+        if path.is_file():
+            return path
+    raise FileNotFoundError('config/params.yaml of jdd_ros not found (looked in: '
+                            + ', '.join(str(p) for p in candidates) + '); pass params_file:=PATH')
+
+
+def parse_assignments(items: Iterable[str]) -> dict[str, str]:
+    """``['image:=/cam', ...]`` as a dict; ValueError naming a malformed item or an unknown argument."""
+    out: dict[str, str] = {}
+    for item in items:
+        if ':=' not in item:
+            raise ValueError(f"'{item}' is not a launch argument: write NAME:=VALUE (arguments: {_names()})")
+        name, value = item.split(':=', 1)
+        if name not in ARGUMENTS_BY_NAME:
+            raise ValueError(f"unknown launch argument '{name}' (arguments: {_names()})")
+        out[name] = value
+    return out
+
+
+def _names() -> str:
+    return ', '.join(a.name for a in ARGUMENTS)
+
+
+def with_defaults(values: Mapping[str, str]) -> dict[str, str]:
+    """All arguments, the given ones over the defaults; ValueError for an unknown name or a value not in choices."""
+    for name in values:
+        if name not in ARGUMENTS_BY_NAME:
+            raise ValueError(f"unknown launch argument '{name}' (arguments: {_names()})")
+    out = {a.name: str(values.get(a.name, a.default)) for a in ARGUMENTS}
+    for a in ARGUMENTS:
+        if a.choices and out[a.name] not in a.choices:
+            raise ValueError(f"launch argument {a.name} must be one of {', '.join(a.choices)}; got '{out[a.name]}'")
+    return out
+
+
+def parameter_value(node: str, name: str, text: str) -> Any:
+    """A launch-argument string as the schema's typed value (like ``-p name:=value``), or ValueError with why."""
+    s = spec(node, name)
+    value: Any = text
+    if s.kind is not str and s.kind is not list:
+        import yaml
+
+        value = yaml.safe_load(text)
+    reason = s.validate(value)
+    if reason:
+        raise ValueError(reason)
+    return s.coerce(value)
+
+
+def plan(values: Mapping[str, str], file_params: Mapping[str, Mapping[str, Any]] | None = None) -> list[NodeLaunch]:
+    """The nodes to start for these launch-argument values (missing ones take their defaults).
+
+    ``file_params`` is the parameter file as read by ``jdd_ros.params.load_params_file``; it is used to check that
+    the nodes will have what they need (a depth model for ``depth_source:=model``) before anything starts.
+    Raises ValueError with the argument and the reason for any invalid value.
+    """
+    args = with_defaults(values)
+    file_params = file_params or {}
+    sensor = args['depth_source'] == 'sensor'
+    names = [n for n in NODE_NAMES if not (sensor and n == 'depth_node')]
+    nodes = {n: NodeLaunch(executable=n, name=n) for n in names}
+    errors = []
+    for a in ARGUMENTS:
+        if not a.targets or args[a.name] == '':
+            continue
+        for node, param in a.targets:
+            if node not in nodes:
+                continue
+            try:
+                nodes[node].parameters[param] = parameter_value(node, param, args[a.name])
+            except ValueError as exc:
+                errors.append(f'{a.name}:={args[a.name]}: {exc}')
+    if errors:
+        raise ValueError('; '.join(dict.fromkeys(errors)))
+    sim_time = args['use_sim_time'] == 'true'
+    for n in nodes.values():
+        n.parameters['use_sim_time'] = sim_time
+        n.remappings.append(('image', args['image']))
+    if sensor:
+        for name in ('detector_node', 'fusion_node'):  # the detector reads depth in filter_mode mask_then_detect
+            nodes[name].remappings.append(('depth', args['depth']))
+    nodes['fusion_node'].remappings.append(('camera_info', args['camera_info']))
+    if 'depth_node' in nodes:
+        merged = {**file_params.get('depth_node', {}), **nodes['depth_node'].parameters}
+        if not merged.get('checkpoint') and not merged.get('onnx_model'):
+            raise ValueError('depth_source:=model needs a depth model: give depth_checkpoint:=CKPT.pt or '
+                             'depth_onnx:=MODEL.onnx (or set checkpoint/onnx_model in the parameter file), '
+                             'or use depth_source:=sensor with an RGB-D camera')
+    detector = {**file_params.get('detector_node', {}), **nodes['detector_node'].parameters}
+    custom = [k for k in ('cfg', 'weights', 'names') if detector.get(k)]
+    if custom and len(custom) != 3:
+        missing = sorted({'cfg', 'weights', 'names'} - set(custom))
+        raise ValueError(f"a custom detector needs cfg, weights and names together; missing: {', '.join(missing)}")
+    return [nodes[n] for n in names]
+

@@ -1,0 +1,92 @@
+"""The detector node's ``filter_mode: mask_then_detect``: blank the frame beyond ``max_depth`` before detecting.
+
+The detector node calls an instance with each frame it is about to infer (in its worker thread). The depth image
+of the same frame comes on the ``depth`` topic (the depth node's output, or an RGB-D camera's depth remapped to it);
+it may arrive after the colour frame (the depth network is slower than the camera), so the call waits for it up to
+``wait_s``. The subscription exists only while the mode is in use, so ``detect_then_filter`` costs nothing.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from typing import Any
+
+import numpy as np
+from rclpy.node import Node
+from sensor_msgs.msg import Image
+
+from jdd_ros.image_codec import ImageFormatError, depth_to_metres, image_to_numpy
+from jdd_ros.masking import mask_beyond
+from jdd_ros.ros.messages import stamp_ns
+from jdd_ros.ros.qos import input_qos, subscribe
+
+MAX_STAMP_GAP_NS = 50_000_000  # an RGB-D camera's depth and colour frames of one instant differ by a few ms
+KEPT_DEPTHS = 8
+
+
+class DepthMaskFilter:
+    """``(rgb, header, params) -> rgb`` with pixels beyond ``params['max_depth']`` (or of unknown depth) in grey."""
+
+    def __init__(self, node: Node, reliability: str = 'best_effort', wait_s: float = 1.0):
+        self.node, self.reliability, self.wait_s = node, reliability, wait_s
+        self._depths: OrderedDict[int, Image] = OrderedDict()
+        self._cond = threading.Condition()
+        self._sub = None
+        self.stats = {'masked': 0, 'no_depth': 0, 'bad_depth': 0}
+
+    def _subscribe(self) -> None:
+        # Keep a few: the depth of a frame can arrive before or after the colour frame that needs it.
+        self._sub = subscribe(self.node, Image, 'depth', self._on_depth, input_qos(self.reliability, KEPT_DEPTHS))
+        self.node.get_logger().info(f"filter_mode mask_then_detect: masking with depth from '{self._sub.topic_name}'")
+
+    def _on_depth(self, msg: Image) -> None:
+        with self._cond:
+            self._depths[stamp_ns(msg.header)] = msg
+            while len(self._depths) > KEPT_DEPTHS:
+                self._depths.popitem(last=False)
+            self._cond.notify_all()
+
+    def _find(self, stamp: int) -> Image | None:
+        if stamp in self._depths:
+            return self._depths[stamp]
+        near = [s for s in self._depths if abs(s - stamp) <= MAX_STAMP_GAP_NS]
+        return self._depths[min(near, key=lambda s: abs(s - stamp))] if near else None
+
+    def depth_for(self, header: Any) -> Image | None:
+        """The depth message of this frame (exact stamp, else the nearest within 50 ms), waiting up to wait_s."""
+        if self._sub is None:
+            self._subscribe()
+        stamp = stamp_ns(header)
+        deadline = time.monotonic() + self.wait_s
+        with self._cond:
+            while True:
+                exact = self._depths.get(stamp)
+                if exact is not None:
+                    return exact
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return self._find(stamp)
+                self._cond.wait(left)
+
+    def __call__(self, rgb: np.ndarray, header: Any, params: dict[str, Any]) -> np.ndarray:
+        log = self.node.get_logger()
+        depth_msg = self.depth_for(header)
+        if depth_msg is None:
+            self.stats['no_depth'] += 1
+            log.warning(f"mask_then_detect: no depth within {self.wait_s:.1f} s for frame "
+                        f'{header.stamp.sec}.{header.stamp.nanosec:09d} on {self._sub.topic_name}: detecting on the '
+                        f"whole image ({self.stats['no_depth']} such frame(s))", throttle_duration_sec=5.0)
+            return rgb
+        try:
+            depth = depth_to_metres(image_to_numpy(depth_msg), depth_msg.encoding)
+            result = mask_beyond(rgb, depth, params['max_depth'])
+        except (ImageFormatError, ValueError) as exc:
+            self.stats['bad_depth'] += 1
+            log.warning(f'mask_then_detect: depth refused ({exc}): detecting on the whole image',
+                        throttle_duration_sec=5.0)
+            return rgb
+        self.stats['masked'] += 1
+        log.debug(f'masked beyond {params["max_depth"]} m: {100 * result.kept_fraction:.0f} % of the image kept')
+        return result.image
