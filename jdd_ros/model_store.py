@@ -238,6 +238,26 @@ def resolve_model(model: str | KnownModel, directory: str | os.PathLike | None =
     return paths
 
 
+def resolve_detector_files(model: str = '', cfg: str = '', weights: str = '', names: str = '',
+                           weights_sha256: str = '', directory: str | os.PathLike | None = None) -> ModelFiles:
+    """The files a detector is built from: a custom cfg/weights/names triple when ``cfg`` is given (weights checked
+    against ``weights_sha256`` when that is set), else the verified cached files of the known ``model``."""
+    if cfg or weights or names:
+        given = {'cfg': cfg, 'weights': weights, 'names': names}
+        missing = [k for k, v in given.items() if not v]
+        if missing:
+            raise ModelError(f"a custom model needs cfg, weights and names; {', '.join(missing)} not given")
+        for kind, path in given.items():
+            if not Path(path).expanduser().is_file():
+                raise ModelNotFoundError(f'{kind} file {path} does not exist')
+        if weights_sha256:
+            verify_file(Path(weights).expanduser(), weights_sha256)
+        return ModelFiles(*(Path(given[k]).expanduser() for k in ('cfg', 'weights', 'names')))
+    if not model:
+        raise ModelError(f"no model: give a known model name ({', '.join(KNOWN_MODELS)}) or cfg, weights and names")
+    return resolve_model(model, directory)
+
+
 def _as_tuple(paths: ModelFiles) -> tuple[Path, Path, Path]:
     return (paths.cfg, paths.weights, paths.names)
 

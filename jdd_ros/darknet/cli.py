@@ -1,0 +1,136 @@
+"""``jdd-ros detect``: YOLOv4 (any Darknet cfg/weights) on image files, without ROS.
+
+Prints one line per detection and optionally writes the JSON record (one entry per image, boxes in the original
+image's pixels) and an image with the boxes drawn, so a model can be checked on photos before it goes on a robot.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import cv2
+
+from jdd_ros.model_store import KNOWN_MODELS, ModelError, resolve_detector_files
+from jdd_ros.params import spec
+
+
+def _classes(text: str) -> set[str]:
+    return {c.strip() for c in text.split(',') if c.strip()}
+
+
+def _input_size(text: str) -> int:
+    value = int(text)
+    if value <= 0 or value % 32:
+        raise argparse.ArgumentTypeError(f'the input size must be a positive multiple of 32, got {value}')
+    return value
+
+
+def _threshold(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f'thresholds lie in [0, 1], got {value}')
+    return value
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument('images', nargs='+', metavar='IMAGE', help='image files (anything OpenCV reads)')
+    model = parser.add_argument_group('model (a known model from the cache, or your own Darknet files)')
+    model.add_argument('--model', default=None,
+                       help=f"known model name ({', '.join(KNOWN_MODELS)}; default yolov4-tiny; "
+                            "provide it first with 'jdd-ros fetch-models NAME')")
+    model.add_argument('--model-dir', help='model cache directory (default: as jdd-ros fetch-models)')
+    model.add_argument('--cfg', help='Darknet .cfg of your own model')
+    model.add_argument('--weights', help='Darknet .weights matching --cfg')
+    model.add_argument('--names', help='class names file (one per line) matching --cfg')
+    model.add_argument('--weights-sha256', default='', help='refuse --weights unless it has this sha256')
+    parser.add_argument('--conf', type=_threshold, default=0.25,
+                        help='minimum score, objectness x class probability (default 0.25)')
+    parser.add_argument('--nms', type=_threshold, default=0.45, help='per-class NMS IoU threshold (default 0.45)')
+    parser.add_argument('--classes', type=_classes, default=None, help='class names to keep, comma separated')
+    parser.add_argument('--input-size', type=_input_size, default=None,
+                        help='network input size (multiple of 32; default: the cfg value)')
+    parser.add_argument('--backend', choices=('torch', 'onnxruntime'), default='torch')
+    parser.add_argument('--device', default='cpu', help="'cpu', 'cuda' or 'cuda:N'")
+    parser.add_argument('--json', dest='json_out', metavar='OUT', help="write the detections as JSON ('-': stdout)")
+    parser.add_argument('--out-image', metavar='OUT.png',
+                        help='write the image with the boxes drawn (with several images: a directory, one PNG each)')
+
+
+def _out_image_paths(images: list[str], out: str) -> list[Path]:
+    if len(images) == 1:
+        return [Path(out)]
+    folder = Path(out)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths, used = [], set()
+    for i, image in enumerate(images):
+        name = f'{Path(image).stem}.png'
+        if name in used:
+            name = f'{Path(image).stem}_{i}.png'
+        used.add(name)
+        paths.append(folder / name)
+    return paths
+
+
+def run(args: argparse.Namespace) -> int:
+    reason = spec('detector_node', 'device').validate(args.device)
+    if reason:
+        print(f'error: {reason}', file=sys.stderr)
+        return 2
+    if args.cfg and args.model:
+        print('error: give either --model or --cfg/--weights/--names, not both', file=sys.stderr)
+        return 2
+    try:
+        files = resolve_detector_files(args.model or 'yolov4-tiny', args.cfg or '', args.weights or '',
+                                       args.names or '', args.weights_sha256, args.model_dir)
+    except (ModelError, ValueError) as exc:
+        print(f'error: {exc}', file=sys.stderr)
+        return 2
+    from jdd_ros.darknet.detector import YoloDetector  # torch: imported once the model files are known good
+
+    detector = YoloDetector(str(files.cfg), str(files.weights), str(files.names), device=args.device,
+                            backend=args.backend, input_size=args.input_size)
+    if args.classes:
+        unknown = sorted(args.classes - set(detector.class_names))
+        if unknown:
+            print(f"error: --classes: unknown class name(s) {', '.join(unknown)} (this model's classes: "
+                  f"{', '.join(detector.class_names)})", file=sys.stderr)
+            return 2
+    out_images = _out_image_paths(args.images, args.out_image) if args.out_image else [None] * len(args.images)
+    lines_to = sys.stderr if args.json_out == '-' else sys.stdout
+    records, status = [], 0
+    for image_path, out_image in zip(args.images, out_images):
+        bgr = cv2.imread(image_path, cv2.IMREAD_COLOR)
+        if bgr is None:
+            print(f'error: {image_path}: cannot read the image (missing file or not an image format OpenCV reads)',
+                  file=sys.stderr)
+            status = 1
+            continue
+        rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+        detections = detector.detect(rgb, conf_threshold=args.conf, nms_threshold=args.nms, classes=args.classes)
+        records.append({'image': image_path, 'detections': [d.to_json() for d in detections]})
+        if not detections:
+            print(f'{image_path}: no detections', file=lines_to)
+        for d in detections:
+            x1, y1, x2, y2 = d.xyxy()
+            print(f'{image_path}: {d.class_name} {d.score:.3f} [{x1:.1f}, {y1:.1f}, {x2:.1f}, {y2:.1f}]',
+                  file=lines_to)
+        if out_image is not None:
+            from jdd_ros.drawing import draw_detections
+
+            drawn, _ = draw_detections(rgb, detections)
+            if not cv2.imwrite(str(out_image), cv2.cvtColor(drawn, cv2.COLOR_RGB2BGR)):
+                print(f'error: cannot write {out_image}', file=sys.stderr)
+                status = 1
+    if args.json_out:
+        text = json.dumps(records, indent=2)
+        if args.json_out == '-':
+            print(text)
+        else:
+            Path(args.json_out).write_text(text + '\n')
+    return status
+
+
+COMMANDS = {'detect': (add_arguments, run)}
