@@ -89,10 +89,13 @@ def _plain(value: Any) -> Any:
         return {str(k): _plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]
-    if value is None or isinstance(value, (bool, int, float, str)):
+    if value is None or type(value) in (bool, int, float, str):  # exact types: np.float64 subclasses float
         return value
     if hasattr(value, 'item'):  # numpy / torch scalars
         return value.item()
+    for kind in (bool, int, float, str):  # other subclasses of the plain types
+        if isinstance(value, kind):
+            return kind(value)
     return str(value)
 
 
@@ -166,9 +169,10 @@ def read_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any unpickling failure means: not a checkpoint we can trust
+        lines = [ln for ln in str(exc).splitlines() if 'Unsupported' in ln or 'rror' in ln] or [str(exc)]
         raise CheckpointError(f'{path} is not a jdd_ros depth checkpoint (it cannot be read with '
-                              f'torch.load(weights_only=True): {str(exc).splitlines()[0][:200]}); {HOW_TO_TRAIN}'
-                              ) from exc
+                              f'torch.load(weights_only=True), which never runs pickled code: {lines[0][:200]}); '
+                              f'{HOW_TO_TRAIN}') from exc
     if not isinstance(payload, dict) or payload.get('format') != FORMAT:
         raise CheckpointError(f"{path} is not a jdd_ros depth checkpoint (no format '{FORMAT}' marker; a bare "
                               f'state dict or another project\'s file?); {HOW_TO_TRAIN}')
