@@ -1,0 +1,190 @@
+"""detector_node: YOLOv4 detections for each camera frame, never for a backlog.
+
+Subscribes ``image`` (sensor_msgs/Image, any colour encoding of the codec); publishes ``detections``
+(vision_msgs/Detection2DArray: the image's header, boxes in image pixels, class name and score per detection) and,
+when ``publish_debug_image`` is true, ``debug_image`` (rgb8, boxes drawn).
+
+The subscription keeps only the last message and its callback only stores it; one worker thread infers the newest
+stored frame once, so a slow model skips frames (counted and logged) instead of falling behind the camera, and the
+executor stays free to answer parameter changes while a frame is inferred.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from rcl_interfaces.msg import SetParametersResult
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+from sensor_msgs.msg import Image
+from vision_msgs.msg import Detection2DArray
+
+from jdd_ros.image_codec import ImageFormatError, fill_image, image_to_numpy, to_rgb8
+from jdd_ros.model_store import resolve_detector_files
+from jdd_ros.ros.messages import detections_to_msg
+from jdd_ros.ros.parameters import NodeParameters
+from jdd_ros.ros.qos import advertise, input_qos, subscribe
+from jdd_ros.ros.runtime import run_node
+
+STATS_PERIOD_S = 10.0
+# An image preparation step applied before detection: (rgb image, input header, current parameters) -> rgb image.
+ImageFilter = Callable[[np.ndarray, Any, dict[str, Any]], np.ndarray]
+
+
+class DetectorNode(Node):
+    def __init__(self, **kwargs: Any):
+        super().__init__('detector_node', **kwargs)
+        # First, so destroy_node works even when start-up fails below (rclpy destroys the half-built node).
+        self._cond = threading.Condition()
+        self._latest: Image | None = None
+        self._stopping = False
+        self._worker: threading.Thread | None = None
+        self.params = NodeParameters(self, 'detector_node')
+        p = self.params
+        files = resolve_detector_files(p['model'], p['cfg'], p['weights'], p['names'], p['weights_sha256'])
+        from jdd_ros.darknet.detector import YoloDetector  # torch is imported only once the model files are good
+
+        t0 = time.perf_counter()
+        self.detector = YoloDetector(str(files.cfg), str(files.weights), str(files.names), device=p['device'],
+                                     backend=p['backend'], input_size=p['input_size'] or None)
+        self._class_names = set(self.detector.class_names)
+        reason = self._check_classes(p['classes'])
+        if reason:
+            raise ValueError(reason)
+        self.add_on_set_parameters_callback(self._on_set_classes)
+        h, w = self.detector.input_size
+        self.get_logger().info(
+            f'{files.weights.name} loaded in {time.perf_counter() - t0:.1f} s ({p["backend"]} on {p["device"]}, '
+            f'input {w}x{h}, {len(self.detector.class_names)} classes)')
+        if p['cfg'] and not p['weights_sha256']:
+            self.get_logger().warning(
+                f'{files.weights} is not checked against a checksum: set weights_sha256 to pin your own weights')
+
+        # filter_mode 'mask_then_detect': the bring-up sets this to a function that blanks pixels beyond max_depth
+        # using the depth frame with the same stamp; None detects the whole image.
+        self.image_filter: ImageFilter | None = None
+        self._warned_no_filter = False
+
+        self._pub = advertise(self, Detection2DArray, 'detections')
+        self._debug_pub = advertise(self, Image, 'debug_image')
+        self.stats = {'received': 0, 'processed': 0, 'skipped': 0, 'bad': 0, 'failed': 0}
+        self._infer_s = 0.0
+        self._overhead_s = 0.0
+        self._sub = subscribe(self, Image, 'image', self._on_image, input_qos(p['reliability'], depth=1))
+        self._worker = threading.Thread(target=self._work, name='detector_worker', daemon=True)
+        self._worker.start()
+        self._stats_timer = self.create_timer(STATS_PERIOD_S, self._log_stats)
+        self.get_logger().info(
+            f"waiting for images on '{self._sub.topic_name}' (reliability {p['reliability']}); publishing "
+            f"'{self._pub.topic_name}'")
+
+    # ---- parameters ----------------------------------------------------------------------------------------------
+
+    def _check_classes(self, classes: list[str]) -> str | None:
+        unknown = [c for c in classes if c not in self._class_names]
+        if unknown:
+            return (f"classes: unknown class name(s) {', '.join(unknown)}; this model's classes are: "
+                    f"{', '.join(self.detector.class_names)}")
+        return None
+
+    def _on_set_classes(self, params: list[Parameter]) -> SetParametersResult:
+        for param in params:
+            if param.name == 'classes' and param.value is not None:
+                reason = self._check_classes(list(param.value))
+                if reason:
+                    self.get_logger().warning(f'refused classes={list(param.value)!r}: {reason}')
+                    return SetParametersResult(successful=False, reason=reason)
+        return SetParametersResult(successful=True)
+
+    # ---- frames --------------------------------------------------------------------------------------------------
+
+    def _on_image(self, msg: Image) -> None:
+        """Only keep the newest frame: a frame still waiting when a newer one arrives is skipped, never queued."""
+        with self._cond:
+            self.stats['received'] += 1
+            if self._latest is not None:
+                self.stats['skipped'] += 1
+                self.get_logger().info(
+                    f"{self.stats['skipped']} frame(s) skipped so far: they arrived while a frame was being "
+                    'inferred (only the newest frame is inferred)', throttle_duration_sec=5.0)
+            self._latest = msg
+            self._cond.notify()
+
+    def _work(self) -> None:
+        while True:
+            with self._cond:
+                while self._latest is None and not self._stopping:
+                    self._cond.wait()
+                if self._stopping:
+                    return
+                msg, self._latest = self._latest, None
+            try:
+                self.process(msg)
+            except ImageFormatError as exc:
+                self.stats['bad'] += 1
+                self.get_logger().error(f"frame {msg.header.stamp.sec}.{msg.header.stamp.nanosec:09d} dropped: {exc} "
+                                        f"({self.stats['bad']} bad frame(s) so far)", throttle_duration_sec=1.0)
+            except Exception as exc:  # noqa: BLE001 - one failed frame must not stop the node
+                self.stats['failed'] += 1
+                self.get_logger().error(f'detection failed: {type(exc).__name__}: {exc}', throttle_duration_sec=1.0)
+
+    def process(self, msg: Image) -> Detection2DArray:
+        """Detect on one frame and publish; returns the published message."""
+        t0 = time.perf_counter()
+        p = self.params.as_dict()  # one consistent set of values for the whole frame
+        rgb = to_rgb8(image_to_numpy(msg), msg.encoding)
+        if p['filter_mode'] == 'mask_then_detect' and p['max_depth'] > 0:
+            if self.image_filter is not None:
+                rgb = self.image_filter(rgb, msg.header, p)
+            elif not self._warned_no_filter:
+                self._warned_no_filter = True
+                self.get_logger().warning("filter_mode 'mask_then_detect' is not available in this detector node: "
+                                          'detecting on the whole image')
+        t1 = time.perf_counter()
+        detections = self.detector.detect(rgb, conf_threshold=p['confidence_threshold'],
+                                          nms_threshold=p['nms_threshold'], classes=set(p['classes']) or None)
+        t2 = time.perf_counter()
+        out = detections_to_msg(detections, msg.header)
+        self._pub.publish(out)
+        if p['publish_debug_image']:
+            from jdd_ros.drawing import draw_detections
+
+            drawn, _ = draw_detections(rgb, detections)
+            debug = fill_image(Image(), drawn, 'rgb8')
+            debug.header = msg.header
+            self._debug_pub.publish(debug)
+        t3 = time.perf_counter()
+        self.stats['processed'] += 1
+        self._infer_s += t2 - t1
+        self._overhead_s += (t1 - t0) + (t3 - t2)
+        return out
+
+    def _log_stats(self) -> None:
+        s = dict(self.stats)
+        if not s['processed']:
+            return
+        n = s['processed']
+        self.get_logger().info(
+            f"{s['received']} frames received, {n} inferred, {s['skipped']} skipped, {s['bad']} bad, "
+            f"{s['failed']} failed; per frame: inference {1000 * self._infer_s / n:.1f} ms, node overhead "
+            f"{1000 * self._overhead_s / n:.1f} ms")
+
+    def destroy_node(self) -> None:
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
+        if self._worker is not None and threading.current_thread() is not self._worker:
+            self._worker.join(timeout=30.0)
+        super().destroy_node()
+
+
+def main(args: list[str] | None = None) -> int:
+    return run_node(DetectorNode, args)
+
+
+if __name__ == '__main__':
+    raise SystemExit(main())
