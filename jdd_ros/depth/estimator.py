@@ -258,7 +258,8 @@ class DepthEstimator:
         """
         if self.spec is None or self.spec.output_kind != 'relative_inverse':
             raise RuntimeError('predict_aligned is for relative_inverse models; this one is metric: use predict')
-        raw = self.predict_raw(image_rgb)
+        raw_net = self._raw_batch([image_rgb])[0].astype(np.float32)
+        raw = self._resize_to(raw_net, image_rgb.shape[:2])
         if reference_depth.shape != raw.shape:
             raise ValueError(f'reference depth {reference_depth.shape} must have the image size {raw.shape}')
         ok = np.isfinite(reference_depth) & (reference_depth > 0) & np.isfinite(raw)
@@ -266,4 +267,6 @@ class DepthEstimator:
             raise ValueError(f'only {int(ok.sum())} valid reference pixels; at least {min_points} are needed')
         a = np.stack([raw[ok].astype(np.float64), np.ones(int(ok.sum()))], axis=1)
         (scale, shift), *_ = np.linalg.lstsq(a, 1.0 / reference_depth[ok].astype(np.float64), rcond=None)
-        return self._to_metres(raw, float(scale), float(shift)), float(scale), float(shift)
+        # Convert at network resolution, then resize, exactly like predict (interpolating inverse depth differs).
+        depth = self._resize_to(self._to_metres(raw_net, float(scale), float(shift)), raw.shape)
+        return depth, float(scale), float(shift)
