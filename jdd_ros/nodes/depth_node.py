@@ -86,6 +86,9 @@ class DepthNode(Node):
             self.counts['received'] += 1
             if self._latest is not None:
                 self.counts['dropped'] += 1  # replaced before the worker took it: never inferred
+                self.get_logger().info(f"dropped a frame: a newer one arrived before inference started "
+                                       f"({self.counts['dropped']} dropped so far; only the newest is inferred)",
+                                       throttle_duration_sec=5.0)
             self._latest = msg
             self._lock.notify()
 
