@@ -1,0 +1,289 @@
+"""A PyTorch network built from a parsed Darknet cfg.
+
+The forward pass returns, per ``[yolo]`` layer, the decoded head in the row layout OpenCV DNN's region layer
+uses: one row per (cell y, cell x, anchor), columns ``cx, cy, w, h`` (fractions of the network input),
+``objectness`` and ``objectness x class probability`` per class (not thresholded). Decoding lives in the graph so an
+ONNX export carries it too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .cfg import DarknetConfig, Section, parse_cfg
+from .weights import WeightsHeader, read_weights
+
+_ACTIVATIONS = {
+    'linear': nn.Identity,
+    'leaky': lambda: nn.LeakyReLU(0.1),
+    'mish': nn.Mish,
+    'logistic': nn.Sigmoid,
+    'relu': nn.ReLU,
+    'swish': nn.SiLU,
+}
+# Batch-norm epsilon added to the variance (OpenCV DNN's Darknet importer uses this value).
+BN_EPS = 1e-6
+
+
+def _activation(section: Section) -> nn.Module:
+    name = section.options.get('activation', 'linear')
+    if name not in _ACTIVATIONS:
+        raise section.error(f'unsupported activation {name!r}; supported: {", ".join(sorted(_ACTIVATIONS))}')
+    return _ACTIVATIONS[name]()
+
+
+class ConvBlock(nn.Module):
+    """Convolution (+ batch norm, folded into the convolution at load time) + activation."""
+
+    def __init__(self, section: Section, in_channels: int):
+        super().__init__()
+        filters = section.get_int('filters')
+        size = section.get_int('size', 1)
+        stride = section.get_int('stride', 1)
+        groups = section.get_int('groups', 1)
+        if section.get_int('dilation', 1) != 1:
+            raise section.error('dilation other than 1 is not supported')
+        if filters <= 0 or size <= 0 or stride <= 0 or groups <= 0:
+            raise section.error('filters, size, stride and groups must be positive')
+        if in_channels % groups or filters % groups:
+            raise section.error(f'groups={groups} does not divide {in_channels} input / {filters} output channels')
+        padding = size // 2 if section.get_int('pad', 0) else section.get_int('padding', 0)
+        self.batch_normalize = bool(section.get_int('batch_normalize', 0))
+        self.conv = nn.Conv2d(in_channels, filters, size, stride, padding, groups=groups, bias=True)
+        self.act = _activation(section)
+
+    def darknet_value_count(self) -> int:
+        """float32 values this layer reads from a .weights file."""
+        filters = self.conv.out_channels
+        return filters * (4 if self.batch_normalize else 1) + self.conv.weight.numel()
+
+    def load_darknet(self, values: np.ndarray) -> None:
+        """Set the weights from this layer's slice of a .weights file (Darknet order), folding batch norm."""
+        filters = self.conv.out_channels
+        bias = values[:filters]
+        offset = filters
+        weight = values[-self.conv.weight.numel():].reshape(self.conv.weight.shape)
+        if self.batch_normalize:
+            scale, mean, var = (values[offset + i * filters: offset + (i + 1) * filters] for i in range(3))
+            factor = scale.astype(np.float64) / np.sqrt(var.astype(np.float64) + BN_EPS)
+            weight = weight * factor.reshape(-1, 1, 1, 1)
+            bias = bias - mean * factor
+        with torch.no_grad():
+            self.conv.weight.copy_(torch.from_numpy(np.ascontiguousarray(weight, dtype=np.float32)))
+            self.conv.bias.copy_(torch.from_numpy(np.ascontiguousarray(bias, dtype=np.float32)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.act(self.conv(x))
+
+
+class MaxPool(nn.Module):
+    """Darknet max pooling: ``padding`` (default size-1) split as padding//2 before, the rest after."""
+
+    def __init__(self, section: Section):
+        super().__init__()
+        self.size = section.get_int('size', 1)
+        self.stride = section.get_int('stride', 1)
+        self.padding = section.get_int('padding', self.size - 1)
+        if self.size <= 0 or self.stride <= 0 or self.padding < 0:
+            raise section.error('size and stride must be positive, padding not negative')
+
+    def output_size(self, n: int) -> int:
+        return (n + self.padding - self.size) // self.stride + 1
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h, w = x.shape[-2:]
+        before = self.padding // 2
+        after_h = (self.output_size(h) - 1) * self.stride + self.size - h - before
+        after_w = (self.output_size(w) - 1) * self.stride + self.size - w - before
+        if before or after_h or after_w:
+            x = F.pad(x, (before, after_w, before, after_h), value=float('-inf'))
+        return F.max_pool2d(x, self.size, self.stride)
+
+
+class Upsample(nn.Module):
+    def __init__(self, section: Section):
+        super().__init__()
+        self.stride = section.get_int('stride', 2)
+        if self.stride <= 0:
+            raise section.error('only positive (upsampling) strides are supported')
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.interpolate(x, scale_factor=self.stride, mode='nearest')
+
+
+class YoloHead(nn.Module):
+    """Decodes one ``[yolo]`` layer like Darknet/OpenCV (logistic xy with scale_x_y, exp wh x anchor)."""
+
+    def __init__(self, section: Section, in_channels: int):
+        super().__init__()
+        self.classes = section.get_int('classes', 20)
+        anchors = section.get_floats('anchors')
+        num = section.get_int('num', len(anchors) // 2)
+        if len(anchors) != 2 * num:
+            raise section.error(f'num={num} but {len(anchors)} anchor values (need {2 * num})')
+        mask = section.get_ints('mask', list(range(num)))
+        if any(m < 0 or m >= num for m in mask):
+            raise section.error(f'mask {mask} refers to anchors outside 0..{num - 1}')
+        if section.get_int('new_coords', 0):
+            raise section.error('new_coords=1 (scaled-YOLOv4 decoding) is not supported')
+        self.scale_x_y = section.get_float('scale_x_y', 1.0)
+        self.num_anchors = len(mask)
+        if in_channels != self.num_anchors * (self.classes + 5):
+            raise section.error(f'input has {in_channels} channels, but {len(mask)} anchors x ({self.classes} classes'
+                                f' + 5) = {self.num_anchors * (self.classes + 5)} are needed')
+        self.register_buffer('anchors', torch.tensor([anchors[2 * m: 2 * m + 2] for m in mask]), persistent=False)
+
+    def forward(self, x: torch.Tensor, input_hw: tuple[int, int]) -> torch.Tensor:
+        batch, _, rows, cols = x.shape
+        # float32 decoding even for a half-precision body: exp() overflows fp16 early.
+        p = x.float().view(batch, self.num_anchors, self.classes + 5, rows, cols).permute(0, 3, 4, 1, 2)
+        ys = torch.arange(rows, device=x.device, dtype=torch.float32).view(1, rows, 1, 1)
+        xs = torch.arange(cols, device=x.device, dtype=torch.float32).view(1, 1, cols, 1)
+        s = self.scale_x_y
+        cx = ((torch.sigmoid(p[..., 0]) - 0.5) * s + 0.5 + xs) / cols
+        cy = ((torch.sigmoid(p[..., 1]) - 0.5) * s + 0.5 + ys) / rows
+        w = torch.exp(p[..., 2]) * (self.anchors[:, 0] / input_hw[1])
+        h = torch.exp(p[..., 3]) * (self.anchors[:, 1] / input_hw[0])
+        obj = torch.sigmoid(p[..., 4:5])
+        cls = torch.sigmoid(p[..., 5:]) * obj
+        out = torch.cat([torch.stack([cx, cy, w, h], dim=-1), obj, cls], dim=-1)
+        return out.reshape(batch, rows * cols * self.num_anchors, self.classes + 5)
+
+
+@dataclass
+class _Step:
+    kind: str
+    inputs: tuple[int, ...] = ()
+    groups: int = 1
+    group_id: int = 0
+
+
+class DarknetModel(nn.Module):
+    """The network of a cfg. ``forward(images)`` returns one decoded tensor per yolo layer (see module doc)."""
+
+    def __init__(self, config: DarknetConfig):
+        super().__init__()
+        self.config = config
+        self.modules_by_layer = nn.ModuleDict()
+        self.steps: list[_Step] = []
+        self.heads: list[int] = []
+        channels = [config.channels]  # output channels per layer, last = previous layer
+        strides = [1]  # downsampling factor of each layer's output relative to the input
+        out_channels: list[int] = []
+        out_strides: list[float] = []
+        for section in config.layers:
+            i = section.index
+            c, st = (out_channels[-1], out_strides[-1]) if out_channels else (channels[0], strides[0])
+            key = str(i)
+            if section.type == 'convolutional':
+                block = ConvBlock(section, c)
+                self.modules_by_layer[key] = block
+                self.steps.append(_Step('module'))
+                c, st = block.conv.out_channels, st * block.conv.stride[0]
+            elif section.type == 'maxpool':
+                self.modules_by_layer[key] = MaxPool(section)
+                self.steps.append(_Step('module'))
+                st = st * self.modules_by_layer[key].stride
+            elif section.type == 'upsample':
+                self.modules_by_layer[key] = Upsample(section)
+                self.steps.append(_Step('module'))
+                st = st / self.modules_by_layer[key].stride
+            elif section.type == 'route':
+                refs = [self._absolute(section, r) for r in section.get_ints('layers')]
+                if any(r in self.heads for r in refs):
+                    raise section.error('routing the output of a [yolo] layer is not supported')
+                groups, group_id = section.get_int('groups', 1), section.get_int('group_id', 0)
+                if groups <= 0 or not 0 <= group_id < groups:
+                    raise section.error(f'group_id={group_id} must be in 0..groups-1 (groups={groups})')
+                if any(out_channels[r] % groups for r in refs):
+                    raise section.error(f'groups={groups} does not divide the channels of layers {refs}')
+                if len({out_strides[r] for r in refs}) != 1:
+                    raise section.error(f'layers {refs} have different spatial sizes')
+                self.steps.append(_Step('route', tuple(refs), groups, group_id))
+                c, st = sum(out_channels[r] // groups for r in refs), out_strides[refs[0]]
+            elif section.type == 'shortcut':
+                src = self._absolute(section, section.get_int('from'))
+                if src in self.heads:
+                    raise section.error('a shortcut from a [yolo] layer is not supported')
+                if out_channels[src] != c or out_strides[src] != st:
+                    raise section.error(f'layer {src} output does not have the shape of the previous layer')
+                if section.options.get('activation', 'linear') != 'linear':
+                    raise section.error('only activation=linear is supported for shortcut')
+                self.steps.append(_Step('shortcut', (src,)))
+            elif section.type == 'yolo':
+                self.modules_by_layer[key] = YoloHead(section, c)
+                self.steps.append(_Step('yolo'))
+                self.heads.append(i)
+            out_channels.append(c)
+            out_strides.append(st)
+        if not self.heads:
+            raise config.layers[-1].error('the cfg has no [yolo] layer')
+        classes = {self.modules_by_layer[str(i)].classes for i in self.heads}
+        if len(classes) != 1:
+            raise config.layers[self.heads[0]].error(f'yolo layers disagree on the class count: {sorted(classes)}')
+        self.num_classes = classes.pop()
+        self.max_stride = int(max(out_strides))
+        needed = {r for step in self.steps for r in step.inputs}
+        self._keep = frozenset(needed)
+
+    @staticmethod
+    def _absolute(section: Section, ref: int) -> int:
+        index = section.index + ref if ref < 0 else ref
+        if not 0 <= index < section.index:
+            raise section.error(f'refers to layer {ref}, which is not an earlier layer')
+        return index
+
+    def conv_blocks(self) -> list[ConvBlock]:
+        return [m for m in self.modules_by_layer.values() if isinstance(m, ConvBlock)]
+
+    def darknet_value_count(self) -> int:
+        """Number of float32 values a .weights file for this cfg holds after its header."""
+        return sum(block.darknet_value_count() for block in self.conv_blocks())
+
+    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        input_hw = (images.shape[-2], images.shape[-1])
+        saved: dict[int, torch.Tensor] = {}
+        outputs = []
+        x = images
+        for i, step in enumerate(self.steps):
+            if step.kind == 'module':
+                x = self.modules_by_layer[str(i)](x)
+            elif step.kind == 'route':
+                parts = [saved[r] for r in step.inputs]
+                if step.groups > 1:
+                    parts = [p.chunk(step.groups, dim=1)[step.group_id] for p in parts]
+                x = parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)
+            elif step.kind == 'shortcut':
+                x = x + saved[step.inputs[0]]
+            else:  # yolo: passes its input on unchanged, like Darknet, and emits the decoded head
+                outputs.append(self.modules_by_layer[str(i)](x, input_hw))
+            if i in self._keep:
+                saved[i] = x
+        return tuple(outputs)
+
+
+def load_darknet_weights(model: DarknetModel, path: str | Path) -> WeightsHeader:
+    """Load a .weights file into ``model`` (sizes checked first: the file must hold exactly what the cfg needs)."""
+    header, values = read_weights(path, model.darknet_value_count())
+    offset = 0
+    for block in model.conv_blocks():
+        count = block.darknet_value_count()
+        block.load_darknet(values[offset:offset + count])
+        offset += count
+    return header
+
+
+def build_model(cfg: str | Path | DarknetConfig, weights: str | Path | None = None) -> DarknetModel:
+    """Parse + build + (optionally) load: the network ready for inference (eval mode, no gradients)."""
+    config = cfg if isinstance(cfg, DarknetConfig) else parse_cfg(cfg)
+    model = DarknetModel(config)
+    if weights is not None:
+        load_darknet_weights(model, weights)
+    model.eval().requires_grad_(False)
+    return model
