@@ -174,6 +174,8 @@ class DetectorNode(Node):
             f"{1000 * self._overhead_s / n:.1f} ms")
 
     def destroy_node(self) -> None:
+        if self._worker is not None:
+            self._log_stats()
         with self._cond:
             self._stopping = True
             self._cond.notify_all()
