@@ -100,6 +100,12 @@ def _check_input_size(value: int) -> str | None:
     return None
 
 
+def _check_depth_input_size(value: int) -> str | None:
+    if 0 < value < 32:
+        return f'depth input sizes must be 0 (the model default) or at least 32 pixels, got {value}'
+    return None
+
+
 RELIABILITY = ParamSpec(
     'reliability', 'best_effort',
     "QoS reliability of the input subscriptions: 'best_effort' matches every publisher (camera drivers and "
@@ -163,10 +169,10 @@ DEPTH_NODE = (
     ParamSpec('device', 'cpu', f'Inference device: {DEVICES_HELP}.', check=_check_device),
     ParamSpec('backend', 'torch', "Backend for checkpoint models ('onnxruntime' exports the checkpoint first).",
               choices=('torch', 'onnxruntime')),
-    ParamSpec('input_height', 0, 'Network input height (multiple of 32); 0 uses the model default.',
-              min=0, max=4096, check=_check_input_size),
-    ParamSpec('input_width', 0, 'Network input width (multiple of 32); 0 uses the model default.',
-              min=0, max=4096, check=_check_input_size),
+    ParamSpec('input_height', 0, 'Network input height in pixels (0 or >= 32; multiples of 32 are fastest, others '
+              'are padded); 0 uses the model default.', min=0, max=4096, check=_check_depth_input_size),
+    ParamSpec('input_width', 0, 'Network input width in pixels (0 or >= 32; multiples of 32 are fastest, others '
+              'are padded); 0 uses the model default.', min=0, max=4096, check=_check_depth_input_size),
     ParamSpec('max_depth', 0.0, 'Depths beyond this (metres) are published as NaN (invalid); 0 keeps all.',
               dynamic=True, min=0.0, max=1000.0),
     ParamSpec('publish_colored', False, 'Also publish depth_colored, a colour-mapped view for people.', dynamic=True),

@@ -151,5 +151,6 @@ def test_estimator_from_checkpoint_resizes_back_to_the_input(tmp_path):
     np.testing.assert_allclose(batch[0], depth, rtol=1e-5)
     assert 'plumbing-test' in est.description and 'resnet18' in est.description
     assert DepthEstimator.from_checkpoint(path, input_size=(32, 64)).predict(img).shape == (75, 131)
-    with pytest.raises(ValueError, match='multiples of 32'):
-        DepthEstimator.from_checkpoint(path, input_size=(50, 64))
+    assert DepthEstimator.from_checkpoint(path, input_size=(60, 80)).predict(img).shape == (75, 131)  # padded
+    with pytest.raises(ValueError, match='at least 32'):
+        DepthEstimator.from_checkpoint(path, input_size=(16, 64))

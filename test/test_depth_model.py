@@ -81,7 +81,8 @@ def test_torchvision_state_dict_loads_into_the_unet_encoder():
 
 
 @pytest.mark.parametrize('encoder,size', [('resnet18', (32, 32)), ('resnet18', (64, 96)), ('resnet18', (96, 64)),
-                                          ('resnet34', (64, 64)), ('resnet50', (32, 64))])
+                                          ('resnet34', (64, 64)), ('resnet50', (32, 64)),
+                                          ('resnet18', (60, 80))])
 def test_output_shape_and_range(encoder, size):
     model = DepthUNet(encoder, min_depth=0.1, max_depth=10.0).eval()
     x = torch.randn(2, 3, *size)
@@ -104,9 +105,17 @@ def test_output_reaches_both_ends_of_the_depth_range():
     assert torch.allclose(near, torch.full_like(near, 0.5), rtol=1e-4)
 
 
-def test_sizes_that_are_not_multiples_of_32_are_refused():
-    with pytest.raises(ValueError, match='multiples of 32'):
-        DepthUNet('resnet18').eval()(torch.zeros(1, 3, 50, 64))
+def test_sizes_that_are_not_multiples_of_32_are_padded_and_cropped_back():
+    model = DepthUNet('resnet18').eval()
+    x = torch.randn(1, 3, 48, 70)
+    with torch.no_grad():
+        y = model(x)
+        # Same as padding by hand (replicate, bottom/right) to 64x96 and cropping.
+        ref = model(torch.nn.functional.pad(x, (0, 26, 0, 16), mode='replicate'))[..., :48, :70]
+    assert y.shape == (1, 1, 48, 70)
+    assert torch.allclose(y, ref)
+    with pytest.raises(ValueError, match='at least 32'):
+        model(torch.zeros(1, 3, 16, 64))
 
 
 def test_bad_constructor_arguments():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import onnx
 import pytest
@@ -112,7 +114,8 @@ def _export(module, path, dummy_shape=None):
     if dummy_shape is None:
         export_module(module, SIZE, path, dynamic=False)
     else:
-        with torch.no_grad():
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter('ignore')  # legacy exporter (no onnxscript here) and tracer notices
             torch.onnx.export(module.eval(), (torch.zeros(*dummy_shape),), str(path), input_names=['x'],
                               output_names=['y'], opset_version=17, dynamo=False)
     return path
@@ -148,7 +151,6 @@ def test_relative_inverse_aligned_per_frame_to_a_sparse_reference(checkpoint, to
         est.predict_aligned(img, np.full_like(truth, np.nan))
 
 
-@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # the legacy exporter, needed without onnxscript
 def test_bgr_nhwc_and_output_scale(checkpoint, torch_estimator, tmp_path):
     model, meta, _ = load_checkpoint(checkpoint)
     path = _export(BgrNhwcMillimetres(model), tmp_path / 'mm.onnx', dummy_shape=(1, *SIZE, 3))
@@ -250,3 +252,16 @@ def test_sidecar_defaults():
     spec = parse_sidecar(GOOD)
     assert spec.output_scale == 1.0 and spec.channel_order == 'rgb' and spec.input_layout == 'nchw'
     assert spec.pixel_scale == 255.0 and spec.is_metric_without_reference
+
+
+def test_sizes_not_multiple_of_32_export_as_fixed_size_models(tmp_path):
+    ckpt = plumbing_checkpoint(tmp_path / 'nyu.pt', input_size=(48, 80))  # like NYU's 240x320: padded inside
+    out = tmp_path / 'nyu.onnx'
+    assert cli_main(['export-depth-onnx', '--checkpoint', str(ckpt), '--out', str(out)]) == 0
+    shape = [d.dim_value for d in onnx.load(str(out)).graph.input[0].type.tensor_type.shape.dim]
+    assert shape == [1, 3, 48, 80]
+    img = sample_image(70, 90)
+    np.testing.assert_allclose(DepthEstimator.from_onnx(out).predict(img),
+                               DepthEstimator.from_checkpoint(ckpt).predict(img), rtol=1e-3, atol=1e-4)
+    with pytest.raises(ValueError, match='fix input_size'):
+        DepthEstimator.from_onnx(out, input_size=(64, 96))

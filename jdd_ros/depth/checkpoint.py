@@ -37,7 +37,7 @@ class DepthModelMeta:
 
     architecture: str = 'unet'
     encoder: str = 'resnet18'
-    input_size: tuple[int, int] = (240, 320)  # (height, width), multiples of 32
+    input_size: tuple[int, int] = (240, 320)  # (height, width); multiples of 32 are fastest
     mean: tuple[float, float, float] = IMAGENET_MEAN  # RGB, applied to pixel values scaled to [0, 1]
     std: tuple[float, float, float] = IMAGENET_STD
     min_depth: float = 0.1

@@ -20,9 +20,10 @@ from jdd_ros.depth.sidecar import OnnxDepthSpec, load_sidecar, sidecar_path
 BACKENDS = ('torch', 'onnxruntime')
 
 
-def _check_size(size: Sequence[int], multiple: int = 32) -> tuple[int, int]:
-    if len(size) != 2 or any(int(v) <= 0 or int(v) % multiple for v in size):
-        raise ValueError(f'input size must be (height, width), both positive multiples of {multiple}; got {size}')
+def _check_size(size: Sequence[int], minimum: int = 32) -> tuple[int, int]:
+    """Our U-Net takes any size from 32 up (multiples of 32 avoid its internal padding)."""
+    if len(size) != 2 or any(int(v) < minimum for v in size):
+        raise ValueError(f'input size must be (height, width), both at least {minimum} pixels; got {size}')
     return int(size[0]), int(size[1])
 
 

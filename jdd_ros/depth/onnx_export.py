@@ -1,7 +1,8 @@
 """ONNX export of a depth checkpoint, with the sidecar YAML that makes it loadable by ``DepthEstimator.from_onnx``.
 
-The export has dynamic batch, height and width (any multiple of 32 works); the sidecar carries the checkpoint's
-input size, normalisation, depth range, training data and the ONNX file's sha256.
+The export has dynamic batch, height and width (any multiple of 32 works) when its input size is a multiple of 32,
+else it is fixed to that size. The sidecar carries the input size, normalisation, depth range, training data and the
+ONNX file's sha256.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ def export_module(module: torch.nn.Module, input_size: tuple[int, int], f: str |
                   opset: int = OPSET, dynamic: bool = True) -> None:
     """Export any ``N,3,H,W -> N,1,H,W`` module (TorchScript-based exporter: needs no onnxscript)."""
     module = module.eval()
+    # Our U-Net pads sizes that are not multiples of 32 with amounts fixed at trace time: such exports are static.
+    dynamic = dynamic and input_size[0] % 32 == 0 and input_size[1] % 32 == 0
     dummy = torch.zeros(1, 3, *input_size)
     axes = {INPUT_NAME: {0: 'batch', 2: 'height', 3: 'width'}, OUTPUT_NAME: {0: 'batch', 2: 'height', 3: 'width'}}
     with warnings.catch_warnings():
@@ -70,7 +73,7 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--checkpoint', required=True, help='jdd_ros depth checkpoint (.pt)')
     parser.add_argument('--out', required=True, help='ONNX file to write; its sidecar <out>.yaml is written beside it')
     parser.add_argument('--input-size', type=int, nargs=2, metavar=('HEIGHT', 'WIDTH'),
-                        help="default input size written to the sidecar (multiples of 32); default: the checkpoint's")
+                        help="input size of the export and its sidecar; default: the checkpoint's")
     parser.add_argument('--opset', type=int, default=OPSET, help=f'ONNX opset (default {OPSET})')
 
 
@@ -79,8 +82,8 @@ def _run(args: argparse.Namespace) -> int:
 
     from jdd_ros.depth.checkpoint import CheckpointError
 
-    if args.input_size and any(v <= 0 or v % 32 for v in args.input_size):
-        print(f'--input-size must be multiples of 32, got {args.input_size}', file=sys.stderr)
+    if args.input_size and any(v < 32 for v in args.input_size):
+        print(f'--input-size must be at least 32x32, got {args.input_size}', file=sys.stderr)
         return 2
     try:
         onnx_path, side = export_checkpoint(args.checkpoint, args.out, args.input_size, args.opset)

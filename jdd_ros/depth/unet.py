@@ -16,7 +16,7 @@ from torch import nn
 from jdd_ros.depth.resnet import ARCHITECTURES, ResNetEncoder
 
 DECODER_CHANNELS = (256, 128, 64, 32, 16)
-STRIDE = 32  # input height and width must be multiples of this
+STRIDE = 32  # the encoder's total stride: other input sizes are padded up to a multiple of it
 
 
 class _UpBlock(nn.Module):
@@ -36,7 +36,10 @@ class _UpBlock(nn.Module):
 
 
 class DepthUNet(nn.Module):
-    """Monocular metric depth: ``N,3,H,W`` normalised RGB (H, W multiples of 32) -> ``N,1,H,W`` metres."""
+    """Monocular metric depth: ``N,3,H,W`` normalised RGB -> ``N,1,H,W`` metres.
+
+    Any H, W >= 32 works; multiples of 32 avoid the internal padding (240x320 runs as 256x320, cropped back).
+    """
 
     def __init__(self, encoder: str = 'resnet18', min_depth: float = 0.1, max_depth: float = 10.0):
         super().__init__()
@@ -60,16 +63,21 @@ class DepthUNet(nn.Module):
         self._log_range = math.log(self.max_depth) - self._log_min
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h, w = x.shape[-2:]
-        if not torch.jit.is_tracing() and (h % STRIDE or w % STRIDE):
-            raise ValueError(f'input height and width must be multiples of {STRIDE}, got {h}x{w}')
+        h, w = int(x.shape[-2]), int(x.shape[-1])
+        if h < STRIDE or w < STRIDE:
+            raise ValueError(f'input height and width must be at least {STRIDE}, got {h}x{w}')
+        # Sizes that are not multiples of 32 (NYU's 240x320) are padded at the bottom/right and cropped back.
+        pad_h, pad_w = (-h) % STRIDE, (-w) % STRIDE
+        if pad_h or pad_w:
+            x = F.pad(x, (0, pad_w, 0, pad_h), mode='replicate')
         stem, f1, f2, f3, f4 = self.encoder(x)
         y = self.up1(f4, f3, f3.shape[-2:])
         y = self.up2(y, f2, f2.shape[-2:])
         y = self.up3(y, f1, f1.shape[-2:])
         y = self.up4(y, stem, stem.shape[-2:])
-        y = self.up5(y, None, (h, w))
-        return torch.exp(self._log_min + self._log_range * torch.sigmoid(self.head(y)))
+        y = self.up5(y, None, x.shape[-2:])
+        depth = torch.exp(self._log_min + self._log_range * torch.sigmoid(self.head(y)))
+        return depth[..., :h, :w] if pad_h or pad_w else depth
 
     def load_encoder_state_dict(self, state_dict: dict[str, torch.Tensor]) -> None:
         """Start from torchvision ImageNet weights (``resnetNN-*.pth``); ``fc.*`` is ignored."""
