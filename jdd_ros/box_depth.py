@@ -125,17 +125,30 @@ def boxes_depth(depth_m: np.ndarray, boxes_xyxy: Sequence[Sequence[float]] | np.
         if n_valid == 0:
             value, variance = math.nan, math.nan
         else:
-            median = float(np.median(values))
-            mad = float(np.median(np.abs(values - np.float32(median))))
-            variance = (_MAD_TO_SIGMA * mad) ** 2
+            value = _percentile(values, percentile) if statistic == 'percentile' else math.nan
+            median = _percentile(values, 50.0)
             if statistic == 'median':
                 value = median
-            elif statistic == 'percentile':
-                value = float(np.percentile(values, percentile))
-            else:
-                value = math.nan
+            np.abs(np.subtract(values, np.float32(median), out=values), out=values)  # values is a copy: reuse it
+            variance = (_MAD_TO_SIGMA * _percentile(values, 50.0)) ** 2
         if statistic == 'center':
             u, v = centre_pixel(box)
             value = float(depth[v, u]) if 0 <= u < width and 0 <= v < height else math.nan
         out.append(BoxDepth(value, variance, fraction, n_valid))
     return out
+
+
+def _percentile(values: np.ndarray, q: float) -> float:
+    """np.percentile(values, q) (linear interpolation), without its per-call overhead (100 boxes per frame).
+
+    Reorders ``values`` in place.
+    """
+    position = q / 100.0 * (values.size - 1)
+    lo = math.floor(position)
+    hi = min(lo + 1, values.size - 1)
+    if hi == lo or position == lo:
+        values.partition(lo)
+        return float(values[lo])
+    values.partition(hi)
+    low = float(values[:hi].max())  # the element of rank lo: the largest of those before rank hi
+    return low + (float(values[hi]) - low) * (position - lo)

@@ -61,6 +61,8 @@ def layout_labels(boxes: Sequence[tuple[float, float, float, float]], sizes: Seq
     """
     width, height = image_size
     placed = np.zeros((0, 4), dtype=np.int64)
+    occupied = np.zeros((height, width), dtype=np.uint8)
+    full_at: tuple[int, int] | None = None
     out: list[Rect] = []
     for (x1, y1, x2, y2), (w, h) in zip(boxes, sizes):
         w, h = min(w, width), min(h, height)
@@ -71,19 +73,35 @@ def layout_labels(boxes: Sequence[tuple[float, float, float, float]], sizes: Seq
         rows += [y for k in range(1, height // (h + 1) + 1) for y in (top - h - k * (h + 1), top + k * (h + 1))]
         near = np.array([(x, y) for y in rows for x in (left, right) if 0 <= y <= height - h], dtype=np.int64)
         index, xy = _first_free(near.reshape(-1, 2), w, h, placed)
-        if index is None:  # crowded near the box: any free place, nearest first
-            gx, gy = np.meshgrid(np.arange(0, width - w + 1, max(4, w // 8)), np.arange(0, height - h + 1, 2))
-            grid = np.stack([gx.ravel(), gy.ravel()], axis=1)
-            grid = grid[np.argsort(np.abs(grid[:, 0] - left) + np.abs(grid[:, 1] - (top - h)), kind='stable')]
-            index, xy = _first_free(grid, w, h, placed)
-        if index is None:  # no free place left at all: overlap is unavoidable
-            x, y = left, int(np.clip(top - h, 0, height - h))
-        else:
+        if index is not None:
             x, y = (int(v) for v in xy[index])
+        else:  # crowded near the box: the free place nearest to it anywhere, else overlap is unavoidable
+            found = None
+            if not (full_at and w >= full_at[0] and h >= full_at[1]):
+                found = _nearest_free(occupied, w, h, left, top - h)
+                if found is None:
+                    full_at = (w, h)  # no place for this size: none for larger labels either
+            x, y = found or (left, int(np.clip(top - h, 0, height - h)))
         rect = (x, y, x + w, y + h)
         out.append(rect)
         placed = np.vstack([placed, np.array(rect, dtype=np.int64)])
+        occupied[y:y + h, x:x + w] = 1
     return out
+
+
+def _nearest_free(occupied: np.ndarray, w: int, h: int, x0: int, y0: int) -> tuple[int, int] | None:
+    """Top-left corner of the free w x h place nearest (x0, y0), searched on a 2-pixel grid with an integral image."""
+    height, width = occupied.shape
+    integral = cv2.integral(occupied)  # (height+1) x (width+1) sums
+    ys, xs = np.arange(0, height - h + 1, 2), np.arange(0, width - w + 1, 2)
+    ny, nx = ys.size, xs.size
+    top, bottom = integral[0:2 * ny:2], integral[h:h + 2 * ny:2]  # rows y and y + h of every candidate
+    covered = (bottom[:, w:w + 2 * nx:2] - top[:, w:w + 2 * nx:2] - bottom[:, 0:2 * nx:2] + top[:, 0:2 * nx:2])
+    free_y, free_x = np.nonzero(covered == 0)
+    if not free_y.size:
+        return None
+    best = int(np.argmin(np.abs(xs[free_x] - x0) + np.abs(ys[free_y] - y0)))
+    return int(xs[free_x[best]]), int(ys[free_y[best]])
 
 
 def _first_free(xy: np.ndarray, w: int, h: int, placed: np.ndarray) -> tuple[int | None, np.ndarray]:

@@ -300,10 +300,13 @@ def test_camera_info_image_overlay_and_scaled_depth(ros_peer, domain_id, tum_mm,
 
 
 def test_default_best_effort_matches_both_publishers(ros_peer, domain_id):
-    """The default subscription takes a best-effort camera driver and a reliable publisher (ros2 bag play) alike."""
+    """The default subscription takes a best-effort camera driver and a reliable publisher (ros2 bag play) alike.
+
+    With use_sim_time and no /clock at all (a paused bag) the join still works: it reads only header stamps.
+    """
     mm = np.full((48, 64), 1234, np.uint16)
     mm[:, 32:] = 2500
-    with NodeProcess('fusion_node', domain_id, remap={'__ns': '/be'}) as node:
+    with NodeProcess('fusion_node', domain_id, params={'use_sim_time': True}, remap={'__ns': '/be'}) as node:
         node.wait_for_output('fusion_node ready')
         depth = ros_peer.publisher(Image, '/be/depth', qos_profile_sensor_data)  # best-effort, keep-last 5
         dets = ros_peer.publisher(Detection2DArray, '/be/detections')  # reliable
