@@ -52,18 +52,19 @@ def _finite_box(det: Detection) -> tuple[float, float, float, float] | None:
 
 
 def layout_labels(boxes: Sequence[tuple[float, float, float, float]], sizes: Sequence[tuple[int, int]],
-                  image_size: tuple[int, int]) -> list[Rect]:
-    """A label rectangle for each box, inside the image and overlapping no other label while there is room.
+                  image_size: tuple[int, int]) -> list[Rect | None]:
+    """A label rectangle for each box, inside the image and overlapping no other label; None when there is no room.
 
     Each label tries above its box, inside its top edge, below it, then rows further up and down, then anywhere in
     the image nearest first; the first place free of the labels already placed wins. Boxes are placed in the given
-    order (pass the most important first).
+    order (pass the most important first): in a crowded image the least important boxes lose their labels rather
+    than covering others.
     """
     width, height = image_size
     placed = np.zeros((0, 4), dtype=np.int64)
     occupied = np.zeros((height, width), dtype=np.uint8)
     full_at: tuple[int, int] | None = None
-    out: list[Rect] = []
+    out: list[Rect | None] = []
     for (x1, y1, x2, y2), (w, h) in zip(boxes, sizes):
         w, h = min(w, width), min(h, height)
         left = int(np.clip(round(x1), 0, width - w))
@@ -75,13 +76,16 @@ def layout_labels(boxes: Sequence[tuple[float, float, float, float]], sizes: Seq
         index, xy = _first_free(near.reshape(-1, 2), w, h, placed)
         if index is not None:
             x, y = (int(v) for v in xy[index])
-        else:  # crowded near the box: the free place nearest to it anywhere, else overlap is unavoidable
+        else:  # crowded near the box: the free place nearest to it anywhere
             found = None
             if not (full_at and w >= full_at[0] and h >= full_at[1]):
                 found = _nearest_free(occupied, w, h, left, top - h)
                 if found is None:
                     full_at = (w, h)  # no place for this size: none for larger labels either
-            x, y = found or (left, int(np.clip(top - h, 0, height - h)))
+            if found is None:
+                out.append(None)
+                continue
+            x, y = found
         rect = (x, y, x + w, y + h)
         out.append(rect)
         placed = np.vstack([placed, np.array(rect, dtype=np.int64)])
@@ -115,32 +119,37 @@ def _first_free(xy: np.ndarray, w: int, h: int, placed: np.ndarray) -> tuple[int
 
 
 def draw_detections(image_rgb: np.ndarray, kept: Sequence[Detection],
-                    dropped: Sequence[tuple[Detection, str]] = ()) -> tuple[np.ndarray, list[Rect]]:
+                    dropped: Sequence[tuple[Detection, str]] = ()) -> tuple[np.ndarray, list[Rect | None]]:
     """A copy of an HxWx3 RGB image with the kept detections (class colour) and the dropped ones (grey, with why).
 
-    Returns the image and the label rectangles (in the order kept, then dropped; boxes with NaN corners have none).
+    Returns the image and each detection's label rectangle, kept then dropped; None for a box with a NaN corner or a
+    label that found no free place.
     """
     out = np.ascontiguousarray(image_rgb).copy()
     height, width = out.shape[:2]
     items = [(d, class_colour(d.class_name), '') for d in kept] + [(d, DROPPED_COLOUR, why) for d, why in dropped]
-    drawable = [(d, c, why, box) for d, c, why in items if (box := _finite_box(d)) is not None]
-    order = sorted(range(len(drawable)), key=lambda i: (drawable[i][2] != '', -np.nan_to_num(drawable[i][0].score)))
-    texts = [label_text(drawable[i][0], drawable[i][2]) for i in order]
-    sizes = [label_size(t) for t in texts]
-    rects_in_order = layout_labels([drawable[i][3] for i in order], sizes, (width, height))
-    for i in reversed(order):  # dropped first, so kept boxes are drawn on top
-        _, colour, why, (x1, y1, x2, y2) = drawable[i]
+    drawable = [(k, d, c, why, box) for k, (d, c, why) in enumerate(items) if (box := _finite_box(d)) is not None]
+    # Kept before dropped, the most confident first: they get the best label places.
+    drawable.sort(key=lambda item: (item[3] != '', -np.nan_to_num(item[1].score)))
+    texts = [label_text(d, why) for _, d, _, why, _ in drawable]
+    placed = layout_labels([box for *_, box in drawable], [label_size(t) for t in texts], (width, height))
+    for _, _, colour, why, (x1, y1, x2, y2) in reversed(drawable):  # dropped first, so kept boxes are on top
         cv2.rectangle(out, (int(round(x1)), int(round(y1))), (int(round(x2)), int(round(y2))), colour,
                       1 if why else 2)
-    rects: list[Rect] = [None] * len(drawable)  # type: ignore[list-item]
-    for slot, i in enumerate(order):
-        _, colour, _, (x1, y1, x2, y2) = drawable[i]
-        x0, y0, xe, ye = rects[i] = rects_in_order[slot]
+    rects: list[Rect | None] = [None] * len(items)
+    for (k, _, colour, _, (x1, y1, _, _)), rect in zip(drawable, placed):  # leader lines under every label
+        if rect is None:
+            continue
+        x0, y0, xe, ye = rects[k] = rect
         box_top = (int(round(x1)), int(round(y1)))
         if not (x0 <= box_top[0] + 1 and box_top[0] - 1 <= xe and y0 - 1 <= box_top[1] <= ye + 1):
             cv2.line(out, (x0, ye if ye <= box_top[1] else y0), box_top, colour, 1, cv2.LINE_AA)
+    for (_, _, colour, _, _), text, rect in zip(drawable, texts, placed):
+        if rect is None:
+            continue
+        x0, y0, xe, ye = rect
         cv2.rectangle(out, (x0, y0), (xe - 1, ye - 1), colour, cv2.FILLED)
-        _, baseline = cv2.getTextSize(texts[slot], FONT, FONT_SCALE, 1)
-        cv2.putText(out, texts[slot], (x0 + PAD, ye - PAD - baseline), FONT, FONT_SCALE, (255, 255, 255), 1,
+        _, baseline = cv2.getTextSize(text, FONT, FONT_SCALE, 1)
+        cv2.putText(out, text, (x0 + PAD, ye - PAD - baseline), FONT, FONT_SCALE, (255, 255, 255), 1,
                     cv2.LINE_AA)
     return out, rects

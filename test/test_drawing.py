@@ -33,13 +33,26 @@ def test_labels_of_overlapping_boxes_do_not_intersect():
     assert (patch > 200).all(axis=1).any()
 
 
-def test_layout_many_boxes_fast_and_disjoint():
+def test_layout_many_boxes_disjoint():
     rng = np.random.default_rng(1)
     boxes = [(x, y, x + 60, y + 60) for x, y in rng.uniform(0, 560, size=(40, 2))]
     sizes = [label_size(f'chair 0.{i:02d} 2.00 m') for i in range(40)]
     rects = layout_labels(boxes, sizes, (640, 480))
+    assert all(r is not None for r in rects)  # 40 labels fit in 640x480
     for i, a in enumerate(rects):
         for b in rects[i + 1:]:
+            assert not intersects(a, b)
+
+
+def test_crowded_image_drops_the_least_confident_labels_instead_of_covering():
+    dets = [Detection('chair', 1.0 - i / 200, 10 * (i % 10), 10 * (i // 10), 10 * (i % 10) + 300,
+                      10 * (i // 10) + 300, depth=2.0) for i in range(100)]
+    _, rects = draw_detections(np.zeros((240, 320, 3), np.uint8), dets)
+    placed = [r for r in rects if r is not None]
+    assert 10 < len(placed) < 100  # 100 labels cannot fit in 320x240
+    assert rects[0] is not None and rects[-1] is None  # the most confident keeps its label
+    for i, a in enumerate(placed):
+        for b in placed[i + 1:]:
             assert not intersects(a, b)
 
 
@@ -49,7 +62,7 @@ def test_label_text_and_bad_boxes():
     image = np.zeros((50, 60, 3), np.uint8)
     out, rects = draw_detections(image, [Detection('x', 0.5, math.nan, 0, 5, 5),
                                          Detection('y', 0.5, -1e12, -5, 1e12, 80)])
-    assert rects[0] is not None and out.shape == image.shape
+    assert rects[0] is None and rects[1] is not None and out.shape == image.shape
 
 
 def test_tum_overlay_picture(tmp_path):

@@ -33,7 +33,8 @@ class FusionNode(Node):
         cache = self.params['cache_size']
         self.joiner, self.counters = StampJoiner(cache), FusionCounters()
         self.intrinsics, self._camera_info_error = None, None
-        self._images: OrderedDict[int, Any] = OrderedDict()  # stamp -> Image, for the overlay
+        self._image_size: tuple[int, int] | None = None  # the detections' image size, from the image topic
+        self._images: OrderedDict[int, Any] = OrderedDict()  # stamp -> Image, kept only while annotated is watched
         self._results: OrderedDict[int, Any] = OrderedDict()  # stamp -> FusionResult waiting for its image
         self._last_log, self._last_summary = time.monotonic(), ''
         self.pub_2d = qos.advertise(self, Detection2DArray, 'detections_with_depth')
@@ -76,10 +77,9 @@ class FusionNode(Node):
             log.warning(f'depth image refused: {exc}', throttle_duration_sec=5.0)
             return
         stamp = stamp_ns(detections_msg.header)
-        image = self._images.get(stamp) or (next(reversed(self._images.values())) if self._images else None)
         try:
             result = fuse(msg_to_detections(detections_msg), depth, FusionSettings.from_params(self.params.as_dict()),
-                          self.intrinsics, (image.width, image.height) if image is not None else None)
+                          self.intrinsics, self._image_size)
         except SizeMismatchError as exc:
             self.counters.refused_pairs += 1
             log.warning(f'pair refused: {exc}', throttle_duration_sec=5.0)
@@ -91,7 +91,7 @@ class FusionNode(Node):
         self.counters.add(result)
         self.pub_2d.publish(fused_detections_to_msg(result.kept, detections_msg.header))
         if self.intrinsics is not None:
-            camera = self.intrinsics.scaled_to(image.width, image.height) if image is not None else self.intrinsics
+            camera = self.intrinsics.scaled_to(*self._image_size) if self._image_size else self.intrinsics
             self.pub_3d.publish(detections_to_3d_msg(result.kept, detections_msg.header, camera))
         if self.pub_annotated.get_subscription_count() > 0:
             self._results[stamp] = result
@@ -100,6 +100,9 @@ class FusionNode(Node):
             self._annotate(stamp)
 
     def _on_image(self, msg: Image) -> None:
+        self._image_size = (msg.width, msg.height)
+        if self.pub_annotated.get_subscription_count() == 0:
+            return
         stamp = stamp_ns(msg.header)
         self._images[stamp] = msg
         while len(self._images) > self.joiner.cache_size:
