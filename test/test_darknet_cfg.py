@@ -15,7 +15,6 @@ from jdd_ros.darknet import (
     WeightsHeader,
     YoloDetector,
     build_model,
-    parse_cfg,
     parse_cfg_text,
     write_weights,
 )

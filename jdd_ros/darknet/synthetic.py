@@ -21,43 +21,53 @@ def synthetic_darknet_arrays(model: DarknetModel, calibration_rgb: np.ndarray, s
     """Arrays in .weights order (per convolution: bias, [scale, mean, variance,] kernel) for ``model``'s cfg.
 
     ``calibration_rgb``: an (N, H, W, 3) uint8 batch at a size the cfg accepts. ``model`` is left with these
-    weights loaded. ``objectness_bias`` keeps the untrained heads from reporting an object in every cell.
+    weights loaded. Batch-norm scales are small next to the biases, as in trained networks: a random network with
+    unit-gain layers is chaotic (rounding differences grow layer after layer), which would hide real differences
+    behind noise. The heads' kernels are scaled to unit-variance logits; ``objectness_bias`` keeps the untrained
+    heads from reporting an object in every cell.
     """
     rng = np.random.default_rng(seed)
     layout: list[tuple[ConvBlock, dict[str, np.ndarray]]] = []
     handles = []
+    shape = (1, -1, 1, 1)
 
-    def calibrate(block: ConvBlock, params: dict[str, np.ndarray]):
+    def normalise_batch(params: dict[str, np.ndarray]):
         def hook(_module, _inputs, output):
             mean = output.mean(dim=(0, 2, 3))
-            # A floor keeps channels that were nearly constant on the calibration image from being amplified
+            # A floor keeps channels that were nearly constant on the calibration images from being amplified
             # without bound on another image.
             var = output.var(dim=(0, 2, 3), unbiased=False)
             var = var + 0.1 * var.mean()
             params['mean'], params['var'] = mean.numpy(), var.numpy()
-            shape = (1, -1, 1, 1)
             scale, beta = torch.from_numpy(params['scale']), torch.from_numpy(params['bias'])
             return (output - mean.view(shape)) / torch.sqrt(var.view(shape) + BN_EPS) * scale.view(shape) \
                 + beta.view(shape)
+        return hook
+
+    def unit_logits(params: dict[str, np.ndarray]):
+        def hook(_module, _inputs, output):
+            bias = torch.from_numpy(params['bias']).view(shape)
+            std = float((output - bias).std()) or 1.0
+            params['kernel'] = params['kernel'] / std
+            return (output - bias) / std + bias
         return hook
 
     for block in model.conv_blocks():
         conv = block.conv
         fan_in = conv.weight[0].numel()
         filters = conv.out_channels
-        params: dict[str, np.ndarray] = {}
+        params: dict[str, np.ndarray] = {'kernel': rng.normal(0, np.sqrt(2 / fan_in), conv.weight.shape)
+                                         .astype(np.float32)}
         if block.batch_normalize:
-            params['kernel'] = rng.normal(0, np.sqrt(2 / fan_in), conv.weight.shape).astype(np.float32)
-            params['bias'] = rng.normal(0, 0.2, filters).astype(np.float32)
-            params['scale'] = rng.uniform(0.5, 1.5, filters).astype(np.float32)
-            handles.append(conv.register_forward_hook(calibrate(block, params)))
+            params['bias'] = rng.normal(0, 0.5, filters).astype(np.float32)
+            params['scale'] = rng.uniform(0.1, 0.4, filters).astype(np.float32)
+            handles.append(conv.register_forward_hook(normalise_batch(params)))
         else:
-            params['kernel'] = rng.normal(0, 1 / np.sqrt(fan_in), conv.weight.shape).astype(np.float32)
-            bias = rng.normal(0, 0.2, filters).astype(np.float32)
+            params['bias'] = rng.normal(0, 0.2, filters).astype(np.float32)
             head = _head_of(model, block)
             if head is not None:
-                bias[4::head.classes + 5] += objectness_bias
-            params['bias'] = bias
+                params['bias'][4::head.classes + 5] += objectness_bias
+            handles.append(conv.register_forward_hook(unit_logits(params)))
         with torch.no_grad():
             conv.weight.copy_(torch.from_numpy(params['kernel']))
             conv.bias.copy_(torch.zeros(filters) if block.batch_normalize else torch.from_numpy(params['bias']))
@@ -72,10 +82,11 @@ def synthetic_darknet_arrays(model: DarknetModel, calibration_rgb: np.ndarray, s
     arrays = []
     for block, params in layout:
         if block.batch_normalize:
-            arrays += [params['bias'], params['scale'], params['mean'], params['var'], params['kernel']]
+            layer = [params['bias'], params['scale'], params['mean'], params['var'], params['kernel']]
         else:
-            arrays += [params['bias'], params['kernel']]
-        block.load_darknet(np.concatenate([a.ravel() for a in arrays[-(5 if block.batch_normalize else 2):]]))
+            layer = [params['bias'], params['kernel'].astype(np.float32)]
+        block.load_darknet(np.concatenate([a.ravel() for a in layer]))
+        arrays += layer
     return arrays
 
 

@@ -1,0 +1,154 @@
+"""Our Darknet models against OpenCV DNN's independent Darknet implementation.
+
+Raw outputs: per YOLO head, ``max |ours - OpenCV| / max |OpenCV|`` over all rows and columns of the decoded head
+(boxes, objectness, objectness x class probability; class columns thresholded at 0.2 as OpenCV does, see
+``head_relative_error``) must be <= 1e-4. Final detections: OpenCV's outputs + ``cv2.dnn.NMSBoxes`` per class are
+the reference; ours must match one-to-one (same class, IoU >= 0.98, score within 0.01).
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+import skimage.data
+import torch
+from harness import shared_file
+
+from jdd_ros.darknet import YoloDetector, build_model, parse_cfg_text, write_weights
+from jdd_ros.darknet.opencv_reference import OpenCVDarknet, compare_detections, head_relative_error
+from jdd_ros.darknet.synthetic import synthetic_darknet_arrays
+
+torch.set_num_threads(1)
+cv2.setNumThreads(1)
+
+RAW_TOLERANCE = 1e-4
+
+
+def _photos() -> dict[str, np.ndarray]:
+    tum = cv2.cvtColor(cv2.imread(str(shared_file('data', 'rgbd', 'tum_desk_color.png'))), cv2.COLOR_BGR2RGB)
+    return {'astronaut': skimage.data.astronaut(), 'coffee': skimage.data.coffee(), 'chelsea': skimage.data.chelsea(),
+            'tum_desk': tum}
+
+
+@pytest.fixture(scope='module')
+def photos():
+    return _photos()
+
+
+@pytest.fixture(scope='module')
+def tiny():
+    files = [shared_file('models', 'darknet', name) for name in ('yolov4-tiny.cfg', 'yolov4-tiny.weights',
+                                                                   'coco.names')]
+    detector = YoloDetector(*files)
+    return detector, OpenCVDarknet(files[0], files[1], detector.input_size)
+
+
+def test_yolov4_tiny_raw_heads_match_opencv_on_real_photos(tiny, photos):
+    ours, reference = tiny
+    for name, image in photos.items():
+        mine, theirs = ours.raw_outputs(image), reference.raw_outputs(image)
+        assert [m.shape for m in mine] == [t.shape for t in theirs] == [(13 * 13 * 3, 85), (26 * 26 * 3, 85)]
+        errors = [head_relative_error(m, t) for m, t in zip(mine, theirs)]
+        assert max(errors) <= RAW_TOLERANCE, (name, errors)
+
+
+def test_yolov4_tiny_detections_match_opencv_on_real_photos(tiny, photos):
+    ours, reference = tiny
+    found = {}
+    for name, image in photos.items():
+        mine = ours.detect(image)
+        expected = reference.detect(image, ours.class_names)
+        assert compare_detections(mine, expected) == [], name
+        assert [d.score for d in mine] == sorted((d.score for d in mine), reverse=True)
+        height, width = image.shape[:2]
+        assert all(0 <= d.x1 < d.x2 <= width and 0 <= d.y1 < d.y2 <= height for d in mine)
+        found[name] = {d.class_name for d in mine}
+    # What a person sees in these photos (the real COCO weights must find it).
+    assert 'person' in found['astronaut']
+    assert 'cat' in found['chelsea']
+    assert 'cup' in found['coffee']
+    assert 'chair' in found['tum_desk']
+
+
+def test_thresholds_class_filter_and_batch(tiny, photos):
+    ours, reference = tiny
+    image = photos['tum_desk']
+    # OpenCV zeroes class scores <= 0.2 inside its yolo layer, so it is a reference only above that.
+    counts = {}
+    for conf, iou in ((0.21, 0.3), (0.21, 0.9), (0.6, 0.45)):
+        mine = ours.detect(image, conf_threshold=conf, nms_threshold=iou)
+        assert compare_detections(mine, reference.detect(image, ours.class_names, conf, iou)) == [], (conf, iou)
+        assert all(d.score > conf for d in mine)
+        counts[conf, iou] = len(mine)
+    assert counts[0.21, 0.9] > counts[0.21, 0.3] > counts[0.6, 0.45] > 0, counts
+    only = ours.detect(image, conf_threshold=0.1, classes=['chair'])
+    assert only and {d.class_name for d in only} == {'chair'}
+    assert compare_detections(only, [d for d in ours.detect(image, 0.1) if d.class_name == 'chair']) == []
+    images = list(photos.values())
+    batch = ours.detect_batch(images)
+    for image, result in zip(images, batch):
+        assert compare_detections(result, ours.detect(image), min_iou=0.999, max_score_diff=1e-4) == []
+
+
+def test_yolov4_tiny_at_another_input_size_matches_opencv(photos):
+    files = [shared_file('models', 'darknet', name) for name in ('yolov4-tiny.cfg', 'yolov4-tiny.weights',
+                                                                   'coco.names')]
+    ours = YoloDetector(*files, input_size=320)
+    reference = OpenCVDarknet(files[0], files[1], (320, 320))
+    image = photos['astronaut']
+    assert max(head_relative_error(m, t) for m, t in zip(ours.raw_outputs(image), reference.raw_outputs(image))) \
+        <= RAW_TOLERANCE
+    assert compare_detections(ours.detect(image), reference.detect(image, ours.class_names)) == []
+
+
+def _synthetic_pair(tmp_path, cfg_text: str, name: str, size: int | None, calibration: np.ndarray):
+    """Our detector and OpenCV on one cfg with synthetic weights written in Darknet format."""
+    if size:
+        cfg_text = cfg_text.replace('width=608', f'width={size}').replace('height=608', f'height={size}')
+    cfg = tmp_path / f'{name}.cfg'
+    cfg.write_text(cfg_text)
+    model = build_model(cfg)
+    weights = tmp_path / f'{name}.weights'
+    written = write_weights(weights, synthetic_darknet_arrays(model, calibration, seed=7))
+    assert written == 20 + 4 * model.darknet_value_count()
+    names = [f'class{i}' for i in range(model.num_classes)]
+    ours = YoloDetector(cfg, weights, names)
+    return ours, OpenCVDarknet(cfg, weights, ours.input_size), written
+
+
+@pytest.fixture(scope='module')
+def yolov4_random(tmp_path_factory):
+    """The full yolov4.cfg at 320x320 with synthetic weights (the official ones are not obtainable here)."""
+    text = shared_file('models', 'darknet', 'yolov4.cfg').read_text()
+    calibration = np.stack([cv2.resize(im, (256, 256)) for im in (skimage.data.chelsea(), skimage.data.astronaut())])
+    return _synthetic_pair(tmp_path_factory.mktemp('yolov4'), text, 'yolov4-320', 320, calibration)
+
+
+def test_full_yolov4_with_synthetic_weights_matches_opencv_layer_for_layer(yolov4_random, photos):
+    ours, reference, written = yolov4_random
+    assert written == 257_717_640  # the official yolov4.weights size: the architecture accounts for every value
+    image = photos['coffee']
+    mine, theirs = ours.raw_outputs(image), reference.raw_outputs(image)
+    assert [m.shape[0] for m in mine] == [40 * 40 * 3, 20 * 20 * 3, 10 * 10 * 3]
+    errors = [head_relative_error(m, t) for m, t in zip(mine, theirs)]
+    assert max(errors) <= RAW_TOLERANCE, errors
+    # The synthetic model is meaningful: objectness varies over the image and some boxes pass the threshold.
+    objectness = np.concatenate([m[:, 4] for m in mine])
+    assert objectness.std() > 0.01 and 0.3 < objectness.max() < 1
+    detections = ours.detect(image, conf_threshold=0.3)
+    assert 5 <= len(detections) <= 500
+    assert compare_detections(detections, reference.detect(image, ours.class_names, 0.3)) == []
+
+
+def test_custom_cfg_non_square_with_synthetic_weights_matches_opencv(tmp_path, photos):
+    from test_darknet_cfg import CUSTOM_CFG
+
+    text = CUSTOM_CFG.replace('width=96', 'width=320').replace('height=64', 'height=224')
+    calibration = cv2.resize(photos['tum_desk'], (320, 224))[None]
+    ours, reference, _ = _synthetic_pair(tmp_path, text, 'custom', None, calibration)
+    assert ours.input_size == (224, 320)
+    image = photos['chelsea']
+    errors = [head_relative_error(m, t) for m, t in zip(ours.raw_outputs(image), reference.raw_outputs(image))]
+    assert max(errors) <= RAW_TOLERANCE, errors
+    assert parse_cfg_text(text).width == 320
