@@ -57,6 +57,7 @@ class BagReplayer:
         self.publishers: dict[str, Any] = {}
         with open_bag(self.path) as reader:
             self.start_ns, self.end_ns = reader.start_time, reader.end_time
+            self.period_ns = self._frame_period(reader)
             for conn in reader.connections:
                 if (wanted is None or conn.topic in wanted) and conn.topic not in self.publishers:
                     self.publishers[conn.topic] = node.create_publisher(
@@ -65,12 +66,28 @@ class BagReplayer:
         self.clock_publisher = node.create_publisher(Clock, '/clock', qos) if clock else None
         self.stats = ReplayStats({t: 0 for t in self.publishers})
 
+    @staticmethod
+    def _frame_period(reader: Any) -> int:
+        """The median gap between distinct receive times: one camera period for a camera bag."""
+        from itertools import islice
+
+        import numpy as np
+
+        times = np.unique([ns for _, ns, _ in islice(reader.messages(), 1000)])  # the start is enough
+        return int(np.median(np.diff(times))) if len(times) > 1 else 0
+
     def _publish_clock(self, ns: int) -> None:
         if self.clock_publisher is not None:
             self._clock_msg.clock.sec, self._clock_msg.clock.nanosec = divmod(int(ns), 1_000_000_000)
             self.clock_publisher.publish(self._clock_msg)
 
-    def wait_for_subscribers(self, topics: Iterable[str], timeout: float = 20.0) -> None:
+    def wait_for_subscribers(self, topics: Iterable[str], timeout: float = 20.0, settle_s: float = 0.5) -> None:
+        """Wait until each topic has a subscriber, then ``settle_s`` more.
+
+        Discovery completes on each side separately: the publisher may see the subscriber before the subscriber has
+        matched the publisher, and a best-effort subscriber drops what arrives from a publisher it has not matched
+        (``ros2 bag play --delay`` exists for the same reason).
+        """
         deadline = time.monotonic() + timeout
         for topic in topics:
             pub = self.publishers[topic]
@@ -78,6 +95,7 @@ class BagReplayer:
                 if time.monotonic() > deadline:
                     raise TimeoutError(f'no subscriber on {pub.topic_name} within {timeout}s')
                 time.sleep(0.05)
+        time.sleep(settle_s)
 
     def _sleep_until(self, wall: float, bag_ns_at: Any, stop: threading.Event) -> bool:
         """Sleep until monotonic time ``wall`` publishing the clock; False when ``stop`` was set."""
@@ -93,13 +111,13 @@ class BagReplayer:
         """Play the bag ``loops`` times (None: until ``stop`` is set); returns what was published."""
         stop = stop or threading.Event()
         began = time.monotonic()
+        t0 = time.monotonic()
         while (loops is None or self.stats.loops < loops) and not stop.is_set():
-            t0 = time.monotonic()
 
             def bag_ns_at(wall: float, t0: float = t0) -> int:
-                return self.start_ns + int((wall - t0) * self.rate * 1e9)
+                return self.start_ns + max(0, int((wall - t0) * self.rate * 1e9))
 
-            self._publish_clock(self.start_ns)
+            due = t0
             with open_bag(self.path) as reader:
                 conns = [c for c in reader.connections if c.topic in self.publishers]
                 for conn, ns, raw in reader.messages(connections=conns):
@@ -111,6 +129,9 @@ class BagReplayer:
                     self.stats.published[conn.topic] += 1
                 else:
                     self.stats.loops += 1
+            # The next loop starts one frame period after the last message, keeping the camera's rhythm (an
+            # immediate restart would race the last frame's messages against the first of the next loop).
+            t0 = due + self.period_ns / 1e9 / self.rate
         self.stats.wall_s = time.monotonic() - began
         return self.stats
 

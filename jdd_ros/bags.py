@@ -19,6 +19,7 @@ import numpy as np
 
 from jdd_ros.camera import CameraIntrinsics
 from jdd_ros.detection import Detection
+from jdd_ros.frames import RGBDFrame
 from jdd_ros.image_codec import DEPTH_ENCODINGS, depth_to_metres, image_to_numpy, to_rgb8
 
 BAG_SUFFIXES = ('.mcap', '.db3')
@@ -28,17 +29,6 @@ COMPRESSED_TYPE = 'sensor_msgs/msg/CompressedImage'
 CAMERA_INFO_TYPE = 'sensor_msgs/msg/CameraInfo'
 DETECTIONS_TYPE = 'vision_msgs/msg/Detection2DArray'
 _VISION_MSGS_DIR = Path(__file__).resolve().parents[1] / 'interfaces' / 'vision_msgs' / 'msg'
-
-
-@dataclass
-class RGBDFrame:
-    """One camera frame: RGB image, optional depth in metres (NaN = invalid), intrinsics and known boxes."""
-
-    rgb: np.ndarray
-    depth_m: np.ndarray | None = None
-    intrinsics: CameraIntrinsics | None = None
-    detections: list[Detection] | None = None
-    name: str = ''
 
 
 @dataclass(frozen=True)

@@ -68,6 +68,11 @@ ARGUMENTS: tuple[LaunchArgument, ...] = (
                    targets=(('fusion_node', 'filter_mode'), ('detector_node', 'filter_mode'))),
     LaunchArgument('depth_statistic', '', "How a box's depth is read: center, median or percentile.",
                    targets=(('fusion_node', 'depth_statistic'),)),
+    LaunchArgument('reliability', '', "QoS reliability of every node's inputs: 'best_effort' (the parameter file's "
+                   "default: matches camera drivers and bag players alike) or 'reliable' (lossless bag playback of "
+                   'full-size images over the default DDS transports; refuses best-effort publishers).',
+                   targets=(('depth_node', 'reliability'), ('detector_node', 'reliability'),
+                            ('fusion_node', 'reliability'))),
     LaunchArgument('use_sim_time', 'false', "Use /clock (e.g. 'ros2 bag play --clock') instead of the wall clock.",
                    choices=('true', 'false')),
     LaunchArgument('params_file', '', 'ROS 2 parameter file; empty: the package config/params.yaml.'),

@@ -106,6 +106,7 @@ class Supervisor:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._stop_reason = ''
+        self._stopped = False
         self._width = max((len(c.name) for c in self.children), default=0)
 
     def say(self, text: str) -> None:
@@ -189,6 +190,8 @@ class Supervisor:
 
     def stop(self) -> None:
         """SIGINT, then SIGTERM, then SIGKILL to each child's process group; returns when all have exited."""
+        if self._stopped:
+            return
         for sig, timeout in ((signal.SIGINT, self.stop_timeout), (signal.SIGTERM, 3.0), (signal.SIGKILL, 5.0)):
             alive = [c.name for c in self.children if c.proc is not None and c.proc.poll() is None]
             if not alive:
@@ -209,6 +212,7 @@ class Supervisor:
                 child.reader.join(timeout=2.0)
             if child.proc.returncode is not None:
                 self.say(f'{child.name} stopped ({describe_status(child.proc.returncode)})')
+        self._stopped = all(c.proc is None or c.proc.returncode is not None for c in self.children)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
