@@ -1,0 +1,222 @@
+"""``jdd-ros eval-depth``: the standard depth metrics of a model on NYU Depth v2's test split or synthetic scenes.
+
+The model runs exactly as the depth node runs it (``DepthEstimator``: same resizing and normalisation), and its
+prediction is resized back to the ground truth's resolution before comparison, so the numbers describe what users
+get. NYU defaults follow the published protocol: the 654 test images, the Eigen crop, valid depth in (1e-3, 10) m,
+per-image metrics averaged over images (see ``jdd_ros.depth.metrics``). Writes ``summary.json``, ``per_image.csv``
+and, when matplotlib is installed, ``error_histogram.png`` and ``worst_images.png``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from jdd_ros.depth.metrics import HIGHER_IS_BETTER, METRIC_NAMES, MetricAccumulator, compute_metrics
+
+
+def _estimator(args: argparse.Namespace):
+    from jdd_ros.depth.estimator import DepthEstimator
+
+    if args.onnx:
+        return DepthEstimator.from_onnx(args.onnx, args.sidecar, threads=args.threads or 0)
+    return DepthEstimator.from_checkpoint(args.checkpoint, threads=args.threads or 0)
+
+
+def _source(args: argparse.Namespace):
+    """(source, dataset description, eigen crop by default?)"""
+    if args.synthetic is not None:
+        from jdd_ros.depth.synthetic import SyntheticSource, held_out_seeds
+
+        h, w = args.synthetic_size
+        seeds = held_out_seeds(args.synthetic)
+        return SyntheticSource(seeds, h, w, cache=False), \
+            f'synthetic held-out scenes {w}x{h}, seeds {seeds.start}..{seeds.stop - 1}', False
+    if args.nyu_csv:
+        from jdd_ros.depth.nyu import NYUCsvSource
+
+        return NYUCsvSource(args.nyu_csv, 'test'), f'NYU Depth v2 test split (CSV layout, {args.nyu_csv})', True
+    from jdd_ros.depth.nyu import NYUMatSource
+
+    split = 'all' if args.all_images else 'test'
+    return NYUMatSource(args.nyu_mat, split, args.split_file), \
+        f'NYU Depth v2 labeled .mat ({args.nyu_mat}), {split} images', True
+
+
+def _predict(estimator, rgb: np.ndarray, median_scaling: bool) -> np.ndarray:
+    if estimator.is_metric:
+        return estimator.predict(rgb)
+    if not median_scaling:
+        raise ValueError(f'{estimator.description} gives relative depth only: evaluate it with --median-scaling')
+    raw = estimator.predict_raw(rgb).astype(np.float64)
+    with np.errstate(divide='ignore', invalid='ignore'):
+        kind = getattr(estimator.spec, 'output_kind', 'relative_inverse')
+        return (1.0 / raw if kind == 'relative_inverse' else raw).astype(np.float32)
+
+
+def evaluate(args: argparse.Namespace, log=print) -> dict:
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    estimator = _estimator(args)
+    source, description, crop_default = _source(args)
+    eigen_crop = crop_default if args.eigen_crop is None else args.eigen_crop
+    n = len(source)
+    indices = list(range(n)) if not args.limit or args.limit >= n else \
+        sorted({int(i) for i in np.linspace(0, n - 1, args.limit)})
+    log(f'evaluating {estimator.description} on {len(indices)} images of {description}'
+        f'{", Eigen crop" if eigen_crop else ""}{", median scaling" if args.median_scaling else ""}')
+    out_dir = Path(args.out) if args.out else None
+    if out_dir:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    acc = MetricAccumulator()
+    rows = []
+    errors = []  # a sample of per-pixel relative errors for the histogram
+    worst: list[tuple[float, int]] = []
+    started = time.perf_counter()
+    from tqdm import tqdm
+
+    for i in tqdm(indices, disable=args.no_progress, file=sys.stderr, leave=False):
+        sample = source.load(i)
+        pred = _predict(estimator, sample.rgb, args.median_scaling)
+        m = compute_metrics(pred, sample.depth, min_depth=args.min_depth, max_depth=args.max_depth,
+                            eigen_crop=eigen_crop, median_scaling=args.median_scaling)
+        acc.add(m)
+        rows.append({'index': i, 'name': sample.name, **m})
+        if m['valid_pixels']:
+            worst.append((m['abs_rel'], i))
+            g = sample.depth
+            ok = np.isfinite(g) & (g > args.min_depth) & (g < args.max_depth) & np.isfinite(pred)
+            p = np.clip(pred[ok] * m['scale'], args.min_depth, args.max_depth)
+            rel = (p - g[ok]) / g[ok]
+            errors.append(rel[:: max(1, rel.size // 5000)])
+    seconds = time.perf_counter() - started
+    summary = {'model': estimator.description, 'dataset': description, 'images': len(indices),
+               'eigen_crop': eigen_crop, 'median_scaling': args.median_scaling,
+               'valid_depth_m': [args.min_depth, args.max_depth], 'metrics': acc.mean(),
+               'seconds': round(seconds, 1),
+               'protocol': 'per-image metrics averaged over images; predictions resized to the ground truth and '
+                           'clipped to the valid depth range'}
+    if out_dir:
+        (out_dir / 'summary.json').write_text(json.dumps(summary, indent=2, allow_nan=True) + '\n')
+        with (out_dir / 'per_image.csv').open('w', newline='') as f:
+            writer = csv.DictWriter(f, fieldnames=['index', 'name', *METRIC_NAMES, 'valid_pixels', 'scale'])
+            writer.writeheader()
+            writer.writerows(rows)
+        worst.sort(reverse=True)
+        _plots(out_dir, estimator, source, errors, [i for _, i in worst[: args.worst]], args)
+    return summary
+
+
+def _plots(out_dir: Path, estimator, source, errors: list[np.ndarray], worst: list[int],
+           args: argparse.Namespace) -> None:
+    try:
+        import matplotlib
+
+        matplotlib.use('Agg')
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print('matplotlib is not installed: no plots (pip install matplotlib)', file=sys.stderr)
+        return
+    if errors:
+        rel = np.concatenate(errors)
+        fig, ax = plt.subplots(figsize=(7, 4))
+        ax.hist(np.clip(rel, -1, 1), bins=100, color='tab:blue')
+        ax.set_xlabel('(predicted - true) / true depth (clipped to ±1)')
+        ax.set_ylabel('pixels (sampled)')
+        ax.set_title(f'relative depth error, median {np.median(rel):+.3f}, median |e| {np.median(np.abs(rel)):.3f}')
+        fig.tight_layout()
+        fig.savefig(out_dir / 'error_histogram.png', dpi=100)
+        plt.close(fig)
+    if worst:
+        fig, axes = plt.subplots(len(worst), 4, figsize=(12, 2.6 * len(worst)), squeeze=False)
+        for row, i in zip(axes, worst):
+            sample = source.load(i)
+            pred = _predict(estimator, sample.rgb, args.median_scaling)
+            m = compute_metrics(pred, sample.depth, min_depth=args.min_depth, max_depth=args.max_depth,
+                                median_scaling=args.median_scaling)
+            pred = pred * m['scale']
+            vmax = float(np.nanmax(sample.depth)) if np.isfinite(sample.depth).any() else args.max_depth
+            row[0].imshow(sample.rgb)
+            row[0].set_title(f'{sample.name} AbsRel {m["abs_rel"]:.3f}', fontsize=8)
+            row[1].imshow(sample.depth, cmap='plasma_r', vmin=0, vmax=vmax)
+            row[1].set_title('true depth', fontsize=8)
+            row[2].imshow(pred, cmap='plasma_r', vmin=0, vmax=vmax)
+            row[2].set_title('predicted', fontsize=8)
+            with np.errstate(invalid='ignore', divide='ignore'):
+                err = np.abs(pred - sample.depth) / sample.depth
+            row[3].imshow(np.where(sample.depth > 0, err, np.nan), cmap='magma', vmin=0, vmax=0.5)
+            row[3].set_title('|error| / depth (0-0.5)', fontsize=8)
+            for ax in row:
+                ax.axis('off')
+        fig.tight_layout()
+        fig.savefig(out_dir / 'worst_images.png', dpi=80)
+        plt.close(fig)
+
+
+def format_summary(summary: dict) -> str:
+    m = summary['metrics']
+    names = list(METRIC_NAMES)
+    head = '| ' + ' | '.join(('δ' + n[-1]) if n.startswith('delta') else n for n in names) + ' |'
+    rule = '|' + '---|' * len(names)
+    vals = '| ' + ' | '.join(f'{m[n]:.3f}' if isinstance(m[n], float) and math.isfinite(m[n]) else 'n/a'
+                             for n in names) + ' |'
+    arrows = ', '.join(f'{n} {"↑" if n in HIGHER_IS_BETTER else "↓"}' for n in names)
+    return (f'{summary["model"]}\n{summary["dataset"]}: {m["images"]} images'
+            f'{", Eigen crop" if summary["eigen_crop"] else ""}\n{head}\n{rule}\n{vals}\n({arrows})')
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    model = parser.add_argument_group('model (one)')
+    model.add_argument('--checkpoint', metavar='CKPT', help='a trained jdd_ros depth checkpoint')
+    model.add_argument('--onnx', metavar='MODEL', help='an ONNX depth model with its sidecar YAML')
+    model.add_argument('--sidecar', metavar='YAML', help='the ONNX sidecar (default: MODEL with .yaml)')
+    data = parser.add_argument_group('data (one)')
+    data.add_argument('--nyu-csv', metavar='ZIP_DIR_OR_CSV', help="nyu_data.zip (or extracted): its test split")
+    data.add_argument('--nyu-mat', metavar='MAT', help='nyu_depth_v2_labeled.mat with --split-file splits.mat')
+    data.add_argument('--split-file', metavar='SPLITS', help="NYU's splits.mat (or a text file of 1-based indices)")
+    data.add_argument('--all-images', action='store_true', help='with --nyu-mat: all 1449 images, no split file')
+    data.add_argument('--synthetic', type=int, metavar='N', help='N held-out synthetic scenes (never trained on)')
+    data.add_argument('--synthetic-size', type=int, nargs=2, default=(240, 320), metavar=('H', 'W'))
+    parser.add_argument('--median-scaling', action='store_true', help='scale each prediction by median(gt)/median(pred)'
+                        ' (for relative-depth models)')
+    crop = parser.add_mutually_exclusive_group()
+    crop.add_argument('--eigen-crop', dest='eigen_crop', action='store_true', default=None,
+                      help='evaluate inside the Eigen crop (default for NYU)')
+    crop.add_argument('--no-eigen-crop', dest='eigen_crop', action='store_false')
+    parser.add_argument('--min-depth', type=float, default=1e-3, help='valid ground truth lower bound (m)')
+    parser.add_argument('--max-depth', type=float, default=10.0, help='valid ground truth upper bound (m)')
+    parser.add_argument('--limit', type=int, metavar='N', help='evaluate N images spread over the split')
+    parser.add_argument('--worst', type=int, default=6, metavar='K', help='images in worst_images.png')
+    parser.add_argument('--out', metavar='DIR', help='write summary.json, per_image.csv and plots here')
+    parser.add_argument('--threads', type=int, help='CPU threads')
+    parser.add_argument('--no-progress', action='store_true')
+
+
+def run(args: argparse.Namespace) -> int:
+    if bool(args.checkpoint) == bool(args.onnx):
+        print('jdd-ros eval-depth: give one model: --checkpoint CKPT or --onnx MODEL', file=sys.stderr)
+        return 2
+    if sum(x is not None and x is not False for x in (args.nyu_csv, args.nyu_mat, args.synthetic)) != 1:
+        print('jdd-ros eval-depth: give one data source: --nyu-csv, --nyu-mat or --synthetic N', file=sys.stderr)
+        return 2
+    try:
+        summary = evaluate(args)
+    except (ValueError, FileNotFoundError, RuntimeError) as exc:
+        print(f'jdd-ros eval-depth: {exc}', file=sys.stderr)
+        return 2
+    print(format_summary(summary))
+    if args.out:
+        print(f'wrote {args.out}/summary.json, per_image.csv and plots')
+    return 0
+
+
+COMMANDS = {'eval-depth': (add_arguments, run)}
