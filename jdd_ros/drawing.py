@@ -61,8 +61,7 @@ def layout_labels(boxes: Sequence[tuple[float, float, float, float]], sizes: Seq
     than covering others.
     """
     width, height = image_size
-    placed = np.zeros((0, 4), dtype=np.int64)
-    occupied = np.zeros((height, width), dtype=np.uint8)
+    occupied = np.zeros((height, width), dtype=np.uint8)  # pixels covered by the labels placed so far
     full_at: tuple[int, int] | None = None
     out: list[Rect | None] = []
     for (x1, y1, x2, y2), (w, h) in zip(boxes, sizes):
@@ -72,31 +71,23 @@ def layout_labels(boxes: Sequence[tuple[float, float, float, float]], sizes: Seq
         top = int(round(y1))
         rows = [top - h, top, int(round(y2))]
         rows += [y for k in range(1, height // (h + 1) + 1) for y in (top - h - k * (h + 1), top + k * (h + 1))]
-        near = np.array([(x, y) for y in rows for x in (left, right) if 0 <= y <= height - h], dtype=np.int64)
-        index, xy = _first_free(near.reshape(-1, 2), w, h, placed)
-        if index is not None:
-            x, y = (int(v) for v in xy[index])
-        else:  # crowded near the box: the free place nearest to it anywhere
-            found = None
-            if not (full_at and w >= full_at[0] and h >= full_at[1]):
-                found = _nearest_free(occupied, w, h, left, top - h)
-                if found is None:
-                    full_at = (w, h)  # no place for this size: none for larger labels either
-            if found is None:
-                out.append(None)
-                continue
-            x, y = found
-        rect = (x, y, x + w, y + h)
-        out.append(rect)
-        placed = np.vstack([placed, np.array(rect, dtype=np.int64)])
+        near = ((x, y) for y in rows for x in (left, right) if 0 <= y <= height - h)
+        found = next(((x, y) for x, y in near if not occupied[y:y + h, x:x + w].any()), None)
+        if found is None and not (full_at and w >= full_at[0] and h >= full_at[1]):
+            found = _nearest_free(cv2.integral(occupied), w, h, left, top - h)  # crowded near the box: anywhere
+            full_at = (w, h) if found is None else None  # no room for this size: none for larger labels either
+        if found is None:
+            out.append(None)
+            continue
+        x, y = found
+        out.append((x, y, x + w, y + h))
         occupied[y:y + h, x:x + w] = 1
     return out
 
 
-def _nearest_free(occupied: np.ndarray, w: int, h: int, x0: int, y0: int) -> tuple[int, int] | None:
-    """Top-left corner of the free w x h place nearest (x0, y0), searched on a 2-pixel grid with an integral image."""
-    height, width = occupied.shape
-    integral = cv2.integral(occupied)  # (height+1) x (width+1) sums
+def _nearest_free(integral: np.ndarray, w: int, h: int, x0: int, y0: int) -> tuple[int, int] | None:
+    """Top-left corner of the free w x h place nearest (x0, y0) on a 2-pixel grid, from the occupancy's integral."""
+    height, width = integral.shape[0] - 1, integral.shape[1] - 1
     ys, xs = np.arange(0, height - h + 1, 2), np.arange(0, width - w + 1, 2)
     ny, nx = ys.size, xs.size
     top, bottom = integral[0:2 * ny:2], integral[h:h + 2 * ny:2]  # rows y and y + h of every candidate
@@ -106,16 +97,6 @@ def _nearest_free(occupied: np.ndarray, w: int, h: int, x0: int, y0: int) -> tup
         return None
     best = int(np.argmin(np.abs(xs[free_x] - x0) + np.abs(ys[free_y] - y0)))
     return int(xs[free_x[best]]), int(ys[free_y[best]])
-
-
-def _first_free(xy: np.ndarray, w: int, h: int, placed: np.ndarray) -> tuple[int | None, np.ndarray]:
-    if not len(xy):
-        return None, xy
-    if not len(placed):
-        return 0, xy
-    free = ~((xy[:, None, 0] < placed[None, :, 2]) & (placed[None, :, 0] < xy[:, None, 0] + w)
-             & (xy[:, None, 1] < placed[None, :, 3]) & (placed[None, :, 1] < xy[:, None, 1] + h)).any(axis=1)
-    return (int(np.argmax(free)) if free.any() else None), xy
 
 
 def draw_detections(image_rgb: np.ndarray, kept: Sequence[Detection],

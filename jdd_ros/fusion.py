@@ -58,7 +58,6 @@ class StampJoiner:
         self._last: dict[str, int | None] = {DEPTH: None, DETECTIONS: None}
         self._joined: OrderedDict[int, None] = OrderedDict()
         self._recent: deque[int] = deque(maxlen=cache_size)
-        self.last_joined: int | None = None
 
     def pending(self, side: str) -> int:
         return len(self._pending[side])
@@ -75,7 +74,6 @@ class StampJoiner:
             self._last[side] = None
         self._joined.clear()
         self._recent.clear()
-        self.last_joined = None
 
     def add(self, side: str, stamp_ns: int, item: Any) -> tuple[Any, Any] | None:
         """Add one half (``side`` is DEPTH or DETECTIONS); returns the (depth, detections) pair it completes, or None.
@@ -107,7 +105,6 @@ class StampJoiner:
                 self.counters.evicted[side] += 1
             return None
         self.counters.matched += 1
-        self.last_joined = stamp_ns
         self._joined[stamp_ns] = None
         while len(self._joined) > self.cache_size:
             self._joined.popitem(last=False)
@@ -153,10 +150,6 @@ class FusionResult:
     dropped_far: list[Detection] = field(default_factory=list)
     dropped_near: list[Detection] = field(default_factory=list)
     dropped_unmeasured: list[Detection] = field(default_factory=list)
-
-    @property
-    def dropped(self) -> list[Detection]:
-        return self.dropped_far + self.dropped_near + self.dropped_unmeasured
 
     def dropped_with_reasons(self) -> list[tuple[Detection, str]]:
         """(detection, why it was dropped), for the overlay."""

@@ -38,14 +38,7 @@ def detections_to_msg(detections: Iterable[Detection], header: Any) -> Detection
         hyp.hypothesis.class_id = det.class_name
         hyp.hypothesis.score = float(det.score)
         if not math.isnan(det.depth) or det.position is not None:
-            pos = hyp.pose.pose.position
-            if det.position is not None:
-                pos.x, pos.y, pos.z = (float(v) for v in det.position)
-            else:
-                pos.z = float(det.depth)
-            cov = [0.0] * 36
-            cov[14] = float(det.depth_variance)
-            hyp.pose.covariance = cov
+            _set_depth_pose(hyp, det)
         d.results = [hyp]
         out.detections.append(d)
     return out
