@@ -102,11 +102,16 @@ def detections_message(detections: Sequence[Detection], stamp_ns: int, frame_id:
     header = _header(stamp_ns, frame_id)
     out = []
     for i, det in enumerate(detections):
+        xyz = (0.0, 0.0, 0.0)
+        covariance = np.zeros(36, dtype=np.float64)
+        if not math.isnan(det.depth):  # fused: depth (and position) as the fusion node publishes them
+            xyz = tuple(float(v) for v in det.position) if det.position is not None else (0.0, 0.0, float(det.depth))
+            covariance[14] = float(det.depth_variance)
         pose = t['geometry_msgs/msg/PoseWithCovariance'](
-            pose=t['geometry_msgs/msg/Pose'](position=t['geometry_msgs/msg/Point'](x=0.0, y=0.0, z=0.0),
+            pose=t['geometry_msgs/msg/Pose'](position=t['geometry_msgs/msg/Point'](x=xyz[0], y=xyz[1], z=xyz[2]),
                                              orientation=t['geometry_msgs/msg/Quaternion'](x=0.0, y=0.0, z=0.0,
                                                                                            w=1.0)),
-            covariance=np.zeros(36, dtype=np.float64))
+            covariance=covariance)
         hyp = t['vision_msgs/msg/ObjectHypothesisWithPose'](
             hypothesis=t['vision_msgs/msg/ObjectHypothesis'](class_id=det.class_name, score=float(det.score)),
             pose=pose)
@@ -126,6 +131,32 @@ def _storage(path: Path, storage: str | None) -> tuple[Path, str]:
     return path, storage or 'mcap'
 
 
+class BagWriter:
+    """A ROS 2 bag being written: ``put`` rosbags messages on topics (connections are added on first use)."""
+
+    def __init__(self, path: str | Path, storage: str | None = None):
+        from rosbags.rosbag2 import StoragePlugin, Writer
+
+        self.path, kind = _storage(Path(path), storage)
+        self.storage_file = self.path / f'{self.path.name}.{"mcap" if kind == "mcap" else "db3"}'
+        self._writer = Writer(self.path, version=9,
+                              storage_plugin=StoragePlugin.MCAP if kind == 'mcap' else StoragePlugin.SQLITE3)
+        self._conns: dict[str, Any] = {}
+
+    def __enter__(self) -> BagWriter:
+        self._writer.open()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._writer.close()
+
+    def put(self, topic: str, msgtype: str, msg: Any, ns: int) -> None:
+        store = typestore()
+        if topic not in self._conns:
+            self._conns[topic] = self._writer.add_connection(topic, msgtype, typestore=store)
+        self._writer.write(self._conns[topic], int(ns), store.serialize_cdr(msg, msgtype))
+
+
 def write_bag(path: str | Path, frames: Iterable[RGBDFrame], *, rate_hz: float = 10.0,
               start_ns: int = 1_700_000_000_000_000_000, depth_encodings: Sequence[str] = ('16UC1',),
               image_encoding: str = 'rgb8', frame_id: str = 'camera_color_optical_frame',
@@ -138,9 +169,6 @@ def write_bag(path: str | Path, frames: Iterable[RGBDFrame], *, rate_hz: float =
     goes to ``<depth topic>_float``. Frames with known detections also get a Detection2DArray on
     ``topics.detections``. Existing bags are never overwritten (rosbags refuses).
     """
-    from rosbags.rosbag2 import StoragePlugin, Writer
-
-    bag_dir, kind = _storage(Path(path), storage)
     for enc in depth_encodings:
         if enc not in DEPTH_WRITE_ENCODINGS:
             raise ValueError(f"depth encoding '{enc}' cannot be written (one of: {', '.join(DEPTH_WRITE_ENCODINGS)})")
@@ -148,32 +176,25 @@ def write_bag(path: str | Path, frames: Iterable[RGBDFrame], *, rate_hz: float =
         raise ValueError(f"image encoding '{image_encoding}' cannot be written (rgb8 or bgr8)")
     if not rate_hz > 0:
         raise ValueError(f'rate_hz must be > 0, got {rate_hz}')
-    store = typestore()
-    plugin = StoragePlugin.MCAP if kind == 'mcap' else StoragePlugin.SQLITE3
     period_ns = int(round(1e9 / rate_hz))
-    written = WrittenBag(bag_dir, bag_dir / f'{bag_dir.name}.{"mcap" if kind == "mcap" else "db3"}')
-    with Writer(bag_dir, version=9, storage_plugin=plugin) as writer:
-        conns: dict[str, Any] = {}
-
-        def put(topic: str, msgtype: str, msg: Any, ns: int) -> None:
-            if topic not in conns:
-                conns[topic] = writer.add_connection(topic, msgtype, typestore=store)
-            writer.write(conns[topic], ns, store.serialize_cdr(msg, msgtype))
-
+    with BagWriter(path, storage) as writer:
+        written = WrittenBag(writer.path, writer.storage_file)
         for i, frame in enumerate(frames):
             ns = start_ns + i * period_ns
             written.stamps_ns.append(ns)
             rgb = np.asarray(frame.rgb)
             image = rgb if image_encoding == 'rgb8' else np.ascontiguousarray(rgb[:, :, ::-1])
-            put(topics.image, IMAGE_TYPE, image_message(image, image_encoding, ns, frame_id), ns)
+            writer.put(topics.image, IMAGE_TYPE, image_message(image, image_encoding, ns, frame_id), ns)
             if frame.depth_m is not None:
                 for enc in depth_encodings:
                     topic = topics.depth if enc == depth_encodings[0] else topics.depth + '_float'
-                    put(topic, IMAGE_TYPE, image_message(encode_depth(frame.depth_m, enc), enc, ns, frame_id), ns)
+                    msg = image_message(encode_depth(frame.depth_m, enc), enc, ns, frame_id)
+                    writer.put(topic, IMAGE_TYPE, msg, ns)
             if frame.intrinsics is not None:
-                put(topics.camera_info, CAMERA_INFO_TYPE, camera_info_message(frame.intrinsics, ns, frame_id), ns)
+                info = camera_info_message(frame.intrinsics, ns, frame_id)
+                writer.put(topics.camera_info, CAMERA_INFO_TYPE, info, ns)
             if frame.detections is not None:
-                put(topics.detections, DETECTIONS_TYPE, detections_message(frame.detections, ns, frame_id), ns)
+                writer.put(topics.detections, DETECTIONS_TYPE, detections_message(frame.detections, ns, frame_id), ns)
     return written
 
 
