@@ -4,14 +4,13 @@ Subscribes ``image`` (sensor_msgs/Image, any colour encoding of the codec); publ
 (vision_msgs/Detection2DArray: the image's header, boxes in image pixels, class name and score per detection) and,
 when ``publish_debug_image`` is true, ``debug_image`` (rgb8, boxes drawn).
 
-The subscription keeps only the last message and its callback only stores it; one worker thread infers the newest
-stored frame once, so a slow model skips frames (counted and logged) instead of falling behind the camera, and the
-executor stays free to answer parameter changes while a frame is inferred.
+The subscription keeps only the last message and its callback only hands it to a NewestFrameWorker, which infers the
+newest frame once in its own thread: a slow model skips frames (counted and logged) instead of falling behind the
+camera, and the executor stays free to answer parameter changes while a frame is inferred.
 """
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -26,6 +25,7 @@ from vision_msgs.msg import Detection2DArray
 from jdd_ros.image_codec import ImageFormatError, fill_image, image_to_numpy, to_rgb8
 from jdd_ros.model_store import resolve_detector_files
 from jdd_ros.ros.messages import detections_to_msg
+from jdd_ros.ros.newest_frame import NewestFrameWorker
 from jdd_ros.ros.parameters import NodeParameters
 from jdd_ros.ros.qos import advertise, input_qos, subscribe
 from jdd_ros.ros.runtime import run_node
@@ -38,11 +38,7 @@ ImageFilter = Callable[[np.ndarray, Any, dict[str, Any]], np.ndarray]
 class DetectorNode(Node):
     def __init__(self, **kwargs: Any):
         super().__init__('detector_node', **kwargs)
-        # First, so destroy_node works even when start-up fails below (rclpy destroys the half-built node).
-        self._cond = threading.Condition()
-        self._latest: Image | None = None
-        self._stopping = False
-        self._worker: threading.Thread | None = None
+        self._worker: NewestFrameWorker | None = None  # first: rclpy destroys a node whose start-up failed
         self.params = NodeParameters(self, 'detector_node')
         p = self.params
         files = resolve_detector_files(p['model'], p['cfg'], p['weights'], p['names'], p['weights_sha256'])
@@ -71,12 +67,11 @@ class DetectorNode(Node):
 
         self._pub = advertise(self, Detection2DArray, 'detections')
         self._debug_pub = advertise(self, Image, 'debug_image')
-        self.stats = {'received': 0, 'processed': 0, 'skipped': 0, 'bad': 0, 'failed': 0}
+        self.stats = {'processed': 0, 'bad': 0, 'failed': 0}
         self._infer_s = 0.0
         self._overhead_s = 0.0
+        self._worker = NewestFrameWorker(self.process, self._on_error, name='detector_worker')
         self._sub = subscribe(self, Image, 'image', self._on_image, input_qos(p['reliability'], depth=1))
-        self._worker = threading.Thread(target=self._work, name='detector_worker', daemon=True)
-        self._worker.start()
         self._stats_timer = self.create_timer(STATS_PERIOD_S, self._log_stats)
         self.get_logger().info(
             f"waiting for images on '{self._sub.topic_name}' (reliability {p['reliability']}); publishing "
@@ -103,34 +98,21 @@ class DetectorNode(Node):
     # ---- frames --------------------------------------------------------------------------------------------------
 
     def _on_image(self, msg: Image) -> None:
-        """Only keep the newest frame: a frame still waiting when a newer one arrives is skipped, never queued."""
-        with self._cond:
-            self.stats['received'] += 1
-            if self._latest is not None:
-                self.stats['skipped'] += 1
-                self.get_logger().info(
-                    f"{self.stats['skipped']} frame(s) skipped so far: they arrived while a frame was being "
-                    'inferred (only the newest frame is inferred)', throttle_duration_sec=5.0)
-            self._latest = msg
-            self._cond.notify()
+        if self._worker.offer(msg):
+            self.get_logger().info(
+                f'{self._worker.skipped} frame(s) skipped so far: they arrived while a frame was being inferred '
+                '(only the newest frame is inferred)', throttle_duration_sec=5.0)
 
-    def _work(self) -> None:
-        while True:
-            with self._cond:
-                while self._latest is None and not self._stopping:
-                    self._cond.wait()
-                if self._stopping:
-                    return
-                msg, self._latest = self._latest, None
-            try:
-                self.process(msg)
-            except ImageFormatError as exc:
-                self.stats['bad'] += 1
-                self.get_logger().error(f"frame {msg.header.stamp.sec}.{msg.header.stamp.nanosec:09d} dropped: {exc} "
-                                        f"({self.stats['bad']} bad frame(s) so far)", throttle_duration_sec=1.0)
-            except Exception as exc:  # noqa: BLE001 - one failed frame must not stop the node
-                self.stats['failed'] += 1
-                self.get_logger().error(f'detection failed: {type(exc).__name__}: {exc}', throttle_duration_sec=1.0)
+    def _on_error(self, msg: Image, exc: Exception) -> None:
+        frame = f'frame {msg.header.stamp.sec}.{msg.header.stamp.nanosec:09d}'
+        if isinstance(exc, ImageFormatError):
+            self.stats['bad'] += 1
+            self.get_logger().error(f"{frame} dropped: {exc} ({self.stats['bad']} bad frame(s) so far)",
+                                    throttle_duration_sec=1.0)
+        else:
+            self.stats['failed'] += 1
+            self.get_logger().error(f'{frame}: detection failed: {type(exc).__name__}: {exc}',
+                                    throttle_duration_sec=1.0)
 
     def process(self, msg: Image) -> Detection2DArray:
         """Detect on one frame and publish; returns the published message."""
@@ -169,18 +151,14 @@ class DetectorNode(Node):
             return
         n = s['processed']
         self.get_logger().info(
-            f"{s['received']} frames received, {n} inferred, {s['skipped']} skipped, {s['bad']} bad, "
+            f"{self._worker.received} frames received, {n} inferred, {self._worker.skipped} skipped, {s['bad']} bad, "
             f"{s['failed']} failed; per frame: inference {1000 * self._infer_s / n:.1f} ms, node overhead "
             f"{1000 * self._overhead_s / n:.1f} ms")
 
     def destroy_node(self) -> None:
         if self._worker is not None:
+            self._worker.stop()
             self._log_stats()
-        with self._cond:
-            self._stopping = True
-            self._cond.notify_all()
-        if self._worker is not None and threading.current_thread() is not self._worker:
-            self._worker.join(timeout=30.0)
         super().destroy_node()
 
 
