@@ -49,7 +49,10 @@ class FusionNode(Node):
 
     def _on_camera_info(self, msg: CameraInfo) -> None:
         try:
-            self.intrinsics, self._camera_info_error = intrinsics_from_camera_info(msg), None
+            intrinsics = intrinsics_from_camera_info(msg)
+            if intrinsics != self.intrinsics:
+                self.get_logger().info(f'camera_info: {intrinsics}')
+            self.intrinsics, self._camera_info_error = intrinsics, None
         except ValueError as exc:
             if str(exc) != self._camera_info_error:
                 self.get_logger().warning(f'camera_info ignored: {exc}')
