@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from jdd_ros.camera import CameraIntrinsics
-from jdd_ros.depth.synthetic import MIN_VISIBLE_PIXELS, SyntheticSource, render_scene
+from jdd_ros.depth.synthetic import MIN_VISIBLE_PIXELS, render_scene
 
 SEEDS = range(12)
 
@@ -125,9 +125,10 @@ def test_custom_intrinsics_and_dataset():
     assert s.intrinsics == intr
     with pytest.raises(ValueError, match='intrinsics'):
         render_scene(3, 48, 80, intrinsics=intr)
-    from jdd_ros.depth.datasets import DepthTensorDataset
+    from jdd_ros.depth.synthetic import synthetic_dataset
 
-    ds = DepthTensorDataset(SyntheticSource(range(3), 64, 96), (64, 96))
+    ds = synthetic_dataset(range(3), (64, 96))
+    assert len(ds) == 3
     image, depth = ds[1]
     assert image.shape == (3, 64, 96) and depth.shape == (1, 64, 96)
     np.testing.assert_array_equal(depth[0].numpy(), render_scene(1, 64, 96).depth)

@@ -362,3 +362,11 @@ def train_seeds(count: int, base: int = 0) -> range:
 
 def held_out_seeds(count: int) -> range:
     return range(HELD_OUT_SEED_BASE, HELD_OUT_SEED_BASE + count)
+
+
+def synthetic_dataset(seeds: Sequence[int], input_size: tuple[int, int] = (240, 320), augment=None):
+    """A torch Dataset of (normalised image ``3,H,W``, depth ``1,H,W`` metres) for the scenes of ``seeds``, rendered
+    directly at ``input_size`` (the U-Net's input, so nothing is resized)."""
+    from jdd_ros.depth.datasets import DepthTensorDataset
+
+    return DepthTensorDataset(SyntheticSource(seeds, input_size[0], input_size[1]), input_size, augment=augment)

@@ -1,0 +1,187 @@
+"""train-depth / eval-depth end to end: the U-Net learns depth from synthetic scenes (far better than any constant),
+training resumes exactly, and both NYU layouts run through training and evaluation."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+import scipy.io
+import torch
+from nyu_fixtures import make_nyu_csv_files, write_labeled_mat, write_nyu_zip
+
+from jdd_ros.cli import main
+from jdd_ros.depth.checkpoint import DepthModelMeta, load_checkpoint, save_checkpoint
+from jdd_ros.depth.metrics import METRIC_NAMES, MetricAccumulator, best_constant_delta1, compute_metrics
+from jdd_ros.depth.synthetic import render_scene
+from jdd_ros.depth.unet import DepthUNet
+
+TEST_SEEDS = range(2_000_000, 2_000_032)  # neither training (0..) nor train-depth's own held-out set (1,000,000..)
+
+
+@pytest.mark.timeout(300)
+def test_training_on_synthetic_scenes_beats_the_best_constant(tmp_path, capsys):
+    """The small configuration of docs/depth-training.md: a ResNet-18 U-Net, 64x64, 125 steps, one CPU thread."""
+    n_train, size = 200, 64
+    out = tmp_path / 'synthetic.pt'
+    rc = main(['train-depth', '--synthetic', str(n_train), '--input-size', str(size), str(size), '--epochs', '5',
+               '--batch-size', '8', '--lr', '1e-3', '--loss', 'silog', '--threads', '1', '--val-count', '16',
+               '--no-progress', '--out', str(out)])
+    assert rc == 0
+    model, meta, _ = load_checkpoint(out)
+    assert meta.trained_on == 'synthetic' and meta.epochs == 5 and meta.input_size == (size, size)
+
+    # Independent evaluation on scenes nobody trained or selected on, with the inference path the node uses.
+    from jdd_ros.depth.estimator import DepthEstimator
+
+    estimator = DepthEstimator.from_checkpoint(out, threads=1)
+    scenes = [render_scene(s, size, size) for s in TEST_SEEDS]
+    model_acc = MetricAccumulator()
+    for s in scenes:
+        model_acc.add(compute_metrics(estimator.predict(s.rgb), s.depth))
+    train_depths = np.concatenate([render_scene(s, size, size).depth.ravel() for s in range(0, n_train, 4)])
+    median = float(np.median(train_depths))
+    best_c, _ = best_constant_delta1(np.concatenate([s.depth.ravel() for s in scenes]))
+    const = {}
+    for name, c in (('median of training depths', median), ('best constant (fitted on the test scenes)', best_c)):
+        acc = MetricAccumulator()
+        for s in scenes:
+            acc.add(compute_metrics(np.full_like(s.depth, c), s.depth))
+        const[name] = acc.mean()
+    m = model_acc.mean()
+    with capsys.disabled():
+        print(f'\nheld-out synthetic scenes ({len(scenes)}): model δ1 {m["delta1"]:.3f} AbsRel {m["abs_rel"]:.3f} '
+              f'RMSE {m["rmse"]:.3f} m; ' + '; '.join(f'{k} {c:.2f} m: δ1 {v["delta1"]:.3f} AbsRel {v["abs_rel"]:.3f}'
+                                                       for (k, v), c in zip(const.items(), (median, best_c))))
+    best_constant = max(v['delta1'] for v in const.values())
+    assert m['delta1'] > best_constant + 0.2
+    assert m['abs_rel'] < 0.75 * min(v['abs_rel'] for v in const.values())
+
+
+def _tiny(tmp_path, name, *extra):
+    return ['train-depth', '--synthetic', '16', '--input-size', '32', '32', '--batch-size', '8', '--epochs', '2',
+            '--threads', '1', '--val-count', '4', '--no-progress', '--out', str(tmp_path / name), *extra]
+
+
+def test_resume_continues_exactly_where_it_stopped(tmp_path, monkeypatch):
+    assert main(_tiny(tmp_path, 'straight.pt')) == 0
+    straight, _, _ = load_checkpoint(tmp_path / 'straight.pt')
+
+    import jdd_ros.depth.train as train_module
+
+    real_save = train_module.save_checkpoint
+
+    def save_then_interrupt(path, model, meta, **kw):
+        real_save(path, model, meta, **kw)
+        raise KeyboardInterrupt  # Ctrl-C right after the first epoch was saved
+
+    monkeypatch.setattr(train_module, 'save_checkpoint', save_then_interrupt)
+    assert main(_tiny(tmp_path, 'cut.pt')) == 130
+    _, meta, rest = load_checkpoint(tmp_path / 'cut.pt')
+    assert meta.epochs == 1 and rest['training_state']['step'] == 2
+    monkeypatch.setattr(train_module, 'save_checkpoint', real_save)
+
+    assert main(_tiny(tmp_path, 'resumed.pt', '--resume', str(tmp_path / 'cut.pt'))) == 0
+    resumed, meta, rest = load_checkpoint(tmp_path / 'resumed.pt')
+    assert meta.epochs == 2 and rest['training_state']['step'] == 4
+    for (name, a), b in zip(straight.state_dict().items(), resumed.state_dict().values()):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6, msg=f'{name} differs after resuming')
+    # a resume with another schedule length is refused, not silently changed
+    assert main(_tiny(tmp_path, 'other.pt', '--resume', str(tmp_path / 'cut.pt'), '--epochs', '3')) == 2
+
+
+def test_bad_arguments_and_untrained_checkpoints_are_refused(tmp_path, capsys):
+    assert main(['train-depth', '--out', str(tmp_path / 'x.pt')]) == 2
+    assert main(_tiny(tmp_path, 'x.pt', '--input-size', '50', '50')) == 2
+    assert 'multiples of 32' in capsys.readouterr().err
+    untrained = tmp_path / 'untrained.pt'
+    save_checkpoint(untrained, DepthUNet('resnet18'), DepthModelMeta(input_size=(32, 32)))
+    assert main(['eval-depth', '--checkpoint', str(untrained), '--synthetic', '2', '--no-progress']) == 2
+    assert 'UNTRAINED' in capsys.readouterr().err
+    assert main(['eval-depth', '--synthetic', '2']) == 2
+
+
+@pytest.mark.timeout(240)
+def test_nyu_csv_zip_trains_and_evaluates_with_the_eigen_crop(tmp_path):
+    files, _ = make_nyu_csv_files(np.random.default_rng(2), n_train=3, n_test=2)  # 640x480 like NYU
+    data = write_nyu_zip(tmp_path / 'nyu_data.zip', files)
+    ckpt = tmp_path / 'nyu.pt'
+    assert main(['train-depth', '--nyu-csv', str(data), '--input-size', '64', '64', '--batch-size', '2',
+                 '--epochs', '1', '--threads', '1', '--no-progress', '--out', str(ckpt)]) == 0
+    _, meta, _ = load_checkpoint(ckpt)
+    assert meta.trained_on == 'nyu_depth_v2' and meta.metrics['held_out_images'] == 2
+    log = list(csv.DictReader((tmp_path / 'nyu.log.csv').open()))
+    assert len(log) == 1 and float(log[0]['train_loss']) > 0
+
+    out = tmp_path / 'eval'
+    assert main(['eval-depth', '--checkpoint', str(ckpt), '--nyu-csv', str(data), '--out', str(out), '--threads',
+                 '1', '--no-progress']) == 0
+    summary = json.loads((out / 'summary.json').read_text())
+    assert summary['images'] == 2 and summary['eigen_crop'] is True
+    rows = list(csv.DictReader((out / 'per_image.csv').open()))
+    assert len(rows) == 2
+    for name in METRIC_NAMES:
+        assert summary['metrics'][name] == pytest.approx(np.mean([float(r[name]) for r in rows]))
+    # the predictions were compared at full resolution inside the Eigen crop, against the 16-bit mm test depth
+    assert all(int(r['valid_pixels']) <= (471 - 45) * (601 - 41) for r in rows)
+    assert all(int(r['valid_pixels']) > 0.9 * (471 - 45) * (601 - 41) for r in rows)
+    assert (out / 'error_histogram.png').stat().st_size > 0 and (out / 'worst_images.png').stat().st_size > 0
+
+
+def test_nyu_labeled_mat_trains_on_the_official_split(tmp_path):
+    rng = np.random.default_rng(3)
+    images = rng.integers(0, 256, size=(48, 64, 3, 5), dtype=np.uint8)
+    depths = rng.uniform(0.5, 9.5, size=(48, 64, 5)).astype(np.float32)
+    mat = write_labeled_mat(tmp_path / 'nyu_depth_v2_labeled.mat', images, depths)
+    split = tmp_path / 'splits.mat'
+    scipy.io.savemat(split, {'trainNdxs': np.array([[1], [2], [4]]), 'testNdxs': np.array([[3], [5]])})
+    ckpt = tmp_path / 'mat.pt'
+    assert main(['train-depth', '--nyu-mat', str(mat), '--split-file', str(split), '--input-size', '32', '32',
+                 '--batch-size', '3', '--epochs', '1', '--threads', '1', '--no-progress', '--out', str(ckpt)]) == 0
+    _, meta, _ = load_checkpoint(ckpt)
+    assert meta.metrics['held_out_images'] == 2
+    out = tmp_path / 'eval'
+    assert main(['eval-depth', '--checkpoint', str(ckpt), '--nyu-mat', str(mat), '--split-file', str(split),
+                 '--out', str(out), '--no-progress', '--threads', '1']) == 0
+    rows = list(csv.DictReader((out / 'per_image.csv').open()))
+    assert [r['name'] for r in rows] == ['nyu_labeled_0003', 'nyu_labeled_0005']
+    # the same model exported to ONNX and evaluated through ONNX Runtime gives the same numbers
+    assert main(['export-depth-onnx', '--checkpoint', str(ckpt), '--out', str(tmp_path / 'mat.onnx')]) == 0
+    assert main(['eval-depth', '--onnx', str(tmp_path / 'mat.onnx'), '--nyu-mat', str(mat), '--split-file',
+                 str(split), '--out', str(tmp_path / 'eval_onnx'), '--no-progress', '--threads', '1']) == 0
+    torch_metrics = json.loads((out / 'summary.json').read_text())['metrics']
+    onnx_metrics = json.loads((tmp_path / 'eval_onnx' / 'summary.json').read_text())['metrics']
+    for name in ('delta1', 'abs_rel', 'rmse'):
+        assert onnx_metrics[name] == pytest.approx(torch_metrics[name], abs=1e-3)
+    assert main(['train-depth', '--nyu-mat', str(mat), '--out', str(tmp_path / 'y.pt'), '--no-progress']) == 2
+
+
+def test_augmentation_moves_depth_with_the_image_and_never_recolours_it():
+    from jdd_ros.depth.augment import AugmentPolicy, horizontal_flip
+    from jdd_ros.depth.synthetic import synthetic_dataset
+
+    rng = np.random.default_rng(0)
+    cols = np.tile(np.arange(8, dtype=np.float32), (4, 1))
+    rgb = np.stack([cols / 7, cols / 7, cols / 7], axis=-1)
+    depth = 1.0 + cols  # depth grows to the right like the image brightness
+    f_rgb, f_depth = horizontal_flip(rgb, depth)
+    np.testing.assert_array_equal(f_depth, depth[:, ::-1])
+    np.testing.assert_array_equal(f_rgb[..., 0] * 7 + 1, f_depth)  # still the same pixel pairs
+    a_rgb, a_depth = AugmentPolicy(flip=1.0, jitter=1.0, swap=1.0)(rgb, depth, rng)
+    np.testing.assert_array_equal(a_depth, depth[:, ::-1])  # metres untouched by colour changes
+    assert not np.allclose(a_rgb, f_rgb) and a_rgb.min() >= 0 and a_rgb.max() <= 1
+
+    plain = synthetic_dataset(range(4), (32, 64))
+    augmented = synthetic_dataset(range(4), (32, 64), augment=AugmentPolicy())
+    torch.manual_seed(0)
+    flips = 0
+    for i in range(4):
+        for _ in range(3):
+            d0, d1 = plain[i][1], augmented[i][1]
+            if torch.equal(d1, d0):
+                continue
+            assert torch.equal(d1, torch.flip(d0, dims=[-1]))
+            flips += 1
+    assert 0 < flips < 12
