@@ -1,5 +1,7 @@
 """The threshold mode's masking (filter_mode: mask_then_detect), on the real TUM RGB-D frame."""
 
+import time
+
 import cv2
 import numpy as np
 import pytest
@@ -62,3 +64,67 @@ def test_bad_depth_is_refused_with_its_shape(tum, bad):
 def test_a_non_rgb_image_is_refused():
     with pytest.raises(ValueError, match='HxWx3 uint8'):
         mask_beyond(np.zeros((4, 4), np.uint8), np.ones((4, 4), np.float32), 1.0)
+
+
+# ---- the detector node in filter_mode mask_then_detect, switched on at run time -----------------------------------
+
+FAR_CHAIR = (391, 217, 527, 425)  # the far chair of the TUM frame (2.24 m), as yolov4-tiny finds it unmasked
+
+
+def _iou(a, b):
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - ix * iy
+    return ix * iy / union
+
+
+def _boxes(msg, name):
+    out = []
+    for d in msg.detections:
+        if d.results[0].hypothesis.class_id == name:
+            c, w, h = d.bbox.center.position, d.bbox.size_x, d.bbox.size_y
+            out.append((c.x - w / 2, c.y - h / 2, c.x + w / 2, c.y + h / 2))
+    return out
+
+
+def test_detector_node_masks_beyond_max_depth_once_switched_to_mask_then_detect(tum, domain_id, ros_peer):
+    from builtin_interfaces.msg import Time
+    from harness import NodeProcess
+    from sensor_msgs.msg import Image
+    from vision_msgs.msg import Detection2DArray
+
+    from jdd_ros.image_codec import fill_image
+
+    rgb, mm, _ = tum
+    d = ('models', 'darknet')
+    params = {'cfg': str(shared_file(*d, 'yolov4-tiny.cfg')), 'weights': str(shared_file(*d, 'yolov4-tiny.weights')),
+              'names': str(shared_file(*d, 'coco.names')), 'reliability': 'reliable'}
+    image_pub = ros_peer.publisher(Image, '/mask/image')
+    depth_pub = ros_peer.publisher(Image, '/mask/depth')
+    inbox = ros_peer.subscribe(Detection2DArray, '/mask/detections')
+    image, depth = fill_image(Image(), rgb, 'rgb8'), fill_image(Image(), mm, '16UC1')
+
+    def send(sec):
+        for msg in (image, depth):
+            msg.header.stamp, msg.header.frame_id = Time(sec=sec), 'cam'
+        depth_pub.publish(depth)
+        image_pub.publish(image)
+        return inbox.wait_for(1, timeout=30, predicate=lambda m: m.header.stamp.sec == sec)[0]
+
+    with NodeProcess('detector_node', domain_id, params=params, remap={'__ns': '/mask'}) as node:
+        node.wait_for_output('waiting for images', timeout=90)
+        ros_peer.wait_for_subscribers(image_pub)
+        ros_peer.wait_for_publishers('/mask/detections')
+        time.sleep(0.5)
+        plain = send(10)
+        assert any(_iou(b, FAR_CHAIR) > 0.8 for b in _boxes(plain, 'chair')), 'the far chair is seen unmasked'
+
+        result = ros_peer.set_parameters('/mask/detector_node', {'filter_mode': 'mask_then_detect', 'max_depth': 2.0})
+        assert all(r.successful for r in result)
+        ros_peer.wait_for_subscribers(depth_pub)
+        time.sleep(0.5)
+        masked = send(11)
+        assert not any(_iou(b, FAR_CHAIR) > 0.5 for b in _boxes(masked, 'chair')), 'far chair detected through the mask'
+        assert len(masked.detections) < len(plain.detections)  # the desk's bottles and books at 2.3-2.7 m are gone
+        assert masked.header.stamp.sec == 11 and masked.header.frame_id == 'cam'
+    assert 'masking with depth from' in node.output and 'no depth within' not in node.output

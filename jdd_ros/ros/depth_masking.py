@@ -29,17 +29,29 @@ KEPT_DEPTHS = 8
 class DepthMaskFilter:
     """``(rgb, header, params) -> rgb`` with pixels beyond ``params['max_depth']`` (or of unknown depth) in grey."""
 
-    def __init__(self, node: Node, reliability: str = 'best_effort', wait_s: float = 1.0):
+    def __init__(self, node: Node, reliability: str = 'best_effort', wait_s: float = 1.0, subscribe_now: bool = False):
         self.node, self.reliability, self.wait_s = node, reliability, wait_s
         self._depths: OrderedDict[int, Image] = OrderedDict()
         self._cond = threading.Condition()
         self._sub = None
+        self._sub_lock = threading.Lock()
         self.stats = {'masked': 0, 'no_depth': 0, 'bad_depth': 0}
+        if subscribe_now:  # the mode is on from the start: be subscribed before the first frame
+            self._subscribe()
+        node.add_post_set_parameters_callback(self._on_parameters)  # switched on at run time: subscribe at once
+
+    def _on_parameters(self, params: list[Any]) -> None:
+        if any(p.name == 'filter_mode' and p.value == 'mask_then_detect' for p in params):
+            self._subscribe()
 
     def _subscribe(self) -> None:
-        # Keep a few: the depth of a frame can arrive before or after the colour frame that needs it.
-        self._sub = subscribe(self.node, Image, 'depth', self._on_depth, input_qos(self.reliability, KEPT_DEPTHS))
-        self.node.get_logger().info(f"filter_mode mask_then_detect: masking with depth from '{self._sub.topic_name}'")
+        with self._sub_lock:
+            if self._sub is not None:
+                return
+            # Keep a few: the depth of a frame can arrive before or after the colour frame that needs it.
+            self._sub = subscribe(self.node, Image, 'depth', self._on_depth, input_qos(self.reliability, KEPT_DEPTHS))
+        self.node.get_logger().info(
+            f"filter_mode mask_then_detect: masking with depth from '{self._sub.topic_name}'")
 
     def _on_depth(self, msg: Image) -> None:
         with self._cond:
@@ -56,8 +68,7 @@ class DepthMaskFilter:
 
     def depth_for(self, header: Any) -> Image | None:
         """The depth message of this frame (exact stamp, else the nearest within 50 ms), waiting up to wait_s."""
-        if self._sub is None:
-            self._subscribe()
+        self._subscribe()
         stamp = stamp_ns(header)
         deadline = time.monotonic() + self.wait_s
         with self._cond:
