@@ -62,7 +62,10 @@ class DetectorNode(Node):
 
         # filter_mode 'mask_then_detect': the bring-up sets this to a function that blanks pixels beyond max_depth
         # using the depth frame with the same stamp; None detects the whole image.
-        self.image_filter: ImageFilter | None = None
+        from jdd_ros.ros.depth_masking import DepthMaskFilter  # bring-up: masks with the 'depth' topic
+
+        self.image_filter: ImageFilter | None = DepthMaskFilter(
+            self, p['reliability'], subscribe_now=p['filter_mode'] == 'mask_then_detect')
         self._warned_no_filter = False
 
         self._pub = advertise(self, Detection2DArray, 'detections')
