@@ -40,6 +40,13 @@ def test_csv_layout_gives_the_metres_written(csv_layout, where, split):
         assert d.max() == pytest.approx(10.0) and d.min() == 0.0
 
 
+def test_train_csv_path_finds_the_test_split_beside_it(csv_layout):
+    _, root, truth = csv_layout
+    test = NYUCsvSource(root / 'data' / 'nyu2_train.csv', 'test')
+    assert len(test) == 2 and test.load(0).name == 'data/nyu2_test/00000_colors.png'
+    assert test.csv_name != NYUCsvSource(root / 'data' / 'nyu2_train.csv', 'train').csv_name
+
+
 def test_csv_layout_reports_missing_files(tmp_path):
     files, _ = make_nyu_csv_files(np.random.default_rng(1), n_train=1, n_test=1, h=8, w=8)
     del files['data/nyu2_train/living_room_0000_out/1.png']

@@ -93,12 +93,16 @@ class NYUCsvSource:
             if self.location.is_dir():
                 csv_path = self.location / 'data' / f'nyu2_{split}.csv'
                 self.root = self.location
-            else:
+            else:  # a CSV file: for the other split of nyu_data.zip's layout, its sibling nyu2_<split>.csv
                 csv_path = self.location
+                sibling = csv_path.parent / f'nyu2_{split}.csv'
+                if csv_path.name in ('nyu2_train.csv', 'nyu2_test.csv') and sibling.is_file():
+                    csv_path = sibling
                 self.root = csv_path.parent.parent if csv_path.parent.name == 'data' else csv_path.parent
             if not csv_path.is_file():
                 raise NYUFormatError(f'{csv_path} not found (expected the extracted nyu_data.zip layout)')
             text = csv_path.read_text(encoding='utf-8')
+        self.csv_name = f'{self.location}!{csv_name}' if self.is_zip else str(csv_path.resolve())
         self.rows = [(r[0].strip(), r[1].strip()) for r in csv.reader(io.StringIO(text)) if len(r) >= 2 and r[0]]
         if not self.rows:
             raise NYUFormatError(f'{self.location}: the nyu2_{split}.csv has no "RGB path,depth path" rows')

@@ -75,8 +75,8 @@ class TrainConfig:
             raise ValueError(f"unknown loss '{self.loss}' (known: {', '.join(LOSSES)})")
         if self.epochs < 1 or self.batch_size < 1:
             raise ValueError('--epochs and --batch-size must be at least 1')
-        if self.synthetic is not None and self.synthetic < 1:
-            raise ValueError('--synthetic N needs N >= 1 scenes')
+        if self.synthetic is not None and not 1 <= self.synthetic <= 900_000:
+            raise ValueError('--synthetic N needs 1 <= N <= 900000 scenes (held-out seeds start at 1000000)')
 
 
 @dataclass
@@ -106,6 +106,9 @@ def build_sources(cfg: TrainConfig) -> tuple[RGBDSource, RGBDSource, str, str]:
 
         train = NYUCsvSource(cfg.nyu_csv, 'train')
         val = NYUCsvSource(cfg.nyu_csv, 'test')
+        if train.csv_name == val.csv_name:
+            raise ValueError(f'{cfg.nyu_csv} gives no separate test split to hold out: pass nyu_data.zip, its '
+                             'extracted directory, or data/nyu2_train.csv with data/nyu2_test.csv beside it')
         return train, val, 'nyu_depth_v2', f'NYU Depth v2 CSV layout ({cfg.nyu_csv}): train split, test split held out'
     from jdd_ros.depth.nyu import NYUMatSource
 
