@@ -252,6 +252,12 @@ def test_bad_input_is_logged_counted_and_survived(rig, tum_mm):
     rig.depth.publish(depth_msg(h, tum_mm[::2, ::2].copy()))
     rig.dets.publish(detections_msg(h))
     node.wait_for_output(r'pair refused: detections reach x=548, y=475 beyond the 320x240 depth image')
+    # An empty depth image, and an empty detections array (a frame without objects: published, empty).
+    h = header(1_700_000_033)
+    rig.depth.publish(Image(header=h, encoding='16UC1'))
+    rig.dets.publish(detections_msg(h))
+    node.wait_for_output(r'depth image refused: empty 16UC1 image: 0x0')
+    assert rig.pair(header(1_700_000_034), tum_mm, objects=[]).detections == []
     # NaN boxes: published as not measurable.
     nan_objects = [('chair', 0.5, (math.nan, math.nan, math.nan, math.nan))] + OBJECTS[:1]
     out = rig.pair(header(1_700_000_032), tum_mm, objects=nan_objects)

@@ -6,6 +6,7 @@ header unchanged. Parameters are re-read for every pair, so ``ros2 param set`` a
 
 from __future__ import annotations
 
+import math
 import time
 from collections import OrderedDict
 from typing import Any
@@ -14,8 +15,9 @@ from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image
 from vision_msgs.msg import Detection2DArray, Detection3DArray
 
+from jdd_ros.camera import CameraIntrinsics
 from jdd_ros.drawing import draw_detections
-from jdd_ros.fusion import DEPTH, DETECTIONS, FusionCounters, FusionSettings, SizeMismatchError, StampJoiner, fuse
+from jdd_ros.fusion import DEPTH, DETECTIONS, FusionCounters, FusionSettings, StampJoiner, fuse
 from jdd_ros.image_codec import ImageFormatError, depth_to_metres, fill_image, image_to_numpy, to_rgb8
 from jdd_ros.ros import qos
 from jdd_ros.ros.camera_info import intrinsics_from_camera_info
@@ -24,6 +26,7 @@ from jdd_ros.ros.parameters import NodeParameters
 from jdd_ros.ros.runtime import run_node
 
 COUNTER_LOG_PERIOD_S = 10.0  # wall time, for logging only: the join itself never looks at a clock
+REPEAT_LOG_PERIOD_S = 5.0  # the same problem is logged at most this often (the counters keep the totals)
 
 
 class FusionNode(Node):
@@ -32,11 +35,12 @@ class FusionNode(Node):
         self.params = NodeParameters(self, 'fusion_node')
         cache = self.params['cache_size']
         self.joiner, self.counters = StampJoiner(cache), FusionCounters()
-        self.intrinsics, self._camera_info_error = None, None
+        self.intrinsics: CameraIntrinsics | None = None
         self._image_size: tuple[int, int] | None = None  # the detections' image size, from the image topic
         self._images: OrderedDict[int, Any] = OrderedDict()  # stamp -> Image, kept only while annotated is watched
         self._results: OrderedDict[int, Any] = OrderedDict()  # stamp -> FusionResult waiting for its image
         self._last_log, self._last_summary = time.monotonic(), ''
+        self._problems_logged: dict[str, float] = {}
         self.pub_2d = qos.advertise(self, Detection2DArray, 'detections_with_depth')
         self.pub_3d = qos.advertise(self, Detection3DArray, 'detections_3d')
         self.pub_annotated = qos.advertise(self, Image, 'annotated')
@@ -50,13 +54,13 @@ class FusionNode(Node):
     def _on_camera_info(self, msg: CameraInfo) -> None:
         try:
             intrinsics = intrinsics_from_camera_info(msg)
-            if intrinsics != self.intrinsics:
-                self.get_logger().info(f'camera_info: {intrinsics}')
-            self.intrinsics, self._camera_info_error = intrinsics, None
         except ValueError as exc:
-            if str(exc) != self._camera_info_error:
-                self.get_logger().warning(f'camera_info ignored: {exc}')
-            self.intrinsics, self._camera_info_error = None, str(exc)
+            self.counters.bad_messages += 1
+            self._problem(f'camera_info ignored: {exc}')
+            intrinsics = None
+        if intrinsics is not None and intrinsics != self.intrinsics:
+            self.get_logger().info(f'camera_info: {intrinsics}')
+        self.intrinsics = intrinsics
 
     def _add(self, side: str, msg: Any) -> None:
         resets = self.joiner.counters.resets
@@ -64,32 +68,27 @@ class FusionNode(Node):
         if self.joiner.counters.resets != resets:
             self._results.clear()
             stamp = msg.header.stamp
-            self.get_logger().warning(f'{side} stamp jumped back to {stamp.sec}.{stamp.nanosec:09d} (looping bag or '
-                                      'restarted source): join cache reset')
+            self._problem(f'{side} stamp jumped back to {stamp.sec}.{stamp.nanosec:09d} (looping bag or restarted '
+                          'source): join cache reset', key='time jump')
         if pair is not None:
             self._fuse(*pair)
         if time.monotonic() - self._last_log > COUNTER_LOG_PERIOD_S:
             self._log_counters()
 
     def _fuse(self, depth_msg: Image, detections_msg: Detection2DArray) -> None:
-        log = self.get_logger()
         try:
             depth = depth_to_metres(image_to_numpy(depth_msg), depth_msg.encoding)
         except ImageFormatError as exc:
             self.counters.bad_messages += 1
-            log.warning(f'depth image refused: {exc}', throttle_duration_sec=5.0)
+            self._problem(f'depth image refused: {exc}')
             return
         stamp = stamp_ns(detections_msg.header)
         try:
             result = fuse(msg_to_detections(detections_msg), depth, FusionSettings.from_params(self.params.as_dict()),
                           self.intrinsics, self._image_size)
-        except SizeMismatchError as exc:
+        except ValueError as exc:  # SizeMismatchError, or anything else malformed in the pair: count it, go on
             self.counters.refused_pairs += 1
-            log.warning(f'pair refused: {exc}', throttle_duration_sec=5.0)
-            return
-        except ValueError as exc:  # anything else malformed in the pair: count it, keep running
-            self.counters.refused_pairs += 1
-            log.error(f'pair refused: {exc}', throttle_duration_sec=5.0)
+            self._problem(f'pair refused: {exc}')
             return
         self.counters.add(result)
         self.pub_2d.publish(fused_detections_to_msg(result.kept, detections_msg.header))
@@ -103,7 +102,8 @@ class FusionNode(Node):
             self._annotate(stamp)
 
     def _on_image(self, msg: Image) -> None:
-        self._image_size = (msg.width, msg.height)
+        if msg.width > 0 and msg.height > 0:
+            self._image_size = (msg.width, msg.height)
         if self.pub_annotated.get_subscription_count() == 0:
             return
         stamp = stamp_ns(msg.header)
@@ -120,11 +120,22 @@ class FusionNode(Node):
             rgb = to_rgb8(image_to_numpy(image), image.encoding)
         except ImageFormatError as exc:
             self.counters.bad_messages += 1
-            self.get_logger().warning(f'image for the overlay refused: {exc}', throttle_duration_sec=5.0)
+            self._problem(f'image for the overlay refused: {exc}')
             return
         out = fill_image(Image(), draw_detections(rgb, result.kept, result.dropped_with_reasons())[0], 'rgb8')
         out.header = image.header
         self.pub_annotated.publish(out)
+
+    def _problem(self, text: str, key: str | None = None) -> None:
+        """Log a bad-input problem; the same one (``key``, default the text) again only after REPEAT_LOG_PERIOD_S,
+        so that a flood stays readable (the counters keep the totals)."""
+        key = key or text
+        now = time.monotonic()
+        if now - self._problems_logged.get(key, -math.inf) >= REPEAT_LOG_PERIOD_S:
+            if len(self._problems_logged) > 100:
+                self._problems_logged.clear()
+            self._problems_logged[key] = now
+            self.get_logger().warning(text)
 
     def _log_counters(self, final: bool = False) -> None:
         self._last_log = time.monotonic()
