@@ -27,6 +27,10 @@ BIN = Path(sys.executable).parent
 LOG_ROOT = Path(tempfile.mkdtemp(prefix='jdd_ros_test_logs_'))
 
 os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
+# With discovery limited to localhost, default Fast DDS carries data as UDP fragments over loopback and best-effort
+# 640x480 frames are often lost whole; LARGE_DATA (shared memory + TCP) delivers them. Every participant of a test
+# runs on this machine with it, as README recommends for a one-machine robot.
+os.environ.setdefault('FASTDDS_BUILTIN_TRANSPORTS', 'LARGE_DATA')
 os.environ.setdefault('ROS_LOG_DIR', str(LOG_ROOT / 'pytest'))
 os.environ.setdefault('HOME', tempfile.gettempdir())
 
@@ -48,6 +52,7 @@ def ros_env(domain_id: int, **extra: str) -> dict[str, str]:
     env = dict(os.environ)
     env.update({
         'ROS_AUTOMATIC_DISCOVERY_RANGE': 'LOCALHOST',
+        'FASTDDS_BUILTIN_TRANSPORTS': os.environ['FASTDDS_BUILTIN_TRANSPORTS'],
         'ROS_DOMAIN_ID': str(domain_id),
         'ROS_LOG_DIR': str(LOG_ROOT / f'domain{domain_id}'),
         'PYTHONUNBUFFERED': '1',
