@@ -246,7 +246,9 @@ class RosPeer:
         from rclpy.parameter import Parameter
 
         client = self._param_client(node_name, timeout)
-        params = [Parameter(k, value=v) for k, v in values.items()]
+        # rclpy cannot infer a type from [] (it would send a byte array): an empty list clears a string array.
+        params = [Parameter(k, Parameter.Type.STRING_ARRAY, []) if isinstance(v, list) and not v else
+                  Parameter(k, value=v) for k, v in values.items()]
         return list(self._wait(client.set_parameters(params), timeout).results)
 
     def get_parameters(self, node_name: str, names: list[str], timeout: float = 10.0) -> dict[str, Any]:
