@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import sys
 import threading
 import time
 from collections.abc import Iterable
@@ -136,31 +137,48 @@ class BagReplayer:
         return self.stats
 
 
-def main(argv: list[str] | None = None) -> int:
-    """``python -m jdd_ros.bag_replay BAG [--rate R] [--loop]``: a minimal ``ros2 bag play --clock``."""
-    import rclpy
-    from rclpy.executors import ExternalShutdownException
-
-    parser = argparse.ArgumentParser(prog='python -m jdd_ros.bag_replay', description=main.__doc__)
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('bag', help='bag directory or .mcap/.db3 file')
-    parser.add_argument('--rate', type=float, default=1.0)
+    parser.add_argument('--rate', type=float, default=1.0, help='playback speed factor (default 1: recorded rate)')
     parser.add_argument('--loop', action='store_true', help='play again and again until Ctrl-C')
     parser.add_argument('--topics', nargs='*', help='only these topics')
     parser.add_argument('--no-clock', action='store_true', help='do not publish /clock')
-    args = parser.parse_args(argv)
-    rclpy.init()
+    parser.add_argument('--remap', nargs='*', default=[], metavar='FROM:=TO', help='publish topic FROM on TO')
+    parser.add_argument('--delay', type=float, default=0.0, metavar='S',
+                        help='wait this long before playing, for subscribers to be discovered (as ros2 bag play)')
+
+
+def run(args: argparse.Namespace) -> int:
+    """A minimal ``ros2 bag play --clock [--loop]`` for machines without ros2cli."""
+    import rclpy
+    from rclpy.executors import ExternalShutdownException
+
+    remap = {}
+    for item in args.remap:
+        if ':=' not in item:
+            print(f"jdd-ros replay: --remap takes FROM:=TO, got '{item}'", file=sys.stderr)
+            return 2
+        src, dst = item.split(':=', 1)
+        remap[src] = dst
+    rclpy.init(args=[])  # our own options are not ROS arguments (FROM:=TO would be read as a remap rule)
     node = rclpy.create_node('jdd_ros_bag_replay')
     try:
-        replayer = BagReplayer(node, args.bag, rate=args.rate, topics=args.topics, clock=not args.no_clock)
+        replayer = BagReplayer(node, args.bag, rate=args.rate, topics=args.topics, remap=remap,
+                               clock=not args.no_clock)
+        node.get_logger().info(f'playing {args.bag}: {", ".join(replayer.publishers)}'
+                               + (' (loop)' if args.loop else ''))
+        time.sleep(max(0.0, args.delay))
         stats = replayer.play(loops=None if args.loop else 1)
         node.get_logger().info(f'played {stats.loops} loop(s) in {stats.wall_s:.1f} s: {stats.published}')
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    except (FileNotFoundError, ValueError) as exc:
+        print(f'jdd-ros replay: {exc}', file=sys.stderr)
+        return 2
     finally:
         node.destroy_node()
         rclpy.try_shutdown()
     return 0
 
 
-if __name__ == '__main__':
-    raise SystemExit(main())
+COMMANDS = {'replay': (add_arguments, run)}

@@ -21,6 +21,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     'fuse': ('jdd_ros.offline', 'detections with distances on one image (depth PNG or depth model)'),
     'process': ('jdd_ros.offline', 'annotate a bag, video or image folder and write a CSV of every detection'),
     'launch': ('jdd_ros.launcher', 'start the depth, detector and fusion nodes without a ROS installation'),
+    'replay': ('jdd_ros.bag_replay', 'play a ROS 2 bag into running nodes with /clock (ros2 bag play --clock)'),
 }
 
 

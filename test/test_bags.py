@@ -208,3 +208,33 @@ def test_replay_stops_when_asked(tmp_path, frames, ros_peer):
     threading.Timer(0.3, stop.set).start()
     stats = replayer.play(loops=None, stop=stop)
     assert stats.published[TOPICS.image] == 1 and stats.wall_s < 2.0
+
+
+def test_replay_command_loops_with_remapping_and_clock_until_ctrl_c(tmp_path, frames, domain_id, ros_peer):
+    import signal
+    import subprocess
+
+    from harness import BIN, ros_env
+    from rosgraph_msgs.msg import Clock
+    from sensor_msgs.msg import CameraInfo
+
+    written = bags.write_bag(tmp_path / 'cli.mcap', frames, rate_hz=10)
+    infos = ros_peer.subscribe(CameraInfo, '/replayed/camera_info')
+    clock = ros_peer.subscribe(Clock, '/clock')
+    proc = subprocess.Popen([str(BIN / 'jdd-ros'), 'replay', str(written.path), '--loop', '--topics',
+                             TOPICS.camera_info, '--remap', f'{TOPICS.camera_info}:=/replayed/camera_info'],
+                            env=ros_env(domain_id), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        infos.wait_for(2 * len(frames) + 1, timeout=30)  # more than a whole loop, whenever discovery completes
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, out
+    stamps = [bags.header_stamp_ns(m) for m in infos.messages]
+    assert set(stamps) == set(written.stamps_ns)
+    assert any(b < a for a, b in zip(stamps, stamps[1:])), 'no loop seen'
+    ticks = [c.clock.sec * 10**9 + c.clock.nanosec for c in clock.messages]
+    assert ticks and min(ticks) >= written.stamps_ns[0] and max(ticks) <= written.stamps_ns[-1] + 10**8
