@@ -151,3 +151,43 @@ def test_a_child_killed_by_a_signal_is_reported(capsys, sig):
     out = capsys.readouterr().out
     assert f'crasher exited (killed by {sig.name})' in out
     assert 'sleeper stopped (killed by SIGINT)' in out
+
+
+def test_model_depth_starts_all_three_nodes_and_fuses_a_frame(domain_id, ros_peer, tmp_path):
+    """depth_source:=model: the depth node's 32FC1 output feeds the fusion node (a plumbing checkpoint: random
+    weights marked trained, so only the wiring is checked here, not the distances)."""
+    import cv2
+    from builtin_interfaces.msg import Time
+    from depth_helpers import plumbing_checkpoint
+    from sensor_msgs.msg import Image
+    from vision_msgs.msg import Detection2DArray
+
+    from jdd_ros.image_codec import fill_image
+
+    checkpoint = plumbing_checkpoint(tmp_path / 'plumbing.pt')
+    args = ['launch', f'depth_checkpoint:={checkpoint}', 'image:=/three/color', 'reliability:=reliable',
+            *_model_args()]
+    image_pub = ros_peer.publisher(Image, '/three/color')
+    depth_out = ros_peer.subscribe(Image, '/depth')
+    fused = ros_peer.subscribe(Detection2DArray, '/detections_with_depth')
+    rgb = cv2.cvtColor(cv2.imread(str(shared_file('data', 'rgbd', 'tum_desk_color.png'))), cv2.COLOR_BGR2RGB)
+    image = fill_image(Image(), rgb, 'rgb8')
+    image.header.stamp, image.header.frame_id = Time(sec=77, nanosec=5), 'camera_color_optical_frame'
+    with NodeProcess('jdd-ros', domain_id, args=args) as launch:
+        launch.wait_for_output(r'fusion_node ready', timeout=60)
+        launch.wait_for_output(r'\[detector_node\] .*waiting for images', timeout=90)
+        pids = _child_pids(launch)
+        assert set(pids) == {'depth_node', 'detector_node', 'fusion_node'}
+        ros_peer.wait_for_subscribers(image_pub, 3)  # depth, detector and fusion (overlay) nodes
+        ros_peer.wait_for_publishers('/detections_with_depth')
+        time.sleep(0.5)
+        image_pub.publish(image)
+        depth = depth_out.wait_for(1, timeout=60)[0]
+        out = fused.wait_for(1, timeout=60)[0]
+        launch.proc.send_signal(signal.SIGINT)
+        assert launch.proc.wait(30) == 0, launch.output
+    assert (depth.header.stamp.sec, depth.header.stamp.nanosec) == (77, 5) and depth.encoding == '32FC1'
+    assert (depth.width, depth.height) == (640, 480)
+    assert out.header == image.header
+    assert len(out.detections) > 0
+    assert not _wait_gone(pids.values())

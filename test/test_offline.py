@@ -170,3 +170,45 @@ def test_process_refuses_unknown_inputs(tmp_path, capsys):
     bad.write_text('x')
     assert main(['process', str(bad), '--out', str(tmp_path / 'o.mp4'), '--no-progress']) == 2
     assert 'not a bag' in capsys.readouterr().err
+
+
+def test_process_video_with_a_depth_model(tmp_path, tum, model_args, capsys):
+    """A video has no depth: the depth model provides it (a plumbing checkpoint: the wiring, not the distances)."""
+    from depth_helpers import plumbing_checkpoint
+
+    from jdd_ros.depth.estimator import DepthEstimator
+
+    checkpoint = plumbing_checkpoint(tmp_path / 'plumbing.pt')
+    bgr = cv2.imread(str(tum[0]))
+    video = tmp_path / 'in.avi'
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*'MJPG'), 5.0, (640, 480))
+    for _ in range(2):
+        writer.write(bgr)
+    writer.release()
+    out = tmp_path / 'out.avi'
+    assert main(['process', str(video), '--out', str(out), '--depth-checkpoint', str(checkpoint), *model_args,
+                 '--no-progress']) == 0
+    assert '2 frames' in capsys.readouterr().out
+    cap = cv2.VideoCapture(str(out))
+    assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 2
+    ok, first = cap.read()
+    cap.release()
+    assert ok and first.shape == (480, 640, 3)
+    rows = list(csv.DictReader(open(tmp_path / 'out.csv')))
+    assert {r['frame'] for r in rows} == {'0', '1'}
+    # Same frame twice: the depth model's reading of each box is the box statistic of its depth map.
+    decoded = cv2.VideoCapture(str(video))
+    _, frame0 = decoded.read()
+    decoded.release()
+    depth = DepthEstimator.from_checkpoint(checkpoint).predict(cv2.cvtColor(frame0, cv2.COLOR_BGR2RGB))
+    from jdd_ros.box_depth import box_depth
+
+    for r in (r for r in rows if r['frame'] == '0'):
+        box = [float(r[k]) for k in ('x1', 'y1', 'x2', 'y2')]
+        assert float(r['depth_m']) == pytest.approx(box_depth(depth, box).depth, abs=2e-3)
+
+
+def test_fuse_with_a_depth_model_and_without_a_detector_file_says_what_is_missing(tmp_path, tum, capsys):
+    assert main(['fuse', str(tum[0]), '--depth-checkpoint', str(tmp_path / 'none.pt'), '--cfg', 'x.cfg',
+                 '--weights', 'x.weights', '--names', 'x.names']) == 2
+    assert 'does not exist' in capsys.readouterr().err
