@@ -235,5 +235,7 @@ def test_detector_argument_checks(tmp_path):
     assert [h.shape for h in det.raw_outputs(np.zeros((50, 70, 3), np.uint8))] == [(16 * 16 * 3, 8), (32 * 32, 8)]
     with pytest.raises(ValueError, match='unknown class name'):
         det.detect(np.zeros((50, 70, 3), np.uint8), classes=['dog'])
+    with pytest.raises(ValueError, match='conf_threshold must be within'):
+        det.detect(np.zeros((50, 70, 3), np.uint8), conf_threshold=1.5)
     with pytest.raises(ValueError, match='HxWx3 uint8'):
         det.detect(np.zeros((50, 70), np.uint8))
