@@ -59,7 +59,9 @@ def test_sha256_sidecar_written_and_checked(tmp_path):
     path = plumbing_checkpoint(tmp_path / 'ck.pt')
     side = tmp_path / 'ck.pt.sha256'
     assert side.read_text().split()[0] == file_sha256(path)
-    load_checkpoint(path, sha256=file_sha256(path))
+    _, _, rest = load_checkpoint(path)
+    assert rest['sha256'] == file_sha256(path) and rest['sha256_verified_against'] == str(side)
+    assert load_checkpoint(path, sha256=file_sha256(path))[2]['sha256_verified_against'] == 'the expected sha256'
     with pytest.raises(CheckpointError, match='sha256'):
         load_checkpoint(path, sha256='0' * 64)
     data = bytearray(path.read_bytes())
@@ -67,6 +69,9 @@ def test_sha256_sidecar_written_and_checked(tmp_path):
     path.write_bytes(bytes(data))
     with pytest.raises(CheckpointError, match='does not match'):
         load_checkpoint(path)
+    other = plumbing_checkpoint(tmp_path / 'other.pt')
+    (tmp_path / 'other.pt.sha256').unlink()
+    assert load_checkpoint(other)[2]['sha256_verified_against'] == ''  # loads, but reported as unverified
 
 
 @pytest.mark.parametrize('trained_on,epochs', [('', 0), ('', 5), ('synthetic', 0)])

@@ -53,6 +53,7 @@ def test_export_writes_a_valid_model_and_its_sidecar(exported):
 def test_onnx_runtime_agrees_with_torch(exported, torch_estimator):
     ort_est = DepthEstimator.from_onnx(exported)
     assert ort_est.backend == 'onnxruntime' and ort_est.is_metric
+    assert 'depth.yaml' in ort_est.sha256_verified_against
     img = sample_image(120, 160)
     ref = torch_estimator.predict(img)
     got = ort_est.predict(img)

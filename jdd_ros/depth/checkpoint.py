@@ -111,22 +111,23 @@ def sha256_sidecar(path: str | os.PathLike) -> Path:
     return Path(str(path) + '.sha256')
 
 
-def verify_sha256(path: str | os.PathLike, expected: str | None = None) -> str:
+def verify_sha256(path: str | os.PathLike, expected: str | None = None) -> tuple[str, str]:
     """Check ``path`` against ``expected`` or, when not given, against ``<path>.sha256`` if that exists.
 
-    Returns the file's digest; raises CheckpointError on a mismatch.
+    Returns (the file's digest, what it was verified against; '' when there was nothing to verify against);
+    raises CheckpointError on a mismatch.
     """
     digest = file_sha256(path)
-    source = 'the expected sha256'
+    source = 'the expected sha256' if expected else ''
     if not expected:
         side = sha256_sidecar(path)
-        if side.exists():
-            expected = side.read_text().split()[0] if side.read_text().split() else ''
-            source = str(side)
+        words = side.read_text().split() if side.exists() else []
+        if words:
+            expected, source = words[0], str(side)
     if expected and digest.lower() != expected.strip().lower():
         raise CheckpointError(f'{path}: sha256 {digest} does not match {source} ({expected.strip()}): the file is '
                               'corrupt, truncated or was replaced; refusing to load it')
-    return digest
+    return digest, source
 
 
 def save_checkpoint(path: str | os.PathLike, model: DepthUNet, meta: DepthModelMeta, *, optimizer_state: Any = None,
@@ -165,7 +166,7 @@ def read_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f'depth checkpoint {path} not found; {HOW_TO_TRAIN}')
-    verify_sha256(path, sha256)
+    digest, verified_against = verify_sha256(path, sha256)
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any unpickling failure means: not a checkpoint we can trust
@@ -179,12 +180,14 @@ def read_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     if int(payload.get('version', 0)) > VERSION:
         raise CheckpointError(f'{path} has checkpoint version {payload.get("version")}, newer than this jdd_ros '
                               f'understands ({VERSION}); update jdd_ros')
+    payload['sha256'], payload['sha256_verified_against'] = digest, verified_against
     return payload
 
 
 def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 'cpu', *, require_trained: bool = True,
                     sha256: str | None = None) -> tuple[DepthUNet, DepthModelMeta, dict[str, Any]]:
-    """The model (eval mode), its metadata, and the rest (optimizer/scheduler/training_state) for resuming."""
+    """The model (eval mode), its metadata, and the rest: optimizer/scheduler/training_state for resuming, the
+    file's sha256 and what it was verified against ('' = nothing to verify against)."""
     payload = read_checkpoint(path, map_location, sha256)
     meta = DepthModelMeta.from_dict(payload['meta'])
     if require_trained and not meta.is_trained:
@@ -199,5 +202,6 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     except RuntimeError as exc:
         raise CheckpointError(f'{path}: weights do not match a {meta.encoder} U-Net: {str(exc)[:300]}') from exc
     model.to(map_location).eval()
-    rest = {k: payload.get(k) for k in ('optimizer_state', 'scheduler_state', 'training_state')}
+    rest = {k: payload.get(k) for k in ('optimizer_state', 'scheduler_state', 'training_state', 'sha256',
+                                        'sha256_verified_against')}
     return model, meta, rest

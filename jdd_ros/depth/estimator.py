@@ -51,6 +51,8 @@ class DepthEstimator:
         self.description = description
         self.backend = backend
         self.spec = spec
+        self.sha256 = ''  # of the model file
+        self.sha256_verified_against = ''  # '' = there was no expected digest to check it against
         self._batch_limit = batch_size_limit  # 0: any batch size
         self._pixel_scale = spec.pixel_scale if spec else 255.0
         self._bgr = bool(spec and spec.channel_order == 'bgr')
@@ -73,7 +75,7 @@ class DepthEstimator:
 
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got '{backend}'")
-        model, meta, _ = load_checkpoint(path, 'cpu', require_trained=require_trained, sha256=sha256)
+        model, meta, rest = load_checkpoint(path, 'cpu', require_trained=require_trained, sha256=sha256)
         size = _check_size(input_size) if input_size else _check_size(meta.input_size)
         where = f'{Path(path).name}'
         if backend == 'torch':
@@ -100,9 +102,11 @@ class DepthEstimator:
 
             def run(batch: np.ndarray) -> np.ndarray:
                 return session.run(None, {name: batch})[0][:, 0]
-        description = f'{meta.describe()}; {backend} on {device}; from {where}'
-        return cls(run, input_size=size, mean=meta.mean, std=meta.std, meta=meta, description=description,
-                   backend=backend)
+        description = f'{meta.describe()}; network input {size[1]}x{size[0]}; {backend} on {device}; from {where}'
+        est = cls(run, input_size=size, mean=meta.mean, std=meta.std, meta=meta, description=description,
+                  backend=backend)
+        est.sha256, est.sha256_verified_against = rest['sha256'], rest['sha256_verified_against']
+        return est
 
     @classmethod
     def from_onnx(cls, path: str | os.PathLike, sidecar: str | os.PathLike | None = None, *, device: str = 'cpu',
@@ -117,7 +121,9 @@ class DepthEstimator:
                                     "'jdd-ros export-depth-onnx --checkpoint depth.pt --out depth.onnx' or see "
                                     'docs/depth-model.md for external models')
         spec = load_sidecar(sidecar or sidecar_path(path))
-        verify_sha256(path, sha256 or spec.sha256 or None)
+        digest, verified_against = verify_sha256(path, sha256 or spec.sha256 or None)
+        if spec.sha256 and not sha256:
+            verified_against = f'the sha256 in {sidecar or sidecar_path(path)}'
         options = ort.SessionOptions()
         if threads:
             options.intra_op_num_threads = threads
@@ -168,8 +174,10 @@ class DepthEstimator:
         kind = spec.output_kind + ('' if spec.output_kind == 'metric' else f' (alignment {spec.alignment})')
         description = (f"ONNX model {spec.name or path.name}, {kind} depth, input {size[1]}x{size[0]}"
                        f"{', trained on ' + spec.trained_on if spec.trained_on else ''}; onnxruntime on {device}")
-        return cls(run, input_size=size, mean=spec.mean, std=spec.std, meta=meta, description=description,
-                   backend='onnxruntime', spec=spec, batch_size_limit=batch_limit)
+        est = cls(run, input_size=size, mean=spec.mean, std=spec.std, meta=meta, description=description,
+                  backend='onnxruntime', spec=spec, batch_size_limit=batch_limit)
+        est.sha256, est.sha256_verified_against = digest, verified_against
+        return est
 
     # ------------------------------------------------------------------------------------------------- inference
     @property

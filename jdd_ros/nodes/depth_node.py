@@ -61,6 +61,12 @@ class DepthNode(Node):
         self.estimator = load_estimator(self.params)
         log = self.get_logger()
         log.info(f'depth model: {self.estimator.description}')
+        if self.estimator.sha256_verified_against:
+            log.info(f'model file sha256 {self.estimator.sha256} verified against '
+                     f'{self.estimator.sha256_verified_against}')
+        else:
+            log.warning(f'model file sha256 {self.estimator.sha256} NOT verified: nothing to check it against; set '
+                        'model_sha256 (or keep the .sha256 file jdd-ros train-depth writes beside the checkpoint)')
         if self.estimator.meta.trained_on == 'synthetic':
             log.warning('!!! This depth model was trained on SYNTHETIC scenes only: its depth on real camera images '
                         'is NOT trustworthy. Use it for plumbing tests; train on NYU Depth v2 for real use. !!!')
@@ -70,6 +76,7 @@ class DepthNode(Node):
         self._latest: Any = None
         self._stop = False
         self._last_stamp = -1
+        self._last_seq: dict[bytes, int] = {}
         self.counts = {'received': 0, 'published': 0, 'dropped': 0, 'bad': 0, 'stamp_backwards': 0}
         self._infer_s = 0.0
         self._overhead_s = 0.0
@@ -81,11 +88,26 @@ class DepthNode(Node):
         log.info(f"subscribed to '{self._sub.topic_name}'; publishing '{self._pub_depth.topic_name}' (32FC1 metres)"
                  f" and, with publish_colored, '{self._pub_colored.topic_name}'")
 
-    def _on_image(self, msg: Image) -> None:
+    def _skipped_in_queue(self, info: Any) -> int:
+        """Frames the keep-last-1 reader queue replaced before this callback ran, from the publisher's sequence
+        numbers (0 where the middleware does not report them)."""
+        seq = info.get('publication_sequence_number') if isinstance(info, dict) else None
+        gid = info.get('publisher_gid') if isinstance(info, dict) else None
+        if not seq or gid is None:
+            return 0
+        key = bytes(gid.get('data', b'')) if isinstance(gid, dict) else bytes(gid)
+        last = self._last_seq.get(key)
+        if len(self._last_seq) > 64:  # bounded: publishers come and go
+            self._last_seq.clear()
+        self._last_seq[key] = seq
+        return seq - last - 1 if last is not None and seq > last + 1 else 0
+
+    def _on_image(self, msg: Image, info: Any) -> None:  # two parameters: rclpy then passes MessageInfo
         with self._lock:
             self.counts['received'] += 1
-            if self._latest is not None:
-                self.counts['dropped'] += 1  # replaced before the worker took it: never inferred
+            dropped = self._skipped_in_queue(info) + (self._latest is not None)  # replaced before inference
+            if dropped:
+                self.counts['dropped'] += dropped
                 self.get_logger().info(f"dropped a frame: a newer one arrived before inference started "
                                        f"({self.counts['dropped']} dropped so far; only the newest is inferred)",
                                        throttle_duration_sec=5.0)
