@@ -238,3 +238,42 @@ def test_replay_command_loops_with_remapping_and_clock_until_ctrl_c(tmp_path, fr
     assert any(b < a for a, b in zip(stamps, stamps[1:])), 'no loop seen'
     ticks = [c.clock.sec * 10**9 + c.clock.nanosec for c in clock.messages]
     assert ticks and min(ticks) >= written.stamps_ns[0] and max(ticks) <= written.stamps_ns[-1] + 10**8
+
+
+def test_best_effort_full_size_frames_arrive_with_the_shipped_dds_profile(tmp_path, frames, domain_id, ros_peer):
+    """config/fastdds_large_images.xml (32 MB shared memory, loopback UDP): the default best-effort subscription
+    then takes every full-size frame of a bag; without it, fragments of 640x480 images are lost (docs/bringup.md)."""
+    import signal
+    import subprocess
+
+    from harness import BIN, REPO, ros_env
+    from vision_msgs.msg import Detection2DArray
+
+    profile = {'FASTDDS_DEFAULT_PROFILES_FILE': str(REPO / 'config' / 'fastdds_large_images.xml')}
+    real = frames[:2]  # the two 640x480 RGB-D frames
+    written = bags.write_bag(tmp_path / 'large.mcap', real, rate_hz=5)
+    inbox = ros_peer.subscribe(Detection2DArray, '/detections_with_depth')
+    node = NodeProcess('fusion_node', domain_id, remap={'depth': TOPICS.depth, 'detections': TOPICS.detections},
+                       **profile)
+    with node:
+        node.wait_for_output('fusion_node ready')
+        ros_peer.wait_for_publishers('/detections_with_depth')
+        player = subprocess.Popen([str(BIN / 'jdd-ros'), 'replay', str(written.path), '--loop', '--topics',
+                                   TOPICS.depth, TOPICS.detections], env=ros_env(domain_id, **profile),
+                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        try:
+            inbox.wait_for(1, timeout=30)  # discovery done: from now on nothing may be lost
+            inbox.clear()
+            got = inbox.wait_for(3 * len(real), timeout=30)
+        finally:
+            player.send_signal(signal.SIGINT)
+            player.communicate(timeout=20)
+    assert 'reliability best_effort' in node.output or "'reliability': 'best_effort'" in node.output
+    stamps = _stamps(got)
+    assert all(b - a in (written.stamps_ns[1] - written.stamps_ns[0], written.stamps_ns[0] - written.stamps_ns[1])
+               for a, b in zip(stamps, stamps[1:])), f'a frame was lost: {stamps}'
+    for msg in got:
+        frame = real[written.stamps_ns.index(_stamps([msg])[0])]
+        for det, out in zip(frame.detections, msg.detections):
+            truth = np.round(frame.depth_m * 1000) / 1000
+            assert out.results[0].pose.pose.position.z == pytest.approx(expected_median(truth, det.xyxy()), abs=1e-3)
