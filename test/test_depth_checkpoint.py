@@ -159,3 +159,10 @@ def test_estimator_from_checkpoint_resizes_back_to_the_input(tmp_path):
     assert DepthEstimator.from_checkpoint(path, input_size=(60, 80)).predict(img).shape == (75, 131)  # padded
     with pytest.raises(ValueError, match='at least 32'):
         DepthEstimator.from_checkpoint(path, input_size=(16, 64))
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason='checks the message given where CUDA is absent')
+def test_cuda_without_cuda_is_a_clear_error(tmp_path):
+    path = plumbing_checkpoint(tmp_path / 'ck.pt')
+    with pytest.raises(RuntimeError, match="device 'cuda:0'.*use device cpu"):
+        DepthEstimator.from_checkpoint(path, device='cuda:0')

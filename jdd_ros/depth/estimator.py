@@ -79,6 +79,9 @@ class DepthEstimator:
         size = _check_size(input_size) if input_size else _check_size(meta.input_size)
         where = f'{Path(path).name}'
         if backend == 'torch':
+            if device.startswith('cuda') and not torch.cuda.is_available():
+                raise RuntimeError(f"device '{device}' asked for, but this torch has no usable CUDA "
+                                   f'(torch {torch.__version__}); use device cpu')
             dev = torch.device(device)
             model.to(dev).eval()
             if threads:
