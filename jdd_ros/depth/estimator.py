@@ -194,7 +194,7 @@ class DepthEstimator:
             raise ValueError(f'expected an HxWx3 RGB image, got shape {image_rgb.shape}')
         h, w = self.input_size
         if image_rgb.shape[:2] != (h, w):
-            shrink = image_rgb.shape[0] > h and image_rgb.shape[1] > w
+            shrink = h < image_rgb.shape[0] or w < image_rgb.shape[1]  # area when shrinking (no aliasing)
             image_rgb = cv2.resize(image_rgb, (w, h), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
         x = image_rgb.astype(np.float32) * self._a + self._b
         if self._bgr:
