@@ -258,6 +258,7 @@ def run_fuse(args: argparse.Namespace) -> int:
         if args.json_out == '-':
             print(text)
         else:
+            Path(args.json_out).parent.mkdir(parents=True, exist_ok=True)
             Path(args.json_out).write_text(text + '\n')
     return 0
 
