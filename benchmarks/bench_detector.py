@@ -35,16 +35,17 @@ IMAGE = SHARED / 'data' / 'rgbd' / 'tum_desk_color.png'
 ITERATIONS = {'tiny416': 30, 'yolov4-416': 6, 'yolov4-608': 4}
 
 
-def timed(fn, iterations: int) -> tuple[float, float]:
-    """(median, min) milliseconds of ``fn()`` after two warm-up runs."""
-    fn()
-    fn()
-    times = []
-    for _ in range(iterations):
-        start = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - start) * 1000)
-    return statistics.median(times), min(times)
+def timed(runs: dict[str, object], iterations: int) -> dict[str, tuple[float, float]]:
+    """(median, min) milliseconds per run after two warm-ups. The runs take turns, so a change in the load of
+    this shared machine affects all of them alike."""
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    for i in range(iterations + 2):
+        for name, fn in runs.items():
+            start = time.perf_counter()
+            fn()
+            if i >= 2:
+                times[name].append((time.perf_counter() - start) * 1000)
+    return {name: (statistics.median(t), min(t)) for name, t in times.items()}
 
 
 def synthetic_yolov4(workdir: Path) -> tuple[Path, Path, list[str]]:
@@ -91,19 +92,21 @@ def main() -> int:
             print(f'{name}: {backend} ready in {time.perf_counter() - start:.1f} s', file=sys.stderr)
         class_names = next(d for d in backends.values() if d is not None).class_names
         reference = opencv.detect(image, class_names, conf)
+        runs, counts = {}, {}
         for label, detector in backends.items():
             if detector is None:
-                run = functools.partial(opencv.detect, image, class_names, conf)
-                found = reference
-            else:
-                run = functools.partial(detector.detect, image, conf)
-                found = detector.detect(image, conf)
-                problems = compare_detections(found, reference)
-                if problems:
-                    print(f'{name} {label}: detections differ from OpenCV DNN: {problems}', file=sys.stderr)
-                    return 1
-            median, best = timed(run, ITERATIONS[name])
-            rows.append((name, size, label, median, best, len(found)))
+                runs[label] = functools.partial(opencv.detect, image, class_names, conf)
+                counts[label] = len(reference)
+                continue
+            found = detector.detect(image, conf)
+            problems = compare_detections(found, reference)
+            if problems:
+                print(f'{name} {label}: detections differ from OpenCV DNN: {problems}', file=sys.stderr)
+                return 1
+            runs[label] = functools.partial(detector.detect, image, conf)
+            counts[label] = len(found)
+        for label, (median, best) in timed(runs, ITERATIONS[name]).items():
+            rows.append((name, size, label, median, best, counts[label]))
             print(f'{name} {label}: {median:.1f} ms', file=sys.stderr)
 
     print(f'\nDetector speed, {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, '

@@ -118,8 +118,10 @@ class MaxPool(nn.Module):
         before = self.padding // 2
         after_h = (self.output_size(h) - 1) * self.stride + self.size - h - before
         after_w = (self.output_size(w) - 1) * self.stride + self.size - w - before
-        if before or after_h or after_w:
-            x = F.pad(x, (before, after_w, before, after_h), value=float('-inf'))
+        if after_h == after_w == before and 2 * before <= self.size:
+            # Symmetric (SPP's stride-1 pools, or none): the pooling's own padding, no padded copy.
+            return F.max_pool2d(x, self.size, self.stride, padding=before)
+        x = F.pad(x, (before, after_w, before, after_h), value=float('-inf'))
         return F.max_pool2d(x, self.size, self.stride)
 
 
@@ -191,13 +193,12 @@ class DarknetModel(nn.Module):
         self.modules_by_layer = nn.ModuleDict()
         self.steps: list[_Step] = []
         self.heads: list[int] = []
-        channels = [config.channels]  # output channels per layer, last = previous layer
-        strides = [1]  # downsampling factor of each layer's output relative to the input
+        # Per layer: output channels and downsampling factor relative to the input (to check routes/shortcuts).
         out_channels: list[int] = []
         out_strides: list[float] = []
+        c, st = config.channels, 1.0
         for section in config.layers:
             i = section.index
-            c, st = (out_channels[-1], out_strides[-1]) if out_channels else (channels[0], strides[0])
             key = str(i)
             if section.type == 'convolutional':
                 block = ConvBlock(section, c)
@@ -246,9 +247,8 @@ class DarknetModel(nn.Module):
         if len(classes) != 1:
             raise config.layers[self.heads[0]].error(f'yolo layers disagree on the class count: {sorted(classes)}')
         self.num_classes = classes.pop()
-        self.max_stride = int(max(out_strides))
-        needed = {r for step in self.steps for r in step.inputs}
-        self._keep = frozenset(needed)
+        # Outputs a later route/shortcut reads; the others are dropped as soon as the next layer ran.
+        self._keep = frozenset(r for step in self.steps for r in step.inputs)
 
     @staticmethod
     def _absolute(section: Section, ref: int) -> int:

@@ -20,7 +20,7 @@ from .model import DarknetModel
 
 OPSET = 17
 # Bump when the exported graph changes, so stale cached exports are not reused.
-EXPORT_FORMAT = 2
+EXPORT_FORMAT = 3
 
 
 def default_cache_dir() -> Path:
