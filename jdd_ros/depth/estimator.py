@@ -39,6 +39,16 @@ def _ort_providers(device: str) -> list[str]:
     return ['CPUExecutionProvider']
 
 
+def _session_options():
+    """ONNX Runtime options: worker threads sleep between frames instead of spinning, so an idle depth node does not
+    burn the cores the detector and fusion nodes need."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.add_session_config_entry('session.intra_op.allow_spinning', '0')
+    return options
+
+
 class DepthEstimator:
     """Metric depth from RGB frames; build it with ``from_checkpoint`` or ``from_onnx``."""
 
@@ -96,7 +106,7 @@ class DepthEstimator:
 
             from jdd_ros.depth.onnx_export import model_to_onnx_bytes
 
-            options = ort.SessionOptions()
+            options = _session_options()
             if threads:
                 options.intra_op_num_threads = threads
             session = ort.InferenceSession(model_to_onnx_bytes(model, size), options,
@@ -127,7 +137,7 @@ class DepthEstimator:
         digest, verified_against = verify_sha256(path, sha256 or spec.sha256 or None)
         if spec.sha256 and not sha256:
             verified_against = f'the sha256 in {sidecar or sidecar_path(path)}'
-        options = ort.SessionOptions()
+        options = _session_options()
         if threads:
             options.intra_op_num_threads = threads
         try:
