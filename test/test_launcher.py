@@ -78,6 +78,9 @@ def test_nodes_start_with_the_arguments_forward_logs_and_stop_on_sigint(domain_i
         assert ros_peer.get_parameters('/detector_node', ['max_depth', 'model']) == {'max_depth': 3.5,
                                                                                        'model': 'yolov4-tiny'}
         ros_peer.wait_for_publishers('/detections')
+        deadline = time.monotonic() + 20
+        while ros_peer.node.count_subscribers('/cam/color') < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
         assert ros_peer.node.count_subscribers('/cam/color') == 2  # image remapped for both nodes
         launch.proc.send_signal(signal.SIGINT)
         assert launch.proc.wait(30) == 0, launch.output
