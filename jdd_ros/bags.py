@@ -28,7 +28,16 @@ IMAGE_TYPE = 'sensor_msgs/msg/Image'
 COMPRESSED_TYPE = 'sensor_msgs/msg/CompressedImage'
 CAMERA_INFO_TYPE = 'sensor_msgs/msg/CameraInfo'
 DETECTIONS_TYPE = 'vision_msgs/msg/Detection2DArray'
-_VISION_MSGS_DIR = Path(__file__).resolve().parents[1] / 'interfaces' / 'vision_msgs' / 'msg'
+
+def _vision_msgs_dir() -> Path | None:
+    """Where vision_msgs' .msg files are: this checkout, then installed prefixes (venv, ROS installation)."""
+    import os
+    import sys
+
+    prefixes = [sys.prefix] + [p for p in os.environ.get('AMENT_PREFIX_PATH', '').split(os.pathsep) if p]
+    candidates = [Path(__file__).resolve().parents[1] / 'interfaces' / 'vision_msgs' / 'msg']
+    candidates += [Path(p) / 'share' / 'vision_msgs' / 'msg' for p in prefixes]
+    return next((c for c in candidates if (c / 'Detection2DArray.msg').is_file()), None)
 
 
 @dataclass(frozen=True)
@@ -46,11 +55,11 @@ class WrittenBag:
     stamps_ns: list[int] = field(default_factory=list)  # header stamp of each frame, in order
 
 
-def _vision_msgs_types() -> dict[str, Any]:
+def _vision_msgs_types(directory: Path) -> dict[str, Any]:
     from rosbags.typesys import get_types_from_msg
 
     types: dict[str, Any] = {}
-    for msg in sorted(_VISION_MSGS_DIR.glob('*.msg')):
+    for msg in sorted(directory.glob('*.msg')):
         types.update(get_types_from_msg(msg.read_text(), f'vision_msgs/msg/{msg.stem}'))
     return types
 
@@ -61,8 +70,9 @@ def typestore() -> Any:
     from rosbags.typesys import Stores, get_typestore
 
     store = get_typestore(Stores.ROS2_KILTED)
-    if _VISION_MSGS_DIR.is_dir():
-        store.register(_vision_msgs_types())
+    directory = _vision_msgs_dir()
+    if directory is not None:
+        store.register(_vision_msgs_types(directory))
     return store
 
 
