@@ -41,3 +41,14 @@ def test_a_wrong_value_in_a_parameter_file_is_refused_with_the_reason(tmp_path):
     path.write_text(yaml.safe_dump(bad))
     with pytest.raises(ValueError, match='max_depth must be >= 0'):
         load_params_file(path)
+
+
+def test_the_file_is_generated_from_the_schema_with_its_descriptions():
+    import importlib.util
+
+    tool = Path(__file__).resolve().parents[1] / 'tools' / 'write_params_file.py'
+    spec = importlib.util.spec_from_file_location('write_params_file', tool)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert PARAMS_FILE.read_text() == module.params_file_text(), \
+        'config/params.yaml is out of date: run .venv/bin/python tools/write_params_file.py'
