@@ -42,7 +42,7 @@ def resize_rgb(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     h, w = size
     if rgb.shape[:2] == (h, w):
         return rgb
-    shrink = rgb.shape[0] > h and rgb.shape[1] > w  # the rule DepthEstimator.preprocess uses
+    shrink = h < rgb.shape[0] or w < rgb.shape[1]  # the rule DepthEstimator.preprocess uses
     return cv2.resize(rgb, (w, h), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
 
 
