@@ -185,3 +185,24 @@ def test_augmentation_moves_depth_with_the_image_and_never_recolours_it():
             assert torch.equal(d1, torch.flip(d0, dims=[-1]))
             flips += 1
     assert 0 < flips < 12
+
+
+@pytest.mark.parametrize('shape', [(48, 64), (100, 50), (20, 30)])
+def test_training_images_are_preprocessed_like_the_deployed_model(shape):
+    """What the network trains on is exactly what DepthEstimator (depth_node) feeds it at run time."""
+    from jdd_ros.depth.datasets import IMAGENET_MEAN, IMAGENET_STD, DepthTensorDataset, RGBDSample
+    from jdd_ros.depth.estimator import DepthEstimator
+
+    rgb = np.random.default_rng(0).integers(0, 256, size=(*shape, 3), dtype=np.uint8)
+
+    class One:
+        def __len__(self):
+            return 1
+
+        def load(self, i):
+            return RGBDSample(rgb, np.ones(shape, np.float32), 'x')
+
+    image, _ = DepthTensorDataset(One(), (32, 64))[0]
+    estimator = DepthEstimator(lambda b: b, input_size=(32, 64), mean=IMAGENET_MEAN, std=IMAGENET_STD,
+                               meta=DepthModelMeta(input_size=(32, 64)), description='identity', backend='test')
+    np.testing.assert_allclose(image.numpy(), estimator.preprocess(rgb), atol=1e-5)
