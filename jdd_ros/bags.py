@@ -282,11 +282,13 @@ def guess_topics(types: dict[str, str], sample: dict[str, Any] | None = None) ->
     return BagTopics(image=image, depth=depth, camera_info=info, detections=dets)
 
 
-def read_frames(path: str | Path, topics: BagTopics | None = None) -> Iterator[tuple[int, RGBDFrame]]:
-    """(header stamp ns, frame) for every image of a bag, with the depth and camera_info of the same stamp.
+def read_frames(path: str | Path, topics: BagTopics | None = None, window: int = 30
+                ) -> Iterator[tuple[int, RGBDFrame]]:
+    """(header stamp ns, frame) for every image of a bag, with the depth, camera_info and detections of its stamp.
 
-    Messages are joined by exact header stamp; a depth message arriving after its image (within the next few
-    messages) is still matched because frames are emitted only when the next image arrives or the bag ends.
+    Messages are joined by exact header stamp. A frame is emitted once ``window`` newer images have been read (or at
+    the end), so depth or detections recorded from a slower node, up to ``window`` frames late, still find their
+    image; memory stays bounded by that window.
     """
     from jdd_ros.image_codec import compressed_to_numpy
 
@@ -325,7 +327,7 @@ def read_frames(path: str | Path, topics: BagTopics | None = None) -> Iterator[t
                                                int(msg.height))
         elif m.topic == topics.detections:
             dets_of[ns] = _detections_from(msg)
-        while len(order) > 2:  # emit the oldest frame once two newer images have arrived
+        while len(order) > window:
             yield _emit(order.pop(0), pending, depth_of, info_of, dets_of)
     while order:
         yield _emit(order.pop(0), pending, depth_of, info_of, dets_of)

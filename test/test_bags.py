@@ -277,3 +277,23 @@ def test_best_effort_full_size_frames_arrive_with_the_shipped_dds_profile(tmp_pa
         for det, out in zip(frame.detections, msg.detections):
             truth = np.round(frame.depth_m * 1000) / 1000
             assert out.results[0].pose.pose.position.z == pytest.approx(expected_median(truth, det.xyxy()), abs=1e-3)
+
+
+def test_depth_recorded_frames_later_than_its_image_still_pairs(tmp_path, frames):
+    """A bag recorded from a live system: the depth node's output is logged several frames after its image."""
+    period = 100_000_000
+    start = 1_700_000_000_000_000_000
+    real = frames[:2] * 3
+    with bags.BagWriter(tmp_path / 'late.mcap') as writer:
+        for i, f in enumerate(real):
+            ns = start + i * period
+            writer.put(TOPICS.image, bags.IMAGE_TYPE, bags.image_message(f.rgb, 'rgb8', ns, 'cam'), ns)
+        for i, f in enumerate(real):  # each depth logged 4 frames after its image, with the image's stamp
+            ns = start + i * period
+            msg = bags.image_message(bags.encode_depth(f.depth_m, '32FC1'), '32FC1', ns, 'cam')
+            writer.put(TOPICS.depth, bags.IMAGE_TYPE, msg, ns + 4 * period)
+    read = list(bags.read_frames(tmp_path / 'late'))
+    assert [ns for ns, _ in read] == [start + i * period for i in range(len(real))]
+    for f, (_, g) in zip(real, read):
+        assert np.array_equal(np.isnan(g.depth_m), np.isnan(f.depth_m))
+        assert np.nanmax(np.abs(g.depth_m - f.depth_m)) == 0
