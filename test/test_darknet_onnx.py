@@ -68,6 +68,12 @@ def test_export_is_a_valid_uint8_nhwc_model_with_dynamic_batch_and_is_cached(det
     stamp = exported[0].stat().st_mtime_ns
     YoloDetector(*_files(), backend='onnxruntime')
     assert exported[0].stat().st_mtime_ns == stamp
+    # A cached export that was altered is not used: it is exported again.
+    with open(exported[0], 'ab') as f:
+        f.write(b'\0')
+    YoloDetector(*_files(), backend='onnxruntime')
+    assert exported[0].stat().st_mtime_ns != stamp
+    onnx.checker.check_model(onnx.load(str(exported[0])))
     small = YoloDetector(*_files(), backend='onnxruntime', input_size=320)
     assert len(list(cache_dir.glob('yolov4-tiny-*.onnx'))) == 2
     assert [h.shape for h in small.raw_outputs(np.zeros((48, 64, 3), np.uint8))] == [(300, 85), (1200, 85)]

@@ -2,7 +2,8 @@
 
 The exported graph takes resized RGB uint8 images (N, H, W, 3) and returns one decoded tensor per YOLO head, exactly
 what the PyTorch backend returns. Exports are cached by the sha256 of cfg + weights + export settings, so a start-up
-after the first skips the export; an ONNX file holds no executable code.
+after the first skips the export; a cached file is used only while its own sha256 matches the one recorded when it
+was written. An ONNX file holds no executable code.
 """
 
 from __future__ import annotations
@@ -95,8 +96,11 @@ class OnnxRuntimeRunner:
             _sha256(cfg), _sha256(weights), f'{input_hw[0]}x{input_hw[1]}', 'fp16' if fp16 else 'fp32',
             f'opset{OPSET}', f'format{EXPORT_FORMAT}', torch.__version__]).encode()).hexdigest()[:32]
         path = Path(cache_dir or default_cache_dir()) / f'{Path(cfg).stem}-{key}.onnx'
-        if not path.exists():
+        digest_file = path.with_name(path.name + '.sha256')
+        # A cached export is used only if it still has the digest recorded when it was written; else re-exported.
+        if not (path.exists() and digest_file.exists() and digest_file.read_text().strip() == _sha256(path)):
             export_onnx(model, path, input_hw, fp16=fp16, device=device if fp16 else 'cpu')
+            digest_file.write_text(_sha256(path) + '\n')
         return cls(path, device)
 
     def __call__(self, batch: np.ndarray) -> list[np.ndarray]:
