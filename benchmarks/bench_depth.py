@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+os.environ.setdefault('OMP_WAIT_POLICY', 'PASSIVE')  # as jdd_ros.depth sets it; must precede the torch import
 
 SIZES = ((240, 320), (480, 640))
 ENCODERS = ('resnet18', 'resnet34')
@@ -58,6 +59,7 @@ def _camera_frame() -> np.ndarray:
 
 
 def bench_models(tmp: Path, repeats: int, threads: int) -> list[tuple]:
+    """The two backends take turns run by run, so a change in the machine's load hits both alike."""
     from jdd_ros.depth.estimator import DepthEstimator
 
     frame = _camera_frame()
@@ -65,14 +67,21 @@ def bench_models(tmp: Path, repeats: int, threads: int) -> list[tuple]:
     for encoder in ENCODERS:
         for size in SIZES:
             ckpt = _checkpoint(tmp, encoder, size)
-            for backend in BACKENDS:
-                est = DepthEstimator.from_checkpoint(ckpt, backend=backend, threads=threads)
-                batch = est.preprocess(frame)[None]
-                net = _timeit(lambda est=est, batch=batch: est.run_network(batch), repeats)
-                full = _timeit(lambda est=est: est.predict(frame), max(3, repeats // 2))
-                rows.append((encoder, f'{size[1]}x{size[0]}', backend, statistics.median(net), min(net),
-                             statistics.median(full)))
-                print(f'  {encoder} {size[1]}x{size[0]} {backend}: {statistics.median(net):.1f} ms', file=sys.stderr)
+            ests = {b: DepthEstimator.from_checkpoint(ckpt, backend=b, threads=threads) for b in BACKENDS}
+            batch = ests['torch'].preprocess(frame)[None]
+            net: dict[str, list[float]] = {b: [] for b in BACKENDS}
+            full: dict[str, list[float]] = {b: [] for b in BACKENDS}
+            for _ in range(2):  # warm-up
+                for est in ests.values():
+                    est.predict(frame)
+            for _ in range(repeats):
+                for b, est in ests.items():
+                    net[b] += _timeit(lambda est=est, batch=batch: est.run_network(batch), 1, warmup=0)
+                    full[b] += _timeit(lambda est=est: est.predict(frame), 1, warmup=0)
+            for b in BACKENDS:
+                rows.append((encoder, f'{size[1]}x{size[0]}', b, statistics.median(net[b]), min(net[b]),
+                             statistics.median(full[b])))
+                print(f'  {encoder} {size[1]}x{size[0]} {b}: {statistics.median(net[b]):.1f} ms', file=sys.stderr)
     return rows
 
 
