@@ -153,6 +153,7 @@ def test_unsupported_layer_is_refused_with_index_and_name():
     ('from=-3', 'from=-3\nweights_type=per_feature', r'layer 4 \[shortcut\].*unsupported option.*weights_type'),
     ('layers=-1,4', 'layers=-1,40', r'layer 12 \[route\].*not an earlier layer'),
     ('filters=24', 'filters=25', r'layer 9 \[yolo\].*25 channels'),
+    ('filters=8', 'filters=eight', r"layer 0 \[convolutional\].*filters='eight' is not an integer"),
 ])
 def test_unsupported_or_inconsistent_options_are_refused_with_the_layer(old, new, message):
     with pytest.raises(DarknetConfigError, match=message):

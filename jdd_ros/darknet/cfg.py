@@ -62,45 +62,28 @@ class Section:
     def error(self, message: str) -> DarknetConfigError:
         return DarknetConfigError(f'{self.where()}: {message}')
 
-    def get_int(self, key: str, default: int | None = None) -> int:
+    def _value(self, key: str, default, convert, what: str):
         value = self.options.get(key)
         if value is None:
             if default is None:
                 raise self.error(f'option {key!r} is required')
             return default
         try:
-            return int(value)
+            return convert(value)
         except ValueError:
-            raise self.error(f'option {key}={value!r} is not an integer') from None
+            raise self.error(f'option {key}={value!r} is not {what}') from None
+
+    def get_int(self, key: str, default: int | None = None) -> int:
+        return self._value(key, default, int, 'an integer')
 
     def get_float(self, key: str, default: float) -> float:
-        value = self.options.get(key)
-        if value is None:
-            return default
-        try:
-            return float(value)
-        except ValueError:
-            raise self.error(f'option {key}={value!r} is not a number') from None
+        return self._value(key, default, float, 'a number')
 
     def get_ints(self, key: str, default: list[int] | None = None) -> list[int]:
-        value = self.options.get(key)
-        if value is None:
-            if default is None:
-                raise self.error(f'option {key!r} is required')
-            return default
-        try:
-            return [int(v) for v in value.split(',') if v.strip()]
-        except ValueError:
-            raise self.error(f'option {key}={value!r} is not a list of integers') from None
+        return self._value(key, default, lambda v: [int(x) for x in v.split(',') if x.strip()], 'a list of integers')
 
     def get_floats(self, key: str) -> list[float]:
-        value = self.options.get(key)
-        if value is None:
-            raise self.error(f'option {key!r} is required')
-        try:
-            return [float(v) for v in value.split(',') if v.strip()]
-        except ValueError:
-            raise self.error(f'option {key}={value!r} is not a list of numbers') from None
+        return self._value(key, None, lambda v: [float(x) for x in v.split(',') if x.strip()], 'a list of numbers')
 
 
 @dataclass
