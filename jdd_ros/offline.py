@@ -434,6 +434,9 @@ def run_process(args: argparse.Namespace) -> int:
             fps, sensor_depth = 10.0, bool(args.depth_dir)
         if args.use_bag_detections and not (topics and topics.detections):
             raise UsageError('--use-bag-detections needs a bag with a vision_msgs/Detection2DArray topic')
+        if args.use_bag_detections and args.filter_mode == 'mask_then_detect':
+            raise UsageError('--use-bag-detections cannot mask_then_detect: the recorded detections were made on '
+                             'the whole image; drop one of the two')
         pipeline = build_pipeline(args, need_detector=not args.use_bag_detections,
                                   need_depth_model=not sensor_depth)
     except (UsageError, FileNotFoundError, ValueError, RuntimeError) as exc:
