@@ -32,9 +32,10 @@ def class_colour(name: str) -> tuple[int, int, int]:
     return PALETTE[zlib.crc32(name.encode()) % len(PALETTE)]
 
 
-def label_text(det: Detection, dropped_reason: str = '') -> str:
-    distance = '? m' if math.isnan(det.depth) else f'{det.depth:.2f} m'
-    text = f'{det.class_name or "?"} {det.score:.2f} {distance}'
+def label_text(det: Detection, dropped_reason: str = '', show_distance: bool = True) -> str:
+    text = f'{det.class_name or "?"} {det.score:.2f}'
+    if show_distance:  # False before fusion (detector output): no distance is known yet, so none is shown
+        text += ' ? m' if math.isnan(det.depth) else f' {det.depth:.2f} m'
     return f'{text} ({dropped_reason})' if dropped_reason else text
 
 
@@ -100,7 +101,8 @@ def _nearest_free(integral: np.ndarray, w: int, h: int, x0: int, y0: int) -> tup
 
 
 def draw_detections(image_rgb: np.ndarray, kept: Sequence[Detection],
-                    dropped: Sequence[tuple[Detection, str]] = ()) -> tuple[np.ndarray, list[Rect | None]]:
+                    dropped: Sequence[tuple[Detection, str]] = (),
+                    show_distance: bool = True) -> tuple[np.ndarray, list[Rect | None]]:
     """A copy of an HxWx3 RGB image with the kept detections (class colour) and the dropped ones (grey, with why).
 
     Returns the image and each detection's label rectangle, kept then dropped; None for a box with a NaN corner or a
@@ -112,7 +114,7 @@ def draw_detections(image_rgb: np.ndarray, kept: Sequence[Detection],
     drawable = [(k, d, c, why, box) for k, (d, c, why) in enumerate(items) if (box := _finite_box(d)) is not None]
     # Kept before dropped, the most confident first: they get the best label places.
     drawable.sort(key=lambda item: (item[3] != '', -np.nan_to_num(item[1].score)))
-    texts = [label_text(d, why) for _, d, _, why, _ in drawable]
+    texts = [label_text(d, why, show_distance) for _, d, _, why, _ in drawable]
     placed = layout_labels([box for *_, box in drawable], [label_size(t) for t in texts], (width, height))
     for _, _, colour, why, (x1, y1, x2, y2) in reversed(drawable):  # dropped first, so kept boxes are on top
         cv2.rectangle(out, (int(round(x1)), int(round(y1))), (int(round(x2)), int(round(y2))), colour,

@@ -28,9 +28,11 @@ LOG_ROOT = Path(tempfile.mkdtemp(prefix='jdd_ros_test_logs_'))
 
 os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
 # With discovery limited to localhost, default Fast DDS carries data as UDP fragments over loopback and best-effort
-# 640x480 frames are often lost whole; LARGE_DATA (shared memory + TCP) delivers them. Every participant of a test
-# runs on this machine with it, as README recommends for a one-machine robot.
-os.environ.setdefault('FASTDDS_BUILTIN_TRANSPORTS', 'LARGE_DATA')
+# 640x480 frames are often lost whole (LARGE_DATA did not fix it either). Every participant of a test runs with the
+# package's one-machine profile (32 MB shared memory, loopback-only UDP), as README recommends for a one-machine robot.
+FASTDDS_PROFILE = REPO / 'config' / 'fastdds_large_images.xml'
+os.environ.setdefault('FASTDDS_DEFAULT_PROFILES_FILE', str(FASTDDS_PROFILE))
+os.environ.pop('FASTDDS_BUILTIN_TRANSPORTS', None)
 os.environ.setdefault('ROS_LOG_DIR', str(LOG_ROOT / 'pytest'))
 os.environ.setdefault('HOME', tempfile.gettempdir())
 
@@ -52,7 +54,7 @@ def ros_env(domain_id: int, **extra: str) -> dict[str, str]:
     env = dict(os.environ)
     env.update({
         'ROS_AUTOMATIC_DISCOVERY_RANGE': 'LOCALHOST',
-        'FASTDDS_BUILTIN_TRANSPORTS': os.environ['FASTDDS_BUILTIN_TRANSPORTS'],
+        'FASTDDS_DEFAULT_PROFILES_FILE': os.environ['FASTDDS_DEFAULT_PROFILES_FILE'],
         'ROS_DOMAIN_ID': str(domain_id),
         'ROS_LOG_DIR': str(LOG_ROOT / f'domain{domain_id}'),
         'PYTHONUNBUFFERED': '1',

@@ -94,8 +94,8 @@ def test_resume_continues_exactly_where_it_stopped(tmp_path, monkeypatch):
 
 def test_bad_arguments_and_untrained_checkpoints_are_refused(tmp_path, capsys):
     assert main(['train-depth', '--out', str(tmp_path / 'x.pt')]) == 2
-    assert main(_tiny(tmp_path, 'x.pt', '--input-size', '50', '50')) == 2
-    assert 'multiples of 32' in capsys.readouterr().err
+    assert main(_tiny(tmp_path, 'x.pt', '--input-size', '24', '50')) == 2
+    assert 'at least 32 x 32' in capsys.readouterr().err
     untrained = tmp_path / 'untrained.pt'
     save_checkpoint(untrained, DepthUNet('resnet18'), DepthModelMeta(input_size=(32, 32)))
     assert main(['eval-depth', '--checkpoint', str(untrained), '--synthetic', '2', '--no-progress']) == 2

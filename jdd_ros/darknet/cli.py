@@ -120,7 +120,7 @@ def run(args: argparse.Namespace) -> int:
         if out_image is not None:
             from jdd_ros.drawing import draw_detections
 
-            drawn, _ = draw_detections(rgb, detections)
+            drawn, _ = draw_detections(rgb, detections, show_distance=False)
             if not cv2.imwrite(str(out_image), cv2.cvtColor(drawn, cv2.COLOR_RGB2BGR)):
                 print(f'error: cannot write {out_image}', file=sys.stderr)
                 status = 1

@@ -65,8 +65,9 @@ class TrainConfig:
         self.input_size = (int(self.input_size[0]), int(self.input_size[1]))
         if sum(x is not None for x in (self.nyu_csv, self.nyu_mat, self.synthetic)) != 1:
             raise ValueError('give exactly one data source: --nyu-csv, --nyu-mat or --synthetic')
-        if self.input_size[0] % 32 or self.input_size[1] % 32 or min(self.input_size) <= 0:
-            raise ValueError(f'--input-size must be positive multiples of 32, got {self.input_size}')
+        if min(self.input_size) < 32:
+            # DepthUNet pads any size to a multiple of 32 and crops back (NYU's 240x320 runs as 256x320).
+            raise ValueError(f'--input-size must be at least 32 x 32 pixels, got {self.input_size}')
         if self.encoder not in ENCODERS:
             raise ValueError(f"unknown encoder '{self.encoder}' (known: {', '.join(ENCODERS)})")
         if self.schedule not in SCHEDULES:
@@ -338,7 +339,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--weight-decay', type=float, default=1e-4)
     parser.add_argument('--schedule', default='onecycle', choices=SCHEDULES)
     parser.add_argument('--input-size', type=int, nargs=2, default=(240, 320), metavar=('H', 'W'),
-                        help='network input, multiples of 32 (default 240 320)')
+                        help='network input, at least 32 (multiples of 32 are fastest; default 240 320)')
     parser.add_argument('--loss', default='original', choices=LOSSES,
                         help='original = SSIM + gradient + L1 (DenseDepth); silog = scale-invariant log')
     parser.add_argument('--min-depth', type=float, default=0.1)

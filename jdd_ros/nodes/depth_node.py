@@ -7,7 +7,6 @@ not start without a trained model: depth from random weights looks plausible in 
 
 from __future__ import annotations
 
-import threading
 import time
 from typing import Any
 
@@ -17,6 +16,7 @@ from sensor_msgs.msg import Image
 
 from jdd_ros.image_codec import ImageFormatError, fill_image, image_to_numpy, to_rgb8
 from jdd_ros.ros.messages import stamp_ns
+from jdd_ros.ros.newest_frame import NewestFrameWorker
 from jdd_ros.ros.parameters import NodeParameters
 from jdd_ros.ros.qos import advertise, input_qos, subscribe
 from jdd_ros.ros.runtime import run_node
@@ -72,9 +72,6 @@ class DepthNode(Node):
                         'is NOT trustworthy. Use it for plumbing tests; train on NYU Depth v2 for real use. !!!')
         self._pub_depth = advertise(self, Image, 'depth')
         self._pub_colored = advertise(self, Image, 'depth_colored')
-        self._lock = threading.Condition()
-        self._latest: Any = None
-        self._stop = False
         self._last_stamp = -1
         self._last_seq: dict[bytes, int] = {}
         self.counts = {'received': 0, 'published': 0, 'dropped': 0, 'bad': 0, 'stamp_backwards': 0}
@@ -82,8 +79,7 @@ class DepthNode(Node):
         self._overhead_s = 0.0
         self._timed = 0
         self._sub = subscribe(self, Image, 'image', self._on_image, input_qos(self.params['reliability'], 1))
-        self._worker = threading.Thread(target=self._work, name='depth_worker', daemon=True)
-        self._worker.start()
+        self._worker = NewestFrameWorker(self._process, self._on_error, name='depth_worker')
         self.create_timer(STATS_PERIOD_S, self._log_stats)
         log.info(f"subscribed to '{self._sub.topic_name}'; publishing '{self._pub_depth.topic_name}' (32FC1 metres)"
                  f" and, with publish_colored, '{self._pub_colored.topic_name}'")
@@ -103,35 +99,22 @@ class DepthNode(Node):
         return seq - last - 1 if last is not None and seq > last + 1 else 0
 
     def _on_image(self, msg: Image, info: Any) -> None:  # two parameters: rclpy then passes MessageInfo
-        with self._lock:
-            self.counts['received'] += 1
-            dropped = self._skipped_in_queue(info) + (self._latest is not None)  # replaced before inference
-            if dropped:
-                self.counts['dropped'] += dropped
-                self.get_logger().info(f"dropped a frame: a newer one arrived before inference started "
-                                       f"({self.counts['dropped']} dropped so far; only the newest is inferred)",
-                                       throttle_duration_sec=5.0)
-            self._latest = msg
-            self._lock.notify()
+        self.counts['received'] += 1
+        dropped = self._skipped_in_queue(info) + self._worker.offer(msg)  # replaced before inference
+        if dropped:
+            self.counts['dropped'] += dropped
+            self.get_logger().info(f"dropped a frame: a newer one arrived before inference started "
+                                   f"({self.counts['dropped']} dropped so far; only the newest is inferred)",
+                                   throttle_duration_sec=5.0)
 
-    def _work(self) -> None:
-        while True:
-            with self._lock:
-                while self._latest is None and not self._stop:
-                    self._lock.wait(0.5)
-                if self._stop:
-                    return
-                msg, self._latest = self._latest, None
-            try:
-                self._process(msg)
-            except ImageFormatError as exc:
-                self.counts['bad'] += 1
-                self.get_logger().warning(f"bad image on '{self._sub.topic_name}' ({self.counts['bad']} so far): "
-                                          f'{exc}', throttle_duration_sec=5.0)
-            except Exception as exc:  # noqa: BLE001 - one bad frame must not kill the node
-                self.counts['bad'] += 1
-                self.get_logger().error(f'depth inference failed on a {msg.width}x{msg.height} {msg.encoding} image: '
-                                        f'{type(exc).__name__}: {exc}', throttle_duration_sec=5.0)
+    def _on_error(self, msg: Image, exc: Exception) -> None:
+        self.counts['bad'] += 1
+        if isinstance(exc, ImageFormatError):
+            self.get_logger().warning(f"bad image on '{self._sub.topic_name}' ({self.counts['bad']} so far): "
+                                      f'{exc}', throttle_duration_sec=5.0)
+        else:
+            self.get_logger().error(f'depth inference failed on a {msg.width}x{msg.height} {msg.encoding} image: '
+                                    f'{type(exc).__name__}: {exc}', throttle_duration_sec=5.0)
 
     def _process(self, msg: Image) -> None:
         t0 = time.perf_counter()
@@ -181,10 +164,7 @@ class DepthNode(Node):
     def destroy_node(self) -> None:
         worker = getattr(self, '_worker', None)  # absent when start-up failed (no model): nothing to stop
         if worker is not None:
-            with self._lock:
-                self._stop = True
-                self._lock.notify()
-            worker.join(timeout=5.0)
+            worker.stop(timeout=5.0)
         super().destroy_node()
 
 

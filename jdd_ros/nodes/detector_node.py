@@ -138,7 +138,7 @@ class DetectorNode(Node):
         if p['publish_debug_image']:
             from jdd_ros.drawing import draw_detections
 
-            drawn, _ = draw_detections(rgb, detections)
+            drawn, _ = draw_detections(rgb, detections, show_distance=False)
             debug = fill_image(Image(), drawn, 'rgb8')
             debug.header = msg.header
             self._debug_pub.publish(debug)
