@@ -1,6 +1,6 @@
-"""Print the README's parameter tables from the schema (jdd_ros/params.py), so the docs cannot drift from the code.
+"""The README's parameter tables, generated from the schema (jdd_ros/params.py) so the docs cannot drift from the code.
 
-Usage: python tools/params_table.py   (test/test_readme.py checks the README holds this exact output)
+Usage: python tools/params_table.py [--write-readme]   (test/test_readme.py checks the README holds this output)
 """
 
 from __future__ import annotations
@@ -11,6 +11,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from jdd_ros.params import SCHEMA  # noqa: E402
+
+README = Path(__file__).resolve().parents[1] / 'README.md'
+BEGIN, END = '<!-- params:begin -->', '<!-- params:end -->'
 
 
 def _fmt(value: object) -> str:
@@ -36,5 +39,14 @@ def tables() -> str:
     return '\n'.join(out).rstrip() + '\n'
 
 
+def readme_with_tables(text: str) -> str:
+    head, rest = text.split(BEGIN, 1)
+    _, tail = rest.split(END, 1)
+    return f'{head}{BEGIN}\n{tables()}{END}{tail}'
+
+
 if __name__ == '__main__':
-    print(tables(), end='')
+    if sys.argv[1:] == ['--write-readme']:
+        README.write_text(readme_with_tables(README.read_text()))
+    else:
+        print(tables(), end='')
