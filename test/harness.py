@@ -45,6 +45,12 @@ def shared_file(*parts: str) -> Path:
     return path
 
 
+def yolov4_tiny_files() -> dict[str, str]:
+    """The real COCO yolov4-tiny Darknet files from ../shared as node parameters (cfg, weights, names)."""
+    return {key: str(shared_file('models', 'darknet', name)) for key, name in
+            (('cfg', 'yolov4-tiny.cfg'), ('weights', 'yolov4-tiny.weights'), ('names', 'coco.names'))}
+
+
 def new_domain_id() -> int:
     """A random domain per test module, so parallel test runs on one machine do not see each other."""
     return random.SystemRandom().randint(1, 232)

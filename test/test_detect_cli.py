@@ -7,21 +7,14 @@ import json
 import cv2
 import numpy as np
 import pytest
-from harness import shared_file
+from harness import shared_file, yolov4_tiny_files
 
 from jdd_ros import cli
-
-DARKNET = ('models', 'darknet')
 
 
 @pytest.fixture(scope='module')
 def files():
-    return {
-        'cfg': str(shared_file(*DARKNET, 'yolov4-tiny.cfg')),
-        'weights': str(shared_file(*DARKNET, 'yolov4-tiny.weights')),
-        'names': str(shared_file(*DARKNET, 'coco.names')),
-        'image': str(shared_file('data', 'rgbd', 'tum_desk_color.png')),
-    }
+    return {**yolov4_tiny_files(), 'image': str(shared_file('data', 'rgbd', 'tum_desk_color.png'))}
 
 
 def model_args(files) -> list[str]:

@@ -8,19 +8,14 @@ import time
 import cv2
 import numpy as np
 import pytest
-from harness import NodeProcess, RosPeer, shared_file
+from harness import NodeProcess, RosPeer, shared_file, yolov4_tiny_files
 
-DARKNET = ('models', 'darknet')
 NODE = 'detector_node'
 
 
 @pytest.fixture(scope='module')
 def files():
-    return {
-        'cfg': str(shared_file(*DARKNET, 'yolov4-tiny.cfg')),
-        'weights': str(shared_file(*DARKNET, 'yolov4-tiny.weights')),
-        'names': str(shared_file(*DARKNET, 'coco.names')),
-    }
+    return yolov4_tiny_files()
 
 
 @pytest.fixture(scope='module')

@@ -13,7 +13,7 @@ import time
 import cv2
 import numpy as np
 import pytest
-from harness import NodeProcess, shared_file
+from harness import NodeProcess, shared_file, yolov4_tiny_files
 
 pytestmark = pytest.mark.slow
 
@@ -48,14 +48,11 @@ def test_launch_detects_both_chairs_at_sensor_distance_and_max_depth_applies_at_
 
     rgb = cv2.cvtColor(cv2.imread(str(shared_file('data', 'rgbd', 'tum_desk_color.png'))), cv2.COLOR_BGR2RGB)
     mm = cv2.imread(str(shared_file('data', 'rgbd', 'tum_desk_depth_mm.png')), cv2.IMREAD_UNCHANGED)
-    d = ('models', 'darknet')
     args = ['launch', 'depth_source:=sensor', f'image:={NS}/color', f'depth:={NS}/depth',
             f'camera_info:={NS}/camera_info', 'depth_statistic:=median',
             # Full-size frames must all arrive: reliable inputs (best-effort 640x480 over default Fast DDS
             # transports loses fragments; docs/bringup.md).
-            'reliability:=reliable',
-            f"cfg:={shared_file(*d, 'yolov4-tiny.cfg')}", f"weights:={shared_file(*d, 'yolov4-tiny.weights')}",
-            f"names:={shared_file(*d, 'coco.names')}"]
+            'reliability:=reliable'] + [f'{k}:={v}' for k, v in yolov4_tiny_files().items()]
     image_pub = ros_peer.publisher(Image, f'{NS}/color')
     depth_pub = ros_peer.publisher(Image, f'{NS}/depth')
     info_pub = ros_peer.publisher(CameraInfo, f'{NS}/camera_info')

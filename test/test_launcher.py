@@ -8,15 +8,13 @@ import sys
 import time
 
 import pytest
-from harness import BIN, NodeProcess, ros_env, shared_file
+from harness import BIN, NodeProcess, ros_env, shared_file, yolov4_tiny_files
 
 from jdd_ros.launcher import Supervisor
 
 
 def _model_args():
-    return [f"cfg:={shared_file('models', 'darknet', 'yolov4-tiny.cfg')}",
-            f"weights:={shared_file('models', 'darknet', 'yolov4-tiny.weights')}",
-            f"names:={shared_file('models', 'darknet', 'coco.names')}"]
+    return [f'{k}:={v}' for k, v in yolov4_tiny_files().items()]
 
 
 def _alive(pid: int) -> bool:
@@ -90,8 +88,8 @@ def test_nodes_start_with_the_arguments_forward_logs_and_stop_on_sigint(domain_i
 
 def test_a_node_that_dies_stops_the_others_and_is_named_with_its_reason(domain_id, tmp_path):
     missing = tmp_path / 'missing.weights'
-    args = ['launch', 'depth_source:=sensor', f"cfg:={shared_file('models', 'darknet', 'yolov4-tiny.cfg')}",
-            f'weights:={missing}', f"names:={shared_file('models', 'darknet', 'coco.names')}"]
+    files = {**yolov4_tiny_files(), 'weights': str(missing)}
+    args = ['launch', 'depth_source:=sensor'] + [f'{k}:={v}' for k, v in files.items()]
     launch = NodeProcess('jdd-ros', domain_id, args=args)
     with launch:
         code = launch.proc.wait(60)

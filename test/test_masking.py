@@ -5,7 +5,7 @@ import time
 import cv2
 import numpy as np
 import pytest
-from harness import shared_file
+from harness import shared_file, yolov4_tiny_files
 
 from jdd_ros.masking import FILL_VALUE, depth_mask, mask_beyond
 
@@ -96,9 +96,7 @@ def test_detector_node_masks_beyond_max_depth_once_switched_to_mask_then_detect(
     from jdd_ros.image_codec import fill_image
 
     rgb, mm, _ = tum
-    d = ('models', 'darknet')
-    params = {'cfg': str(shared_file(*d, 'yolov4-tiny.cfg')), 'weights': str(shared_file(*d, 'yolov4-tiny.weights')),
-              'names': str(shared_file(*d, 'coco.names')), 'reliability': 'reliable'}
+    params = {**yolov4_tiny_files(), 'reliability': 'reliable'}
     image_pub = ros_peer.publisher(Image, '/mask/image')
     depth_pub = ros_peer.publisher(Image, '/mask/depth')
     inbox = ros_peer.subscribe(Detection2DArray, '/mask/detections')

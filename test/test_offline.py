@@ -7,7 +7,7 @@ import math
 import cv2
 import numpy as np
 import pytest
-from harness import shared_file
+from harness import shared_file, yolov4_tiny_files
 
 from jdd_ros import bags
 from jdd_ros.cli import main
@@ -28,9 +28,7 @@ def png_median(depth_png, box, fraction=0.5):
 
 @pytest.fixture(scope='module')
 def model_args():
-    d = ('models', 'darknet')
-    return ['--cfg', str(shared_file(*d, 'yolov4-tiny.cfg')), '--weights', str(shared_file(*d, 'yolov4-tiny.weights')),
-            '--names', str(shared_file(*d, 'coco.names'))]
+    return [arg for key, path in yolov4_tiny_files().items() for arg in (f'--{key}', path)]
 
 
 @pytest.fixture(scope='module')
