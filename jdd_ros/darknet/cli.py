@@ -13,6 +13,7 @@ from pathlib import Path
 
 import cv2
 
+from jdd_ros.frames import read_rgb
 from jdd_ros.model_store import KNOWN_MODELS, ModelError, resolve_detector_files
 from jdd_ros.params import spec
 
@@ -61,6 +62,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _out_image_paths(images: list[str], out: str) -> list[Path]:
     if len(images) == 1:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
         return [Path(out)]
     folder = Path(out)
     folder.mkdir(parents=True, exist_ok=True)
@@ -102,13 +104,12 @@ def run(args: argparse.Namespace) -> int:
     lines_to = sys.stderr if args.json_out == '-' else sys.stdout
     records, status = [], 0
     for image_path, out_image in zip(args.images, out_images):
-        bgr = cv2.imread(image_path, cv2.IMREAD_COLOR)
-        if bgr is None:
-            print(f'error: {image_path}: cannot read the image (missing file or not an image format OpenCV reads)',
-                  file=sys.stderr)
+        try:
+            rgb = read_rgb(image_path)
+        except (FileNotFoundError, ValueError) as exc:
+            print(f'error: {image_path}: cannot read the image ({exc})', file=sys.stderr)
             status = 1
             continue
-        rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
         detections = detector.detect(rgb, conf_threshold=args.conf, nms_threshold=args.nms, classes=args.classes)
         records.append({'image': image_path, 'detections': [d.to_json() for d in detections]})
         if not detections:
@@ -129,6 +130,7 @@ def run(args: argparse.Namespace) -> int:
         if args.json_out == '-':
             print(text)
         else:
+            Path(args.json_out).parent.mkdir(parents=True, exist_ok=True)
             Path(args.json_out).write_text(text + '\n')
     return status
 
