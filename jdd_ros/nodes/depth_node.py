@@ -1,8 +1,9 @@
 """depth_node: camera image -> metric depth image (32FC1 metres, REP 118) with the image's header unchanged.
 
 Inference is slower than most cameras, so the subscription callback only keeps the newest frame and a worker thread
-infers it once; frames replaced before the worker got to them are counted as dropped, never queued. The node will
-not start without a trained model: depth from random weights looks plausible in a viewer and is silently wrong.
+infers it once; frames replaced before the worker got to them are counted as skipped (and logged), never queued. The
+node will not start without a trained model: depth from random weights looks plausible in a viewer and is silently
+wrong.
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ import numpy as np
 from rclpy.node import Node
 from sensor_msgs.msg import Image
 
-from jdd_ros.image_codec import ImageFormatError, fill_image, image_to_numpy, to_rgb8
-from jdd_ros.ros.messages import stamp_ns
+from jdd_ros.image_codec import fill_image, image_to_numpy, to_rgb8
+from jdd_ros.ros.frame_stats import FrameStats
 from jdd_ros.ros.newest_frame import NewestFrameWorker
 from jdd_ros.ros.parameters import NodeParameters
 from jdd_ros.ros.qos import advertise, input_qos, subscribe
@@ -72,58 +73,20 @@ class DepthNode(Node):
                         'is NOT trustworthy. Use it for plumbing tests; train on NYU Depth v2 for real use. !!!')
         self._pub_depth = advertise(self, Image, 'depth')
         self._pub_colored = advertise(self, Image, 'depth_colored')
-        self._last_stamp = -1
-        self._last_seq: dict[bytes, int] = {}
-        self.counts = {'received': 0, 'published': 0, 'dropped': 0, 'bad': 0, 'stamp_backwards': 0}
-        self._infer_s = 0.0
-        self._overhead_s = 0.0
-        self._timed = 0
         self._sub = subscribe(self, Image, 'image', self._on_image, input_qos(self.params['reliability'], 1))
-        self._worker = NewestFrameWorker(self._process, self._on_error, name='depth_worker')
-        self.create_timer(STATS_PERIOD_S, self._log_stats)
+        self.frames = FrameStats(log, self._sub.topic_name)
+        self._worker = NewestFrameWorker(self._process, lambda msg, exc: self.frames.refused(msg, exc),
+                                         name='depth_worker')
+        self.create_timer(STATS_PERIOD_S, self.frames.log_summary)
         log.info(f"subscribed to '{self._sub.topic_name}'; publishing '{self._pub_depth.topic_name}' (32FC1 metres)"
                  f" and, with publish_colored, '{self._pub_colored.topic_name}'")
 
-    def _skipped_in_queue(self, info: Any) -> int:
-        """Frames the keep-last-1 reader queue replaced before this callback ran, from the publisher's sequence
-        numbers (0 where the middleware does not report them)."""
-        seq = info.get('publication_sequence_number') if isinstance(info, dict) else None
-        gid = info.get('publisher_gid') if isinstance(info, dict) else None
-        if not seq or gid is None:
-            return 0
-        key = bytes(gid.get('data', b'')) if isinstance(gid, dict) else bytes(gid)
-        last = self._last_seq.get(key)
-        if len(self._last_seq) > 64:  # bounded: publishers come and go
-            self._last_seq.clear()
-        self._last_seq[key] = seq
-        return seq - last - 1 if last is not None and seq > last + 1 else 0
-
     def _on_image(self, msg: Image, info: Any) -> None:  # two parameters: rclpy then passes MessageInfo
-        self.counts['received'] += 1
-        dropped = self._skipped_in_queue(info) + self._worker.offer(msg)  # replaced before inference
-        if dropped:
-            self.counts['dropped'] += dropped
-            self.get_logger().info(f"dropped a frame: a newer one arrived before inference started "
-                                   f"({self.counts['dropped']} dropped so far; only the newest is inferred)",
-                                   throttle_duration_sec=5.0)
-
-    def _on_error(self, msg: Image, exc: Exception) -> None:
-        self.counts['bad'] += 1
-        if isinstance(exc, ImageFormatError):
-            self.get_logger().warning(f"bad image on '{self._sub.topic_name}' ({self.counts['bad']} so far): "
-                                      f'{exc}', throttle_duration_sec=5.0)
-        else:
-            self.get_logger().error(f'depth inference failed on a {msg.width}x{msg.height} {msg.encoding} image: '
-                                    f'{type(exc).__name__}: {exc}', throttle_duration_sec=5.0)
+        self.frames.received(info, self._worker.offer(msg))
 
     def _process(self, msg: Image) -> None:
         t0 = time.perf_counter()
-        stamp = stamp_ns(msg.header)
-        if stamp < self._last_stamp:
-            self.counts['stamp_backwards'] += 1
-            self.get_logger().warning(f'image stamp went backwards by {(self._last_stamp - stamp) / 1e9:.3f} s (bag '
-                                      'looped or clock reset); processing it anyway', throttle_duration_sec=5.0)
-        self._last_stamp = stamp
+        self.frames.check_stamp(msg.header)
         rgb = to_rgb8(image_to_numpy(msg), msg.encoding)
         est = self.estimator
         batch = est.preprocess(rgb)[None]
@@ -144,27 +107,13 @@ class DepthNode(Node):
             colored.header = msg.header
             self._pub_colored.publish(colored)
         t3 = time.perf_counter()
-        self.counts['published'] += 1
-        self._infer_s += t2 - t1
-        self._overhead_s += (t1 - t0) + (t3 - t2)
-        self._timed += 1
-
-    def _log_stats(self) -> None:
-        if not self._timed and not self.counts['bad'] and not self.counts['dropped']:
-            return
-        n = max(self._timed, 1)
-        c = self.counts
-        self.get_logger().info(
-            f"frames: {c['received']} received, {c['published']} published, {c['dropped']} dropped (newer frame "
-            f"arrived first), {c['bad']} bad, {c['stamp_backwards']} stamps backwards; per frame: inference "
-            f'{1000 * self._infer_s / n:.1f} ms, node overhead {1000 * self._overhead_s / n:.1f} ms')
-        self._infer_s = self._overhead_s = 0.0
-        self._timed = 0
+        self.frames.inferred(t2 - t1, (t1 - t0) + (t3 - t2))
 
     def destroy_node(self) -> None:
         worker = getattr(self, '_worker', None)  # absent when start-up failed (no model): nothing to stop
         if worker is not None:
             worker.stop(timeout=5.0)
+            self.frames.log_summary(final=True)
         super().destroy_node()
 
 

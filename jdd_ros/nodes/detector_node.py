@@ -12,18 +12,18 @@ camera, and the executor stays free to answer parameter changes while a frame is
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from typing import Any
 
-import numpy as np
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from sensor_msgs.msg import Image
 from vision_msgs.msg import Detection2DArray
 
-from jdd_ros.image_codec import ImageFormatError, fill_image, image_to_numpy, to_rgb8
+from jdd_ros.image_codec import fill_image, image_to_numpy, to_rgb8
 from jdd_ros.model_store import resolve_detector_files
+from jdd_ros.ros.depth_masking import DepthMaskFilter
+from jdd_ros.ros.frame_stats import FrameStats
 from jdd_ros.ros.messages import detections_to_msg
 from jdd_ros.ros.newest_frame import NewestFrameWorker
 from jdd_ros.ros.parameters import NodeParameters
@@ -31,8 +31,6 @@ from jdd_ros.ros.qos import advertise, input_qos, subscribe
 from jdd_ros.ros.runtime import run_node
 
 STATS_PERIOD_S = 10.0
-# An image preparation step applied before detection: (rgb image, input header, current parameters) -> rgb image.
-ImageFilter = Callable[[np.ndarray, Any, dict[str, Any]], np.ndarray]
 
 
 class DetectorNode(Node):
@@ -51,6 +49,7 @@ class DetectorNode(Node):
         reason = self._check_classes(p['classes'])
         if reason:
             raise ValueError(reason)
+        # rclpy calls the newest callback first: unknown classes are refused before NodeParameters keeps a value.
         self.add_on_set_parameters_callback(self._on_set_classes)
         h, w = self.detector.input_size
         self.get_logger().info(
@@ -60,22 +59,17 @@ class DetectorNode(Node):
             self.get_logger().warning(
                 f'{files.weights} is not checked against a checksum: set weights_sha256 to pin your own weights')
 
-        # filter_mode 'mask_then_detect': the bring-up sets this to a function that blanks pixels beyond max_depth
-        # using the depth frame with the same stamp; None detects the whole image.
-        from jdd_ros.ros.depth_masking import DepthMaskFilter  # bring-up: masks with the 'depth' topic
-
-        self.image_filter: ImageFilter | None = DepthMaskFilter(
-            self, p['reliability'], subscribe_now=p['filter_mode'] == 'mask_then_detect')
-        self._warned_no_filter = False
+        # filter_mode 'mask_then_detect' blanks pixels beyond max_depth using the 'depth' frame of the same stamp;
+        # it subscribes 'depth' only while the mode is in use.
+        self.depth_mask = DepthMaskFilter(self, p['reliability'], subscribe_now=p['filter_mode'] == 'mask_then_detect')
 
         self._pub = advertise(self, Detection2DArray, 'detections')
         self._debug_pub = advertise(self, Image, 'debug_image')
-        self.stats = {'processed': 0, 'bad': 0, 'failed': 0}
-        self._infer_s = 0.0
-        self._overhead_s = 0.0
-        self._worker = NewestFrameWorker(self.process, self._on_error, name='detector_worker')
         self._sub = subscribe(self, Image, 'image', self._on_image, input_qos(p['reliability'], depth=1))
-        self._stats_timer = self.create_timer(STATS_PERIOD_S, self._log_stats)
+        self.frames = FrameStats(self.get_logger(), self._sub.topic_name)
+        self._worker = NewestFrameWorker(self.process, lambda msg, exc: self.frames.refused(msg, exc),
+                                         name='detector_worker')
+        self.create_timer(STATS_PERIOD_S, self.frames.log_summary)
         self.get_logger().info(
             f"waiting for images on '{self._sub.topic_name}' (reliability {p['reliability']}); publishing "
             f"'{self._pub.topic_name}'")
@@ -100,35 +94,17 @@ class DetectorNode(Node):
 
     # ---- frames --------------------------------------------------------------------------------------------------
 
-    def _on_image(self, msg: Image) -> None:
-        if self._worker.offer(msg):
-            self.get_logger().info(
-                f'{self._worker.skipped} frame(s) skipped so far: they arrived while a frame was being inferred '
-                '(only the newest frame is inferred)', throttle_duration_sec=5.0)
-
-    def _on_error(self, msg: Image, exc: Exception) -> None:
-        frame = f'frame {msg.header.stamp.sec}.{msg.header.stamp.nanosec:09d}'
-        if isinstance(exc, ImageFormatError):
-            self.stats['bad'] += 1
-            self.get_logger().error(f"{frame} dropped: {exc} ({self.stats['bad']} bad frame(s) so far)",
-                                    throttle_duration_sec=1.0)
-        else:
-            self.stats['failed'] += 1
-            self.get_logger().error(f'{frame}: detection failed: {type(exc).__name__}: {exc}',
-                                    throttle_duration_sec=1.0)
+    def _on_image(self, msg: Image, info: Any) -> None:  # two parameters: rclpy then passes MessageInfo
+        self.frames.received(info, self._worker.offer(msg))
 
     def process(self, msg: Image) -> Detection2DArray:
         """Detect on one frame and publish; returns the published message."""
         t0 = time.perf_counter()
+        self.frames.check_stamp(msg.header)
         p = self.params.as_dict()  # one consistent set of values for the whole frame
         rgb = to_rgb8(image_to_numpy(msg), msg.encoding)
         if p['filter_mode'] == 'mask_then_detect' and p['max_depth'] > 0:
-            if self.image_filter is not None:
-                rgb = self.image_filter(rgb, msg.header, p)
-            elif not self._warned_no_filter:
-                self._warned_no_filter = True
-                self.get_logger().warning("filter_mode 'mask_then_detect' is not available in this detector node: "
-                                          'detecting on the whole image')
+            rgb = self.depth_mask(rgb, msg.header, p)
         t1 = time.perf_counter()
         detections = self.detector.detect(rgb, conf_threshold=p['confidence_threshold'],
                                           nms_threshold=p['nms_threshold'], classes=set(p['classes']) or None)
@@ -143,25 +119,13 @@ class DetectorNode(Node):
             debug.header = msg.header
             self._debug_pub.publish(debug)
         t3 = time.perf_counter()
-        self.stats['processed'] += 1
-        self._infer_s += t2 - t1
-        self._overhead_s += (t1 - t0) + (t3 - t2)
+        self.frames.inferred(t2 - t1, (t1 - t0) + (t3 - t2))
         return out
-
-    def _log_stats(self) -> None:
-        s = dict(self.stats)
-        if not s['processed']:
-            return
-        n = s['processed']
-        self.get_logger().info(
-            f"{self._worker.received} frames received, {n} inferred, {self._worker.skipped} skipped, {s['bad']} bad, "
-            f"{s['failed']} failed; per frame: inference {1000 * self._infer_s / n:.1f} ms, node overhead "
-            f"{1000 * self._overhead_s / n:.1f} ms")
 
     def destroy_node(self) -> None:
         if self._worker is not None:
             self._worker.stop()
-            self._log_stats()
+            self.frames.log_summary(final=True)
         super().destroy_node()
 
 

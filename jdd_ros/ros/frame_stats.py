@@ -1,0 +1,117 @@
+"""Counting, timing and logging the frames of a node that infers in a worker thread (depth_node, detector_node).
+
+Frames arrive in the executor thread and are inferred in the worker thread (``NewestFrameWorker``); both update the
+counts and the summary timer reads them, so every count is taken under one lock. Problems are logged throttled (a
+flood of bad frames must not flood the log); the counts keep the totals and the periodic summary shows them.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from jdd_ros.image_codec import ImageFormatError
+from jdd_ros.ros.messages import stamp_ns
+
+MAX_PUBLISHERS = 64  # publishers come and go (restarted drivers, bag loops): their sequence numbers are forgotten
+
+
+def _frame(header: Any) -> str:
+    return f'frame {header.stamp.sec}.{header.stamp.nanosec:09d}'
+
+
+class FrameStats:
+    """The frames one node received, skipped, inferred or refused, and its mean inference and overhead time."""
+
+    def __init__(self, logger: Any, topic: str):
+        self._log = logger
+        self.topic = topic
+        self._lock = threading.Lock()
+        self.counts = {'received': 0, 'inferred': 0, 'skipped': 0, 'bad': 0, 'failed': 0, 'stamp_backwards': 0}
+        self._infer_s = self._overhead_s = 0.0
+        self._timed = 0
+        self._reported = dict(self.counts)  # counts at the last summary
+        self._last_seq: dict[bytes, int] = {}  # executor thread only
+        self._last_stamp: int | None = None  # worker thread only
+
+    def _add(self, name: str, n: int = 1) -> int:
+        with self._lock:
+            self.counts[name] += n
+            return self.counts[name]
+
+    def _skipped_in_queue(self, info: Any) -> int:
+        """Frames the keep-last-1 reader queue replaced before the callback ran (it does so silently), from the
+        publisher's sequence numbers in rclpy's MessageInfo; 0 where the middleware does not report them."""
+        seq = info.get('publication_sequence_number') if isinstance(info, dict) else None
+        gid = info.get('publisher_gid') if isinstance(info, dict) else None
+        if not seq or gid is None:
+            return 0
+        key = bytes(gid.get('data', b'')) if isinstance(gid, dict) else bytes(gid)
+        last = self._last_seq.get(key)
+        if len(self._last_seq) > MAX_PUBLISHERS:
+            self._last_seq.clear()
+        self._last_seq[key] = seq
+        return seq - last - 1 if last is not None and seq > last + 1 else 0
+
+    def received(self, info: Any, replaced_waiting: bool) -> None:
+        """One frame arrived (executor thread); ``replaced_waiting``: it replaced one the worker had not taken yet."""
+        skipped = self._skipped_in_queue(info) + int(replaced_waiting)
+        with self._lock:
+            self.counts['received'] += 1
+            self.counts['skipped'] += skipped
+            total = self.counts['skipped']
+        if skipped:
+            self._log.info(f'dropped a frame: a newer one arrived before inference started ({total} frame(s) '
+                           'skipped so far; only the newest frame is inferred)', throttle_duration_sec=5.0)
+
+    def check_stamp(self, header: Any) -> None:
+        """Report a stamp older than the previous frame's (a looping bag, a restarted driver); the frame is still
+        inferred: its result carries its own header, so nothing downstream is mixed up."""
+        stamp = stamp_ns(header)
+        if self._last_stamp is not None and stamp < self._last_stamp:
+            n = self._add('stamp_backwards')
+            self._log.warning(f'image stamp went backwards by {(self._last_stamp - stamp) / 1e9:.3f} s (bag looped or '
+                              f'clock reset; {n} time(s) so far): inferring it anyway', throttle_duration_sec=5.0)
+        self._last_stamp = stamp
+
+    def inferred(self, infer_s: float, overhead_s: float) -> None:
+        """One frame inferred and published (worker thread): network time and the node's own time around it."""
+        with self._lock:
+            self.counts['inferred'] += 1
+            self._infer_s += infer_s
+            self._overhead_s += overhead_s
+            self._timed += 1
+
+    def refused(self, msg: Any, exc: Exception) -> None:
+        """An image the worker could not infer: bad input (ImageFormatError) or a failure of the model."""
+        if isinstance(exc, ImageFormatError):
+            n = self._add('bad')
+            self._log.warning(f"bad image on '{self.topic}', {_frame(msg.header)} dropped: {exc} ({n} bad frame(s) "
+                              'so far)', throttle_duration_sec=1.0)
+        else:
+            n = self._add('failed')
+            self._log.error(f'{_frame(msg.header)}: inference failed on a {msg.width}x{msg.height} {msg.encoding} '
+                            f'image ({n} so far): {type(exc).__name__}: {exc}', throttle_duration_sec=1.0)
+
+    def summary(self, final: bool = False) -> str | None:
+        """Counts since start and mean times per frame since the last summary; None when nothing changed (an idle
+        node stays quiet), unless ``final``."""
+        with self._lock:
+            counts = dict(self.counts)
+            if counts == self._reported and not final:
+                return None
+            self._reported = counts
+            n, infer_s, overhead_s = self._timed, self._infer_s, self._overhead_s
+            self._infer_s = self._overhead_s = 0.0
+            self._timed = 0
+        c = counts
+        text = (f"{c['received']} frames received, {c['inferred']} inferred, {c['skipped']} skipped (a newer frame "
+                f"arrived first), {c['bad']} bad, {c['failed']} failed, {c['stamp_backwards']} stamps backwards")
+        if n:
+            text += f'; per frame: inference {1000 * infer_s / n:.1f} ms, node overhead {1000 * overhead_s / n:.1f} ms'
+        return text
+
+    def log_summary(self, final: bool = False) -> None:
+        text = self.summary(final)
+        if text:
+            self._log.info(('at shutdown: ' if final else '') + text)
