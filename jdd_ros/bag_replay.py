@@ -43,16 +43,17 @@ class BagReplayer:
     def __init__(self, node: Any, path: str | Path, *, rate: float = 1.0, topics: Iterable[str] | None = None,
                  remap: dict[str, str] | None = None, clock: bool = True, clock_hz: float = 100.0,
                  qos_depth: int = 10):
-        from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
         from rosgraph_msgs.msg import Clock
+
+        from jdd_ros.ros.qos import advertise, output_qos
 
         if not rate > 0:
             raise ValueError(f'rate must be > 0, got {rate}')
         self.node, self.path, self.rate = node, Path(path), rate
         self.clock_period = 1.0 / clock_hz
         # ros2 bag play publishes with the recorded (usually reliable) QoS; our nodes' best-effort inputs match it.
-        qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=qos_depth, reliability=ReliabilityPolicy.RELIABLE,
-                         durability=DurabilityPolicy.VOLATILE)
+        # A subscriber that cannot match (e.g. transient-local durability) is reported in the log.
+        qos = output_qos(qos_depth)
         remap = remap or {}
         wanted = None if topics is None else set(topics)
         self.publishers: dict[str, Any] = {}
@@ -61,10 +62,14 @@ class BagReplayer:
             self.period_ns = self._frame_period(reader)
             for conn in reader.connections:
                 if (wanted is None or conn.topic in wanted) and conn.topic not in self.publishers:
-                    self.publishers[conn.topic] = node.create_publisher(
-                        message_class(conn.msgtype), remap.get(conn.topic, conn.topic), qos)
+                    self.publishers[conn.topic] = advertise(
+                        node, message_class(conn.msgtype), remap.get(conn.topic, conn.topic), qos)
+            if not self.publishers:
+                asked = f" among {', '.join(sorted(wanted))}" if wanted else ''
+                raise ValueError(f'{self.path} has no topic{asked} to play (its topics: '
+                                 f"{', '.join(sorted({c.topic for c in reader.connections})) or 'none'})")
         self._clock_msg = Clock()
-        self.clock_publisher = node.create_publisher(Clock, '/clock', qos) if clock else None
+        self.clock_publisher = advertise(node, Clock, '/clock', qos) if clock else None
         self.stats = ReplayStats({t: 0 for t in self.publishers})
 
     @staticmethod
@@ -118,7 +123,7 @@ class BagReplayer:
             def bag_ns_at(wall: float, t0: float = t0) -> int:
                 return self.start_ns + max(0, int((wall - t0) * self.rate * 1e9))
 
-            due = t0
+            due, published = t0, sum(self.stats.published.values())
             with open_bag(self.path) as reader:
                 conns = [c for c in reader.connections if c.topic in self.publishers]
                 for conn, ns, raw in reader.messages(connections=conns):
@@ -130,6 +135,8 @@ class BagReplayer:
                     self.stats.published[conn.topic] += 1
                 else:
                     self.stats.loops += 1
+            if sum(self.stats.published.values()) == published:
+                break  # nothing to play on these topics: looping would only spin
             # The next loop starts one frame period after the last message, keeping the camera's rhythm (an
             # immediate restart would race the last frame's messages against the first of the next loop).
             t0 = due + self.period_ns / 1e9 / self.rate

@@ -210,6 +210,12 @@ def test_replay_stops_when_asked(tmp_path, frames, ros_peer):
     assert stats.published[TOPICS.image] == 1 and stats.wall_s < 2.0
 
 
+
+def test_replay_of_a_topic_the_bag_lacks_is_refused_with_the_bag_topics(tmp_path, frames, ros_peer):
+    written = bags.write_bag(tmp_path / 'topics.mcap', frames[:1], rate_hz=1)
+    with pytest.raises(ValueError, match=f'has no topic among /absent to play .*{TOPICS.image}'):
+        BagReplayer(ros_peer.node, written.path, topics=['/absent'])
+
 def test_replay_command_loops_with_remapping_and_clock_until_ctrl_c(tmp_path, frames, domain_id, ros_peer):
     import signal
     import subprocess

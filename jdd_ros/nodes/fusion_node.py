@@ -56,7 +56,8 @@ class FusionNode(Node):
             intrinsics = intrinsics_from_camera_info(msg)
         except ValueError as exc:
             self.counters.bad_messages += 1
-            self._problem(f'camera_info ignored: {exc}')
+            # Forget the previous intrinsics too: the camera's calibration is no longer known to be them.
+            self._problem(f'camera_info ignored: {exc}; no back-projection until a usable one arrives')
             intrinsics = None
         if intrinsics is not None and intrinsics != self.intrinsics:
             self.get_logger().info(f'camera_info: {intrinsics}')

@@ -39,10 +39,12 @@ def output_qos(depth: int = 5) -> QoSProfile:
 def _incompatible_reporter(node: Node, role: str, topic: str) -> Callable[[Any], None]:
     def report(event: Any) -> None:
         policy = qos_policy_name_from_kind(event.last_policy_kind)
+        # Only a reliable input can refuse a peer on RELIABILITY (a best-effort publisher): say how to accept it.
+        hint = (' For a best-effort publisher (a camera driver), set reliability:=best_effort.'
+                if role == 'subscription' and policy == 'RELIABILITY' else '')
         node.get_logger().error(
             f"{role} on '{node.resolve_topic_name(topic)}' cannot match a peer: incompatible QoS policy {policy} "
-            f'({event.total_count} incompatible peer(s) so far). '
-            'For a best-effort camera, set reliability:=best_effort.')
+            f'({event.total_count} incompatible peer(s) so far).{hint}')
     return report
 
 
