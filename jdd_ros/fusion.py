@@ -45,8 +45,14 @@ class StampJoiner:
 
     ``add`` returns ``(depth_item, detections_item)`` once both halves of a stamp are in, else None. Unmatched
     items are evicted (and counted) when the cache is full or when a newer stamp has been joined: each topic arrives
-    in order, so an older unmatched half can no longer find its partner. A stamp further back than the span of the
-    recent stamps (or the replay of a stamp already joined) is a time jump, e.g. a looping bag: the cache is reset.
+    in order, so an older unmatched half can no longer find its partner.
+
+    A stamp further back than the span of the recent stamps, or one its side already sent, is a time jump (a looping
+    bag, a restarted source), counted once in ``counters.resets``. The two sides do not jump together: with
+    ``ros2 bag play --loop`` one side may already send the new loop while the other still sends the last frames of
+    the old one. So the side that jumps first keeps its unmatched old halves apart, where the other side's late
+    halves still find them, until that side jumps too (its own old halves are then unmatched for good) or joins a
+    frame of the new loop.
     """
 
     def __init__(self, cache_size: int = 30):
@@ -56,8 +62,10 @@ class StampJoiner:
         self.counters = JoinCounters()
         self._pending: dict[str, OrderedDict[int, Any]] = {DEPTH: OrderedDict(), DETECTIONS: OrderedDict()}
         self._last: dict[str, int | None] = {DEPTH: None, DETECTIONS: None}
-        self._joined: OrderedDict[int, None] = OrderedDict()
+        self._seen: dict[str, deque[int]] = {DEPTH: deque(maxlen=cache_size), DETECTIONS: deque(maxlen=cache_size)}
         self._recent: deque[int] = deque(maxlen=cache_size)
+        self._old_loop: OrderedDict[int, Any] = OrderedDict()  # unmatched halves the leading side sent before its jump
+        self._lagging: str | None = None  # the side that has not jumped back yet after the other one did
 
     def pending(self, side: str) -> int:
         return len(self._pending[side])
@@ -66,14 +74,6 @@ class StampJoiner:
     def span_ns(self) -> int:
         """Time covered by the most recent stamps: how far back a stamp may still be out of order."""
         return max(self._recent) - min(self._recent) if self._recent else 0
-
-    def reset(self) -> None:
-        for side in (DEPTH, DETECTIONS):
-            self.counters.evicted[side] += len(self._pending[side])
-            self._pending[side].clear()
-            self._last[side] = None
-        self._joined.clear()
-        self._recent.clear()
 
     def add(self, side: str, stamp_ns: int, item: Any) -> tuple[Any, Any] | None:
         """Add one half (``side`` is DEPTH or DETECTIONS); returns the (depth, detections) pair it completes, or None.
@@ -84,19 +84,24 @@ class StampJoiner:
         stamp_ns = int(stamp_ns)
         previous = self._last[side]
         if previous is not None and stamp_ns < previous:
-            if previous - stamp_ns > self.span_ns or stamp_ns in self._joined:
-                self.counters.resets += 1
-                self.reset()
-                previous = None
+            if side == self._lagging or previous - stamp_ns > self.span_ns or stamp_ns in self._seen[side]:
+                self._jump(side)
             else:
                 self.counters.out_of_order += 1
-        elif previous is not None and stamp_ns == previous:
+        elif stamp_ns == previous:
             self.counters.duplicates += 1
-            if stamp_ns in self._joined:
-                return None
-        self._last[side] = stamp_ns if previous is None else max(previous, stamp_ns)
-        self._recent.append(stamp_ns)
-        partner = self._pending[other].pop(stamp_ns, None)
+            if stamp_ns not in self._pending[side]:
+                return None  # joined already (or evicted): a stamp is never joined twice
+        last = self._last[side]
+        self._last[side] = stamp_ns if last is None else max(last, stamp_ns)
+        self._seen[side].append(stamp_ns)
+        old_loop = side == self._lagging
+        if not old_loop:  # the span is that of the newest loop only
+            self._recent.append(stamp_ns)
+        partner = self._old_loop.pop(stamp_ns, None) if old_loop else None
+        if partner is None:
+            old_loop = False
+            partner = self._pending[other].pop(stamp_ns, None)
         if partner is None:
             pending = self._pending[side]
             pending[stamp_ns] = item
@@ -105,15 +110,45 @@ class StampJoiner:
                 self.counters.evicted[side] += 1
             return None
         self.counters.matched += 1
-        self._joined[stamp_ns] = None
-        while len(self._joined) > self.cache_size:
-            self._joined.popitem(last=False)
-        for s in (DEPTH, DETECTIONS):  # older halves cannot be completed any more: their streams moved past them
-            pending = self._pending[s]
-            for old in [t for t in pending if t < stamp_ns]:
-                del pending[old]
-                self.counters.evicted[s] += 1
+        # Older halves cannot be completed any more: their streams moved past them.
+        if old_loop:  # a late frame of the old loop: the leading side's new loop is not older
+            self._evict(other, self._old_loop, stamp_ns)
+            self._evict(side, self._pending[side], stamp_ns)
+        else:
+            self._end_old_loop()  # both sides are in the same loop now
+            for s in (DEPTH, DETECTIONS):
+                self._evict(s, self._pending[s], stamp_ns)
         return (item, partner) if side == DEPTH else (partner, item)
+
+    def _jump(self, side: str) -> None:
+        """``side``'s stamps went back: it leads into a new loop, or follows the other side into it."""
+        other = DETECTIONS if side == DEPTH else DEPTH
+        if side == self._lagging:
+            self._evict(side, self._pending[side])  # halves of the old loop whose partner never came
+            self._end_old_loop()
+        else:
+            self.counters.resets += 1
+            self._evict(side, self._old_loop)  # an older loop's halves, when this side jumps twice in a row
+            self._old_loop = self._pending[side]
+            self._pending[side] = OrderedDict()
+            self._evict(other, self._pending[other])  # this side will never send those stamps again
+            self._lagging = other
+            self._recent.clear()
+        self._last[side] = None
+        self._seen[side].clear()
+
+    def _end_old_loop(self) -> None:
+        """Both sides have left the old loop: the leading side's halves kept from it can no longer be completed."""
+        if self._lagging is not None:
+            self._evict(DETECTIONS if self._lagging == DEPTH else DEPTH, self._old_loop)
+            self._lagging = None
+
+    def _evict(self, side: str, halves: OrderedDict[int, Any], before_ns: int | None = None) -> None:
+        """Drop ``side``'s unmatched halves older than ``before_ns`` (all without it), counting them."""
+        old = list(halves) if before_ns is None else [t for t in halves if t < before_ns]
+        for t in old:
+            del halves[t]
+        self.counters.evicted[side] += len(old)
 
 
 @dataclass(frozen=True)

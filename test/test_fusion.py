@@ -78,6 +78,55 @@ def test_looping_bag_resets_instead_of_stalling(frames):
     assert j.counters.resets == 2
 
 
+def test_loop_restart_keeps_the_last_frame_of_the_previous_loop():
+    """ros2 bag play --loop restarts at once: depth may send the new loop's first frame before the detections of the
+    old loop's last frame arrive; that last frame must still be fused, and so must the new loop's frames."""
+    j = StampJoiner(30)
+    t = [1_700_000_000 * 1_000_000_000 + i * 33 * MS for i in range(100)]
+    for s in t[:-1]:
+        j.add(DEPTH, s, 'd')
+        assert j.add(DETECTIONS, s, 'x') is not None
+    assert j.add(DEPTH, t[-1], 'd_last') is None
+    assert j.add(DEPTH, t[0], 'd_first') is None  # the new loop starts on the depth side
+    assert j.add(DETECTIONS, t[-1], 'x_last') == ('d_last', 'x_last')
+    assert j.add(DEPTH, t[1], 'd_second') is None
+    assert j.add(DETECTIONS, t[0], 'x_first') == ('d_first', 'x_first')
+    assert j.add(DETECTIONS, t[1], 'x_second') == ('d_second', 'x_second')
+    assert j.counters.resets == 1 and j.counters.matched == 102
+    assert j.counters.evicted == {DEPTH: 0, DETECTIONS: 0}
+
+
+def test_loop_whose_first_frame_was_never_joined():
+    """A bag shorter than the cache whose first frame the detector skipped: the next loop's first frame still joins."""
+    j = StampJoiner(30)
+    t = [1_700_000_000 * 1_000_000_000 + i * 33 * MS for i in range(3)]
+    j.add(DEPTH, t[0], 'd0')  # its detections never came
+    for i in (1, 2):
+        j.add(DEPTH, t[i], f'd{i}')
+        assert j.add(DETECTIONS, t[i], f'x{i}') == (f'd{i}', f'x{i}')
+    assert j.add(DEPTH, t[0], 'd0b') is None  # second loop, depth two frames ahead
+    assert j.add(DEPTH, t[1], 'd1b') is None
+    assert j.add(DETECTIONS, t[0], 'x0b') == ('d0b', 'x0b')
+    assert j.add(DETECTIONS, t[1], 'x1b') == ('d1b', 'x1b')
+    assert j.counters.resets == 1 and j.counters.evicted == {DEPTH: 1, DETECTIONS: 0}
+
+
+@pytest.mark.parametrize('first', [DEPTH, DETECTIONS])
+def test_one_stray_stamp_back_does_not_stall_the_join(first):
+    j = StampJoiner(10)
+    for i in range(1, 50):
+        j.add(DEPTH, i * 33 * MS, 'd')
+        j.add(DETECTIONS, i * 33 * MS, 'x')
+    j.add(DETECTIONS, 1 * MS, 'stray')  # far back: taken for a time jump that the depth side never follows
+    second = DETECTIONS if first == DEPTH else DEPTH
+    joined = 0
+    for i in range(50, 60):
+        j.add(first, i * 33 * MS, first)
+        joined += j.add(second, i * 33 * MS, second) is not None
+    assert joined == 10 and j.counters.resets == 1
+    assert j.pending(DEPTH) == j.pending(DETECTIONS) == 0
+
+
 # ---------------------------------------------------------------- fuse
 
 
