@@ -13,11 +13,11 @@ from depth_helpers import plumbing_checkpoint, plumbing_model, sample_image
 from jdd_ros.depth.checkpoint import (
     CheckpointError,
     DepthModelMeta,
-    file_sha256,
     load_checkpoint,
     save_checkpoint,
 )
 from jdd_ros.depth.estimator import DepthEstimator
+from jdd_ros.model_store import sha256_of
 
 torch.set_num_threads(1)
 
@@ -58,10 +58,10 @@ def test_file_loads_with_plain_weights_only_torch_load(tmp_path):
 def test_sha256_sidecar_written_and_checked(tmp_path):
     path = plumbing_checkpoint(tmp_path / 'ck.pt')
     side = tmp_path / 'ck.pt.sha256'
-    assert side.read_text().split()[0] == file_sha256(path)
+    assert side.read_text().split()[0] == sha256_of(path)
     _, _, rest = load_checkpoint(path)
-    assert rest['sha256'] == file_sha256(path) and rest['sha256_verified_against'] == str(side)
-    assert load_checkpoint(path, sha256=file_sha256(path))[2]['sha256_verified_against'] == 'the expected sha256'
+    assert rest['sha256'] == sha256_of(path) and rest['sha256_verified_against'] == str(side)
+    assert load_checkpoint(path, sha256=sha256_of(path))[2]['sha256_verified_against'] == 'the expected sha256'
     with pytest.raises(CheckpointError, match='sha256'):
         load_checkpoint(path, sha256='0' * 64)
     data = bytearray(path.read_bytes())

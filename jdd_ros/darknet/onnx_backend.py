@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..model_store import sha256_of
 from .model import DarknetModel
 
 OPSET = 17
@@ -27,14 +28,6 @@ EXPORT_FORMAT = 3
 def default_cache_dir() -> Path:
     base = os.environ.get('XDG_CACHE_HOME') or os.path.join(os.path.expanduser('~'), '.cache')
     return Path(base) / 'jdd_ros' / 'onnx'
-
-
-def _sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, 'rb') as f:
-        for chunk in iter(lambda: f.read(1 << 20), b''):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def export_onnx(model: DarknetModel, path: str | Path, input_hw: tuple[int, int], *, fp16: bool = False,
@@ -93,14 +86,14 @@ class OnnxRuntimeRunner:
                    cfg: str | Path, weights: str | Path, cache_dir: str | Path | None = None) -> OnnxRuntimeRunner:
         """Export (or reuse a cached export of) ``model`` for this input size and precision, and open it."""
         key = hashlib.sha256('|'.join([
-            _sha256(cfg), _sha256(weights), f'{input_hw[0]}x{input_hw[1]}', 'fp16' if fp16 else 'fp32',
+            sha256_of(cfg), sha256_of(weights), f'{input_hw[0]}x{input_hw[1]}', 'fp16' if fp16 else 'fp32',
             f'opset{OPSET}', f'format{EXPORT_FORMAT}', torch.__version__]).encode()).hexdigest()[:32]
         path = Path(cache_dir or default_cache_dir()) / f'{Path(cfg).stem}-{key}.onnx'
         digest_file = path.with_name(path.name + '.sha256')
         # A cached export is used only if it still has the digest recorded when it was written; else re-exported.
-        if not (path.exists() and digest_file.exists() and digest_file.read_text().strip() == _sha256(path)):
+        if not (path.exists() and digest_file.exists() and digest_file.read_text().strip() == sha256_of(path)):
             export_onnx(model, path, input_hw, fp16=fp16, device=device if fp16 else 'cpu')
-            digest_file.write_text(_sha256(path) + '\n')
+            digest_file.write_text(sha256_of(path) + '\n')
         return cls(path, device)
 
     def __call__(self, batch: np.ndarray) -> list[np.ndarray]:

@@ -7,7 +7,6 @@ checks the file against that (or against an explicitly given digest) before unpi
 
 from __future__ import annotations
 
-import hashlib
 import math
 import os
 import tempfile
@@ -18,6 +17,7 @@ from typing import Any
 import torch
 
 from jdd_ros.depth.unet import DepthUNet
+from jdd_ros.model_store import sha256_of
 
 FORMAT = 'jdd_ros.depth_checkpoint'
 VERSION = 1
@@ -99,14 +99,6 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
-def file_sha256(path: str | os.PathLike) -> str:
-    h = hashlib.sha256()
-    with open(path, 'rb') as f:
-        for chunk in iter(lambda: f.read(1 << 20), b''):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def sha256_sidecar(path: str | os.PathLike) -> Path:
     return Path(str(path) + '.sha256')
 
@@ -117,7 +109,7 @@ def verify_sha256(path: str | os.PathLike, expected: str | None = None) -> tuple
     Returns (the file's digest, what it was verified against; '' when there was nothing to verify against);
     raises CheckpointError on a mismatch.
     """
-    digest = file_sha256(path)
+    digest = sha256_of(path)
     source = 'the expected sha256' if expected else ''
     if not expected:
         side = sha256_sidecar(path)
@@ -152,7 +144,7 @@ def save_checkpoint(path: str | os.PathLike, model: DepthUNet, meta: DepthModelM
     os.close(fd)
     try:
         torch.save(payload, tmp)
-        digest = file_sha256(tmp)
+        digest = sha256_of(tmp)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

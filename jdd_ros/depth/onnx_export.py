@@ -8,6 +8,7 @@ ONNX file's sha256.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import io
 import os
 import warnings
@@ -15,8 +16,9 @@ from pathlib import Path
 
 import torch
 
-from jdd_ros.depth.checkpoint import DepthModelMeta, file_sha256, load_checkpoint
+from jdd_ros.depth.checkpoint import DepthModelMeta, load_checkpoint
 from jdd_ros.depth.sidecar import OnnxDepthSpec, sidecar_path, write_sidecar
+from jdd_ros.model_store import sha256_of
 
 OPSET = 17
 INPUT_NAME = 'image'
@@ -61,9 +63,7 @@ def export_checkpoint(checkpoint: str | os.PathLike, out: str | os.PathLike, inp
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     export_module(model, meta.input_size, out, opset)
-    spec = spec_for(meta)
-    spec = OnnxDepthSpec(**{**spec.to_yaml_dict(), 'input_size': tuple(meta.input_size),
-                            'mean': tuple(meta.mean), 'std': tuple(meta.std), 'sha256': file_sha256(out)})
+    spec = dataclasses.replace(spec_for(meta), sha256=sha256_of(out))
     side = sidecar_path(out)
     write_sidecar(side, spec, comment=f'jdd_ros depth model exported from {Path(checkpoint).name}\n{meta.describe()}')
     return out, side
