@@ -206,3 +206,19 @@ def test_training_images_are_preprocessed_like_the_deployed_model(shape):
     estimator = DepthEstimator(lambda b: b, input_size=(32, 64), mean=IMAGENET_MEAN, std=IMAGENET_STD,
                                meta=DepthModelMeta(input_size=(32, 64)), description='identity', backend='test')
     np.testing.assert_allclose(image.numpy(), estimator.preprocess(rgb), atol=1e-5)
+
+
+def test_encoder_weights_are_refused_unless_the_digest_in_their_name_matches(tmp_path):
+    from jdd_ros.depth.checkpoint import CheckpointError
+    from jdd_ros.depth.train import load_encoder_weights
+    from jdd_ros.model_store import sha256_of
+
+    state = {'conv1.weight': torch.arange(6.0).reshape(1, 1, 2, 3)}
+    saved = tmp_path / 'weights.pth'
+    torch.save(state, saved)
+    good = saved.rename(tmp_path / f'resnet18-{sha256_of(saved)[:8]}.pth')
+    assert torch.equal(load_encoder_weights(good)['conv1.weight'], state['conv1.weight'])
+    bad = tmp_path / 'resnet18-00000000.pth'
+    bad.write_bytes(good.read_bytes())
+    with pytest.raises(CheckpointError, match='does not start with 00000000'):
+        load_encoder_weights(bad)

@@ -13,6 +13,8 @@ import argparse
 import csv
 import json
 import math
+import os
+import re
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -23,7 +25,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from jdd_ros.depth.augment import AugmentPolicy
-from jdd_ros.depth.checkpoint import DepthModelMeta, load_checkpoint, save_checkpoint
+from jdd_ros.depth.checkpoint import CheckpointError, DepthModelMeta, load_checkpoint, save_checkpoint, verify_sha256
 from jdd_ros.depth.datasets import IMAGENET_MEAN, IMAGENET_STD, DepthTensorDataset, RGBDSource
 from jdd_ros.depth.losses import LOSSES, depth_loss
 from jdd_ros.depth.metrics import METRIC_NAMES, MetricAccumulator, best_constant_delta1, compute_metrics
@@ -116,6 +118,22 @@ def build_sources(cfg: TrainConfig) -> tuple[RGBDSource, RGBDSource, str, str]:
     train = NYUMatSource(cfg.nyu_mat, 'train', cfg.split_file)
     val = NYUMatSource(cfg.nyu_mat, 'test', cfg.split_file)
     return train, val, 'nyu_depth_v2', f'NYU Depth v2 labeled .mat ({cfg.nyu_mat}): official 795/654 split'
+
+
+def load_encoder_weights(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """ImageNet encoder weights after their sha256 check, loaded with weights_only=True (no pickled code runs).
+
+    torchvision names its weight files after their digest (``resnet18-f37072fd.pth``: the sha256 starts with
+    f37072fd), which torch.hub checks on download; the same check is made here, and against ``<file>.sha256`` when
+    that exists, so a corrupt or replaced file is refused before it is unpickled.
+    """
+    digest, _ = verify_sha256(path)
+    named = re.search(r'-([0-9a-f]{8,64})\.[^.]+$', Path(path).name)
+    if named and not digest.startswith(named.group(1)):
+        raise CheckpointError(f'{path}: sha256 {digest} does not start with {named.group(1)}, the digest in its file '
+                              'name (torchvision names weights after their sha256): the file is corrupt or was '
+                              'replaced; refusing to load it')
+    return torch.load(path, map_location='cpu', weights_only=True)
 
 
 def _subset(n: int, count: int | None) -> list[int]:
@@ -233,7 +251,7 @@ def train(cfg: TrainConfig, log=print) -> TrainResult:
                 setattr(cfg, key, tuple(want) if key == 'input_size' else want)
         model.train()
     elif cfg.encoder_weights:
-        model.load_encoder_state_dict(torch.load(cfg.encoder_weights, map_location='cpu', weights_only=True))
+        model.load_encoder_state_dict(load_encoder_weights(cfg.encoder_weights))
         log(f'encoder initialised from {cfg.encoder_weights}')
 
     train_src, val_src, trained_on, note = build_sources(cfg)
