@@ -29,6 +29,7 @@ COMPRESSED_TYPE = 'sensor_msgs/msg/CompressedImage'
 CAMERA_INFO_TYPE = 'sensor_msgs/msg/CameraInfo'
 DETECTIONS_TYPE = 'vision_msgs/msg/Detection2DArray'
 
+
 def _vision_msgs_dir() -> Path | None:
     """Where vision_msgs' .msg files are: this checkout, then installed prefixes (venv, ROS installation)."""
     import os
@@ -282,6 +283,19 @@ def guess_topics(types: dict[str, str], sample: dict[str, Any] | None = None) ->
     return BagTopics(image=image, depth=depth, camera_info=info, detections=dets)
 
 
+def find_topics(path: str | Path) -> BagTopics:
+    """``guess_topics`` for a bag, given the first message of each of its Image topics (read up to there only)."""
+    types = bag_topics(path)
+    image_topics = [t for t, ty in types.items() if ty == IMAGE_TYPE]
+    sample: dict[str, Any] = {}
+    if image_topics:  # (no topics to read_messages would mean every topic)
+        for m in read_messages(path, image_topics):
+            sample.setdefault(m.topic, m.decode())
+            if len(sample) == len(image_topics):
+                break
+    return guess_topics(types, sample)
+
+
 def read_frames(path: str | Path, topics: BagTopics | None = None, window: int = 30
                 ) -> Iterator[tuple[int, RGBDFrame]]:
     """(header stamp ns, frame) for every image of a bag, with the depth, camera_info and detections of its stamp.
@@ -291,15 +305,10 @@ def read_frames(path: str | Path, topics: BagTopics | None = None, window: int =
     image; memory stays bounded by that window.
     """
     from jdd_ros.image_codec import compressed_to_numpy
+    from jdd_ros.ros.camera_info import intrinsics_from_camera_info  # plain Python: reads the message's fields
 
     if topics is None:
-        types = bag_topics(path)
-        sample = {}
-        for m in read_messages(path, [t for t, ty in types.items() if ty == IMAGE_TYPE]):
-            sample.setdefault(m.topic, m.decode())
-            if len(sample) == sum(1 for ty in types.values() if ty == IMAGE_TYPE):
-                break
-        topics = guess_topics(types, sample)
+        topics = find_topics(path)
     if not topics.image:
         raise ValueError(f'{path}: no colour image topic found (topics: {bag_topics(path)})')
     pending: dict[int, RGBDFrame] = {}
@@ -321,10 +330,10 @@ def read_frames(path: str | Path, topics: BagTopics | None = None, window: int =
         elif m.topic == topics.depth:
             depth_of[ns] = np.array(depth_to_metres(image_to_numpy(msg), msg.encoding), dtype=np.float32)
         elif m.topic == topics.camera_info:
-            k = list(msg.k)
-            if k[0] > 0 and k[4] > 0:
-                info_of[ns] = CameraIntrinsics(float(k[0]), float(k[4]), float(k[2]), float(k[5]), int(msg.width),
-                                               int(msg.height))
+            try:
+                info_of[ns] = intrinsics_from_camera_info(msg)
+            except ValueError:
+                pass  # uncalibrated (K all zeros) or without image size: the frame has no intrinsics
         elif m.topic == topics.detections:
             dets_of[ns] = _detections_from(msg)
         while len(order) > window:

@@ -330,16 +330,9 @@ def _video_frames(path: Path) -> tuple[int, float, Iterator[InputFrame]]:
 def _bag_frames(path: Path) -> tuple[int, float, Iterator[InputFrame], Any]:
     from jdd_ros import bags
 
-    types = bags.bag_topics(path)
-    sample = {}
-    image_topics = [t for t, ty in types.items() if ty == bags.IMAGE_TYPE]
-    for m in bags.read_messages(path, image_topics):
-        sample.setdefault(m.topic, m.decode())
-        if len(sample) == len(image_topics):
-            break
-    topics = bags.guess_topics(types, sample)
+    topics = bags.find_topics(path)
     if not topics.image:
-        listed = ', '.join(f'{t} ({ty})' for t, ty in types.items())
+        listed = ', '.join(f'{t} ({ty})' for t, ty in bags.bag_topics(path).items())
         raise UsageError(f'{path}: no colour image topic (topics: {listed})')
     with bags.open_bag(path) as reader:
         total = sum(c.msgcount for c in reader.connections if c.topic == topics.image)
