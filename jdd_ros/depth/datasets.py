@@ -19,9 +19,8 @@ import torch
 from torch.utils.data import Dataset
 
 from jdd_ros.depth.augment import AugmentPolicy
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
+from jdd_ros.depth.checkpoint import IMAGENET_MEAN, IMAGENET_STD
+from jdd_ros.depth.estimator import resize_rgb
 
 
 @dataclass
@@ -35,15 +34,6 @@ class RGBDSource(Protocol):
     def __len__(self) -> int: ...
 
     def load(self, index: int) -> RGBDSample: ...
-
-
-def resize_rgb(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Same interpolation as DepthEstimator.preprocess (size = (height, width))."""
-    h, w = size
-    if rgb.shape[:2] == (h, w):
-        return rgb
-    shrink = h < rgb.shape[0] or w < rgb.shape[1]  # the rule DepthEstimator.preprocess uses
-    return cv2.resize(rgb, (w, h), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
 
 
 def resize_depth(depth: np.ndarray, size: tuple[int, int]) -> np.ndarray:

@@ -27,6 +27,16 @@ def _check_size(size: Sequence[int], minimum: int = 32) -> tuple[int, int]:
     return int(size[0]), int(size[1])
 
 
+def resize_rgb(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """The network input's resize to ``size`` (height, width), also used for training so that both see the same
+    pixels: area when either side shrinks (no aliasing), bilinear when enlarging."""
+    h, w = size
+    if rgb.shape[:2] == (h, w):
+        return rgb
+    shrink = h < rgb.shape[0] or w < rgb.shape[1]
+    return cv2.resize(rgb, (w, h), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+
+
 def _ort_providers(device: str) -> list[str]:
     import onnxruntime as ort
 
@@ -202,11 +212,7 @@ class DepthEstimator:
         """HxWx3 uint8 RGB -> 3,h,w (or h,w,3) float32 network input."""
         if image_rgb.ndim != 3 or image_rgb.shape[2] != 3 or image_rgb.size == 0:
             raise ValueError(f'expected an HxWx3 RGB image, got shape {image_rgb.shape}')
-        h, w = self.input_size
-        if image_rgb.shape[:2] != (h, w):
-            shrink = h < image_rgb.shape[0] or w < image_rgb.shape[1]  # area when shrinking (no aliasing)
-            image_rgb = cv2.resize(image_rgb, (w, h), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
-        x = image_rgb.astype(np.float32) * self._a + self._b
+        x = resize_rgb(image_rgb, self.input_size).astype(np.float32) * self._a + self._b
         if self._bgr:
             x = x[:, :, ::-1]
         return np.ascontiguousarray(x if self._nhwc else x.transpose(2, 0, 1))

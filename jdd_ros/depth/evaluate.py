@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from jdd_ros.depth.metrics import HIGHER_IS_BETTER, METRIC_NAMES, MetricAccumulator, compute_metrics
+from jdd_ros.depth.metrics import HIGHER_IS_BETTER, METRIC_NAMES, MetricAccumulator, compute_metrics, valid_mask
 
 
 def _estimator(args: argparse.Namespace):
@@ -94,7 +94,7 @@ def evaluate(args: argparse.Namespace, log=print) -> dict:
         if m['valid_pixels']:
             worst.append((m['abs_rel'], i))
             g = sample.depth
-            ok = np.isfinite(g) & (g > args.min_depth) & (g < args.max_depth) & np.isfinite(pred)
+            ok = valid_mask(g, args.min_depth, args.max_depth, eigen_crop) & np.isfinite(pred)  # the metrics' pixels
             p = np.clip(pred[ok] * m['scale'], args.min_depth, args.max_depth)
             rel = (p - g[ok]) / g[ok]
             errors.append(rel[:: max(1, rel.size // 5000)])
