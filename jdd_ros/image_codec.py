@@ -9,6 +9,7 @@ fill an rclpy message.
 
 from __future__ import annotations
 
+import struct
 import sys
 from typing import Any
 
@@ -120,7 +121,8 @@ def to_rgb8(array: np.ndarray, encoding: str) -> np.ndarray:
 
 
 def depth_to_metres(array: np.ndarray, encoding: str) -> np.ndarray:
-    """A depth image in metres per REP 118: 32FC1 is metres, 16UC1/mono16 millimetres; 0 becomes NaN (invalid)."""
+    """A depth image in metres per REP 118: 32FC1 is metres (returned as is), 16UC1/mono16 millimetres (0, invalid,
+    becomes NaN). Consumers treat 0, NaN and inf alike as invalid, so 32FC1 needs no copy here."""
     if encoding == '32FC1':
         return array
     if encoding in ('16UC1', 'mono16'):
@@ -132,21 +134,37 @@ def depth_to_metres(array: np.ndarray, encoding: str) -> np.ndarray:
 
 
 def compressed_to_numpy(msg: Any) -> tuple[np.ndarray, str]:
-    """Decode a sensor_msgs/CompressedImage (jpeg/png, and image_transport's compressedDepth) to (array, encoding)."""
+    """Decode a sensor_msgs/CompressedImage (jpeg/png, and image_transport's compressedDepth) to (array, encoding).
+
+    compressedDepth of 32FC1 depth stores quantised inverse depth, not millimetres: it is turned back into metres
+    (32FC1) with the header's parameters, as image_transport's own decoder does.
+    """
     import cv2
 
     fmt = (msg.format or '').lower()
     data = np.frombuffer(msg.data, dtype=np.uint8)
+    inverse_depth = None
     if 'compresseddepth' in fmt:
-        # compressedDepth: a 12-byte ConfigHeader (format enum + two float quantisation params) before a PNG.
+        # compressedDepth: a 12-byte ConfigHeader (int32 format enum, float32 depthQuantA, depthQuantB) before a PNG.
         if len(data) <= 12:
             raise ImageFormatError(f'compressedDepth image of {len(data)} bytes has no payload after its header')
+        if fmt.startswith('32fc1'):
+            inverse_depth = struct.unpack('<iff', data[:12].tobytes())[1:]
         data = data[12:]
     if data.size == 0:
         raise ImageFormatError(f"empty compressed image (format '{msg.format}')")
     decoded = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
     if decoded is None:
         raise ImageFormatError(f"could not decode compressed image (format '{msg.format}', {data.size} bytes)")
+    if inverse_depth is not None:
+        if decoded.dtype != np.uint16 or decoded.ndim != 2:
+            raise ImageFormatError(f"compressedDepth image (format '{msg.format}') holds {decoded.dtype} with shape "
+                                   f'{decoded.shape}, not 16-bit inverse depth')
+        quant_a, quant_b = (np.float32(v) for v in inverse_depth)
+        with np.errstate(divide='ignore'):
+            metres = quant_a / (decoded.astype(np.float32) - quant_b)
+        metres[decoded == 0] = np.nan  # 0: no reading (or beyond the encoder's depth_max)
+        return metres, '32FC1'
     if decoded.dtype == np.uint16:
         return decoded, '16UC1'
     if decoded.ndim == 2:

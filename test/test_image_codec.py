@@ -1,5 +1,7 @@
 """The image codec against rosbags-image (an independent implementation), on real sensor_msgs messages."""
 
+import struct
+
 import cv2
 import numpy as np
 import pytest
@@ -126,6 +128,26 @@ def test_compressed_depth_png_is_16uc1():
     header = bytes(12)  # image_transport compressedDepth: a 12-byte config header before the PNG
     ours, _ = compressed_to_numpy(CompressedImage(format='16UC1; compressedDepth png', data=header + png))
     np.testing.assert_array_equal(ours, reference)
+
+
+def test_compressed_depth_32fc1_is_inverse_depth_in_metres():
+    """image_transport's compressedDepth codec stores 32FC1 depth as quantised inverse depth; encoded here the way
+    its encoder does (depth_max 10 m, quantisation 100), the decoded metres match within its quantisation step."""
+    depth = np.full((40, 50), np.nan, np.float32)
+    depth[:, 10:] = np.linspace(0.3, 9.5, 40 * 40, dtype=np.float32).reshape(40, 40)
+    quant_a = np.float32(100.0 * (100.0 + 1.0))
+    quant_b = np.float32(1.0 - quant_a / 10.0)
+    with np.errstate(invalid='ignore'):
+        inverse = np.where(np.isfinite(depth), quant_a / depth + quant_b, 0).astype(np.uint16)  # C++ truncates
+    ok, png = cv2.imencode('.png', inverse)
+    header = struct.pack('<iff', 0, quant_a, quant_b)
+    ours, encoding = compressed_to_numpy(CompressedImage(format='32FC1; compressedDepth png',
+                                                         data=header + png.tobytes()))
+    assert encoding == '32FC1' and ours.dtype == np.float32 and ours.shape == depth.shape
+    assert np.isnan(ours[:, :10]).all()
+    step = depth[:, 10:] ** 2 / quant_a  # one inverse-depth unit, in metres, at each depth
+    assert (np.abs(ours[:, 10:] - depth[:, 10:]) <= 1.01 * step).all()
+    assert float(np.abs(ours[:, 10:] - depth[:, 10:]).max()) > 0  # really quantised: not a copy of the input
 
 
 def test_errors_name_the_encoding_and_sizes():
