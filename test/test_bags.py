@@ -303,3 +303,20 @@ def test_depth_recorded_frames_later_than_its_image_still_pairs(tmp_path, frames
     for f, (_, g) in zip(real, read):
         assert np.array_equal(np.isnan(g.depth_m), np.isnan(f.depth_m))
         assert np.nanmax(np.abs(g.depth_m - f.depth_m)) == 0
+
+
+def test_camera_info_without_calibration_or_size_gives_no_intrinsics(tmp_path):
+    """Uncalibrated drivers publish K all zeros, some no image size: such a camera_info is skipped (the last usable
+    one stays in force) and the bag is still read; a size-less one used to stop reading with a ValueError."""
+    import dataclasses
+
+    rgb = np.zeros((4, 6, 3), np.uint8)
+    changes = [{}, {'k': np.zeros(9)}, {'width': 0, 'height': 0}]
+    with bags.BagWriter(tmp_path / 'info.mcap') as writer:
+        for i, change in enumerate(changes):
+            ns = 1_700_000_000_000_000_000 + i * 100_000_000
+            info = dataclasses.replace(bags.camera_info_message(KINECT_640x480, ns, 'cam'), **change)
+            writer.put(TOPICS.image, bags.IMAGE_TYPE, bags.image_message(rgb, 'rgb8', ns, 'cam'), ns)
+            writer.put(TOPICS.camera_info, bags.CAMERA_INFO_TYPE, info, ns)
+    read = [frame.intrinsics for _, frame in bags.read_frames(tmp_path / 'info')]
+    assert read == [KINECT_640x480, KINECT_640x480, KINECT_640x480]  # the last usable camera_info stays in force
