@@ -9,6 +9,8 @@ scale, like a real model's.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import torch
 
@@ -100,7 +102,7 @@ def _head_of(model: DarknetModel, block: ConvBlock):
     return None
 
 
-def write_synthetic_weights(model: DarknetModel, path, calibration_rgb: np.ndarray, seed: int = 0,
+def write_synthetic_weights(model: DarknetModel, path: str | Path, calibration_rgb: np.ndarray, seed: int = 0,
                             header: WeightsHeader = WeightsHeader()) -> int:
     """Write synthetic weights for ``model``'s cfg as a Darknet .weights file; returns the file size."""
     return write_weights(path, synthetic_darknet_arrays(model, calibration_rgb, seed), header)

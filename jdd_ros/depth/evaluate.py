@@ -15,6 +15,7 @@ import json
 import math
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -61,7 +62,7 @@ def _predict(estimator, rgb: np.ndarray, median_scaling: bool) -> np.ndarray:
         return (1.0 / raw if kind == 'relative_inverse' else raw).astype(np.float32)
 
 
-def evaluate(args: argparse.Namespace, log=print) -> dict:
+def evaluate(args: argparse.Namespace, log: Callable[[str], None] = print) -> dict:
     if args.threads:
         import torch
 

@@ -12,6 +12,8 @@ image gradients as forward differences (tf.image.image_gradients: the last row/c
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 
@@ -87,7 +89,7 @@ def silog_loss(pred: torch.Tensor, gt: torch.Tensor, lambd: float = 0.85, scale:
     return scale * torch.sqrt(var.clamp(min=1e-12))
 
 
-def depth_loss(name: str, min_depth: float, max_depth: float):
+def depth_loss(name: str, min_depth: float, max_depth: float) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
     """The loss function ``(pred, gt) -> scalar`` called ``name`` ('original' or 'silog')."""
     if name == 'original':
         return lambda pred, gt: original_loss(pred, gt, min_depth, max_depth)

@@ -17,10 +17,15 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from jdd_ros.camera import CameraIntrinsics
+
+if TYPE_CHECKING:  # imported where used: datasets imports torch, which the scene renderer does not need
+    from jdd_ros.depth.augment import AugmentPolicy
+    from jdd_ros.depth.datasets import DepthTensorDataset, RGBDSample
 
 OBJECT_KINDS = ('box', 'cylinder', 'sphere')
 MIN_VISIBLE_PIXELS = 20  # an object smaller than this on screen is left out of SyntheticScene.objects
@@ -338,7 +343,7 @@ class SyntheticSource:
     def __len__(self) -> int:
         return len(self.seeds)
 
-    def load(self, index: int):
+    def load(self, index: int) -> RGBDSample:
         from jdd_ros.depth.datasets import RGBDSample
 
         seed = self.seeds[index]
@@ -364,7 +369,8 @@ def held_out_seeds(count: int) -> range:
     return range(HELD_OUT_SEED_BASE, HELD_OUT_SEED_BASE + count)
 
 
-def synthetic_dataset(seeds: Sequence[int], input_size: tuple[int, int] = (240, 320), augment=None):
+def synthetic_dataset(seeds: Sequence[int], input_size: tuple[int, int] = (240, 320),
+                      augment: AugmentPolicy | None = None) -> DepthTensorDataset:
     """A torch Dataset of (normalised image ``3,H,W``, depth ``1,H,W`` metres) for the scenes of ``seeds``, rendered
     directly at ``input_size`` (the U-Net's input, so nothing is resized)."""
     from jdd_ros.depth.datasets import DepthTensorDataset

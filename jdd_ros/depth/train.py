@@ -17,6 +17,7 @@ import os
 import re
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -228,7 +229,7 @@ class _Logs:
             self.tb.close()
 
 
-def train(cfg: TrainConfig, log=print) -> TrainResult:
+def train(cfg: TrainConfig, log: Callable[[str], None] = print) -> TrainResult:
     """Run the training described by ``cfg``; returns where the checkpoint is and the held-out numbers."""
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
