@@ -29,29 +29,31 @@ class RGBDFrame:
     name: str = ''
 
 
-def read_rgb(path: str | Path) -> np.ndarray:
-    """An image file as HxWx3 uint8 RGB; FileNotFoundError/ValueError naming the file."""
+def _imread(path: str | Path, flags: int, what: str) -> np.ndarray:
+    """cv2.imread with errors that name the file (imread returns None alike for a missing and an unreadable file)."""
     import cv2
 
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f'image {path} not found')
-    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if bgr is None:
+        raise FileNotFoundError(f'{what} {path} not found')
+    image = cv2.imread(str(path), flags)
+    if image is None:
         raise ValueError(f'{path} is not an image OpenCV can read')
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    return image
+
+
+def read_rgb(path: str | Path) -> np.ndarray:
+    """An image file as HxWx3 uint8 RGB; FileNotFoundError/ValueError naming the file."""
+    import cv2
+
+    return cv2.cvtColor(_imread(path, cv2.IMREAD_COLOR, 'image'), cv2.COLOR_BGR2RGB)
 
 
 def read_depth_png(path: str | Path, scale: float = 0.001) -> np.ndarray:
     """A single-channel depth image (16-bit PNG) as float32 metres = value x ``scale``, with 0 as NaN."""
     import cv2
 
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f'depth image {path} not found')
-    raw = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    if raw is None:
-        raise ValueError(f'{path} is not an image OpenCV can read')
+    raw = _imread(path, cv2.IMREAD_UNCHANGED, 'depth image')
     if raw.ndim != 2:
         raise ValueError(f'{path}: a depth image has one channel, this one has shape {raw.shape}')
     if not scale > 0:
@@ -63,6 +65,7 @@ def read_depth_png(path: str | Path, scale: float = 0.001) -> np.ndarray:
 
 def read_rgbd(color: str | Path, depth: str | Path, scale: float = 0.001,
               intrinsics: CameraIntrinsics | None = None) -> RGBDFrame:
+    """A colour image and its registered depth PNG as one frame; ValueError when their sizes differ."""
     rgb = read_rgb(color)
     depth_m = read_depth_png(depth, scale)
     if depth_m.shape != rgb.shape[:2]:
