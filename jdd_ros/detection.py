@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 
 @dataclass
@@ -53,3 +56,13 @@ class Detection:
             out['depth_m'] = None if math.isnan(self.depth) else float(self.depth)
             out['depth_valid_fraction'] = float(self.depth_valid_fraction)
         return out
+
+
+def write_json(document: Any, out: str) -> None:
+    """Write a ``jdd-ros detect`` / ``jdd-ros fuse`` JSON document to ``out`` ('-' is standard output)."""
+    text = json.dumps(document, indent=2)
+    if out == '-':
+        print(text)
+        return
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    Path(out).write_text(text + '\n')

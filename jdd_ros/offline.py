@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import math
 import sys
 import time
@@ -22,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from jdd_ros.camera import CameraIntrinsics
-from jdd_ros.detection import Detection
+from jdd_ros.detection import Detection, write_json
 from jdd_ros.frames import RGBDFrame, read_depth_png, read_rgb
 from jdd_ros.fusion import FusionResult, FusionSettings, fuse
 from jdd_ros.params import FILTER_MODES, validate_values
@@ -254,12 +253,7 @@ def run_fuse(args: argparse.Namespace) -> int:
                'depth_statistic': pipeline.settings.depth_statistic,
                'detections': [detection_record(d) for d in result.kept],
                'dropped': [detection_record(d, why) for d, why in result.dropped_with_reasons()]}
-        text = json.dumps(doc, indent=2)
-        if args.json_out == '-':
-            print(text)
-        else:
-            Path(args.json_out).parent.mkdir(parents=True, exist_ok=True)
-            Path(args.json_out).write_text(text + '\n')
+        write_json(doc, args.json_out)
     return 0
 
 

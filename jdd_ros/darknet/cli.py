@@ -7,12 +7,12 @@ image's pixels) and an image with the boxes drawn, so a model can be checked on 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 import cv2
 
+from jdd_ros.detection import write_json
 from jdd_ros.frames import read_rgb
 from jdd_ros.model_store import KNOWN_MODELS, ModelError, resolve_detector_files
 from jdd_ros.params import spec
@@ -126,12 +126,7 @@ def run(args: argparse.Namespace) -> int:
                 print(f'error: cannot write {out_image}', file=sys.stderr)
                 status = 1
     if args.json_out:
-        text = json.dumps(records, indent=2)
-        if args.json_out == '-':
-            print(text)
-        else:
-            Path(args.json_out).parent.mkdir(parents=True, exist_ok=True)
-            Path(args.json_out).write_text(text + '\n')
+        write_json(records, args.json_out)
     return status
 
 
