@@ -9,8 +9,10 @@ from __future__ import annotations
 import math
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image
 from vision_msgs.msg import Detection2DArray, Detection3DArray
@@ -77,11 +79,8 @@ class FusionNode(Node):
             self._log_counters()
 
     def _fuse(self, depth_msg: Image, detections_msg: Detection2DArray) -> None:
-        try:
-            depth = depth_to_metres(image_to_numpy(depth_msg), depth_msg.encoding)
-        except ImageFormatError as exc:
-            self.counters.bad_messages += 1
-            self._problem(f'depth image refused: {exc}')
+        depth = self._decode(depth_msg, depth_to_metres, 'depth image')
+        if depth is None:
             return
         stamp = stamp_ns(detections_msg.header)
         try:
@@ -117,15 +116,21 @@ class FusionNode(Node):
         if stamp not in self._images or stamp not in self._results:
             return
         image, result = self._images.pop(stamp), self._results.pop(stamp)
-        try:
-            rgb = to_rgb8(image_to_numpy(image), image.encoding)
-        except ImageFormatError as exc:
-            self.counters.bad_messages += 1
-            self._problem(f'image for the overlay refused: {exc}')
+        rgb = self._decode(image, to_rgb8, 'image for the overlay')
+        if rgb is None:
             return
         out = fill_image(Image(), draw_detections(rgb, result.kept, result.dropped_with_reasons())[0], 'rgb8')
         out.header = image.header
         self.pub_annotated.publish(out)
+
+    def _decode(self, msg: Image, convert: Callable[[np.ndarray, str], np.ndarray], what: str) -> np.ndarray | None:
+        """The image as ``convert`` makes it, or None after counting the message as bad and logging why."""
+        try:
+            return convert(image_to_numpy(msg), msg.encoding)
+        except ImageFormatError as exc:
+            self.counters.bad_messages += 1
+            self._problem(f'{what} refused: {exc}')
+            return None
 
     def _problem(self, text: str, key: str | None = None) -> None:
         """Log a bad-input problem; the same one (``key``, default the text) again only after REPEAT_LOG_PERIOD_S,
