@@ -59,12 +59,16 @@ def run_node(make_node: Callable[[], Node], args: list[str] | None = None) -> No
         rclpy.spin(node)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
-    except (ValueError, FileNotFoundError, RuntimeError) as exc:
-        if node is not None:
+    except Exception as exc:
+        if node is None and not rclpy.ok():
+            # Ctrl-C / SIGTERM while starting: rclpy's signal handler shut the context down under make_node.
+            rclpy.logging.get_logger('jdd_ros').info('stopped while starting')
+        elif node is None and isinstance(exc, (ValueError, FileNotFoundError, RuntimeError)):
+            rclpy.logging.get_logger('jdd_ros').fatal(f'cannot start: {exc}')
+            status = 2
+        else:
             status = 1
             raise
-        rclpy.logging.get_logger('jdd_ros').fatal(f'cannot start: {exc}')
-        status = 2
     except BaseException:
         status = 1
         raise
