@@ -46,6 +46,9 @@ def select_detections(rows: np.ndarray, image_hw: tuple[int, int], conf_threshol
     Every (box, class) pair with score > ``conf_threshold`` is a candidate (as Darknet and OpenCV do), so one box
     can yield several classes.
     """
+    # A class score is objectness x class probability, never above objectness: rows at or under the threshold
+    # cannot yield a candidate, and dropping them first avoids scanning every (row, class) pair (~1 ms for COCO).
+    rows = rows[rows[:, 4] > conf_threshold]
     class_scores = rows[:, 5:]
     if class_mask is not None:
         class_scores = np.where(class_mask, class_scores, 0)
