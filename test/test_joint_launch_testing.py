@@ -5,6 +5,8 @@ module is skipped with the reason, and test_launch_file.py checks the launch fil
 """
 
 import os
+import random
+import tempfile
 import time
 
 import pytest
@@ -24,7 +26,11 @@ from ament_index_python.packages import get_package_share_directory  # noqa: E40
 
 import launch  # noqa: E402
 
-os.environ.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
+# The launched nodes inherit this environment: DDS stays on this machine, in a domain of this run's own unless the
+# runner chose one, and logs go to a scratch directory.
+os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
+os.environ.setdefault('ROS_DOMAIN_ID', str(random.SystemRandom().randint(1, 232)))
+os.environ.setdefault('ROS_LOG_DIR', tempfile.mkdtemp(prefix='jdd_ros_launch_test_log_'))
 
 
 @pytest.mark.launch_test
