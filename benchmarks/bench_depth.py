@@ -150,6 +150,8 @@ def main() -> int:
     import onnxruntime
     import torch
 
+    from jdd_ros.backends import resolve_backend
+
     if args.threads:
         torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory(prefix='bench_depth_') as d:
@@ -166,7 +168,8 @@ def main() -> int:
     for enc, size, backend, med, best, full in models:
         print(f'| {enc} | {size} | {backend} | {med:.1f} | {best:.1f} | {full:.1f} |')
 
-    print('\ndepth_node overhead per 640x480 rgb8 frame (ResNet-18, torch), besides the network:\n')
+    print(f"\ndepth_node overhead per 640x480 rgb8 frame (ResNet-18, the node's default backend on CPU: "
+          f"{resolve_backend('auto', 'cpu')}), besides the network:\n")
     names = list(node_rows[0][1])
     print('| network input | ' + ' | '.join(f'{n} ms' for n in names) + ' | overhead ms | network ms | overhead % |')
     print('|---|' + '---|' * (len(names) + 3))

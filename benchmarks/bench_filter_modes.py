@@ -1,9 +1,9 @@
 """filter_mode compared on the real RGB-D frames: detect_then_filter (default) vs mask_then_detect (original project).
 
 For each frame (TUM desk, SUN corridor; registered sensor depth, so the distances are the sensor's) and each
-threshold, both modes run the same yolov4-tiny (torch, 416) and the same fusion (median over the central half of the
-box). Reported: what each mode keeps (class and distance), what only one of them keeps (same class, IoU >= 0.5 counts
-as the same object), and the cost per frame (detector, masking, fusion; median of the repeats).
+threshold, both modes run the same yolov4-tiny (416, the default backend) and the same fusion (median over the central
+half of the box). Reported: what each mode keeps (class and distance), what only one of them keeps (same class,
+IoU >= 0.5 counts as the same object), and the cost per frame (detector, masking, fusion; median of the repeats).
 Prints a Markdown table.
 
 Usage: .venv/bin/python benchmarks/bench_filter_modes.py [--repeats 3] [--threads N]
@@ -89,7 +89,7 @@ def main() -> int:
                          f"{costs['detect_then_filter'][0]:.0f}",
                          f"{costs['mask_then_detect'][0]:.0f} ({costs['mask_then_detect'][1]:.1f} mask)"))
     print(f'Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch '
-          f'{torch.__version__} ({torch.get_num_threads()} threads); yolov4-tiny 416, torch backend; '
+          f'{torch.__version__} ({torch.get_num_threads()} threads); yolov4-tiny 416, {detector.backend} backend; '
           f'{args.repeats} repeats, median.\n')
     print('| frame | max_depth (m) | image kept by the mask | detect_then_filter keeps (class m) | its drops beyond '
           'max_depth | mask_then_detect keeps | only detect_then_filter | only mask_then_detect | ms/frame '

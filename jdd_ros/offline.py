@@ -99,7 +99,9 @@ def add_model_arguments(parser: argparse.ArgumentParser, depth_image: bool) -> N
     det.add_argument('--nms', type=float, default=0.45, help='NMS IoU threshold (default 0.45)')
     det.add_argument('--classes', default='', help='class names to keep, comma separated (default: all)')
     det.add_argument('--input-size', type=int, default=0, help='detector input size, multiple of 32 (0: the cfg)')
-    det.add_argument('--backend', default='torch', help="'torch' or 'onnxruntime' (detector and depth model)")
+    det.add_argument('--backend', default='auto',
+                     help="'auto' (default: onnxruntime on CPU, torch on CUDA), 'torch' or 'onnxruntime' (detector and "
+                     'depth model)')
     det.add_argument('--device', default='cpu', help="'cpu', 'cuda' or 'cuda:N'")
     dep = parser.add_argument_group('depth (a depth image from an RGB-D sensor, or a depth model)')
     if depth_image:

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from jdd_ros.backends import BACKENDS
+
 DEPTH_STATISTICS = ('center', 'median', 'percentile')
 FILTER_MODES = ('detect_then_filter', 'mask_then_detect')
 DEVICES_HELP = "'cpu', 'cuda' or 'cuda:N'"
@@ -144,7 +146,8 @@ DETECTOR_NODE = (
     ParamSpec('names', '', 'Path of the class-names file (one name per line) matching cfg.'),
     ParamSpec('weights_sha256', '', 'Expected sha256 of the custom weights file; empty skips the check for own files.'),
     ParamSpec('device', 'cpu', f'Inference device: {DEVICES_HELP}.', check=_check_device),
-    ParamSpec('backend', 'torch', 'Inference backend.', choices=('torch', 'onnxruntime')),
+    ParamSpec('backend', 'auto', "Inference backend; 'auto' is onnxruntime on CPU (fastest there) and torch on CUDA.",
+              choices=BACKENDS),
     ParamSpec('input_size', 0, 'Network input size in pixels (multiple of 32); 0 uses the cfg value.',
               min=0, max=4096, check=_check_input_size),
     ParamSpec('confidence_threshold', 0.25, 'Minimum score (objectness x class probability) of a detection.',
@@ -167,8 +170,8 @@ DEPTH_NODE = (
     ParamSpec('model_sha256', '',
               'Expected sha256 of the checkpoint or ONNX file; empty uses <checkpoint>.sha256 or the sidecar sha256.'),
     ParamSpec('device', 'cpu', f'Inference device: {DEVICES_HELP}.', check=_check_device),
-    ParamSpec('backend', 'torch', "Backend for checkpoint models ('onnxruntime' exports the checkpoint first).",
-              choices=('torch', 'onnxruntime')),
+    ParamSpec('backend', 'auto', "Backend for checkpoint models ('onnxruntime' exports the checkpoint first; 'auto' is "
+              'onnxruntime on CPU and torch on CUDA).', choices=BACKENDS),
     ParamSpec('input_height', 0, 'Network input height in pixels (0 or >= 32; multiples of 32 are fastest, others '
               'are padded); 0 uses the model default.', min=0, max=4096, check=_check_depth_input_size),
     ParamSpec('input_width', 0, 'Network input width in pixels (0 or >= 32; multiples of 32 are fastest, others '

@@ -31,7 +31,7 @@ def cache_dir(tmp_path_factory):
 
 @pytest.fixture(scope='module')
 def detectors(cache_dir):
-    return YoloDetector(*_files()), YoloDetector(*_files(), backend='onnxruntime')
+    return YoloDetector(*_files(), backend='torch'), YoloDetector(*_files(), backend='onnxruntime')
 
 
 @pytest.fixture(scope='module')

@@ -36,11 +36,12 @@ def photos():
     return _photos()
 
 
-@pytest.fixture(scope='module')
-def tiny():
+@pytest.fixture(scope='module', params=['torch', 'onnxruntime'])
+def tiny(request):
+    """The PyTorch model, and its ONNX export as run by ONNX Runtime (the default backend on CPU)."""
     files = [shared_file('models', 'darknet', name) for name in ('yolov4-tiny.cfg', 'yolov4-tiny.weights',
                                                                    'coco.names')]
-    detector = YoloDetector(*files)
+    detector = YoloDetector(*files, backend=request.param)
     return detector, OpenCVDarknet(files[0], files[1], detector.input_size)
 
 
@@ -94,7 +95,7 @@ def test_thresholds_class_filter_and_batch(tiny, photos):
 def test_yolov4_tiny_at_another_input_size_matches_opencv(photos):
     files = [shared_file('models', 'darknet', name) for name in ('yolov4-tiny.cfg', 'yolov4-tiny.weights',
                                                                    'coco.names')]
-    ours = YoloDetector(*files, input_size=320)
+    ours = YoloDetector(*files, backend='torch', input_size=320)
     reference = OpenCVDarknet(files[0], files[1], (320, 320))
     image = photos['astronaut']
     assert max(head_relative_error(m, t) for m, t in zip(ours.raw_outputs(image), reference.raw_outputs(image))) \
@@ -113,7 +114,7 @@ def _synthetic_pair(tmp_path, cfg_text: str, name: str, size: int | None, calibr
     written = write_weights(weights, synthetic_darknet_arrays(model, calibration, seed=7))
     assert written == 20 + 4 * model.darknet_value_count()
     names = [f'class{i}' for i in range(model.num_classes)]
-    ours = YoloDetector(cfg, weights, names)
+    ours = YoloDetector(cfg, weights, names, backend='torch')
     return ours, OpenCVDarknet(cfg, weights, ours.input_size), written
 
 

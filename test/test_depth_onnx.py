@@ -28,7 +28,7 @@ def checkpoint(tmp_path_factory):
 
 @pytest.fixture(scope='module')
 def torch_estimator(checkpoint):
-    return DepthEstimator.from_checkpoint(checkpoint)
+    return DepthEstimator.from_checkpoint(checkpoint, backend='torch')
 
 
 @pytest.fixture(scope='module')
@@ -63,7 +63,7 @@ def test_onnx_runtime_agrees_with_torch(exported, torch_estimator):
 
 
 def test_dynamic_input_size_and_batches(exported, checkpoint):
-    torch_est = DepthEstimator.from_checkpoint(checkpoint, input_size=(96, 128))
+    torch_est = DepthEstimator.from_checkpoint(checkpoint, backend='torch', input_size=(96, 128))
     ort_est = DepthEstimator.from_onnx(exported, input_size=(96, 128))
     images = [sample_image(90, 120, seed=2), sample_image(50, 70, seed=3)]
     for a, b in zip(ort_est.predict_batch(images), torch_est.predict_batch(images)):
@@ -263,6 +263,6 @@ def test_sizes_not_multiple_of_32_export_as_fixed_size_models(tmp_path):
     assert shape == [1, 3, 48, 80]
     img = sample_image(70, 90)
     np.testing.assert_allclose(DepthEstimator.from_onnx(out).predict(img),
-                               DepthEstimator.from_checkpoint(ckpt).predict(img), rtol=1e-3, atol=1e-4)
+                               DepthEstimator.from_checkpoint(ckpt, backend='torch').predict(img), rtol=1e-3, atol=1e-4)
     with pytest.raises(ValueError, match='fix input_size'):
         DepthEstimator.from_onnx(out, input_size=(64, 96))

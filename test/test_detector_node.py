@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import time
 
@@ -31,7 +32,7 @@ def detector(files):
     from jdd_ros.darknet.detector import YoloDetector
 
     torch.set_num_threads(1)
-    return YoloDetector(files['cfg'], files['weights'], files['names'], device='cpu', backend='torch')
+    return YoloDetector(files['cfg'], files['weights'], files['names'], device='cpu')  # the node's default backend
 
 
 @pytest.fixture(scope='module')
@@ -41,6 +42,7 @@ def node(files, domain_id):
     proc = NodeProcess(NODE, domain_id, params={**files, 'reliability': 'reliable'}, OMP_NUM_THREADS='1')
     with proc:
         proc.wait_for_output(r'waiting for images', timeout=120)
+        assert re.search(r'loaded in [\d.]+ s \(onnxruntime on cpu', proc.output), 'auto: ONNX Runtime on CPU'
         yield proc
     assert proc.proc.returncode == 0, proc.output
 
@@ -80,7 +82,7 @@ def answer(io, msg, timeout: float = 30.0):
 
 
 def assert_same(msg, expected) -> None:
-    """The published detections equal the in-process detector's (same process-independent torch CPU maths)."""
+    """The published detections equal the in-process detector's (same backend, same CPU maths)."""
     from jdd_ros.ros.messages import msg_to_detections
 
     got = msg_to_detections(msg)

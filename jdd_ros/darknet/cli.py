@@ -12,6 +12,7 @@ from pathlib import Path
 
 import cv2
 
+from jdd_ros.backends import BACKENDS
 from jdd_ros.detection import write_json
 from jdd_ros.frames import read_rgb
 from jdd_ros.model_store import KNOWN_MODELS, ModelError, resolve_detector_files
@@ -53,7 +54,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--classes', type=_classes, default=None, help='class names to keep, comma separated')
     parser.add_argument('--input-size', type=_input_size, default=None,
                         help='network input size (multiple of 32; default: the cfg value)')
-    parser.add_argument('--backend', choices=('torch', 'onnxruntime'), default='torch')
+    parser.add_argument('--backend', choices=BACKENDS, default='auto',
+                        help="'auto' (default): onnxruntime on CPU, torch on CUDA")
     parser.add_argument('--device', default='cpu', help="'cpu', 'cuda' or 'cuda:N'")
     parser.add_argument('--json', dest='json_out', metavar='OUT', help="write the detections as JSON ('-': stdout)")
     parser.add_argument('--out-image', metavar='OUT.png',

@@ -10,11 +10,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..backends import resolve_backend
 from ..detection import Detection
 from .model import DarknetModel, build_model
 from .postprocess import select_detections
-
-BACKENDS = ('torch', 'onnxruntime')
 
 
 class ImageInputModel(nn.Module):
@@ -79,11 +78,10 @@ class YoloDetector:
     """
 
     def __init__(self, cfg: str | Path, weights: str | Path, names: str | Path | Sequence[str], *,
-                 device: str = 'cpu', backend: str = 'torch', input_size: int | None = None,
+                 device: str = 'cpu', backend: str = 'auto', input_size: int | None = None,
                  fp16: bool | None = None):
-        if backend not in BACKENDS:
-            raise ValueError(f'backend {backend!r}: expected one of {", ".join(BACKENDS)}')
         dev = parse_device(device)
+        backend = resolve_backend(backend, str(dev))
         fp16 = dev.type == 'cuda' if fp16 is None else bool(fp16)
         if fp16 and dev.type != 'cuda':
             raise ValueError('fp16 inference needs a CUDA device')

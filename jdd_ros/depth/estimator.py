@@ -14,10 +14,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from jdd_ros.backends import resolve_backend
 from jdd_ros.depth.checkpoint import DepthModelMeta, verify_sha256
 from jdd_ros.depth.sidecar import OnnxDepthSpec, load_sidecar, sidecar_path
-
-BACKENDS = ('torch', 'onnxruntime')
 
 
 def _check_size(size: Sequence[int], minimum: int = 32) -> tuple[int, int]:
@@ -85,7 +84,7 @@ class DepthEstimator:
 
     # ----------------------------------------------------------------------------------------------- constructors
     @classmethod
-    def from_checkpoint(cls, path: str | os.PathLike, device: str = 'cpu', backend: str = 'torch',
+    def from_checkpoint(cls, path: str | os.PathLike, device: str = 'cpu', backend: str = 'auto',
                         input_size: Sequence[int] | None = None, *, sha256: str | None = None,
                         require_trained: bool = True, threads: int = 0) -> DepthEstimator:
         """A trained jdd_ros checkpoint; ``backend='onnxruntime'`` exports it to ONNX in memory first."""
@@ -93,8 +92,7 @@ class DepthEstimator:
 
         from jdd_ros.depth.checkpoint import load_checkpoint
 
-        if backend not in BACKENDS:
-            raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got '{backend}'")
+        backend = resolve_backend(backend, device)
         model, meta, rest = load_checkpoint(path, 'cpu', require_trained=require_trained, sha256=sha256)
         size = _check_size(input_size) if input_size else _check_size(meta.input_size)
         where = f'{Path(path).name}'

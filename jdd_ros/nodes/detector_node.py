@@ -53,8 +53,8 @@ class DetectorNode(Node):
         self.add_on_set_parameters_callback(self._on_set_classes)
         h, w = self.detector.input_size
         self.get_logger().info(
-            f'{files.weights.name} loaded in {time.perf_counter() - t0:.1f} s ({p["backend"]} on {p["device"]}, '
-            f'input {w}x{h}, {len(self.detector.class_names)} classes)')
+            f'{files.weights.name} loaded in {time.perf_counter() - t0:.1f} s ({self.detector.backend} on '
+            f'{p["device"]}, input {w}x{h}, {len(self.detector.class_names)} classes)')
         if p['cfg'] and not p['weights_sha256']:
             self.get_logger().warning(
                 f'{files.weights} is not checked against a checksum: set weights_sha256 to pin your own weights')
