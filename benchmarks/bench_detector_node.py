@@ -63,7 +63,7 @@ def in_process(iterations: int, threads: int) -> list[tuple[str, float]]:
 
     tune_malloc()
     torch.set_num_threads(threads)
-    det = YoloDetector(FILES['cfg'], FILES['weights'], FILES['names'], device='cpu', backend='torch')
+    det = YoloDetector(FILES['cfg'], FILES['weights'], FILES['names'], device='cpu')  # the node's default backend
     rgb = cv2.cvtColor(cv2.imread(str(IMAGE)), cv2.COLOR_BGR2RGB)
     msgs = {enc: fill_image(Image(), arr, enc) for enc, arr in
             (('rgb8', rgb), ('bgr8', cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)))}
@@ -111,7 +111,7 @@ def in_process(iterations: int, threads: int) -> list[tuple[str, float]]:
     table.insert(3, ('**network (inference)**', network_ms))
     table += [('detect() total (resize + network + post-processing)', full_ms),
               ('**node overhead per frame** (rgb8 decode, resize, post-processing, message, publish)', overhead)]
-    print(f'\n### detector_node per-frame costs (yolov4-tiny {w}x{h}, 640x480 TUM frame, torch CPU, '
+    print(f'\n### detector_node per-frame costs (yolov4-tiny {w}x{h}, 640x480 TUM frame, {det.backend} on CPU, '
           f'{threads} thread(s), {len(detections)} detections, median of {iterations})\n')
     print('| step | ms | % of inference |')
     print('|---|---:|---:|')
