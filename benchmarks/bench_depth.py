@@ -132,7 +132,7 @@ def bench_node_overhead(tmp: Path, repeats: int, threads: int, use_ros: bool) ->
         times = {name: statistics.median(_timeit(fn, repeats * 3)) for name, fn in steps.items()}
         inference = statistics.median(_timeit(lambda est=est, batch=batch: est.run_network(batch), repeats))
         overhead = sum(times.values())
-        rows.append((f'{size[1]}x{size[0]}', times, overhead, inference))
+        rows.append((f'{size[1]}x{size[0]}', times, overhead, inference, est.backend))
     if node is not None:
         node.destroy_node()
         rclpy.try_shutdown(context=context)
@@ -149,8 +149,6 @@ def main() -> int:
 
     import onnxruntime
     import torch
-
-    from jdd_ros.backends import resolve_backend
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -169,11 +167,11 @@ def main() -> int:
         print(f'| {enc} | {size} | {backend} | {med:.1f} | {best:.1f} | {full:.1f} |')
 
     print(f"\ndepth_node overhead per 640x480 rgb8 frame (ResNet-18, the node's default backend on CPU: "
-          f"{resolve_backend('auto', 'cpu')}), besides the network:\n")
+          f'{node_rows[0][4]}), besides the network:\n')
     names = list(node_rows[0][1])
     print('| network input | ' + ' | '.join(f'{n} ms' for n in names) + ' | overhead ms | network ms | overhead % |')
     print('|---|' + '---|' * (len(names) + 3))
-    for size, times, overhead, inference in node_rows:
+    for size, times, overhead, inference, _ in node_rows:
         cells = ' | '.join(f'{times[n]:.2f}' for n in names)
         print(f'| {size} | {cells} | {overhead:.2f} | {inference:.1f} | {100 * overhead / inference:.1f} % |')
     return 0

@@ -27,11 +27,8 @@ def rgb():
 
 @pytest.fixture(scope='module')
 def detector(files):
-    import torch
-
     from jdd_ros.darknet.detector import YoloDetector
 
-    torch.set_num_threads(1)
     return YoloDetector(files['cfg'], files['weights'], files['names'], device='cpu')  # the node's default backend
 
 
