@@ -88,7 +88,7 @@ def bench_models(tmp: Path, repeats: int, threads: int) -> list[tuple]:
 def bench_node_overhead(tmp: Path, repeats: int, threads: int, use_ros: bool) -> list[tuple]:
     """The per-frame work depth_node does besides the network, measured step by step on a 640x480 rgb8 frame."""
     from jdd_ros.depth.estimator import DepthEstimator
-    from jdd_ros.image_codec import fill_image, image_to_numpy, to_rgb8
+    from jdd_ros.io.image_codec import fill_image, image_to_numpy, to_rgb8
 
     publisher = node = context = None
     if use_ros:

@@ -21,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-os.environ.setdefault('OMP_WAIT_POLICY', 'PASSIVE')  # as jdd_ros.darknet sets it; must precede the torch import
+os.environ.setdefault('OMP_WAIT_POLICY', 'PASSIVE')  # as jdd_ros.detect.darknet sets it; must precede the torch import
 
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
@@ -49,8 +49,9 @@ def timed(runs: dict[str, object], iterations: int) -> dict[str, tuple[float, fl
 
 
 def synthetic_yolov4(workdir: Path) -> tuple[Path, Path, list[str]]:
-    from jdd_ros.darknet import build_model, write_weights
-    from jdd_ros.darknet.synthetic import synthetic_darknet_arrays
+    from jdd_ros.detect.darknet.model import build_model
+    from jdd_ros.detect.darknet.synthetic import synthetic_darknet_arrays
+    from jdd_ros.detect.darknet.weights import write_weights
 
     cfg = DARKNET / 'yolov4.cfg'
     weights = workdir / 'yolov4-synthetic.weights'
@@ -65,8 +66,8 @@ def main() -> int:
     parser.add_argument('--models', default='tiny416,yolov4-416,yolov4-608')
     args = parser.parse_args()
 
-    from jdd_ros.darknet import YoloDetector
-    from jdd_ros.darknet.opencv_reference import OpenCVDarknet, compare_detections
+    from jdd_ros.detect.darknet.detector import YoloDetector
+    from jdd_ros.detect.darknet.opencv_reference import OpenCVDarknet, compare_detections
 
     torch.set_num_threads(args.threads)
     cv2.setNumThreads(args.threads)

@@ -53,10 +53,10 @@ def in_process(iterations: int, threads: int) -> list[tuple[str, float]]:
     from sensor_msgs.msg import Image
     from vision_msgs.msg import Detection2DArray
 
-    from jdd_ros.darknet.detector import YoloDetector
-    from jdd_ros.darknet.postprocess import select_detections
-    from jdd_ros.drawing import draw_detections
-    from jdd_ros.image_codec import fill_image, image_to_numpy, to_rgb8
+    from jdd_ros.detect.darknet.detector import YoloDetector
+    from jdd_ros.detect.postprocess import select_detections
+    from jdd_ros.io.drawing import draw_detections
+    from jdd_ros.io.image_codec import fill_image, image_to_numpy, to_rgb8
     from jdd_ros.ros.messages import detections_to_msg
     from jdd_ros.ros.qos import output_qos
     from jdd_ros.ros.runtime import tune_malloc
@@ -124,7 +124,7 @@ def end_to_end(frames: int, rate_hz: float) -> None:
     from sensor_msgs.msg import Image
     from vision_msgs.msg import Detection2DArray
 
-    from jdd_ros.image_codec import fill_image
+    from jdd_ros.io.image_codec import fill_image
 
     rgb = cv2.cvtColor(cv2.imread(str(IMAGE)), cv2.COLOR_BGR2RGB)
     domain = new_domain_id()

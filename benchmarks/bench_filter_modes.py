@@ -58,9 +58,9 @@ def main() -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
 
-    from jdd_ros.darknet.detector import YoloDetector
-    from jdd_ros.frames import shared_rgbd_frames
-    from jdd_ros.offline import Pipeline
+    from jdd_ros.apps.offline import Pipeline
+    from jdd_ros.detect.darknet.detector import YoloDetector
+    from jdd_ros.io.frames import shared_rgbd_frames
 
     detector = YoloDetector(DARKNET / 'yolov4-tiny.cfg', DARKNET / 'yolov4-tiny.weights', DARKNET / 'coco.names')
     detection = {'confidence_threshold': 0.25, 'nms_threshold': 0.45, 'classes': []}

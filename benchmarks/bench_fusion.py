@@ -72,11 +72,11 @@ def bench_core(repeat: int) -> list[str]:
     from sensor_msgs.msg import Image
     from std_msgs.msg import Header
 
-    from jdd_ros.camera import CameraIntrinsics
-    from jdd_ros.detection import Detection
-    from jdd_ros.drawing import draw_detections
-    from jdd_ros.fusion import FusionSettings, fuse
-    from jdd_ros.image_codec import depth_to_metres, fill_image, image_to_numpy
+    from jdd_ros.core.camera import CameraIntrinsics
+    from jdd_ros.core.detection import Detection
+    from jdd_ros.core.fusion import FusionSettings, fuse
+    from jdd_ros.io.drawing import draw_detections
+    from jdd_ros.io.image_codec import depth_to_metres, fill_image, image_to_numpy
     from jdd_ros.ros.messages import detections_to_msg, fused_detections_to_msg, msg_to_detections
 
     mm, source = depth_mm()
@@ -109,7 +109,7 @@ def bench_core(repeat: int) -> list[str]:
 def bench_codec(repeat: int) -> list[str]:
     from sensor_msgs.msg import Image
 
-    from jdd_ros.image_codec import depth_to_metres, fill_image, image_to_numpy
+    from jdd_ros.io.image_codec import depth_to_metres, fill_image, image_to_numpy
 
     rng = np.random.default_rng(1)
     arrays = {
@@ -136,8 +136,8 @@ def bench_node(pairs: int) -> list[str]:
     from std_msgs.msg import Header
     from vision_msgs.msg import Detection2DArray
 
-    from jdd_ros.detection import Detection
-    from jdd_ros.image_codec import fill_image
+    from jdd_ros.core.detection import Detection
+    from jdd_ros.io.image_codec import fill_image
     from jdd_ros.ros.messages import detections_to_msg
 
     domain = new_domain_id()

@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from jdd_ros.params import spec
+from jdd_ros.detect.registry import check_detector_params
+from jdd_ros.params import defaults, snapshot, spec
 
 PACKAGE = 'jdd_ros'
 NODE_NAMES = ('depth_node', 'detector_node', 'fusion_node')
@@ -198,10 +199,10 @@ def plan(values: Mapping[str, str], file_params: Mapping[str, Mapping[str, Any]]
             raise ValueError('depth_source:=model needs a depth model: give depth_checkpoint:=CKPT.pt or '
                              'depth_onnx:=MODEL.onnx (or set checkpoint/onnx_model in the parameter file), '
                              'or use depth_source:=sensor with an RGB-D camera')
-    detector = {**file_params.get('detector_node', {}), **nodes['detector_node'].parameters}
-    custom = [k for k in ('cfg', 'weights', 'names') if detector.get(k)]
-    if custom and len(custom) != 3:
-        missing = sorted({'cfg', 'weights', 'names'} - set(custom))
-        raise ValueError(f"a custom detector needs cfg, weights and names together; missing: {', '.join(missing)}")
+    ours = {**file_params.get('detector_node', {}), **nodes['detector_node'].parameters}
+    detector = snapshot('detector_node', {k: v for k, v in ours.items() if k in defaults('detector_node')})
+    reason = check_detector_params(detector)
+    if reason:
+        raise ValueError(reason)
     return [nodes[n] for n in names]
 

@@ -13,11 +13,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from jdd_ros.backends import BACKENDS
+from jdd_ros.detect.registry import FAMILIES
+from jdd_ros.inference.backends import BACKENDS
+from jdd_ros.inference.devices import DEVICES_HELP, parse_device
+from jdd_ros.param_types import SNAPSHOT_TYPES
 
 DEPTH_STATISTICS = ('center', 'median', 'percentile')
 FILTER_MODES = ('detect_then_filter', 'mask_then_detect')
-DEVICES_HELP = "'cpu', 'cuda' or 'cuda:N'"
 
 
 @dataclass(frozen=True)
@@ -89,11 +91,11 @@ class ParamSpec:
 
 
 def _check_device(value: str) -> str | None:
-    if value == 'cpu' or value == 'cuda':
-        return None
-    if value.startswith('cuda:') and value[5:].isdigit():
-        return None
-    return f"device must be {DEVICES_HELP}, got '{value}'"
+    try:
+        parse_device(value)
+    except ValueError:
+        return f"device must be {DEVICES_HELP}, got '{value}'"
+    return None
 
 
 def _check_input_size(value: int) -> str | None:
@@ -139,6 +141,8 @@ FUSION_NODE = (
 )
 
 DETECTOR_NODE = (
+    ParamSpec('family', 'darknet', 'Detector family: ' + '; '.join(f"'{f.name}': {f.summary}" for f in
+              FAMILIES.values()) + '.', choices=tuple(FAMILIES)),
     ParamSpec('model', 'yolov4-tiny',
               "A known model name (see 'jdd-ros fetch-models --list'); ignored when cfg is set."),
     ParamSpec('cfg', '', 'Path of a Darknet .cfg (a custom model); needs weights and names too.'),
@@ -198,6 +202,13 @@ def spec(node: str, name: str) -> ParamSpec:
 
 def defaults(node: str) -> dict[str, Any]:
     return {s.name: s.default for s in SCHEMA[node]}
+
+
+def snapshot(node: str, values: Mapping[str, Any] | None = None) -> Any:
+    """The node's typed parameters (a ``jdd_ros.param_types`` dataclass): the defaults, then ``values`` validated by
+    the schema (ValueError listing every refused one). Lists become tuples: a snapshot never changes."""
+    merged = {**defaults(node), **validate_values(node, values or {})}
+    return SNAPSHOT_TYPES[node](**{k: tuple(v) if isinstance(v, list) else v for k, v in merged.items()})
 
 
 def validate_values(node: str, values: Mapping[str, Any]) -> dict[str, Any]:

@@ -2,7 +2,7 @@
 
 import pytest
 
-from jdd_ros.backends import resolve_backend
+from jdd_ros.inference.backends import resolve_backend
 from jdd_ros.params import spec
 
 

@@ -14,10 +14,10 @@ import pytest
 from harness import NodeProcess, shared_file
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 
-from jdd_ros import bags
-from jdd_ros.bag_replay import BagReplayer
-from jdd_ros.detection import Detection
-from jdd_ros.frames import KINECT_640x480, RGBDFrame, read_depth_png, read_rgb, shared_rgbd_frames
+from jdd_ros.core.detection import Detection
+from jdd_ros.io import bags
+from jdd_ros.io.frames import KINECT_640x480, RGBDFrame, read_depth_png, read_rgb, shared_rgbd_frames
+from jdd_ros.ros.bag_player import BagReplayer
 
 # Boxes on real objects of the two shared frames (x1, y1, x2, y2), as yolov4-tiny finds them.
 REAL_BOXES = {
@@ -181,7 +181,7 @@ def _publish_pair(depth_pub, det_pub, frame, ns):
     from builtin_interfaces.msg import Time
     from sensor_msgs.msg import Image
 
-    from jdd_ros.image_codec import fill_image
+    from jdd_ros.io.image_codec import fill_image
     from jdd_ros.ros.messages import detections_to_msg
 
     depth = fill_image(Image(), bags.encode_depth(frame.depth_m, '16UC1'), '16UC1')

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from harness import shared_file
 
-from jdd_ros.box_depth import box_depth, boxes_depth, region_bounds
+from jdd_ros.core.box_depth import box_depth, boxes_depth, region_bounds
 
 # Boxes on real objects of the TUM desk frame (tum_desk_color.png, 640x480), placed by looking at the picture.
 TUM_BOXES = {

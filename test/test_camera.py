@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from jdd_ros.camera import CameraIntrinsics
+from jdd_ros.core.camera import CameraIntrinsics
 
 TUM = CameraIntrinsics(525.0, 525.0, 319.5, 239.5, 640, 480)
 
@@ -34,7 +34,7 @@ def test_invalid_intrinsics_refused(values):
 def test_camera_info_k():
     from sensor_msgs.msg import CameraInfo
 
-    from jdd_ros.ros.camera_info import intrinsics_from_camera_info
+    from jdd_ros.io.camera_info import intrinsics_from_camera_info
 
     msg = CameraInfo(width=640, height=480, k=[525.0, 0.0, 319.5, 0.0, 524.0, 239.5, 0.0, 0.0, 1.0])
     assert intrinsics_from_camera_info(msg) == CameraIntrinsics(525.0, 524.0, 319.5, 239.5, 640, 480)

@@ -9,16 +9,11 @@ import pytest
 import torch
 from harness import shared_file
 
-from jdd_ros.darknet import (
-    DarknetConfigError,
-    DarknetWeightsError,
-    WeightsHeader,
-    YoloDetector,
-    build_model,
-    parse_cfg_text,
-    write_weights,
-)
-from jdd_ros.darknet.synthetic import synthetic_darknet_arrays
+from jdd_ros.detect.darknet.cfg import DarknetConfigError, parse_cfg_text
+from jdd_ros.detect.darknet.detector import YoloDetector
+from jdd_ros.detect.darknet.model import build_model
+from jdd_ros.detect.darknet.synthetic import synthetic_darknet_arrays
+from jdd_ros.detect.darknet.weights import DarknetWeightsError, WeightsHeader, write_weights
 
 torch.set_num_threads(1)
 

@@ -10,8 +10,8 @@ import skimage.data
 import torch
 from harness import shared_file
 
-from jdd_ros.darknet import YoloDetector
-from jdd_ros.darknet.opencv_reference import compare_detections
+from jdd_ros.detect.darknet.detector import YoloDetector
+from jdd_ros.detect.darknet.opencv_reference import compare_detections
 
 torch.set_num_threads(1)
 

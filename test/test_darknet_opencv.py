@@ -15,9 +15,12 @@ import skimage.data
 import torch
 from harness import shared_file
 
-from jdd_ros.darknet import YoloDetector, build_model, parse_cfg_text, write_weights
-from jdd_ros.darknet.opencv_reference import OpenCVDarknet, compare_detections, head_relative_error
-from jdd_ros.darknet.synthetic import synthetic_darknet_arrays
+from jdd_ros.detect.darknet.cfg import parse_cfg_text
+from jdd_ros.detect.darknet.detector import YoloDetector
+from jdd_ros.detect.darknet.model import build_model
+from jdd_ros.detect.darknet.opencv_reference import OpenCVDarknet, compare_detections, head_relative_error
+from jdd_ros.detect.darknet.synthetic import synthetic_darknet_arrays
+from jdd_ros.detect.darknet.weights import write_weights
 
 torch.set_num_threads(1)
 cv2.setNumThreads(1)

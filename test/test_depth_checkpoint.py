@@ -17,7 +17,7 @@ from jdd_ros.depth.checkpoint import (
     save_checkpoint,
 )
 from jdd_ros.depth.estimator import DepthEstimator
-from jdd_ros.model_store import sha256_of
+from jdd_ros.inference.hashing import sha256_of
 
 torch.set_num_threads(1)
 

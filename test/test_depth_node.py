@@ -13,7 +13,7 @@ from harness import NodeProcess
 from rosbags.image import message_to_cvimage
 
 from jdd_ros.depth.estimator import DepthEstimator
-from jdd_ros.image_codec import fill_image
+from jdd_ros.io.image_codec import fill_image
 
 torch.set_num_threads(1)
 pytestmark = pytest.mark.timeout(180)

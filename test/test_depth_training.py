@@ -211,7 +211,7 @@ def test_training_images_are_preprocessed_like_the_deployed_model(shape):
 def test_encoder_weights_are_refused_unless_the_digest_in_their_name_matches(tmp_path):
     from jdd_ros.depth.checkpoint import CheckpointError
     from jdd_ros.depth.train import load_encoder_weights
-    from jdd_ros.model_store import sha256_of
+    from jdd_ros.inference.hashing import sha256_of
 
     state = {'conv1.weight': torch.arange(6.0).reshape(1, 1, 2, 3)}
     saved = tmp_path / 'weights.pth'

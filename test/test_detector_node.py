@@ -27,7 +27,7 @@ def rgb():
 
 @pytest.fixture(scope='module')
 def detector(files):
-    from jdd_ros.darknet.detector import YoloDetector
+    from jdd_ros.detect.darknet.detector import YoloDetector
 
     return YoloDetector(files['cfg'], files['weights'], files['names'], device='cpu')  # the node's default backend
 
@@ -60,7 +60,7 @@ def io(node, ros_peer):
 def image_msg(array: np.ndarray, encoding: str, sec: int, nanosec: int = 0, frame_id: str = 'camera_optical'):
     from sensor_msgs.msg import Image
 
-    from jdd_ros.image_codec import fill_image
+    from jdd_ros.io.image_codec import fill_image
 
     msg = fill_image(Image(), array, encoding)
     msg.header.stamp.sec, msg.header.stamp.nanosec = sec, nanosec

@@ -6,8 +6,8 @@ import cv2
 import numpy as np
 from harness import shared_file
 
-from jdd_ros.detection import Detection
-from jdd_ros.drawing import class_colour, draw_detections, label_size, label_text, layout_labels
+from jdd_ros.core.detection import Detection
+from jdd_ros.io.drawing import class_colour, draw_detections, label_size, label_text, layout_labels
 
 
 def intersects(a, b):

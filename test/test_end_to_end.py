@@ -44,7 +44,7 @@ def test_launch_detects_both_chairs_at_sensor_distance_and_max_depth_applies_at_
     from sensor_msgs.msg import CameraInfo, Image
     from vision_msgs.msg import Detection2DArray
 
-    from jdd_ros.image_codec import fill_image
+    from jdd_ros.io.image_codec import fill_image
 
     rgb = cv2.cvtColor(cv2.imread(str(shared_file('data', 'rgbd', 'tum_desk_color.png'))), cv2.COLOR_BGR2RGB)
     mm = cv2.imread(str(shared_file('data', 'rgbd', 'tum_desk_depth_mm.png')), cv2.IMREAD_UNCHANGED)

@@ -2,7 +2,7 @@
 
 from types import SimpleNamespace
 
-from jdd_ros.image_codec import ImageFormatError
+from jdd_ros.io.image_codec import ImageFormatError
 from jdd_ros.ros.frame_stats import FrameStats
 
 

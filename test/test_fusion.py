@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 from harness import shared_file
 
-from jdd_ros.camera import CameraIntrinsics
-from jdd_ros.detection import Detection
-from jdd_ros.fusion import DEPTH, DETECTIONS, FusionSettings, SizeMismatchError, StampJoiner, fuse
+from jdd_ros.core.camera import CameraIntrinsics
+from jdd_ros.core.detection import Detection
+from jdd_ros.core.fusion import FusionSettings, SizeMismatchError, fuse
+from jdd_ros.core.stamp_join import DEPTH, DETECTIONS, StampJoiner
 
 MS = 1_000_000
 TUM_K = CameraIntrinsics(525.0, 525.0, 319.5, 239.5, 640, 480)

@@ -9,7 +9,7 @@ from harness import shared_file
 from rosbags.image import compressed_image_to_cvimage, image_to_cvimage
 from sensor_msgs.msg import CompressedImage, Image
 
-from jdd_ros.image_codec import (
+from jdd_ros.io.image_codec import (
     ENCODINGS,
     ImageFormatError,
     compressed_to_numpy,

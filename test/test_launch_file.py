@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from jdd_ros import bringup, launcher
+from jdd_ros import bringup
+from jdd_ros.apps import launcher
 from jdd_ros.params import load_params_file
 
 REPO = Path(__file__).resolve().parents[1]

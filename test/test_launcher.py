@@ -10,7 +10,7 @@ import time
 import pytest
 from harness import BIN, NodeProcess, ros_env, shared_file, yolov4_tiny_files
 
-from jdd_ros.launcher import Supervisor
+from jdd_ros.apps.launcher import Supervisor
 
 
 def _model_args():
@@ -163,7 +163,7 @@ def test_model_depth_starts_all_three_nodes_and_fuses_a_frame(domain_id, ros_pee
     from sensor_msgs.msg import Image
     from vision_msgs.msg import Detection2DArray
 
-    from jdd_ros.image_codec import fill_image
+    from jdd_ros.io.image_codec import fill_image
 
     checkpoint = plumbing_checkpoint(tmp_path / 'plumbing.pt')
     args = ['launch', f'depth_checkpoint:={checkpoint}', 'image:=/three/color', 'reliability:=reliable',

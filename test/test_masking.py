@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from harness import shared_file, yolov4_tiny_files
 
-from jdd_ros.masking import FILL_VALUE, depth_mask, mask_beyond
+from jdd_ros.core.masking import FILL_VALUE, depth_mask, mask_beyond
 
 
 @pytest.fixture(scope='module')
@@ -93,7 +93,7 @@ def test_detector_node_masks_beyond_max_depth_once_switched_to_mask_then_detect(
     from sensor_msgs.msg import Image
     from vision_msgs.msg import Detection2DArray
 
-    from jdd_ros.image_codec import fill_image
+    from jdd_ros.io.image_codec import fill_image
 
     rgb, mm, _ = tum
     params = {**yolov4_tiny_files(), 'reliability': 'reliable'}

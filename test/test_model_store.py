@@ -21,8 +21,9 @@ from pathlib import Path
 import pytest
 from harness import shared_file
 
-from jdd_ros import cli, model_store
-from jdd_ros.model_store import (
+from jdd_ros import cli
+from jdd_ros.detect.darknet import model_store
+from jdd_ros.detect.darknet.model_store import (
     ChecksumError,
     KnownModel,
     ModelError,

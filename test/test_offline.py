@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from harness import shared_file, yolov4_tiny_files
 
-from jdd_ros import bags
 from jdd_ros.cli import main
-from jdd_ros.detection import Detection
-from jdd_ros.frames import read_depth_png, shared_rgbd_frames
+from jdd_ros.core.detection import Detection
+from jdd_ros.io import bags
+from jdd_ros.io.frames import read_depth_png, shared_rgbd_frames
 
 
 def png_median(depth_png, box, fraction=0.5):
@@ -199,7 +199,7 @@ def test_process_video_with_a_depth_model(tmp_path, tum, model_args, capsys):
     _, frame0 = decoded.read()
     decoded.release()
     depth = DepthEstimator.from_checkpoint(checkpoint).predict(cv2.cvtColor(frame0, cv2.COLOR_BGR2RGB))
-    from jdd_ros.box_depth import box_depth
+    from jdd_ros.core.box_depth import box_depth
 
     for r in (r for r in rows if r['frame'] == '0'):
         box = [float(r[k]) for k in ('x1', 'y1', 'x2', 'y2')]

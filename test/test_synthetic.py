@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from jdd_ros.camera import CameraIntrinsics
+from jdd_ros.core.camera import CameraIntrinsics
 from jdd_ros.depth.synthetic import MIN_VISIBLE_PIXELS, render_scene
 
 SEEDS = range(12)

@@ -17,7 +17,8 @@ from typing import Any
 import torch
 
 from jdd_ros.depth.unet import DepthUNet
-from jdd_ros.model_store import sha256_of
+from jdd_ros.inference import hashing
+from jdd_ros.inference.hashing import sha256_of, sha256_sidecar
 
 FORMAT = 'jdd_ros.depth_checkpoint'
 VERSION = 1
@@ -99,27 +100,12 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
-def sha256_sidecar(path: str | os.PathLike) -> Path:
-    return Path(str(path) + '.sha256')
-
-
 def verify_sha256(path: str | os.PathLike, expected: str | None = None) -> tuple[str, str]:
-    """Check ``path`` against ``expected`` or, when not given, against ``<path>.sha256`` if that exists.
-
-    Returns (the file's digest, what it was verified against; '' when there was nothing to verify against);
-    raises CheckpointError on a mismatch.
-    """
-    digest = sha256_of(path)
-    source = 'the expected sha256' if expected else ''
-    if not expected:
-        side = sha256_sidecar(path)
-        words = side.read_text().split() if side.exists() else []
-        if words:
-            expected, source = words[0], str(side)
-    if expected and digest.lower() != expected.strip().lower():
-        raise CheckpointError(f'{path}: sha256 {digest} does not match {source} ({expected.strip()}): the file is '
-                              'corrupt, truncated or was replaced; refusing to load it')
-    return digest, source
+    """``jdd_ros.inference.hashing.verify_sha256`` for checkpoints and depth models: a mismatch is a CheckpointError."""
+    try:
+        return hashing.verify_sha256(path, expected)
+    except hashing.ChecksumError as exc:
+        raise CheckpointError(str(exc)) from None
 
 
 def save_checkpoint(path: str | os.PathLike, model: DepthUNet, meta: DepthModelMeta, *, optimizer_state: Any = None,

@@ -14,9 +14,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from jdd_ros.backends import resolve_backend
 from jdd_ros.depth.checkpoint import DepthModelMeta, verify_sha256
 from jdd_ros.depth.sidecar import OnnxDepthSpec, load_sidecar, sidecar_path
+from jdd_ros.inference.backends import resolve_backend
+from jdd_ros.inference.devices import torch_device
+from jdd_ros.inference.onnx_runtime import OnnxRuntimeRunner
 
 
 def _check_size(size: Sequence[int], minimum: int = 32) -> tuple[int, int]:
@@ -34,28 +36,6 @@ def resize_rgb(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
         return rgb
     shrink = h < rgb.shape[0] or w < rgb.shape[1]
     return cv2.resize(rgb, (w, h), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
-
-
-def _ort_providers(device: str) -> list[str]:
-    import onnxruntime as ort
-
-    available = ort.get_available_providers()
-    if device.startswith('cuda'):
-        if 'CUDAExecutionProvider' not in available:
-            raise RuntimeError(f"device '{device}' asked for, but this onnxruntime has no CUDAExecutionProvider "
-                               f"(available: {', '.join(available)}); use device 'cpu' or install onnxruntime-gpu")
-        return ['CUDAExecutionProvider', 'CPUExecutionProvider']
-    return ['CPUExecutionProvider']
-
-
-def _session_options():
-    """ONNX Runtime options: worker threads sleep between frames instead of spinning, so an idle depth node does not
-    burn the cores the detector and fusion nodes need."""
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.add_session_config_entry('session.intra_op.allow_spinning', '0')
-    return options
 
 
 class DepthEstimator:
@@ -97,10 +77,7 @@ class DepthEstimator:
         size = _check_size(input_size) if input_size else _check_size(meta.input_size)
         where = f'{Path(path).name}'
         if backend == 'torch':
-            if device.startswith('cuda') and not torch.cuda.is_available():
-                raise RuntimeError(f"device '{device}' asked for, but this torch has no usable CUDA "
-                                   f'(torch {torch.__version__}); use device cpu')
-            dev = torch.device(device)
+            dev = torch_device(device)
             model.to(dev).eval()
             if threads:
                 torch.set_num_threads(threads)
@@ -110,19 +87,12 @@ class DepthEstimator:
                     out = model(torch.from_numpy(batch).to(dev))
                 return out[:, 0].float().cpu().numpy()
         else:
-            import onnxruntime as ort
-
             from jdd_ros.depth.onnx_export import model_to_onnx_bytes
 
-            options = _session_options()
-            if threads:
-                options.intra_op_num_threads = threads
-            session = ort.InferenceSession(model_to_onnx_bytes(model, size), options,
-                                           providers=_ort_providers(device))
-            name = session.get_inputs()[0].name
+            runner = OnnxRuntimeRunner(model_to_onnx_bytes(model, size), device, threads)
 
             def run(batch: np.ndarray) -> np.ndarray:
-                return session.run(None, {name: batch})[0][:, 0]
+                return runner(batch)[0][:, 0]
         description = f'{meta.describe()}; network input {size[1]}x{size[0]}; {backend} on {device}; from {where}'
         est = cls(run, input_size=size, mean=meta.mean, std=meta.std, meta=meta, description=description,
                   backend=backend)
@@ -134,8 +104,6 @@ class DepthEstimator:
                   input_size: Sequence[int] | None = None, sha256: str | None = None,
                   threads: int = 0) -> DepthEstimator:
         """An ONNX depth model described by its sidecar YAML (default: ``<path without .onnx>.yaml``)."""
-        import onnxruntime as ort
-
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f'ONNX depth model {path} not found; export ours with '
@@ -145,11 +113,8 @@ class DepthEstimator:
         digest, verified_against = verify_sha256(path, sha256 or spec.sha256 or None)
         if spec.sha256 and not sha256:
             verified_against = f'the sha256 in {sidecar or sidecar_path(path)}'
-        options = _session_options()
-        if threads:
-            options.intra_op_num_threads = threads
         try:
-            session = ort.InferenceSession(str(path), options, providers=_ort_providers(device))
+            session = OnnxRuntimeRunner(path, device, threads).session
         except Exception as exc:  # noqa: BLE001 - ORT raises its own exception types
             raise ValueError(f'{path}: ONNX Runtime cannot load it: {str(exc).splitlines()[0][:300]}') from exc
         inputs = {i.name: i for i in session.get_inputs()}

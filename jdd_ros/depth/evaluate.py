@@ -9,13 +9,13 @@ and, when matplotlib is installed, ``error_histogram.png`` and ``worst_images.pn
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 import math
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +23,31 @@ import numpy as np
 from jdd_ros.depth.metrics import HIGHER_IS_BETTER, METRIC_NAMES, MetricAccumulator, compute_metrics, valid_mask
 
 
-def _estimator(args: argparse.Namespace):
+@dataclass
+class EvalOptions:
+    """What ``jdd-ros eval-depth`` evaluates, on what data and how (its command-line options)."""
+
+    checkpoint: str | None = None
+    onnx: str | None = None
+    sidecar: str | None = None
+    nyu_csv: str | None = None
+    nyu_mat: str | None = None
+    split_file: str | None = None
+    all_images: bool = False
+    synthetic: int | None = None
+    synthetic_size: tuple[int, int] = (240, 320)
+    median_scaling: bool = False
+    eigen_crop: bool | None = None  # None: the dataset's convention (on for NYU)
+    min_depth: float = 1e-3
+    max_depth: float = 10.0
+    limit: int | None = None
+    worst: int = 6
+    out: str | None = None
+    threads: int | None = None
+    no_progress: bool = False
+
+
+def _estimator(args: EvalOptions):
     from jdd_ros.depth.estimator import DepthEstimator
 
     if args.onnx:
@@ -31,7 +55,7 @@ def _estimator(args: argparse.Namespace):
     return DepthEstimator.from_checkpoint(args.checkpoint, threads=args.threads or 0)
 
 
-def _source(args: argparse.Namespace):
+def _source(args: EvalOptions):
     """(source, dataset description, eigen crop by default?)"""
     if args.synthetic is not None:
         from jdd_ros.depth.synthetic import SyntheticSource, held_out_seeds
@@ -62,7 +86,7 @@ def _predict(estimator, rgb: np.ndarray, median_scaling: bool) -> np.ndarray:
         return (1.0 / raw if kind == 'relative_inverse' else raw).astype(np.float32)
 
 
-def evaluate(args: argparse.Namespace, log: Callable[[str], None] = print) -> dict:
+def evaluate(args: EvalOptions, log: Callable[[str], None] = print) -> dict:
     if args.threads:
         import torch
 
@@ -118,7 +142,7 @@ def evaluate(args: argparse.Namespace, log: Callable[[str], None] = print) -> di
 
 
 def _plots(out_dir: Path, estimator, source, errors: list[np.ndarray], worst: list[int],
-           args: argparse.Namespace) -> None:
+           args: EvalOptions) -> None:
     try:
         import matplotlib
 
@@ -173,51 +197,3 @@ def format_summary(summary: dict) -> str:
     arrows = ', '.join(f'{n} {"↑" if n in HIGHER_IS_BETTER else "↓"}' for n in names)
     return (f'{summary["model"]}\n{summary["dataset"]}: {m["images"]} images'
             f'{", Eigen crop" if summary["eigen_crop"] else ""}\n{head}\n{rule}\n{vals}\n({arrows})')
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    model = parser.add_argument_group('model (one)')
-    model.add_argument('--checkpoint', metavar='CKPT', help='a trained jdd_ros depth checkpoint')
-    model.add_argument('--onnx', metavar='MODEL', help='an ONNX depth model with its sidecar YAML')
-    model.add_argument('--sidecar', metavar='YAML', help='the ONNX sidecar (default: MODEL with .yaml)')
-    data = parser.add_argument_group('data (one)')
-    data.add_argument('--nyu-csv', metavar='ZIP_DIR_OR_CSV', help="nyu_data.zip (or extracted): its test split")
-    data.add_argument('--nyu-mat', metavar='MAT', help='nyu_depth_v2_labeled.mat with --split-file splits.mat')
-    data.add_argument('--split-file', metavar='SPLITS', help="NYU's splits.mat (or a text file of 1-based indices)")
-    data.add_argument('--all-images', action='store_true', help='with --nyu-mat: all 1449 images, no split file')
-    data.add_argument('--synthetic', type=int, metavar='N', help='N held-out synthetic scenes (never trained on)')
-    data.add_argument('--synthetic-size', type=int, nargs=2, default=(240, 320), metavar=('H', 'W'))
-    parser.add_argument('--median-scaling', action='store_true', help='scale each prediction by median(gt)/median(pred)'
-                        ' (for relative-depth models)')
-    crop = parser.add_mutually_exclusive_group()
-    crop.add_argument('--eigen-crop', dest='eigen_crop', action='store_true', default=None,
-                      help='evaluate inside the Eigen crop (default for NYU)')
-    crop.add_argument('--no-eigen-crop', dest='eigen_crop', action='store_false')
-    parser.add_argument('--min-depth', type=float, default=1e-3, help='valid ground truth lower bound (m)')
-    parser.add_argument('--max-depth', type=float, default=10.0, help='valid ground truth upper bound (m)')
-    parser.add_argument('--limit', type=int, metavar='N', help='evaluate N images spread over the split')
-    parser.add_argument('--worst', type=int, default=6, metavar='K', help='images in worst_images.png')
-    parser.add_argument('--out', metavar='DIR', help='write summary.json, per_image.csv and plots here')
-    parser.add_argument('--threads', type=int, help='CPU threads')
-    parser.add_argument('--no-progress', action='store_true')
-
-
-def run(args: argparse.Namespace) -> int:
-    if bool(args.checkpoint) == bool(args.onnx):
-        print('jdd-ros eval-depth: give one model: --checkpoint CKPT or --onnx MODEL', file=sys.stderr)
-        return 2
-    if sum(x is not None and x is not False for x in (args.nyu_csv, args.nyu_mat, args.synthetic)) != 1:
-        print('jdd-ros eval-depth: give one data source: --nyu-csv, --nyu-mat or --synthetic N', file=sys.stderr)
-        return 2
-    try:
-        summary = evaluate(args)
-    except (ValueError, FileNotFoundError, RuntimeError) as exc:
-        print(f'jdd-ros eval-depth: {exc}', file=sys.stderr)
-        return 2
-    print(format_summary(summary))
-    if args.out:
-        print(f'wrote {args.out}/summary.json, per_image.csv and plots')
-    return 0
-
-
-COMMANDS = {'eval-depth': (add_arguments, run)}

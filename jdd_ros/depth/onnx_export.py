@@ -7,7 +7,6 @@ ONNX file's sha256.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import io
 import os
@@ -18,7 +17,7 @@ import torch
 
 from jdd_ros.depth.checkpoint import DepthModelMeta, load_checkpoint
 from jdd_ros.depth.sidecar import OnnxDepthSpec, sidecar_path, write_sidecar
-from jdd_ros.model_store import sha256_of
+from jdd_ros.inference.hashing import sha256_of
 
 OPSET = 17
 INPUT_NAME = 'image'
@@ -67,31 +66,3 @@ def export_checkpoint(checkpoint: str | os.PathLike, out: str | os.PathLike, inp
     side = sidecar_path(out)
     write_sidecar(side, spec, comment=f'jdd_ros depth model exported from {Path(checkpoint).name}\n{meta.describe()}')
     return out, side
-
-
-def _add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument('--checkpoint', required=True, help='jdd_ros depth checkpoint (.pt)')
-    parser.add_argument('--out', required=True, help='ONNX file to write; its sidecar <out>.yaml is written beside it')
-    parser.add_argument('--input-size', type=int, nargs=2, metavar=('HEIGHT', 'WIDTH'),
-                        help="input size of the export and its sidecar; default: the checkpoint's")
-    parser.add_argument('--opset', type=int, default=OPSET, help=f'ONNX opset (default {OPSET})')
-
-
-def _run(args: argparse.Namespace) -> int:
-    import sys
-
-    from jdd_ros.depth.checkpoint import CheckpointError
-
-    if args.input_size and any(v < 32 for v in args.input_size):
-        print(f'--input-size must be at least 32x32, got {args.input_size}', file=sys.stderr)
-        return 2
-    try:
-        onnx_path, side = export_checkpoint(args.checkpoint, args.out, args.input_size, args.opset)
-    except (CheckpointError, FileNotFoundError) as exc:
-        print(f'jdd-ros export-depth-onnx: {exc}', file=sys.stderr)
-        return 2
-    print(f'wrote {onnx_path} and {side}')
-    return 0
-
-
-COMMANDS = {'export-depth-onnx': (_add_arguments, _run)}

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from jdd_ros.camera import CameraIntrinsics
+from jdd_ros.core.camera import CameraIntrinsics
 
 if TYPE_CHECKING:  # imported where used: datasets imports torch, which the scene renderer does not need
     from jdd_ros.depth.augment import AugmentPolicy

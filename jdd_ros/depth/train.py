@@ -9,7 +9,6 @@ Metrics reported here are at the network's input resolution; ``jdd-ros eval-dept
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 import math
@@ -20,6 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -229,6 +229,101 @@ class _Logs:
             self.tb.close()
 
 
+def _initial_model(cfg: TrainConfig, log: Callable[[str], None]) -> tuple[DepthUNet, dict]:
+    """A new U-Net (encoder weights when given), or the one of ``cfg.resume`` with its saved training state; a resumed
+    run keeps the checkpoint's architecture settings."""
+    if not cfg.resume:
+        model = DepthUNet(cfg.encoder, cfg.min_depth, cfg.max_depth)
+        if cfg.encoder_weights:
+            model.load_encoder_state_dict(load_encoder_weights(cfg.encoder_weights))
+            log(f'encoder initialised from {cfg.encoder_weights}')
+        return model, {}
+    model, old_meta, rest = load_checkpoint(cfg.resume, require_trained=False)
+    if not rest.get('training_state'):
+        raise ValueError(f'{cfg.resume} holds no training state (optimizer, epoch): it cannot be resumed')
+    for key in ('encoder', 'input_size', 'min_depth', 'max_depth'):
+        want = getattr(old_meta, key)
+        if tuple(np.atleast_1d(want)) != tuple(np.atleast_1d(getattr(cfg, key))):
+            log(f'resume: using the checkpoint\'s {key} {want} (not {getattr(cfg, key)})')
+            setattr(cfg, key, tuple(want) if key == 'input_size' else want)
+    model.train()
+    return model, rest
+
+
+def _resume(cfg: TrainConfig, rest: dict, optimizer: torch.optim.Optimizer, scheduler: Any, total_steps: int,
+            log: Callable[[str], None]) -> tuple[int, int]:
+    """(first epoch, step) to continue from: the optimizer and schedule of ``cfg.resume`` restored."""
+    if not cfg.resume:
+        return 0, 0
+    state = rest['training_state']
+    if int(state.get('total_steps', total_steps)) != total_steps:
+        raise ValueError(f'{cfg.resume} was trained with a schedule of {state.get("total_steps")} steps '
+                         f'({state.get("epochs")} epochs of {state.get("steps_per_epoch")}); resume with the same '
+                         f'--epochs, --batch-size and data (now {total_steps} steps)')
+    optimizer.load_state_dict(rest['optimizer_state'])
+    scheduler.load_state_dict(rest['scheduler_state'])
+    start_epoch, step = int(state['epoch']), int(state['step'])
+    log(f'resuming {cfg.resume} after epoch {start_epoch} (step {step} of {total_steps})')
+    return start_epoch, step
+
+
+@dataclass
+class _Run:
+    """What one training run holds between epochs."""
+
+    cfg: TrainConfig
+    model: DepthUNet
+    loader: DataLoader
+    generator: torch.Generator
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+    loss_fn: Callable
+    logs: _Logs
+    step: int = 0
+
+    def train_epoch(self, epoch: int) -> list[float]:
+        from tqdm import tqdm
+
+        cfg = self.cfg
+        # seeded per epoch, so a resumed run sees the same batches and augmentations as an uninterrupted one
+        torch.manual_seed(cfg.seed * 100_003 + epoch)
+        self.generator.manual_seed(cfg.seed * 100_003 + epoch)
+        self.model.train()
+        losses = []
+        bar = tqdm(self.loader, desc=f'epoch {epoch + 1}/{cfg.epochs}', disable=not cfg.progress, leave=False,
+                   file=sys.stderr)
+        for image, depth in bar:
+            loss = self.loss_fn(self.model(image), depth)
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f'the loss became {loss.item()} at step {self.step}: lower --lr')
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+            self.scheduler.step()
+            self.step += 1
+            losses.append(float(loss.item()))
+            lr = self.scheduler.get_last_lr()[0]
+            bar.set_postfix(loss=f'{losses[-1]:.4f}', lr=f'{lr:.2e}')
+            self.logs.step(self.step, losses[-1], lr)
+        return losses
+
+    def save(self, epoch: int, held_out: dict, baselines: dict, trained_on: str, note: str) -> None:
+        cfg = self.cfg
+        metrics = {**{k: held_out[k] for k in METRIC_NAMES}, 'held_out_images': held_out['images'],
+                   'resolution': f'{cfg.input_size[1]}x{cfg.input_size[0]}', **baselines}
+        meta = DepthModelMeta(architecture='unet', encoder=cfg.encoder, input_size=cfg.input_size,
+                              mean=IMAGENET_MEAN, std=IMAGENET_STD, min_depth=cfg.min_depth,
+                              max_depth=cfg.max_depth, trained_on=trained_on, epochs=epoch + 1, metrics=metrics,
+                              notes=f'{note}; loss {cfg.loss}; {self.step} steps of batch {cfg.batch_size}')
+        config = {k: v for k, v in asdict(cfg).items() if k not in ('resume', 'extra')}
+        steps_per_epoch = len(self.loader)
+        save_checkpoint(Path(cfg.out), self.model, meta, optimizer_state=self.optimizer.state_dict(),
+                        scheduler_state=self.scheduler.state_dict(),
+                        training_state={'epoch': epoch + 1, 'step': self.step, 'epochs': cfg.epochs,
+                                        'steps_per_epoch': steps_per_epoch, 'total_steps': steps_per_epoch * cfg.epochs,
+                                        'config': json.loads(json.dumps(config, default=str))})
+
+
 def train(cfg: TrainConfig, log: Callable[[str], None] = print) -> TrainResult:
     """Run the training described by ``cfg``; returns where the checkpoint is and the held-out numbers."""
     if cfg.threads:
@@ -236,25 +331,7 @@ def train(cfg: TrainConfig, log: Callable[[str], None] = print) -> TrainResult:
     torch.manual_seed(cfg.seed)
     np.random.seed(cfg.seed)
     started = time.perf_counter()
-    out = Path(cfg.out)
-
-    rest: dict = {}
-    model = DepthUNet(cfg.encoder, cfg.min_depth, cfg.max_depth)
-    if cfg.resume:
-        model, old_meta, rest = load_checkpoint(cfg.resume, require_trained=False)
-        state = rest.get('training_state') or {}
-        if not state:
-            raise ValueError(f'{cfg.resume} holds no training state (optimizer, epoch): it cannot be resumed')
-        for key in ('encoder', 'input_size', 'min_depth', 'max_depth'):
-            want = getattr(old_meta, key)
-            if tuple(np.atleast_1d(want)) != tuple(np.atleast_1d(getattr(cfg, key))):
-                log(f'resume: using the checkpoint\'s {key} {want} (not {getattr(cfg, key)})')
-                setattr(cfg, key, tuple(want) if key == 'input_size' else want)
-        model.train()
-    elif cfg.encoder_weights:
-        model.load_encoder_state_dict(load_encoder_weights(cfg.encoder_weights))
-        log(f'encoder initialised from {cfg.encoder_weights}')
-
+    model, rest = _initial_model(cfg, log)
     train_src, val_src, trained_on, note = build_sources(cfg)
     augment = AugmentPolicy() if cfg.augment else None
     train_ds = DepthTensorDataset(train_src, cfg.input_size, augment=augment, mean=IMAGENET_MEAN, std=IMAGENET_STD)
@@ -262,61 +339,27 @@ def train(cfg: TrainConfig, log: Callable[[str], None] = print) -> TrainResult:
     generator = torch.Generator()
     loader = DataLoader(train_ds, batch_size=cfg.batch_size, shuffle=True, drop_last=len(train_ds) > cfg.batch_size,
                         num_workers=cfg.workers, generator=generator, persistent_workers=cfg.workers > 0)
-    steps_per_epoch = len(loader)
-    total_steps = steps_per_epoch * cfg.epochs
-
+    total_steps = len(loader) * cfg.epochs
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     scheduler = _make_scheduler(cfg, optimizer, total_steps)
-    start_epoch, step = 0, 0
-    if cfg.resume:
-        state = rest['training_state']
-        if int(state.get('total_steps', total_steps)) != total_steps:
-            raise ValueError(f'{cfg.resume} was trained with a schedule of {state.get("total_steps")} steps '
-                             f'({state.get("epochs")} epochs of {state.get("steps_per_epoch")}); resume with the same '
-                             f'--epochs, --batch-size and data (now {total_steps} steps)')
-        optimizer.load_state_dict(rest['optimizer_state'])
-        scheduler.load_state_dict(rest['scheduler_state'])
-        start_epoch, step = int(state['epoch']), int(state['step'])
-        log(f'resuming {cfg.resume} after epoch {start_epoch} (step {step} of {total_steps})')
-    loss_fn = depth_loss(cfg.loss, cfg.min_depth, cfg.max_depth)
-
+    start_epoch, step = _resume(cfg, rest, optimizer, scheduler, total_steps, log)
     log(f'training a {cfg.encoder} U-Net at {cfg.input_size[1]}x{cfg.input_size[0]} on {note}; '
-        f'{len(train_ds)} training / {len(val_ds)} held-out images, {cfg.epochs} epochs x {steps_per_epoch} steps, '
+        f'{len(train_ds)} training / {len(val_ds)} held-out images, {cfg.epochs} epochs x {len(loader)} steps, '
         f'loss {cfg.loss}, AdamW lr {cfg.lr:g} {cfg.schedule}')
-    logs = _Logs(Path(cfg.log_csv) if cfg.log_csv else out.with_suffix('.log.csv'), resume=bool(cfg.resume))
-    baselines = {}
+    logs = _Logs(Path(cfg.log_csv) if cfg.log_csv else Path(cfg.out).with_suffix('.log.csv'), resume=bool(cfg.resume))
+    run = _Run(cfg, model, loader, generator, optimizer, scheduler, depth_loss(cfg.loss, cfg.min_depth, cfg.max_depth),
+               logs, step)
+    baselines: dict = {}
     held_out: dict[str, float] = {}
     try:
-        from tqdm import tqdm
-
         for epoch in range(start_epoch, cfg.epochs):
-            # seeded per epoch, so a resumed run sees the same batches and augmentations as an uninterrupted one
-            torch.manual_seed(cfg.seed * 100_003 + epoch)
-            generator.manual_seed(cfg.seed * 100_003 + epoch)
-            model.train()
-            losses = []
-            bar = tqdm(loader, desc=f'epoch {epoch + 1}/{cfg.epochs}', disable=not cfg.progress, leave=False,
-                       file=sys.stderr)
-            for image, depth in bar:
-                pred = model(image)
-                loss = loss_fn(pred, depth)
-                if not torch.isfinite(loss):
-                    raise FloatingPointError(f'the loss became {loss.item()} at step {step}: lower --lr')
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                scheduler.step()
-                step += 1
-                losses.append(float(loss.item()))
-                lr = scheduler.get_last_lr()[0]
-                bar.set_postfix(loss=f'{losses[-1]:.4f}', lr=f'{lr:.2e}')
-                logs.step(step, losses[-1], lr)
-            held_out, val_pooled = evaluate_model(model, val_ds, cfg.batch_size, cfg.max_depth)
+            losses = run.train_epoch(epoch)
+            held_out, _ = evaluate_model(model, val_ds, cfg.batch_size, cfg.max_depth)
             if not baselines:
                 per_image = [d[0].numpy()[(d[0].numpy() > 1e-3) & (d[0].numpy() < cfg.max_depth)]
                              for _, d in (val_ds[i] for i in range(len(val_ds)))]
                 baselines = constant_baselines(_sample_depths(train_ds, 200, cfg.max_depth), per_image, cfg.max_depth)
-            row = {'epoch': epoch + 1, 'step': step, 'lr': scheduler.get_last_lr()[0],
+            row = {'epoch': epoch + 1, 'step': run.step, 'lr': scheduler.get_last_lr()[0],
                    'train_loss': float(np.mean(losses)) if losses else math.nan,
                    'seconds': round(time.perf_counter() - started, 1),
                    **{f'val_{k}': held_out[k] for k in METRIC_NAMES}}
@@ -324,75 +367,7 @@ def train(cfg: TrainConfig, log: Callable[[str], None] = print) -> TrainResult:
             log(f'epoch {epoch + 1}/{cfg.epochs}: loss {row["train_loss"]:.4f}, held-out δ1 {held_out["delta1"]:.3f} '
                 f'AbsRel {held_out["abs_rel"]:.3f} RMSE {held_out["rmse"]:.3f} m '
                 f'(best constant δ1 {baselines["constant_best_delta1"]:.3f})')
-            metrics = {**{k: held_out[k] for k in METRIC_NAMES}, 'held_out_images': held_out['images'],
-                       'resolution': f'{cfg.input_size[1]}x{cfg.input_size[0]}', **baselines}
-            meta = DepthModelMeta(architecture='unet', encoder=cfg.encoder, input_size=cfg.input_size,
-                                  mean=IMAGENET_MEAN, std=IMAGENET_STD, min_depth=cfg.min_depth,
-                                  max_depth=cfg.max_depth, trained_on=trained_on, epochs=epoch + 1, metrics=metrics,
-                                  notes=f'{note}; loss {cfg.loss}; {step} steps of batch {cfg.batch_size}')
-            config = {k: v for k, v in asdict(cfg).items() if k not in ('resume', 'extra')}
-            save_checkpoint(out, model, meta, optimizer_state=optimizer.state_dict(),
-                            scheduler_state=scheduler.state_dict(),
-                            training_state={'epoch': epoch + 1, 'step': step, 'epochs': cfg.epochs,
-                                            'steps_per_epoch': steps_per_epoch, 'total_steps': total_steps,
-                                            'config': json.loads(json.dumps(config, default=str))})
+            run.save(epoch, held_out, baselines, trained_on, note)
     finally:
         logs.close()
-    return TrainResult(out, cfg.epochs, step, held_out, baselines, time.perf_counter() - started)
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    src = parser.add_argument_group('data (exactly one)')
-    src.add_argument('--nyu-csv', metavar='ZIP_DIR_OR_CSV',
-                     help="DenseDepth's nyu_data.zip, its extracted directory, or its data/nyu2_train.csv")
-    src.add_argument('--nyu-mat', metavar='MAT', help='the official nyu_depth_v2_labeled.mat (needs --split-file)')
-    src.add_argument('--split-file', metavar='SPLITS', help="NYU's splits.mat (or a text file of 1-based test indices)")
-    src.add_argument('--synthetic', type=int, metavar='N', help='train on N generated scenes with exact depth')
-    parser.add_argument('--out', required=True, metavar='CKPT', help='checkpoint written after every epoch')
-    parser.add_argument('--resume', metavar='CKPT', help='continue the training saved in this checkpoint')
-    parser.add_argument('--encoder', default='resnet18', choices=ENCODERS)
-    parser.add_argument('--encoder-weights', metavar='PTH', help='torchvision ResNet ImageNet weights to start from')
-    parser.add_argument('--epochs', type=int, default=20)
-    parser.add_argument('--batch-size', type=int, default=8)
-    parser.add_argument('--lr', type=float, default=3e-4, help='peak learning rate (default 3e-4)')
-    parser.add_argument('--weight-decay', type=float, default=1e-4)
-    parser.add_argument('--schedule', default='onecycle', choices=SCHEDULES)
-    parser.add_argument('--input-size', type=int, nargs=2, default=(240, 320), metavar=('H', 'W'),
-                        help='network input, at least 32 (multiples of 32 are fastest; default 240 320)')
-    parser.add_argument('--loss', default='original', choices=LOSSES,
-                        help='original = SSIM + gradient + L1 (DenseDepth); silog = scale-invariant log')
-    parser.add_argument('--min-depth', type=float, default=0.1)
-    parser.add_argument('--max-depth', type=float, default=10.0)
-    parser.add_argument('--no-augment', action='store_true', help='no flips / colour jitter / channel swap')
-    parser.add_argument('--val-count', type=int, metavar='N',
-                        help='held-out images evaluated per epoch (default: synthetic max(16, N/10); NYU all 654)')
-    parser.add_argument('--workers', type=int, default=0, help='DataLoader worker processes')
-    parser.add_argument('--threads', type=int, help='torch CPU threads')
-    parser.add_argument('--seed', type=int, default=0)
-    parser.add_argument('--log-csv', metavar='CSV', help='per-epoch log (default: <out>.log.csv)')
-    parser.add_argument('--no-progress', action='store_true', help='no progress bar')
-
-
-def run(args: argparse.Namespace) -> int:
-    try:
-        cfg = TrainConfig(out=args.out, nyu_csv=args.nyu_csv, nyu_mat=args.nyu_mat, split_file=args.split_file,
-                          synthetic=args.synthetic, encoder=args.encoder, encoder_weights=args.encoder_weights,
-                          epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay,
-                          schedule=args.schedule, input_size=tuple(args.input_size), loss=args.loss,
-                          min_depth=args.min_depth, max_depth=args.max_depth, augment=not args.no_augment,
-                          val_count=args.val_count, workers=args.workers, threads=args.threads, seed=args.seed,
-                          resume=args.resume, log_csv=args.log_csv, progress=not args.no_progress)
-        result = train(cfg)
-    except (ValueError, FileNotFoundError) as exc:
-        print(f'jdd-ros train-depth: {exc}', file=sys.stderr)
-        return 2
-    b = result.baselines
-    print(f'wrote {result.checkpoint} after {result.epochs} epochs ({result.steps} steps, {result.seconds:.0f} s): '
-          f'held-out δ1 {result.held_out["delta1"]:.3f}, AbsRel {result.held_out["abs_rel"]:.3f}, '
-          f'RMSE {result.held_out["rmse"]:.3f} m; constant predictors: median of training depths '
-          f'{b["median_train_depth_m"]:.2f} m δ1 {b["constant_median_delta1"]:.3f}, best constant '
-          f'{b["best_constant_m"]:.2f} m δ1 {b["constant_best_delta1"]:.3f}')
-    return 0
-
-
-COMMANDS = {'train-depth': (add_arguments, run)}
+    return TrainResult(Path(cfg.out), cfg.epochs, run.step, held_out, baselines, time.perf_counter() - started)

@@ -15,51 +15,23 @@ import numpy as np
 from rclpy.node import Node
 from sensor_msgs.msg import Image
 
-from jdd_ros.image_codec import fill_image, image_to_numpy, to_rgb8
+from jdd_ros.depth.colorize import colorize_depth
+from jdd_ros.depth.model import build_depth_model
+from jdd_ros.io.image_codec import fill_image, image_to_numpy, to_rgb8
 from jdd_ros.ros.frame_stats import FrameStats
 from jdd_ros.ros.newest_frame import NewestFrameWorker
 from jdd_ros.ros.parameters import NodeParameters
 from jdd_ros.ros.qos import advertise, input_qos, subscribe
 from jdd_ros.ros.runtime import run_node
 
-NO_MODEL = (
-    'depth_node needs a trained depth model: set checkpoint:=/path/depth.pt (a jdd_ros checkpoint: train one with '
-    "'jdd-ros train-depth --nyu-csv data/nyu2_train.csv --out depth.pt', or for plumbing tests only "
-    "'jdd-ros train-depth --synthetic 2000 --out depth.pt') or onnx_model:=/path/model.onnx with its sidecar "
-    'model.yaml next to it (docs/depth-model.md explains how to export Depth Anything V2 and write the sidecar)')
 STATS_PERIOD_S = 10.0
-
-
-def load_estimator(params: NodeParameters) -> Any:
-    """The DepthEstimator the parameters ask for, or ValueError/FileNotFoundError saying what to provide."""
-    from jdd_ros.depth.estimator import DepthEstimator
-
-    checkpoint, onnx_model = params['checkpoint'], params['onnx_model']
-    if not checkpoint and not onnx_model:
-        raise ValueError(NO_MODEL)
-    if checkpoint and onnx_model:
-        raise ValueError(f"set either checkpoint ('{checkpoint}') or onnx_model ('{onnx_model}'), not both")
-    h, w = params['input_height'], params['input_width']
-    if bool(h) != bool(w):
-        raise ValueError(f'set both input_height and input_width (multiples of 32) or neither; got {h} and {w}')
-    size = (h, w) if h else None
-    sha = params['model_sha256'] or None
-    if checkpoint:
-        return DepthEstimator.from_checkpoint(checkpoint, device=params['device'], backend=params['backend'],
-                                              input_size=size, sha256=sha)
-    estimator = DepthEstimator.from_onnx(onnx_model, device=params['device'], input_size=size, sha256=sha)
-    if not estimator.is_metric:
-        raise ValueError(f'{onnx_model} gives relative depth aligned per frame (alignment: reference), which '
-                         'depth_node cannot publish as metres; calibrate output_scale/output_shift once and set '
-                         'alignment: fixed in its sidecar (docs/depth-model.md)')
-    return estimator
 
 
 class DepthNode(Node):
     def __init__(self) -> None:
         super().__init__('depth_node')
         self.params = NodeParameters(self, 'depth_node')
-        self.estimator = load_estimator(self.params)
+        self.estimator = build_depth_model(self.params.current)
         log = self.get_logger()
         log.info(f'depth model: {self.estimator.description}')
         if self.estimator.sha256_verified_against:
@@ -73,7 +45,7 @@ class DepthNode(Node):
                         'is NOT trustworthy. Use it for plumbing tests; train on NYU Depth v2 for real use. !!!')
         self._pub_depth = advertise(self, Image, 'depth')
         self._pub_colored = advertise(self, Image, 'depth_colored')
-        self._sub = subscribe(self, Image, 'image', self._on_image, input_qos(self.params['reliability'], 1))
+        self._sub = subscribe(self, Image, 'image', self._on_image, input_qos(self.params.current.reliability, 1))
         self.frames = FrameStats(log, self._sub.topic_name)
         self._worker = NewestFrameWorker(self._process, lambda msg, exc: self.frames.refused(msg, exc),
                                          name='depth_worker')
@@ -94,15 +66,14 @@ class DepthNode(Node):
         raw = est.run_network(batch)[0]
         t2 = time.perf_counter()
         depth = est.postprocess(raw, rgb.shape[:2])
-        max_depth = self.params['max_depth']
+        p = self.params.current
+        max_depth = p.max_depth
         if max_depth > 0:
             depth = np.where(depth > max_depth, np.float32(np.nan), depth)
         out = fill_image(Image(), depth, '32FC1')
         out.header = msg.header
         self._pub_depth.publish(out)
-        if self.params['publish_colored']:
-            from jdd_ros.depth.colorize import colorize_depth
-
+        if p.publish_colored:
             colored = fill_image(Image(), colorize_depth(depth, far=max_depth or None), 'rgb8')
             colored.header = msg.header
             self._pub_colored.publish(colored)

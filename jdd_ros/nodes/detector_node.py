@@ -20,8 +20,9 @@ from rclpy.parameter import Parameter
 from sensor_msgs.msg import Image
 from vision_msgs.msg import Detection2DArray
 
-from jdd_ros.image_codec import fill_image, image_to_numpy, to_rgb8
-from jdd_ros.model_store import resolve_detector_files
+from jdd_ros.detect.registry import build_detector
+from jdd_ros.io.drawing import draw_detections
+from jdd_ros.io.image_codec import fill_image, image_to_numpy, to_rgb8
 from jdd_ros.ros.depth_masking import DepthMaskFilter
 from jdd_ros.ros.frame_stats import FrameStats
 from jdd_ros.ros.messages import detections_to_msg
@@ -38,40 +39,35 @@ class DetectorNode(Node):
         super().__init__('detector_node', **kwargs)
         self._worker: NewestFrameWorker | None = None  # first: rclpy destroys a node whose start-up failed
         self.params = NodeParameters(self, 'detector_node')
-        p = self.params
-        files = resolve_detector_files(p['model'], p['cfg'], p['weights'], p['names'], p['weights_sha256'])
-        from jdd_ros.darknet.detector import YoloDetector  # torch is imported only once the model files are good
-
+        p = self.params.current
         t0 = time.perf_counter()
-        self.detector = YoloDetector(str(files.cfg), str(files.weights), str(files.names), device=p['device'],
-                                     backend=p['backend'], input_size=p['input_size'] or None)
+        self.detector = build_detector(p)
         self._class_names = set(self.detector.class_names)
-        reason = self._check_classes(p['classes'])
+        reason = self._check_classes(list(p.classes))
         if reason:
             raise ValueError(reason)
         # rclpy calls the newest callback first: unknown classes are refused before NodeParameters keeps a value.
         self.add_on_set_parameters_callback(self._on_set_classes)
-        h, w = self.detector.input_size
+        d = self.detector
         self.get_logger().info(
-            f'{files.weights.name} loaded in {time.perf_counter() - t0:.1f} s ({self.detector.backend} on '
-            f'{p["device"]}, input {w}x{h}, {len(self.detector.class_names)} classes)')
-        if p['cfg'] and not p['weights_sha256']:
+            f'loaded in {time.perf_counter() - t0:.1f} s ({d.backend} on {d.device}): {d.description}')
+        if (p.cfg or p.family != 'darknet') and not p.weights_sha256:
             self.get_logger().warning(
-                f'{files.weights} is not checked against a checksum: set weights_sha256 to pin your own weights')
+                f'{p.weights} is not checked against a checksum: set weights_sha256 to pin your own weights')
 
         # filter_mode 'mask_then_detect' blanks pixels beyond max_depth using the 'depth' frame of the same stamp;
         # it subscribes 'depth' only while the mode is in use.
-        self.depth_mask = DepthMaskFilter(self, p['reliability'], subscribe_now=p['filter_mode'] == 'mask_then_detect')
+        self.depth_mask = DepthMaskFilter(self, p.reliability, subscribe_now=p.filter_mode == 'mask_then_detect')
 
         self._pub = advertise(self, Detection2DArray, 'detections')
         self._debug_pub = advertise(self, Image, 'debug_image')
-        self._sub = subscribe(self, Image, 'image', self._on_image, input_qos(p['reliability'], depth=1))
+        self._sub = subscribe(self, Image, 'image', self._on_image, input_qos(p.reliability, depth=1))
         self.frames = FrameStats(self.get_logger(), self._sub.topic_name)
         self._worker = NewestFrameWorker(self.process, lambda msg, exc: self.frames.refused(msg, exc),
                                          name='detector_worker')
         self.create_timer(STATS_PERIOD_S, self.frames.log_summary)
         self.get_logger().info(
-            f"waiting for images on '{self._sub.topic_name}' (reliability {p['reliability']}); publishing "
+            f"waiting for images on '{self._sub.topic_name}' (reliability {p.reliability}); publishing "
             f"'{self._pub.topic_name}'")
 
     # ---- parameters ----------------------------------------------------------------------------------------------
@@ -101,19 +97,17 @@ class DetectorNode(Node):
         """Detect on one frame and publish; returns the published message."""
         t0 = time.perf_counter()
         self.frames.check_stamp(msg.header)
-        p = self.params.as_dict()  # one consistent set of values for the whole frame
+        p = self.params.current  # one consistent set of values for the whole frame
         rgb = to_rgb8(image_to_numpy(msg), msg.encoding)
-        if p['filter_mode'] == 'mask_then_detect' and p['max_depth'] > 0:
-            rgb = self.depth_mask(rgb, msg.header, p)
+        if p.filter_mode == 'mask_then_detect' and p.max_depth > 0:
+            rgb = self.depth_mask(rgb, msg.header, p.max_depth)
         t1 = time.perf_counter()
-        detections = self.detector.detect(rgb, conf_threshold=p['confidence_threshold'],
-                                          nms_threshold=p['nms_threshold'], classes=set(p['classes']) or None)
+        detections = self.detector.detect(rgb, conf_threshold=p.confidence_threshold,
+                                          nms_threshold=p.nms_threshold, classes=set(p.classes) or None)
         t2 = time.perf_counter()
         out = detections_to_msg(detections, msg.header)
         self._pub.publish(out)
-        if p['publish_debug_image']:
-            from jdd_ros.drawing import draw_detections
-
+        if p.publish_debug_image:
             drawn, _ = draw_detections(rgb, detections, show_distance=False)
             debug = fill_image(Image(), drawn, 'rgb8')
             debug.header = msg.header

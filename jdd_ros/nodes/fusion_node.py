@@ -1,6 +1,6 @@
 """fusion_node: detections + depth of the same camera frame -> detections with their distance, filtered by max_depth.
 
-Thin ROS shell around jdd_ros.fusion: join by exact header stamp, read each box's depth, publish with the input
+Thin ROS shell around jdd_ros.core.fusion: join by exact header stamp, read each box's depth, publish with the input
 header unchanged. Parameters are re-read for every pair, so ``ros2 param set`` applies to the next one.
 """
 
@@ -17,12 +17,13 @@ from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image
 from vision_msgs.msg import Detection2DArray, Detection3DArray
 
-from jdd_ros.camera import CameraIntrinsics
-from jdd_ros.drawing import draw_detections
-from jdd_ros.fusion import DEPTH, DETECTIONS, FusionCounters, FusionSettings, StampJoiner, fuse
-from jdd_ros.image_codec import ImageFormatError, depth_to_metres, fill_image, image_to_numpy, to_rgb8
+from jdd_ros.core.camera import CameraIntrinsics
+from jdd_ros.core.fusion import FusionCounters, FusionSettings, fuse
+from jdd_ros.core.stamp_join import DEPTH, DETECTIONS, StampJoiner
+from jdd_ros.io.camera_info import intrinsics_from_camera_info
+from jdd_ros.io.drawing import draw_detections
+from jdd_ros.io.image_codec import ImageFormatError, depth_to_metres, fill_image, image_to_numpy, to_rgb8
 from jdd_ros.ros import qos
-from jdd_ros.ros.camera_info import intrinsics_from_camera_info
 from jdd_ros.ros.messages import detections_to_3d_msg, fused_detections_to_msg, msg_to_detections, stamp_ns
 from jdd_ros.ros.parameters import NodeParameters
 from jdd_ros.ros.runtime import run_node
@@ -35,7 +36,7 @@ class FusionNode(Node):
     def __init__(self) -> None:
         super().__init__('fusion_node')
         self.params = NodeParameters(self, 'fusion_node')
-        cache = self.params['cache_size']
+        cache = self.params.current.cache_size
         self.joiner, self.counters = StampJoiner(cache), FusionCounters()
         self.intrinsics: CameraIntrinsics | None = None
         self._image_size: tuple[int, int] | None = None  # the detections' image size, from the image topic
@@ -46,10 +47,11 @@ class FusionNode(Node):
         self.pub_2d = qos.advertise(self, Detection2DArray, 'detections_with_depth')
         self.pub_3d = qos.advertise(self, Detection3DArray, 'detections_3d')
         self.pub_annotated = qos.advertise(self, Image, 'annotated')
-        in_qos = qos.input_qos(self.params['reliability'], depth=cache)
+        reliability = self.params.current.reliability
+        in_qos = qos.input_qos(reliability, depth=cache)
         qos.subscribe(self, Image, 'depth', lambda m: self._add(DEPTH, m), in_qos)
         qos.subscribe(self, Detection2DArray, 'detections', lambda m: self._add(DETECTIONS, m), in_qos)
-        qos.subscribe(self, CameraInfo, 'camera_info', self._on_camera_info, qos.input_qos(self.params['reliability']))
+        qos.subscribe(self, CameraInfo, 'camera_info', self._on_camera_info, qos.input_qos(reliability))
         qos.subscribe(self, Image, 'image', self._on_image, in_qos)
         self.get_logger().info(f'fusion_node ready: {self.params.as_dict()}')
 
@@ -84,8 +86,8 @@ class FusionNode(Node):
             return
         stamp = stamp_ns(detections_msg.header)
         try:
-            result = fuse(msg_to_detections(detections_msg), depth, FusionSettings.from_params(self.params.as_dict()),
-                          self.intrinsics, self._image_size)
+            settings = FusionSettings.from_params(vars(self.params.current))
+            result = fuse(msg_to_detections(detections_msg), depth, settings, self.intrinsics, self._image_size)
         except ValueError as exc:  # SizeMismatchError, or anything else malformed in the pair: count it, go on
             self.counters.refused_pairs += 1
             self._problem(f'pair refused: {exc}')

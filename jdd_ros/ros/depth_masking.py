@@ -17,8 +17,8 @@ import numpy as np
 from rclpy.node import Node
 from sensor_msgs.msg import Image
 
-from jdd_ros.image_codec import ImageFormatError, depth_to_metres, image_to_numpy
-from jdd_ros.masking import mask_beyond
+from jdd_ros.core.masking import mask_beyond
+from jdd_ros.io.image_codec import ImageFormatError, depth_to_metres, image_to_numpy
 from jdd_ros.ros.messages import stamp_ns
 from jdd_ros.ros.qos import input_qos, subscribe
 
@@ -27,7 +27,7 @@ KEPT_DEPTHS = 8
 
 
 class DepthMaskFilter:
-    """``(rgb, header, params) -> rgb`` with pixels beyond ``params['max_depth']`` (or of unknown depth) in grey."""
+    """``(rgb, header, max_depth) -> rgb`` with pixels beyond ``max_depth`` (or of unknown depth) in grey."""
 
     def __init__(self, node: Node, reliability: str = 'best_effort', wait_s: float = 1.0, subscribe_now: bool = False):
         self.node, self.reliability, self.wait_s = node, reliability, wait_s
@@ -81,7 +81,7 @@ class DepthMaskFilter:
                     return self._find(stamp)
                 self._cond.wait(left)
 
-    def __call__(self, rgb: np.ndarray, header: Any, params: dict[str, Any]) -> np.ndarray:
+    def __call__(self, rgb: np.ndarray, header: Any, max_depth: float) -> np.ndarray:
         log = self.node.get_logger()
         depth_msg = self.depth_for(header)
         if depth_msg is None:
@@ -92,12 +92,12 @@ class DepthMaskFilter:
             return rgb
         try:
             depth = depth_to_metres(image_to_numpy(depth_msg), depth_msg.encoding)
-            result = mask_beyond(rgb, depth, params['max_depth'])
+            result = mask_beyond(rgb, depth, max_depth)
         except (ImageFormatError, ValueError) as exc:
             self.stats['bad_depth'] += 1
             log.warning(f'mask_then_detect: depth refused ({exc}): detecting on the whole image',
                         throttle_duration_sec=5.0)
             return rgb
         self.stats['masked'] += 1
-        log.debug(f'masked beyond {params["max_depth"]} m: {100 * result.kept_fraction:.0f} % of the image kept')
+        log.debug(f'masked beyond {max_depth} m: {100 * result.kept_fraction:.0f} % of the image kept')
         return result.image

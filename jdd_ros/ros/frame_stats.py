@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from jdd_ros.image_codec import ImageFormatError
+from jdd_ros.io.image_codec import ImageFormatError
 from jdd_ros.ros.messages import stamp_ns
 
 MAX_PUBLISHERS = 64  # publishers come and go (restarted drivers, bag loops): their sequence numbers are forgotten

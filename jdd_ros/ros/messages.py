@@ -8,8 +8,8 @@ from typing import Any
 
 from vision_msgs.msg import Detection2D, Detection2DArray, Detection3D, Detection3DArray, ObjectHypothesisWithPose
 
-from jdd_ros.camera import CameraIntrinsics
-from jdd_ros.detection import Detection
+from jdd_ros.core.camera import CameraIntrinsics
+from jdd_ros.core.detection import Detection
 
 
 def stamp_ns(header: Any) -> int:

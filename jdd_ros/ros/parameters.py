@@ -1,18 +1,22 @@
-"""Declare a node's parameters from ``jdd_ros.params`` and keep their current values for the callbacks.
+"""Declare a node's parameters from ``jdd_ros.params`` and keep a typed snapshot of their current values.
 
-Nodes read ``params['max_depth']`` on every message, so ``ros2 param set`` applies to the next message (the
-failure of peers that read parameters only at start-up). Refused values come back with the schema's reason.
+Nodes read ``params.current.max_depth`` for every message, so ``ros2 param set`` applies to the next message (the
+failure of peers that read parameters only at start-up). The three rclpy callbacks do what ros2/demos shows: the
+pre-set callback turns an integer into a double where a double is expected (users type ``max_depth:=3``), the on-set
+callback validates with the schema and refuses with its reason, and the post-set callback stores the new snapshot
+once rclpy has accepted the change, so a refused value never reaches a frame.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import dataclasses
+from typing import Any, Generic, TypeVar
 
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, ParameterType, SetParametersResult
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 
-from jdd_ros.params import SCHEMA, ParamSpec
+from jdd_ros.params import SCHEMA, ParamSpec, snapshot
 
 _TYPES = {
     bool: ParameterType.PARAMETER_BOOL,
@@ -21,15 +25,20 @@ _TYPES = {
     str: ParameterType.PARAMETER_STRING,
     list: ParameterType.PARAMETER_STRING_ARRAY,
 }
+Snapshot = TypeVar('Snapshot')
 
 
 def descriptor(spec: ParamSpec) -> ParameterDescriptor:
+    """The descriptor ``ros2 param describe`` shows. Scalars are declared with dynamic typing so that the schema, not
+    rclpy's type check, judges a value: an integer is then accepted for a double and every other wrong type is
+    refused with a reason that names the parameter and the expected type."""
     d = ParameterDescriptor(
         name=spec.name,
         type=_TYPES[spec.kind],
         description=spec.description,
         additional_constraints=spec.constraints(),
         read_only=not spec.dynamic,
+        dynamic_typing=spec.kind is not list,
     )
     if spec.kind is float and (spec.min is not None or spec.max is not None):
         d.floating_point_range = [FloatingPointRange(
@@ -42,39 +51,53 @@ def descriptor(spec: ParamSpec) -> ParameterDescriptor:
     return d
 
 
-class NodeParameters:
-    """The schema's parameters of one node, declared, validated, and kept current."""
+def _is_integer_for_double(spec: ParamSpec | None, value: Any) -> bool:
+    return spec is not None and spec.kind is float and isinstance(value, int) and not isinstance(value, bool)
+
+
+class NodeParameters(Generic[Snapshot]):
+    """The schema's parameters of one node, declared, validated, and kept as a typed snapshot (``current``)."""
 
     def __init__(self, node: Node, schema_name: str):
         self._node = node
+        self._schema_name = schema_name
         self._specs = {s.name: s for s in SCHEMA[schema_name]}
-        self._values: dict[str, Any] = {}
-        errors = []
+        values, errors = {}, []
         for spec in self._specs.values():
-            if spec.kind is list and not spec.default:
-                # rclpy cannot infer a type from [] (it would declare a byte array): declare the type only.
-                node.declare_parameter(spec.name, Parameter.Type.STRING_ARRAY, descriptor(spec))
-                param = node.get_parameter_or(spec.name, None)
-                value = param.value if param is not None and param.value is not None else []
-            else:
-                value = node.declare_parameter(spec.name, spec.default, descriptor(spec)).value
+            value = self._declare(spec)
             reason = spec.validate(value)
             if reason:
                 errors.append(reason)
             else:
-                self._values[spec.name] = spec.coerce(value)
+                values[spec.name] = value
         if errors:
             raise ValueError(f'invalid parameters for {node.get_name()}: ' + '; '.join(errors))
-        node.add_on_set_parameters_callback(self._on_set)
+        self.current: Snapshot = snapshot(schema_name, values)
+        # Stored as the double it means, so that 'ros2 param get' shows what the node uses.
+        doubles = [Parameter(n, Parameter.Type.DOUBLE, float(v)) for n, v in values.items()
+                   if _is_integer_for_double(self._specs[n], v)]
+        if doubles:
+            node.set_parameters(doubles)
+        node.add_pre_set_parameters_callback(self._to_double)
+        node.add_on_set_parameters_callback(self._validate)
+        node.add_post_set_parameters_callback(self._store)
 
-    def __getitem__(self, name: str) -> Any:
-        return self._values[name]
+    def _declare(self, spec: ParamSpec) -> Any:
+        if spec.kind is list and not spec.default:
+            # rclpy cannot infer a type from [] (it would declare a byte array): declare the type only.
+            self._node.declare_parameter(spec.name, Parameter.Type.STRING_ARRAY, descriptor(spec))
+            param = self._node.get_parameter_or(spec.name, None)
+            return param.value if param is not None and param.value is not None else []
+        return self._node.declare_parameter(spec.name, spec.default, descriptor(spec)).value
 
     def as_dict(self) -> dict[str, Any]:
-        return dict(self._values)
+        return dataclasses.asdict(self.current)
 
-    def _on_set(self, params: list[Parameter]) -> SetParametersResult:
-        accepted = {}
+    def _to_double(self, params: list[Parameter]) -> list[Parameter]:
+        return [Parameter(p.name, Parameter.Type.DOUBLE, float(p.value))
+                if _is_integer_for_double(self._specs.get(p.name), p.value) else p for p in params]
+
+    def _validate(self, params: list[Parameter]) -> SetParametersResult:
         for p in params:
             spec = self._specs.get(p.name)
             if spec is None:
@@ -82,13 +105,16 @@ class NodeParameters:
             if not spec.dynamic:
                 return SetParametersResult(successful=False,
                                            reason=f'{p.name} is read at start-up; restart the node to change it')
-            value = [] if p.value is None and spec.kind is list else p.value
-            reason = spec.validate(value)
+            reason = spec.validate([] if p.value is None and spec.kind is list else p.value)
             if reason:
                 self._node.get_logger().warning(f'refused {p.name}={p.value!r}: {reason}')
                 return SetParametersResult(successful=False, reason=reason)
-            accepted[p.name] = spec.coerce(value)
-        self._values.update(accepted)
-        for name, value in accepted.items():
-            self._node.get_logger().info(f'{name} set to {value!r}')
         return SetParametersResult(successful=True)
+
+    def _store(self, params: list[Parameter]) -> None:
+        changed = {p.name: [] if p.value is None else p.value for p in params if p.name in self._specs}
+        if not changed:
+            return
+        self.current = snapshot(self._schema_name, {**self.as_dict(), **changed})
+        for name in changed:
+            self._node.get_logger().info(f'{name} set to {getattr(self.current, name)!r}')

@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .model import BN_EPS, ConvBlock, DarknetModel
-from .weights import WeightsHeader, write_weights
+from jdd_ros.detect.darknet.model import BN_EPS, ConvBlock, DarknetModel
+from jdd_ros.detect.darknet.weights import WeightsHeader, write_weights
 
 
 def synthetic_darknet_arrays(model: DarknetModel, calibration_rgb: np.ndarray, seed: int = 0,

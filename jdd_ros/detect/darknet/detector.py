@@ -8,52 +8,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
-from torch import nn
 
-from ..backends import resolve_backend
-from ..detection import Detection
-from .model import DarknetModel, build_model
-from .postprocess import select_detections
-
-
-class ImageInputModel(nn.Module):
-    """The Darknet network taking resized RGB uint8 images (N, H, W, 3): the /255 scaling and the NCHW view happen
-    in the graph (on the GPU for CUDA, inside the ONNX model for ONNX Runtime), so only bytes are transferred."""
-
-    def __init__(self, model: DarknetModel, dtype: torch.dtype = torch.float32,
-                 memory_format: torch.memory_format = torch.contiguous_format):
-        super().__init__()
-        self.model = model
-        self.dtype = dtype
-        self.memory_format = memory_format
-
-    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        x = images.permute(0, 3, 1, 2).float() * (1.0 / 255.0)
-        return self.model(x.to(self.dtype, memory_format=self.memory_format))
-
-
-def read_names(names: str | Path | Sequence[str]) -> list[str]:
-    """Class names from a names file (one per line) or a list."""
-    if isinstance(names, (str, Path)):
-        lines = Path(names).read_text(encoding='utf-8').splitlines()
-        return [line.strip() for line in lines if line.strip()]
-    return [str(n) for n in names]
-
-
-def parse_device(device: str) -> torch.device:
-    """'cpu', 'cuda' or 'cuda:N', refused with a clear message when not usable here."""
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError):
-        raise ValueError(f"device {device!r}: expected 'cpu', 'cuda' or 'cuda:N'") from None
-    if dev.type not in ('cpu', 'cuda'):
-        raise ValueError(f"device {device!r}: expected 'cpu', 'cuda' or 'cuda:N'")
-    if dev.type == 'cuda':
-        if not torch.cuda.is_available():
-            raise RuntimeError(f'device {device!r} requested but this torch build/machine has no CUDA')
-        if dev.index is not None and dev.index >= torch.cuda.device_count():
-            raise RuntimeError(f'device {device!r}: only {torch.cuda.device_count()} CUDA device(s)')
-    return dev
+from jdd_ros.core.detection import Detection
+from jdd_ros.detect.base import check_rgb_image, check_thresholds, class_mask, read_names, to_detections
+from jdd_ros.detect.darknet.model import DarknetModel, ImageInputModel, build_model
+from jdd_ros.detect.postprocess import select_detections
+from jdd_ros.inference.backends import resolve_backend
+from jdd_ros.inference.devices import torch_device
 
 
 class _TorchRunner:
@@ -80,7 +41,7 @@ class YoloDetector:
     def __init__(self, cfg: str | Path, weights: str | Path, names: str | Path | Sequence[str], *,
                  device: str = 'cpu', backend: str = 'auto', input_size: int | None = None,
                  fp16: bool | None = None):
-        dev = parse_device(device)
+        dev = torch_device(device)
         backend = resolve_backend(backend, str(dev))
         fp16 = dev.type == 'cuda' if fp16 is None else bool(fp16)
         if fp16 and dev.type != 'cuda':
@@ -103,29 +64,23 @@ class YoloDetector:
         if backend == 'torch':
             self._run = _TorchRunner(model, dev, fp16)
         else:
-            from .onnx_backend import OnnxRuntimeRunner
+            from jdd_ros.detect.darknet.onnx_export import cached_export
+            from jdd_ros.inference.onnx_runtime import OnnxRuntimeRunner
 
-            self._run = OnnxRuntimeRunner.from_model(model, self.input_size, dev, fp16, cfg=cfg, weights=weights)
+            onnx_path = cached_export(model, self.input_size, cfg=cfg, weights=weights, fp16=fp16,
+                                      device=dev if fp16 else 'cpu')
+            self._run = OnnxRuntimeRunner(onnx_path, str(dev))
+        height, width = self.input_size
+        self.description = (f'{Path(weights).name} (Darknet {Path(cfg).name}, {self.num_classes} classes, input '
+                            f'{width}x{height}) on {backend} ({self.device}{", fp16" if fp16 else ""})')
 
     def _resize(self, image_rgb: np.ndarray) -> np.ndarray:
         """Darknet/OpenCV DNN preprocessing: plain bilinear resize to the network size (no letterbox)."""
-        if not isinstance(image_rgb, np.ndarray) or image_rgb.ndim != 3 or image_rgb.shape[2] != 3 \
-                or image_rgb.dtype != np.uint8 or image_rgb.shape[0] == 0 or image_rgb.shape[1] == 0:
-            got = getattr(image_rgb, 'shape', None), getattr(image_rgb, 'dtype', type(image_rgb).__name__)
-            raise ValueError(f'expected an HxWx3 uint8 RGB image, got shape {got[0]} dtype {got[1]}')
+        check_rgb_image(image_rgb)
         height, width = self.input_size
         if image_rgb.shape[:2] == (height, width):
             return image_rgb
         return cv2.resize(image_rgb, (width, height), interpolation=cv2.INTER_LINEAR)
-
-    def _class_mask(self, classes: Collection[str] | None) -> np.ndarray | None:
-        if classes is None or len(classes) == 0:
-            return None
-        unknown = sorted(set(classes) - set(self.class_names))
-        if unknown:
-            raise ValueError(f'unknown class name(s) {unknown}; the model knows {len(self.class_names)} classes')
-        wanted = set(classes)
-        return np.array([name in wanted for name in self.class_names])
 
     def _infer(self, images: Sequence[np.ndarray]) -> list[np.ndarray]:
         """Rows of all heads per image: (N, rows, 5 + classes)."""
@@ -140,22 +95,16 @@ class YoloDetector:
     def detect_batch(self, images: Sequence[np.ndarray], conf_threshold: float = 0.25, nms_threshold: float = 0.45,
                      classes: Collection[str] | None = None) -> list[list[Detection]]:
         """Detections per image, boxes in each image's own pixels, by score descending."""
-        for name, value in (('conf_threshold', conf_threshold), ('nms_threshold', nms_threshold)):
-            if not 0.0 <= value <= 1.0:
-                raise ValueError(f'{name} must be within [0, 1], got {value}')
+        check_thresholds(conf_threshold, nms_threshold)
         if len(images) == 0:
             return []
-        class_mask = self._class_mask(classes)
+        mask = class_mask(self.class_names, classes)
         heads = self._infer(images)
         rows = np.concatenate(heads, axis=1)
         results = []
         for image, image_rows in zip(images, rows):
-            boxes, scores, class_ids = select_detections(image_rows, image.shape[:2], conf_threshold, nms_threshold,
-                                                         class_mask)
-            results.append([
-                Detection(class_name=self.class_names[c], score=float(s), x1=float(b[0]), y1=float(b[1]),
-                          x2=float(b[2]), y2=float(b[3]), class_id=int(c))
-                for b, s, c in zip(boxes, scores, class_ids)])
+            selected = select_detections(image_rows, image.shape[:2], conf_threshold, nms_threshold, mask)
+            results.append(to_detections(*selected, self.class_names))
         return results
 
     def detect(self, image_rgb: np.ndarray, conf_threshold: float = 0.25, nms_threshold: float = 0.45,

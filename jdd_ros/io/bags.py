@@ -17,10 +17,10 @@ from typing import Any
 
 import numpy as np
 
-from jdd_ros.camera import CameraIntrinsics
-from jdd_ros.detection import Detection
-from jdd_ros.frames import RGBDFrame
-from jdd_ros.image_codec import DEPTH_ENCODINGS, depth_to_metres, image_to_numpy, to_rgb8
+from jdd_ros.core.camera import CameraIntrinsics
+from jdd_ros.core.detection import Detection
+from jdd_ros.io.frames import RGBDFrame
+from jdd_ros.io.image_codec import DEPTH_ENCODINGS, depth_to_metres, image_to_numpy, to_rgb8
 
 BAG_SUFFIXES = ('.mcap', '.db3')
 DEPTH_WRITE_ENCODINGS = ('16UC1', '32FC1')
@@ -304,8 +304,8 @@ def read_frames(path: str | Path, topics: BagTopics | None = None, window: int =
     the end), so depth or detections recorded from a slower node, up to ``window`` frames late, still find their
     image; memory stays bounded by that window.
     """
-    from jdd_ros.image_codec import compressed_to_numpy
-    from jdd_ros.ros.camera_info import intrinsics_from_camera_info  # plain Python: reads the message's fields
+    from jdd_ros.io.camera_info import intrinsics_from_camera_info  # plain Python: reads the message's fields
+    from jdd_ros.io.image_codec import compressed_to_numpy
 
     if topics is None:
         topics = find_topics(path)

@@ -11,7 +11,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..detection import Detection
+from jdd_ros.core.detection import Detection
 
 # OpenCV's yolo layer zeroes objectness x class probability at or below this (its Darknet importer's default).
 OPENCV_CLASS_THRESHOLD = 0.2

@@ -16,8 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .cfg import DarknetConfig, Section, parse_cfg
-from .weights import WeightsHeader, read_weights
+from jdd_ros.detect.darknet.cfg import DarknetConfig, Section, parse_cfg
+from jdd_ros.detect.darknet.weights import WeightsHeader, read_weights
 
 
 class Mish(nn.Module):
@@ -305,3 +305,19 @@ def build_model(cfg: str | Path | DarknetConfig, weights: str | Path | None = No
         load_darknet_weights(model, weights)
     model.eval().requires_grad_(False)
     return model
+
+
+class ImageInputModel(nn.Module):
+    """The Darknet network taking resized RGB uint8 images (N, H, W, 3): the /255 scaling and the NCHW view happen
+    in the graph (on the GPU for CUDA, inside the ONNX model for ONNX Runtime), so only bytes are transferred."""
+
+    def __init__(self, model: DarknetModel, dtype: torch.dtype = torch.float32,
+                 memory_format: torch.memory_format = torch.contiguous_format):
+        super().__init__()
+        self.model = model
+        self.dtype = dtype
+        self.memory_format = memory_format
+
+    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        x = images.permute(0, 3, 1, 2).float() * (1.0 / 255.0)
+        return self.model(x.to(self.dtype, memory_format=self.memory_format))

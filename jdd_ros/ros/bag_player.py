@@ -8,7 +8,6 @@ nodes must survive with a looping ``ros2 bag play``.
 
 from __future__ import annotations
 
-import argparse
 import importlib
 import sys
 import threading
@@ -18,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from jdd_ros.bags import open_bag
+from jdd_ros.io.bags import open_bag
 
 
 def message_class(msgtype: str) -> type:
@@ -87,21 +86,22 @@ class BagReplayer:
             self._clock_msg.clock.sec, self._clock_msg.clock.nanosec = divmod(int(ns), 1_000_000_000)
             self.clock_publisher.publish(self._clock_msg)
 
-    def wait_for_subscribers(self, topics: Iterable[str], timeout: float = 20.0, settle_s: float = 0.5) -> None:
-        """Wait until each topic has a subscriber, then ``settle_s`` more.
+    def wait_for_subscribers(self, topics: Iterable[str] | None = None, timeout: float = 10.0,
+                             settle_s: float = 0.5) -> list[str]:
+        """Wait (at most ``timeout``) until every played topic (or those of ``topics``) has a subscriber, then
+        ``settle_s`` more; returns the topics still without one.
 
         Discovery completes on each side separately: the publisher may see the subscriber before the subscriber has
-        matched the publisher, and a best-effort subscriber drops what arrives from a publisher it has not matched
-        (``ros2 bag play --delay`` exists for the same reason).
+        matched the publisher, and a subscriber drops what arrives from a publisher it has not matched, so the
+        settling time follows the last match (``ros2 bag play --delay`` exists for the same reason).
         """
         deadline = time.monotonic() + timeout
-        for topic in topics:
-            pub = self.publishers[topic]
-            while pub.get_subscription_count() == 0:
-                if time.monotonic() > deadline:
-                    raise TimeoutError(f'no subscriber on {pub.topic_name} within {timeout}s')
-                time.sleep(0.05)
+        waiting = {t: self.publishers[t] for t in (self.publishers if topics is None else topics)}
+        while waiting and time.monotonic() < deadline:
+            waiting = {t: p for t, p in waiting.items() if p.get_subscription_count() == 0}
+            time.sleep(0.05)
         time.sleep(settle_s)
+        return [p.topic_name for p in waiting.values()]
 
     def _sleep_until(self, wall: float, bag_ns_at: Any, stop: threading.Event) -> bool:
         """Sleep until monotonic time ``wall`` publishing the clock; False when ``stop`` was set."""
@@ -144,39 +144,26 @@ class BagReplayer:
         return self.stats
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument('bag', help='bag directory or .mcap/.db3 file')
-    parser.add_argument('--rate', type=float, default=1.0, help='playback speed factor (default 1: recorded rate)')
-    parser.add_argument('--loop', action='store_true', help='play again and again until Ctrl-C')
-    parser.add_argument('--topics', nargs='*', help='only these topics')
-    parser.add_argument('--no-clock', action='store_true', help='do not publish /clock')
-    parser.add_argument('--remap', nargs='*', default=[], metavar='FROM:=TO', help='publish topic FROM on TO')
-    parser.add_argument('--delay', type=float, default=0.0, metavar='S',
-                        help='wait this long before playing, for subscribers to be discovered (as ros2 bag play)')
-
-
-def run(args: argparse.Namespace) -> int:
-    """A minimal ``ros2 bag play --clock [--loop]`` for machines without ros2cli."""
+def replay(bag: str, *, rate: float = 1.0, loop: bool = False, topics: list[str] | None = None,
+           remap: dict[str, str] | None = None, clock: bool = True, wait_s: float = 10.0, delay_s: float = 0.0) -> int:
+    """``jdd-ros replay``: a ``ros2 bag play --clock [--loop]`` for machines without ros2cli; the exit status."""
     import rclpy
     from rclpy.executors import ExternalShutdownException
 
-    remap = {}
-    for item in args.remap:
-        if ':=' not in item:
-            print(f"jdd-ros replay: --remap takes FROM:=TO, got '{item}'", file=sys.stderr)
-            return 2
-        src, dst = item.split(':=', 1)
-        remap[src] = dst
-    rclpy.init(args=[])  # our own options are not ROS arguments (FROM:=TO would be read as a remap rule)
+    rclpy.init(args=[])  # the command's own options are not ROS arguments (FROM:=TO would be read as a remap rule)
     node = rclpy.create_node('jdd_ros_bag_replay')
+    log = node.get_logger()
     try:
-        replayer = BagReplayer(node, args.bag, rate=args.rate, topics=args.topics, remap=remap,
-                               clock=not args.no_clock)
-        node.get_logger().info(f'playing {args.bag}: {", ".join(replayer.publishers)}'
-                               + (' (loop)' if args.loop else ''))
-        time.sleep(max(0.0, args.delay))
-        stats = replayer.play(loops=None if args.loop else 1)
-        node.get_logger().info(f'played {stats.loops} loop(s) in {stats.wall_s:.1f} s: {stats.published}')
+        replayer = BagReplayer(node, bag, rate=rate, topics=topics, remap=remap, clock=clock)
+        log.info(f'playing {bag}: {", ".join(replayer.publishers)}' + (' (loop)' if loop else ''))
+        if wait_s > 0:
+            log.info(f'waiting up to {wait_s:.0f} s for subscribers of the played topics')
+            missing = replayer.wait_for_subscribers(timeout=wait_s)
+            if missing:
+                log.warning(f'no subscriber after {wait_s:.0f} s on: {", ".join(missing)}; playing anyway')
+        time.sleep(max(0.0, delay_s))
+        stats = replayer.play(loops=None if loop else 1)
+        log.info(f'played {stats.loops} loop(s) in {stats.wall_s:.1f} s: {stats.published}')
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     except (FileNotFoundError, ValueError) as exc:
@@ -186,6 +173,3 @@ def run(args: argparse.Namespace) -> int:
         node.destroy_node()
         rclpy.try_shutdown()
     return 0
-
-
-COMMANDS = {'replay': (add_arguments, run)}

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from jdd_ros.camera import CameraIntrinsics
-from jdd_ros.detection import Detection
+from jdd_ros.core.camera import CameraIntrinsics
+from jdd_ros.core.detection import Detection
 
 # Approximate intrinsics of the 640x480 Kinect-style frames in ../shared/data/rgbd (given with the TUM frame).
 KINECT_640x480 = CameraIntrinsics(525.0, 525.0, 319.5, 239.5, 640, 480)

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
-from jdd_ros.detection import Detection
+from jdd_ros.core.detection import Detection
 
 FONT = cv2.FONT_HERSHEY_SIMPLEX
 FONT_SCALE = 0.45

@@ -1,10 +1,10 @@
-"""sensor_msgs/CameraInfo -> jdd_ros.camera.CameraIntrinsics."""
+"""sensor_msgs/CameraInfo -> jdd_ros.core.camera.CameraIntrinsics."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from jdd_ros.camera import CameraIntrinsics
+from jdd_ros.core.camera import CameraIntrinsics
 
 
 def intrinsics_from_camera_info(msg: Any) -> CameraIntrinsics:

@@ -1,4 +1,5 @@
-"""``jdd-ros detect``: YOLOv4 (any Darknet cfg/weights) on image files, without ROS.
+"""``jdd-ros detect``: a detector (YOLOv4 from Darknet files by default, any family of the registry) on image
+files, without ROS.
 
 Prints one line per detection and optionally writes the JSON record (one entry per image, boxes in the original
 image's pixels) and an image with the boxes drawn, so a model can be checked on photos before it goes on a robot.
@@ -12,11 +13,14 @@ from pathlib import Path
 
 import cv2
 
-from jdd_ros.backends import BACKENDS
-from jdd_ros.detection import write_json
-from jdd_ros.frames import read_rgb
-from jdd_ros.model_store import KNOWN_MODELS, ModelError, resolve_detector_files
-from jdd_ros.params import spec
+from jdd_ros.core.detection import write_json
+from jdd_ros.detect.base import Detector
+from jdd_ros.detect.darknet.model_store import KNOWN_MODELS, ModelError
+from jdd_ros.detect.registry import FAMILIES, build_detector
+from jdd_ros.inference.backends import BACKENDS
+from jdd_ros.io.drawing import draw_detections
+from jdd_ros.io.frames import read_rgb
+from jdd_ros.params import snapshot
 
 
 def _classes(text: str) -> set[str]:
@@ -39,7 +43,9 @@ def _threshold(text: str) -> float:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('images', nargs='+', metavar='IMAGE', help='image files (anything OpenCV reads)')
-    model = parser.add_argument_group('model (a known model from the cache, or your own Darknet files)')
+    model = parser.add_argument_group('model (a known model from the cache, or your own model files)')
+    model.add_argument('--family', choices=tuple(FAMILIES), default='darknet',
+                       help='; '.join(f'{f.name}: {f.summary}' for f in FAMILIES.values()))
     model.add_argument('--model', default=None,
                        help=f"known model name ({', '.join(KNOWN_MODELS)}; default yolov4-tiny; "
                             "provide it first with 'jdd-ros fetch-models NAME')")
@@ -78,24 +84,23 @@ def _out_image_paths(images: list[str], out: str) -> list[Path]:
     return paths
 
 
-def run(args: argparse.Namespace) -> int:
-    reason = spec('detector_node', 'device').validate(args.device)
-    if reason:
-        print(f'error: {reason}', file=sys.stderr)
-        return 2
+def _detector(args: argparse.Namespace) -> Detector:
+    """The detector of these options, built like detector_node builds it; ValueError etc. saying what to fix."""
     if args.cfg and args.model:
-        print('error: give either --model or --cfg/--weights/--names, not both', file=sys.stderr)
-        return 2
+        raise ValueError('give either --model or --cfg/--weights/--names, not both')
+    params = snapshot('detector_node', {
+        'family': args.family, 'model': args.model or 'yolov4-tiny', 'cfg': args.cfg or '',
+        'weights': args.weights or '', 'names': args.names or '', 'weights_sha256': args.weights_sha256,
+        'device': args.device, 'backend': args.backend, 'input_size': args.input_size or 0})
+    return build_detector(params, args.model_dir)
+
+
+def run(args: argparse.Namespace) -> int:
     try:
-        files = resolve_detector_files(args.model or 'yolov4-tiny', args.cfg or '', args.weights or '',
-                                       args.names or '', args.weights_sha256, args.model_dir)
-    except (ModelError, ValueError) as exc:
+        detector = _detector(args)
+    except (ModelError, ValueError, FileNotFoundError) as exc:
         print(f'error: {exc}', file=sys.stderr)
         return 2
-    from jdd_ros.darknet.detector import YoloDetector  # torch: imported once the model files are known good
-
-    detector = YoloDetector(str(files.cfg), str(files.weights), str(files.names), device=args.device,
-                            backend=args.backend, input_size=args.input_size)
     if args.classes:
         unknown = sorted(args.classes - set(detector.class_names))
         if unknown:
@@ -121,8 +126,6 @@ def run(args: argparse.Namespace) -> int:
             print(f'{image_path}: {d.class_name} {d.score:.3f} [{x1:.1f}, {y1:.1f}, {x2:.1f}, {y2:.1f}]',
                   file=lines_to)
         if out_image is not None:
-            from jdd_ros.drawing import draw_detections
-
             drawn, _ = draw_detections(rgb, detections, show_distance=False)
             if not cv2.imwrite(str(out_image), cv2.cvtColor(drawn, cv2.COLOR_RGB2BGR)):
                 print(f'error: cannot write {out_image}', file=sys.stderr)

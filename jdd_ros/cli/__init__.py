@@ -13,15 +13,15 @@ import sys
 
 # name -> (module, one-line help)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
-    'fetch-models': ('jdd_ros.model_store', 'download and sha256-verify known detector models into the cache'),
-    'detect': ('jdd_ros.darknet.cli', 'run YOLOv4 (Darknet cfg/weights) on image files'),
-    'train-depth': ('jdd_ros.depth.train', 'train the U-Net depth model (NYU Depth v2 or synthetic scenes)'),
-    'eval-depth': ('jdd_ros.depth.evaluate', 'evaluate a depth checkpoint with the standard NYU metrics'),
-    'export-depth-onnx': ('jdd_ros.depth.onnx_export', 'export a depth checkpoint to ONNX with its sidecar YAML'),
-    'fuse': ('jdd_ros.offline', 'detections with distances on one image (depth PNG or depth model)'),
-    'process': ('jdd_ros.offline', 'annotate a bag, video or image folder and write a CSV of every detection'),
-    'launch': ('jdd_ros.launcher', 'start the depth, detector and fusion nodes without a ROS installation'),
-    'replay': ('jdd_ros.bag_replay', 'play a ROS 2 bag into running nodes with /clock (ros2 bag play --clock)'),
+    'fetch-models': ('jdd_ros.cli.fetch_models', 'download and sha256-verify known detector models into the cache'),
+    'detect': ('jdd_ros.cli.detect', 'run YOLOv4 (Darknet cfg/weights) on image files'),
+    'train-depth': ('jdd_ros.cli.train_depth', 'train the U-Net depth model (NYU Depth v2 or synthetic scenes)'),
+    'eval-depth': ('jdd_ros.cli.eval_depth', 'evaluate a depth checkpoint with the standard NYU metrics'),
+    'export-depth-onnx': ('jdd_ros.cli.export_depth', 'export a depth checkpoint to ONNX with its sidecar YAML'),
+    'fuse': ('jdd_ros.cli.offline', 'detections with distances on one image (depth PNG or depth model)'),
+    'process': ('jdd_ros.cli.offline', 'annotate a bag, video or image folder and write a CSV of every detection'),
+    'launch': ('jdd_ros.cli.launch', 'start the depth, detector and fusion nodes without a ROS installation'),
+    'replay': ('jdd_ros.cli.replay', 'play a ROS 2 bag into running nodes with /clock (ros2 bag play --clock)'),
 }
 
 

@@ -14,7 +14,6 @@ apply), binary only so no package code ever runs, and read member by member with
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import os
 import socket
@@ -30,6 +29,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from jdd_ros.inference import hashing
+from jdd_ros.inference.hashing import sha256_of
+
 DEFAULT_TIMEOUT_S = 10.0  # per connect / per read stall: an unreachable mirror fails fast, a slow one still works
 _CHUNK = 1 << 20
 
@@ -44,7 +46,7 @@ class ModelNotFoundError(ModelError, FileNotFoundError):
     pass
 
 
-class ChecksumError(ModelError):
+class ChecksumError(ModelError, hashing.ChecksumError):
     pass
 
 
@@ -173,12 +175,6 @@ def cache_dir(directory: str | os.PathLike | None = None) -> Path:
         return Path(os.environ['JDD_ROS_MODEL_DIR']).expanduser()
     base = os.environ.get('XDG_CACHE_HOME') or os.path.join(os.path.expanduser('~'), '.cache')
     return Path(base) / 'jdd_ros' / 'models'
-
-
-def sha256_of(path: str | os.PathLike) -> str:
-    """The file's sha256 (hex): the one digest every model file of the package is checked with."""
-    with open(path, 'rb', buffering=0) as f:
-        return hashlib.file_digest(f, 'sha256').hexdigest()
 
 
 def _accepted(sha256: str | Iterable[str]) -> tuple[str, ...]:
@@ -437,45 +433,3 @@ def model_status(model: str | KnownModel, directory: str | os.PathLike | None = 
 
 
 # ---- jdd-ros fetch-models ----------------------------------------------------------------------------------------
-
-def _add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument('names', nargs='*', metavar='NAME',
-                        help=f"models to provide (default: all known: {', '.join(KNOWN_MODELS)})")
-    parser.add_argument('--list', action='store_true', help='list the known models and their state in the cache')
-    parser.add_argument('--dir', help='model cache directory (default: $JDD_ROS_MODEL_DIR, '
-                                      '$XDG_CACHE_HOME/jdd_ros/models or ~/.cache/jdd_ros/models)')
-    parser.add_argument('--from', dest='source_dir', metavar='DIR',
-                        help='copy the files from a local directory instead of downloading them (air-gapped '
-                             'machines); looked up as DIR/NAME/FILE or DIR/FILE, verified like downloads')
-    parser.add_argument('--timeout', type=float, default=DEFAULT_TIMEOUT_S,
-                        help='seconds a mirror may take to connect or stall before the next one is tried')
-
-
-def _run(args: argparse.Namespace) -> int:
-    root = cache_dir(args.dir)
-    if args.list:
-        print(f'model cache: {root}')
-        for m in KNOWN_MODELS.values():
-            print(f'  {m.name:12s} {model_status(m, args.dir):9s} {m.description}')
-            for spec in m.files:
-                size = f'{spec.size:,} bytes, ' if spec.size else ''
-                print(f'      {spec.name:20s} {size}sha256 {spec.sha256[0]}')
-        return 0
-    names = args.names or list(KNOWN_MODELS)
-    failed = []
-    for name in names:
-        try:
-            paths = fetch_model(name, args.dir, args.source_dir, args.timeout)
-        except ModelError as exc:
-            print(f'error: {exc}', file=sys.stderr)
-            failed.append(name)
-            continue
-        print(f'{name}: ready (cfg {paths.cfg}, weights {paths.weights}, names {paths.names})')
-    if failed:
-        print(f"error: not provided: {', '.join(failed)}", file=sys.stderr)
-        return 1
-    return 0
-
-
-COMMANDS = {'fetch-models': (_add_arguments, _run)}
-

@@ -1,0 +1,234 @@
+"""``jdd-ros fuse`` and ``jdd-ros process``: the nodes' pipeline on files (``jdd_ros.apps.offline``), with the
+nodes' parameter schema validating every value, so a value refused by ``ros2 param set`` is refused here with the
+same reason."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from jdd_ros.apps.offline import (
+    AnnotatedOutput,
+    Pipeline,
+    ProcessSummary,
+    UsageError,
+    annotate,
+    build_pipeline,
+    describe,
+    detection_record,
+    open_frames,
+    process,
+    write_rgb,
+)
+from jdd_ros.core.detection import write_json
+from jdd_ros.detect.registry import FAMILIES
+from jdd_ros.io.frames import read_depth_png, read_rgb
+from jdd_ros.params import FILTER_MODES, snapshot
+
+
+def add_model_arguments(parser: argparse.ArgumentParser, depth_image: bool) -> None:
+    det = parser.add_argument_group('detector (a known model, or your own model files)')
+    det.add_argument('--family', default='darknet', choices=tuple(FAMILIES),
+                     help='detector family (default darknet: YOLOv4 from Darknet files)')
+    det.add_argument('--model', default='yolov4-tiny', help="known model name (default yolov4-tiny; provide it "
+                     "with 'jdd-ros fetch-models NAME')")
+    det.add_argument('--model-dir', help='model cache directory (default: as jdd-ros fetch-models)')
+    det.add_argument('--cfg', default='', help='Darknet .cfg of your own model (with --weights and --names)')
+    det.add_argument('--weights', default='', help='Darknet .weights matching --cfg')
+    det.add_argument('--names', default='', help='class names file matching --cfg')
+    det.add_argument('--weights-sha256', default='', help='refuse --weights unless it has this sha256')
+    det.add_argument('--conf', type=float, default=0.25, help='minimum detection score (default 0.25)')
+    det.add_argument('--nms', type=float, default=0.45, help='NMS IoU threshold (default 0.45)')
+    det.add_argument('--classes', default='', help='class names to keep, comma separated (default: all)')
+    det.add_argument('--input-size', type=int, default=0, help='detector input size, multiple of 32 (0: the cfg)')
+    det.add_argument('--backend', default='auto',
+                     help="'auto' (default: onnxruntime on CPU, torch on CUDA), 'torch' or 'onnxruntime' (detector and "
+                     'depth model)')
+    det.add_argument('--device', default='cpu', help="'cpu', 'cuda' or 'cuda:N'")
+    dep = parser.add_argument_group('depth (a depth image from an RGB-D sensor, or a depth model)')
+    if depth_image:
+        dep.add_argument('--depth-image', help='registered depth image (16-bit PNG), value x --depth-scale = metres')
+    else:
+        dep.add_argument('--depth-dir', help='folder input: depth PNGs with the same file names as the images')
+    dep.add_argument('--depth-scale', type=float, default=0.001,
+                     help='metres per depth-image unit (default 0.001: millimetres; TUM files: 0.0002)')
+    dep.add_argument('--depth-checkpoint', help='jdd_ros depth checkpoint (.pt)')
+    dep.add_argument('--depth-onnx', help='ONNX depth model (sidecar YAML next to it)')
+    dep.add_argument('--depth-sidecar', help='sidecar YAML of --depth-onnx (default: <model>.yaml)')
+    dep.add_argument('--depth-sha256', default='', help='expected sha256 of the depth model file')
+    fus = parser.add_argument_group('fusion (the fusion node parameters)')
+    fus.add_argument('--max-depth', type=float, default=0.0, help='drop detections farther than this (m; 0: none)')
+    fus.add_argument('--min-depth', type=float, default=0.0, help='drop detections nearer than this (m)')
+    fus.add_argument('--statistic', default='median', help="box depth statistic: center, median or percentile")
+    fus.add_argument('--percentile', type=float, default=20.0, help="percentile for --statistic percentile")
+    fus.add_argument('--box-fraction', type=float, default=0.5, help='central part of the box that is read')
+    fus.add_argument('--min-valid-fraction', type=float, default=0.1, help='fewer valid pixels: no depth')
+    fus.add_argument('--filter-mode', default='detect_then_filter',
+                     help=f"{' or '.join(FILTER_MODES)} (mask_then_detect: the detector sees the image blanked "
+                          'beyond --max-depth)')
+
+
+def validated(args: argparse.Namespace) -> tuple[Any, Any, Any]:
+    """(fusion, detector, depth) parameters checked by the nodes' schema, as the nodes' typed snapshots; UsageError
+    listing what is wrong."""
+    classes = [c.strip() for c in args.classes.split(',') if c.strip()]
+    try:
+        fusion = snapshot('fusion_node', {
+            'max_depth': args.max_depth, 'min_depth': args.min_depth, 'depth_statistic': args.statistic,
+            'depth_percentile': args.percentile, 'box_fraction': args.box_fraction,
+            'min_valid_fraction': args.min_valid_fraction, 'filter_mode': args.filter_mode})
+        detector = snapshot('detector_node', {
+            'family': args.family, 'model': args.model, 'cfg': args.cfg, 'weights': args.weights, 'names': args.names,
+            'weights_sha256': args.weights_sha256, 'device': args.device, 'backend': args.backend,
+            'input_size': args.input_size, 'confidence_threshold': args.conf, 'nms_threshold': args.nms,
+            'classes': classes})
+        depth = snapshot('depth_node', {
+            'checkpoint': args.depth_checkpoint or '', 'onnx_model': args.depth_onnx or '',
+            'model_sha256': args.depth_sha256, 'device': args.device, 'backend': args.backend})
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    if not args.depth_scale > 0:
+        raise UsageError(f'--depth-scale must be > 0, got {args.depth_scale}')
+    return fusion, detector, depth
+
+
+def _pipeline(args: argparse.Namespace, need_detector: bool, need_depth_model: bool) -> Pipeline:
+    fusion, detector, depth = validated(args)
+    if args.depth_checkpoint and args.depth_onnx:
+        raise UsageError('give --depth-checkpoint or --depth-onnx, not both')
+    if need_depth_model and not (args.depth_checkpoint or args.depth_onnx):
+        raise UsageError('no depth: give a depth image from an RGB-D sensor, or a depth model '
+                         '(--depth-checkpoint CKPT.pt or --depth-onnx MODEL.onnx)')
+    return build_pipeline(fusion, detector if need_detector else None, depth, model_dir=args.model_dir,
+                          depth_sidecar=args.depth_sidecar)
+
+
+def add_fuse_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument('image', metavar='IMAGE', help='colour image (anything OpenCV reads)')
+    add_model_arguments(parser, depth_image=True)
+    parser.add_argument('-o', '--out', metavar='OUT.png', help='write the annotated image')
+    parser.add_argument('--json', dest='json_out', metavar='OUT.json',
+                        help="write the detections as JSON ('-': stdout)")
+
+
+def run_fuse(args: argparse.Namespace) -> int:
+    try:
+        rgb = read_rgb(args.image)
+        depth = None
+        if args.depth_image:
+            if args.depth_checkpoint or args.depth_onnx:
+                raise UsageError('give a depth image or a depth model, not both')
+            depth = read_depth_png(args.depth_image, args.depth_scale)
+            if depth.shape != rgb.shape[:2]:
+                raise UsageError(f'{args.depth_image} is {depth.shape[1]}x{depth.shape[0]} but {args.image} is '
+                                 f'{rgb.shape[1]}x{rgb.shape[0]}: the depth image must be registered to the image')
+        pipeline = _pipeline(args, need_detector=True, need_depth_model=depth is None)
+        out = pipeline.run(rgb, depth)
+    except (UsageError, FileNotFoundError, ValueError, RuntimeError) as exc:
+        print(f'jdd-ros fuse: {exc}', file=sys.stderr)
+        return 2
+    result = out.result
+    for det in result.kept:
+        print(describe(det))
+    for det, reason in result.dropped_with_reasons():
+        print(describe(det, reason))
+    print(f'{len(result.kept)} kept, {len(result.dropped_with_reasons())} dropped'
+          + (f' (max_depth {pipeline.settings.max_depth} m)' if pipeline.settings.max_depth > 0 else '')
+          + '; ' + ', '.join(f'{k} {v:.0f} ms' for k, v in out.timings_ms.items()), file=sys.stderr)
+    if args.out:
+        write_rgb(args.out, annotate(out))
+    if args.json_out:
+        doc = {'image': str(args.image), 'depth_source': args.depth_image or args.depth_checkpoint or args.depth_onnx,
+               'filter_mode': pipeline.filter_mode, 'max_depth': pipeline.settings.max_depth,
+               'depth_statistic': pipeline.settings.depth_statistic,
+               'detections': [detection_record(d) for d in result.kept],
+               'dropped': [detection_record(d, why) for d, why in result.dropped_with_reasons()]}
+        write_json(doc, args.json_out)
+    return 0
+
+
+def add_process_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument('input', metavar='INPUT', help='a bag (.mcap/.db3 or its directory), a video, or a folder '
+                        'of images')
+    parser.add_argument('--out', required=True, metavar='OUTPUT',
+                        help='annotated output: a video (.mp4/.avi), a bag (.mcap/.db3), or a folder of PNGs')
+    parser.add_argument('--csv', metavar='CSV', help='every detection with its distance (default: OUTPUT stem + .csv)')
+    add_model_arguments(parser, depth_image=False)
+    parser.add_argument('--use-bag-detections', action='store_true',
+                        help="bag input: fuse the bag's recorded Detection2DArray instead of running the detector")
+    parser.add_argument('--fps', type=float, default=0.0, help='output video rate (default: the input rate)')
+    parser.add_argument('--limit', type=int, default=0, help='process at most this many frames')
+    parser.add_argument('--no-progress', action='store_true', help='no progress bar')
+
+
+def _csv_path(out_path: Path, csv: str | None) -> Path:
+    if csv:
+        return Path(csv)
+    return out_path.with_suffix('.csv') if out_path.suffix else out_path.parent / f'{out_path.name}.csv'
+
+
+def _print_summary(summary: ProcessSummary, wall: float, pipeline: Pipeline, outputs: AnnotatedOutput,
+                   csv_path: Path) -> None:
+    n = max(summary.frames, 1)
+    print(f'{summary.frames} frames in {wall:.1f} s ({summary.frames / wall if wall else 0:.1f} frames/s); '
+          f'detections kept {summary.kept}, dropped {summary.dropped}'
+          + (f' ({pipeline.filter_mode}, max_depth {pipeline.settings.max_depth} m)'
+             if pipeline.settings.max_depth else ''))
+    if summary.kept_by_class:
+        ranked = sorted(summary.kept_by_class.items(), key=lambda kv: -kv[1])
+        print('kept by class: ' + ', '.join(f'{k} {v}' for k, v in ranked))
+    if summary.times_ms:
+        print('mean per frame: ' + ', '.join(f'{k} {v / n:.1f} ms' for k, v in summary.times_ms.items()))
+    if summary.no_depth_frames:
+        print(f'{summary.no_depth_frames} frames skipped: no depth message with their stamp')
+    print(f'annotated {outputs.kind}: {outputs.path}\ndetections CSV: {csv_path}')
+
+
+def _open(args: argparse.Namespace) -> tuple[Any, Pipeline]:
+    out_path = Path(args.out)
+    if out_path.suffix.lower() in ('.mcap', '.db3') and out_path.with_suffix('').exists():
+        raise UsageError(f'{out_path.with_suffix("")} exists already: not overwriting a bag')
+    source = open_frames(Path(args.input), args.depth_dir, args.depth_scale)
+    if args.use_bag_detections and not source.recorded_detections:
+        raise UsageError('--use-bag-detections needs a bag with a vision_msgs/Detection2DArray topic')
+    if args.use_bag_detections and args.filter_mode == 'mask_then_detect':
+        raise UsageError('--use-bag-detections cannot mask_then_detect: the recorded detections were made on '
+                         'the whole image; drop one of the two')
+    pipeline = _pipeline(args, need_detector=not args.use_bag_detections, need_depth_model=not source.sensor_depth)
+    return source, pipeline
+
+
+def run_process(args: argparse.Namespace) -> int:
+    import time
+
+    from tqdm import tqdm
+
+    try:
+        source, pipeline = _open(args)
+    except (UsageError, FileNotFoundError, ValueError, RuntimeError) as exc:
+        print(f'jdd-ros process: {exc}', file=sys.stderr)
+        return 2
+    total = (min(source.total, args.limit) if source.total else args.limit) if args.limit else source.total
+    out_path = Path(args.out)
+    csv_path = _csv_path(out_path, args.csv)
+    outputs = AnnotatedOutput(out_path, args.fps or source.fps)
+    bar = tqdm(source.frames, total=total or None, unit='frame', disable=args.no_progress, desc=Path(args.input).name)
+    began = time.perf_counter()
+    csv_path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with open(csv_path, 'w', newline='') as fh:
+            summary = process(pipeline, bar, outputs, fh, limit=args.limit,
+                              recorded_detections=args.use_bag_detections,
+                              on_frame=lambda s: bar.set_postfix(kept=s.kept, dropped=s.dropped))
+    except (UsageError, FileNotFoundError, ValueError) as exc:
+        print(f'jdd-ros process: {exc}', file=sys.stderr)
+        return 2
+    finally:
+        outputs.close()
+    _print_summary(summary, time.perf_counter() - began, pipeline, outputs, csv_path)
+    return 0
+
+
+COMMANDS = {'fuse': (add_fuse_arguments, run_fuse), 'process': (add_process_arguments, run_process)}

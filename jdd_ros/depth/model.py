@@ -1,0 +1,66 @@
+"""What the depth node and the offline tools need of a depth model, and the one function that builds it.
+
+``DepthEstimator`` (a jdd_ros checkpoint or any ONNX depth model with its sidecar) is today's only implementation; a
+new kind of depth model implements ``DepthModel`` and gets a branch in ``build_depth_model``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+NO_MODEL = (
+    'depth_node needs a trained depth model: set checkpoint:=/path/depth.pt (a jdd_ros checkpoint: train one with '
+    "'jdd-ros train-depth --nyu-csv data/nyu2_train.csv --out depth.pt', or for plumbing tests only "
+    "'jdd-ros train-depth --synthetic 2000 --out depth.pt') or onnx_model:=/path/model.onnx with its sidecar "
+    'model.yaml next to it (docs/depth-model.md explains how to export Depth Anything V2 and write the sidecar)')
+
+
+@runtime_checkable
+class DepthModel(Protocol):
+    description: str  # one line for the start-up log
+    backend: str
+    input_size: tuple[int, int]  # network input (height, width)
+    sha256: str  # of the model file
+    sha256_verified_against: str  # '' when there was nothing to verify it against
+    meta: Any  # DepthModelMeta: what it was trained on, its depth range
+
+    @property
+    def is_metric(self) -> bool: ...
+
+    def predict(self, image_rgb: np.ndarray) -> np.ndarray:
+        """HxWx3 uint8 RGB -> HxW float32 metres at the input's resolution; NaN where invalid."""
+        ...
+
+    def preprocess(self, image_rgb: np.ndarray) -> np.ndarray: ...
+
+    def run_network(self, batch: np.ndarray) -> np.ndarray: ...
+
+    def postprocess(self, raw: np.ndarray, shape: tuple[int, int]) -> np.ndarray: ...
+
+
+def build_depth_model(params: Any, sidecar: str | None = None, *, require_metric: bool = True) -> DepthModel:
+    """The depth model the depth node's parameters (a DepthNodeParams, or anything with its attributes) ask for;
+    ValueError / FileNotFoundError saying what to provide."""
+    from jdd_ros.depth.estimator import DepthEstimator
+
+    checkpoint, onnx_model = params.checkpoint, params.onnx_model
+    if not checkpoint and not onnx_model:
+        raise ValueError(NO_MODEL)
+    if checkpoint and onnx_model:
+        raise ValueError(f"set either checkpoint ('{checkpoint}') or onnx_model ('{onnx_model}'), not both")
+    h, w = params.input_height, params.input_width
+    if bool(h) != bool(w):
+        raise ValueError(f'set both input_height and input_width (multiples of 32) or neither; got {h} and {w}')
+    size = (h, w) if h else None
+    sha = params.model_sha256 or None
+    if checkpoint:
+        return DepthEstimator.from_checkpoint(checkpoint, device=params.device, backend=params.backend,
+                                              input_size=size, sha256=sha)
+    estimator = DepthEstimator.from_onnx(onnx_model, sidecar, device=params.device, input_size=size, sha256=sha)
+    if require_metric and not estimator.is_metric:
+        raise ValueError(f'{onnx_model} gives relative depth aligned per frame (alignment: reference), which '
+                         'cannot be published as metres; calibrate output_scale/output_shift once and set '
+                         'alignment: fixed in its sidecar (docs/depth-model.md)')
+    return estimator

@@ -1,0 +1,46 @@
+"""ONNX export of a built Darknet model, for ONNX Runtime (and any other ONNX runtime).
+
+The exported graph takes resized RGB uint8 images (N, H, W, 3) and returns one decoded tensor per YOLO head, exactly
+what the PyTorch backend returns. Exports are cached by the sha256 of cfg + weights + export settings (see
+``jdd_ros.inference.export_cache``), so a start-up after the first skips the export. An ONNX file holds no executable
+code.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import torch
+
+from jdd_ros.detect.darknet.model import DarknetModel, ImageInputModel
+from jdd_ros.inference.export_cache import cache_key, cached_file, default_cache_dir
+from jdd_ros.inference.hashing import sha256_of
+
+OPSET = 17
+# Bump when the exported graph changes, so stale cached exports are not reused.
+EXPORT_FORMAT = 3
+
+
+def export_onnx(model: DarknetModel, path: str | Path, input_hw: tuple[int, int], *, fp16: bool = False,
+                device: torch.device | str = 'cpu') -> Path:
+    """Export ``model`` (uint8 NHWC input, dynamic batch) to ``path``."""
+    dtype = torch.float16 if fp16 else torch.float32
+    net = ImageInputModel(model, dtype).to(device=device, dtype=dtype).eval()
+    example = torch.zeros((1, *input_hw, 3), dtype=torch.uint8, device=device)
+    heads = [f'head{i}' for i in range(len(model.heads))]
+    with warnings.catch_warnings(), torch.inference_mode():
+        warnings.simplefilter('ignore')  # the TorchScript exporter announces its own deprecation
+        torch.onnx.export(net, (example,), str(path), dynamo=False, opset_version=OPSET, input_names=['images'],
+                          output_names=heads, dynamic_axes={name: {0: 'batch'} for name in ['images', *heads]})
+    return Path(path)
+
+
+def cached_export(model: DarknetModel, input_hw: tuple[int, int], *, cfg: str | Path, weights: str | Path,
+                  fp16: bool = False, device: torch.device | str = 'cpu',
+                  cache_dir: str | Path | None = None) -> Path:
+    """The ONNX export of ``model`` for this input size and precision, from the cache when still valid."""
+    key = cache_key([sha256_of(cfg), sha256_of(weights), f'{input_hw[0]}x{input_hw[1]}', 'fp16' if fp16 else 'fp32',
+                     f'opset{OPSET}', f'format{EXPORT_FORMAT}', torch.__version__])
+    path = Path(cache_dir or default_cache_dir('onnx')) / f'{Path(cfg).stem}-{key}.onnx'
+    return cached_file(path, lambda tmp: export_onnx(model, tmp, input_hw, fp16=fp16, device=device))

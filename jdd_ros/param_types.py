@@ -1,0 +1,70 @@
+"""Typed snapshots of each node's parameters, generated from ``jdd_ros.params`` by
+tools/gen_param_types.py (test/test_params_schema.py keeps it current): do not edit by hand.
+
+A snapshot holds values already validated by the schema; a node replaces its snapshot as a whole when
+``ros2 param set`` succeeds, so a frame is always processed with one consistent set of values.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class FusionNodeParams:
+    """fusion_node's parameters (jdd_ros.params.SCHEMA['fusion_node'])."""
+
+    max_depth: float = 0.0
+    min_depth: float = 0.0
+    depth_statistic: str = 'median'
+    depth_percentile: float = 20.0
+    box_fraction: float = 0.5
+    min_valid_fraction: float = 0.1
+    filter_mode: str = 'detect_then_filter'
+    cache_size: int = 30
+    reliability: str = 'best_effort'
+
+
+@dataclass(frozen=True)
+class DetectorNodeParams:
+    """detector_node's parameters (jdd_ros.params.SCHEMA['detector_node'])."""
+
+    family: str = 'darknet'
+    model: str = 'yolov4-tiny'
+    cfg: str = ''
+    weights: str = ''
+    names: str = ''
+    weights_sha256: str = ''
+    device: str = 'cpu'
+    backend: str = 'auto'
+    input_size: int = 0
+    confidence_threshold: float = 0.25
+    nms_threshold: float = 0.45
+    classes: tuple[str, ...] = ()
+    publish_debug_image: bool = False
+    filter_mode: str = 'detect_then_filter'
+    max_depth: float = 0.0
+    reliability: str = 'best_effort'
+
+
+@dataclass(frozen=True)
+class DepthNodeParams:
+    """depth_node's parameters (jdd_ros.params.SCHEMA['depth_node'])."""
+
+    checkpoint: str = ''
+    onnx_model: str = ''
+    model_sha256: str = ''
+    device: str = 'cpu'
+    backend: str = 'auto'
+    input_height: int = 0
+    input_width: int = 0
+    max_depth: float = 0.0
+    publish_colored: bool = False
+    reliability: str = 'best_effort'
+
+
+SNAPSHOT_TYPES: dict[str, type] = {
+    'fusion_node': FusionNodeParams,
+    'detector_node': DetectorNodeParams,
+    'depth_node': DepthNodeParams,
+}
