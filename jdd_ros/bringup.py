@@ -73,9 +73,9 @@ ARGUMENTS: tuple[LaunchArgument, ...] = (
                    targets=(('fusion_node', 'filter_mode'), ('detector_node', 'filter_mode'))),
     LaunchArgument('depth_statistic', '', "How a box's depth is read: center, median or percentile.",
                    targets=(('fusion_node', 'depth_statistic'),)),
-    LaunchArgument('reliability', '', "QoS reliability of every node's inputs: 'best_effort' (the parameter file's "
-                   "default: matches camera drivers and bag players alike) or 'reliable' (lossless bag playback of "
-                   'full-size images over the default DDS transports; refuses best-effort publishers).',
+    LaunchArgument('reliability', '', "QoS reliability of every node's inputs: 'auto' (the parameter file's default: "
+                   'reliable for reliable publishers such as bag players, best-effort as soon as one publisher is '
+                   "best-effort, as camera drivers), or fixed 'reliable' / 'best_effort'.",
                    targets=(('depth_node', 'reliability'), ('detector_node', 'reliability'),
                             ('fusion_node', 'reliability'))),
     LaunchArgument('use_sim_time', 'false', "Use /clock (e.g. 'ros2 bag play --clock') instead of the wall clock.",
@@ -96,25 +96,34 @@ class NodeLaunch:
     remappings: list[tuple[str, str]] = field(default_factory=list)
 
 
-def default_params_file() -> Path:
-    """The package's config/params.yaml: from the ament index (ROS install), the venv's share/, or the checkout."""
+def package_file(*parts: str) -> Path:
+    """A file the package installs under share/jdd_ros (``config/params.yaml``): from the ament index (a ROS
+    installation), the venv's share/ (make setup), or the checkout; FileNotFoundError naming where it looked."""
     candidates = []
     try:
         from ament_index_python.packages import PackageNotFoundError, get_package_share_directory
 
         try:
-            candidates.append(Path(get_package_share_directory(PACKAGE)) / 'config' / 'params.yaml')
+            candidates.append(Path(get_package_share_directory(PACKAGE), *parts))
         except (PackageNotFoundError, KeyError, ValueError, OSError):  # OSError: AMENT_PREFIX_PATH unset
             pass
     except ImportError:
         pass
-    candidates.append(Path(sys.prefix) / 'share' / PACKAGE / 'config' / 'params.yaml')
-    candidates.append(Path(__file__).resolve().parents[1] / 'config' / 'params.yaml')
+    candidates.append(Path(sys.prefix, 'share', PACKAGE, *parts))
+    candidates.append(Path(__file__).resolve().parents[1].joinpath(*parts))
     for path in candidates:
         if path.is_file():
             return path
-    raise FileNotFoundError('config/params.yaml of jdd_ros not found (looked in: '
-                            + ', '.join(str(p) for p in candidates) + '); pass params_file:=PATH')
+    raise FileNotFoundError(f"{'/'.join(parts)} of jdd_ros not found (looked in: "
+                            + ', '.join(str(p) for p in candidates) + ')')
+
+
+def default_params_file() -> Path:
+    """The package's config/params.yaml."""
+    try:
+        return package_file('config', 'params.yaml')
+    except FileNotFoundError as exc:
+        raise FileNotFoundError(f'{exc}; pass params_file:=PATH') from None
 
 
 def parse_assignments(items: Iterable[str]) -> dict[str, str]:

@@ -22,7 +22,8 @@ class FusionNodeParams:
     min_valid_fraction: float = 0.1
     filter_mode: str = 'detect_then_filter'
     cache_size: int = 30
-    reliability: str = 'best_effort'
+    reliability: str = 'auto'
+    autostart: bool = True
 
 
 @dataclass(frozen=True)
@@ -44,7 +45,8 @@ class DetectorNodeParams:
     publish_debug_image: bool = False
     filter_mode: str = 'detect_then_filter'
     max_depth: float = 0.0
-    reliability: str = 'best_effort'
+    reliability: str = 'auto'
+    autostart: bool = True
 
 
 @dataclass(frozen=True)
@@ -60,7 +62,8 @@ class DepthNodeParams:
     input_width: int = 0
     max_depth: float = 0.0
     publish_colored: bool = False
-    reliability: str = 'best_effort'
+    reliability: str = 'auto'
+    autostart: bool = True
 
 
 SNAPSHOT_TYPES: dict[str, type] = {

@@ -111,10 +111,16 @@ def _check_depth_input_size(value: int) -> str | None:
 
 
 RELIABILITY = ParamSpec(
-    'reliability', 'best_effort',
-    "QoS reliability of the input subscriptions: 'best_effort' matches every publisher (camera drivers and "
-    "'ros2 bag play' alike); 'reliable' matches only reliable publishers and is reported when one is not.",
-    choices=('best_effort', 'reliable'))
+    'reliability', 'auto',
+    "QoS reliability of the input subscriptions: 'auto' follows the publishers found (reliable when all are reliable, "
+    "as a bag player; best-effort as soon as one is best-effort, as a camera driver; re-decided when they come and "
+    "go, and logged); 'reliable' or 'best_effort' fix it (a fixed one is reported when a publisher cannot match).",
+    choices=('auto', 'reliable', 'best_effort'))
+
+AUTOSTART = ParamSpec(
+    'autostart', True,
+    'Configure and activate the node at start-up (ros2 run, jdd-ros launch); false leaves it unconfigured for a '
+    'lifecycle manager (ros2 lifecycle set NODE configure, then activate).')
 
 FUSION_NODE = (
     ParamSpec('max_depth', 0.0, 'Detections farther than this (metres) are dropped; 0 means no limit.',
@@ -138,6 +144,7 @@ FUSION_NODE = (
     ParamSpec('cache_size', 30, 'Frames kept while waiting for the matching depth or detections message.',
               min=1, max=1000),
     RELIABILITY,
+    AUTOSTART,
 )
 
 DETECTOR_NODE = (
@@ -166,6 +173,7 @@ DETECTOR_NODE = (
     ParamSpec('max_depth', 0.0, "Threshold (metres) used by filter_mode 'mask_then_detect'; 0 means no mask.",
               dynamic=True, min=0.0, max=1000.0),
     RELIABILITY,
+    AUTOSTART,
 )
 
 DEPTH_NODE = (
@@ -184,6 +192,7 @@ DEPTH_NODE = (
               dynamic=True, min=0.0, max=1000.0),
     ParamSpec('publish_colored', False, 'Also publish depth_colored, a colour-mapped view for people.', dynamic=True),
     RELIABILITY,
+    AUTOSTART,
 )
 
 SCHEMA: dict[str, tuple[ParamSpec, ...]] = {

@@ -27,12 +27,10 @@ BIN = Path(sys.executable).parent
 LOG_ROOT = Path(tempfile.mkdtemp(prefix='jdd_ros_test_logs_'))
 
 os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
-# With discovery limited to localhost, default Fast DDS carries data as UDP fragments over loopback and best-effort
-# 640x480 frames are often lost whole (LARGE_DATA did not fix it either). Every participant of a test runs with the
-# package's one-machine profile (32 MB shared memory, loopback-only UDP), as README recommends for a one-machine robot.
-FASTDDS_PROFILE = REPO / 'config' / 'fastdds_large_images.xml'
-os.environ.setdefault('FASTDDS_DEFAULT_PROFILES_FILE', str(FASTDDS_PROFILE))
-os.environ.pop('FASTDDS_BUILTIN_TRANSPORTS', None)
+# The environment a user has: nothing else exported. The nodes configure their own DDS participant (jdd_ros.ros.
+# dds_config); the test's own participants (cameras, bag players, viewers) run with Fast DDS's defaults.
+for _name in ('FASTDDS_DEFAULT_PROFILES_FILE', 'FASTDDS_BUILTIN_TRANSPORTS', 'RMW_FASTRTPS_USE_QOS_FROM_XML'):
+    os.environ.pop(_name, None)
 os.environ.setdefault('ROS_LOG_DIR', str(LOG_ROOT / 'pytest'))
 os.environ.setdefault('HOME', tempfile.gettempdir())
 
@@ -60,7 +58,6 @@ def ros_env(domain_id: int, **extra: str) -> dict[str, str]:
     env = dict(os.environ)
     env.update({
         'ROS_AUTOMATIC_DISCOVERY_RANGE': 'LOCALHOST',
-        'FASTDDS_DEFAULT_PROFILES_FILE': os.environ['FASTDDS_DEFAULT_PROFILES_FILE'],
         'ROS_DOMAIN_ID': str(domain_id),
         'ROS_LOG_DIR': str(LOG_ROOT / f'domain{domain_id}'),
         'PYTHONUNBUFFERED': '1',
@@ -131,6 +128,22 @@ class NodeProcess:
                 left = deadline - time.monotonic()
                 if left <= 0 or (self.proc is not None and self.proc.poll() is not None and not self._cond.wait(0.2)):
                     raise AssertionError(f'no output matching {pattern!r} within {timeout}s; output:\n{self.output}')
+                self._cond.wait(min(left, 0.2))
+
+    def wait_for_matched(self, topic: str, count: int = 1, timeout: float = 20.0) -> None:
+        """Until the node logs that its input ``topic`` has matched ``count`` publishers (or more): only then is a
+        message published to it received (the publisher side may see the subscription earlier)."""
+        regex = re.compile(rf"input '{re.escape(topic)}': (\d+) publisher\(s\) matched")
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                counts = [int(m.group(1)) for m in map(regex.search, self.lines) if m]
+                if counts and counts[-1] >= count:
+                    return
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(f'{topic} did not match {count} publisher(s) within {timeout}s; output:\n'
+                                         f'{self.output}')
                 self._cond.wait(min(left, 0.2))
 
     def stop(self, timeout: float = 10.0) -> int:

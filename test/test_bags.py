@@ -157,8 +157,8 @@ def test_best_effort_camera_and_reliable_player_both_reach_the_default_subscript
         inbox = ros_peer.subscribe(Detection2DArray, '/detections_with_depth')
         for pub in (depth_pub, det_pub):
             ros_peer.wait_for_subscribers(pub)
+            node.wait_for_matched(pub.topic_name)  # the node's side of the match
         ros_peer.wait_for_publishers('/detections_with_depth')
-        time.sleep(0.5)  # the node's side of the match (see BagReplayer.wait_for_subscribers)
         sent = []
         for i in range(5):  # best-effort may drop one: any joined frame will do
             sent.append(1_800_000_000_000_000_000 + i * 10**8)
@@ -246,16 +246,16 @@ def test_replay_command_loops_with_remapping_and_clock_until_ctrl_c(tmp_path, fr
     assert ticks and min(ticks) >= written.stamps_ns[0] and max(ticks) <= written.stamps_ns[-1] + 10**8
 
 
-def test_best_effort_full_size_frames_arrive_with_the_shipped_dds_profile(tmp_path, frames, domain_id, ros_peer):
-    """config/fastdds_large_images.xml (32 MB shared memory, loopback UDP): the default best-effort subscription
-    then takes every full-size frame of a bag; without it, fragments of 640x480 images are lost (docs/bringup.md)."""
+def test_full_size_frames_of_a_looping_bag_all_arrive_with_nothing_exported(tmp_path, frames, domain_id, ros_peer):
+    """Nothing exported: jdd-ros replay and fusion_node configure their own DDS participants
+    (config/fastdds_jdd_ros.xml) and the input follows the player's reliable QoS: every full-size frame is fused."""
     import signal
     import subprocess
 
-    from harness import BIN, REPO, ros_env
+    from harness import BIN, ros_env
     from vision_msgs.msg import Detection2DArray
 
-    profile = {'FASTDDS_DEFAULT_PROFILES_FILE': str(REPO / 'config' / 'fastdds_large_images.xml')}
+    profile: dict[str, str] = {}
     real = frames[:2]  # the two 640x480 RGB-D frames
     written = bags.write_bag(tmp_path / 'large.mcap', real, rate_hz=5)
     inbox = ros_peer.subscribe(Detection2DArray, '/detections_with_depth')
@@ -274,7 +274,8 @@ def test_best_effort_full_size_frames_arrive_with_the_shipped_dds_profile(tmp_pa
         finally:
             player.send_signal(signal.SIGINT)
             player.communicate(timeout=20)
-    assert 'reliability best_effort' in node.output or "'reliability': 'best_effort'" in node.output
+    assert "'reliability': 'auto'" in node.output  # the default: the inputs follow the (reliable) bag player
+    assert f"input '{TOPICS.depth}': subscribed reliable" in node.output
     stamps = _stamps(got)
     assert all(b - a in (written.stamps_ns[1] - written.stamps_ns[0], written.stamps_ns[0] - written.stamps_ns[1])
                for a, b in zip(stamps, stamps[1:])), f'a frame was lost: {stamps}'

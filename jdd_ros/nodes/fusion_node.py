@@ -13,7 +13,6 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image
 from vision_msgs.msg import Detection2DArray, Detection3DArray
 
@@ -23,19 +22,19 @@ from jdd_ros.core.stamp_join import DEPTH, DETECTIONS, StampJoiner
 from jdd_ros.io.camera_info import intrinsics_from_camera_info
 from jdd_ros.io.drawing import draw_detections
 from jdd_ros.io.image_codec import ImageFormatError, depth_to_metres, fill_image, image_to_numpy, to_rgb8
-from jdd_ros.ros import qos
+from jdd_ros.ros.managed_node import ManagedNode
 from jdd_ros.ros.messages import detections_to_3d_msg, fused_detections_to_msg, msg_to_detections, stamp_ns
-from jdd_ros.ros.parameters import NodeParameters
 from jdd_ros.ros.runtime import run_node
 
 COUNTER_LOG_PERIOD_S = 10.0  # wall time, for logging only: the join itself never looks at a clock
 REPEAT_LOG_PERIOD_S = 5.0  # the same problem is logged at most this often (the counters keep the totals)
 
 
-class FusionNode(Node):
-    def __init__(self) -> None:
-        super().__init__('fusion_node')
-        self.params = NodeParameters(self, 'fusion_node')
+class FusionNode(ManagedNode):
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__('fusion_node', 'fusion_node', **kwargs)
+
+    def configure(self) -> None:
         cache = self.params.current.cache_size
         self.joiner, self.counters = StampJoiner(cache), FusionCounters()
         self.intrinsics: CameraIntrinsics | None = None
@@ -44,15 +43,16 @@ class FusionNode(Node):
         self._results: OrderedDict[int, Any] = OrderedDict()  # stamp -> FusionResult waiting for its image
         self._last_log, self._last_summary = time.monotonic(), ''
         self._problems_logged: dict[str, float] = {}
-        self.pub_2d = qos.advertise(self, Detection2DArray, 'detections_with_depth')
-        self.pub_3d = qos.advertise(self, Detection3DArray, 'detections_3d')
-        self.pub_annotated = qos.advertise(self, Image, 'annotated')
-        reliability = self.params.current.reliability
-        in_qos = qos.input_qos(reliability, depth=cache)
-        qos.subscribe(self, Image, 'depth', lambda m: self._add(DEPTH, m), in_qos)
-        qos.subscribe(self, Detection2DArray, 'detections', lambda m: self._add(DETECTIONS, m), in_qos)
-        qos.subscribe(self, CameraInfo, 'camera_info', self._on_camera_info, qos.input_qos(reliability))
-        qos.subscribe(self, Image, 'image', self._on_image, in_qos)
+        self.pub_2d = self.advertise(Detection2DArray, 'detections_with_depth')
+        self.pub_3d = self.advertise(Detection3DArray, 'detections_3d')
+        self.pub_annotated = self.advertise(Image, 'annotated')
+
+    def activate(self) -> None:
+        cache = self.params.current.cache_size
+        self.subscribe(Image, 'depth', lambda m, _: self._add(DEPTH, m), cache)
+        self.subscribe(Detection2DArray, 'detections', lambda m, _: self._add(DETECTIONS, m), cache)
+        self.subscribe(CameraInfo, 'camera_info', lambda m, _: self._on_camera_info(m))
+        self.subscribe(Image, 'image', lambda m, _: self._on_image(m), cache)
         self.get_logger().info(f'fusion_node ready: {self.params.as_dict()}')
 
     def _on_camera_info(self, msg: CameraInfo) -> None:
@@ -152,9 +152,9 @@ class FusionNode(Node):
             self.get_logger().info(('at shutdown: ' if final else '') + summary)
         self._last_summary = summary
 
-    def destroy_node(self) -> None:
-        self._log_counters(final=True)
-        super().destroy_node()
+    def log_final_statistics(self) -> None:
+        if hasattr(self, 'counters'):  # configured
+            self._log_counters(final=True)
 
 
 def main(args: list[str] | None = None) -> int:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from jdd_ros.io.bags import open_bag
+from jdd_ros.ros.dds_config import configure_fastdds
 
 
 def message_class(msgtype: str) -> type:
@@ -150,9 +151,11 @@ def replay(bag: str, *, rate: float = 1.0, loop: bool = False, topics: list[str]
     import rclpy
     from rclpy.executors import ExternalShutdownException
 
+    dds = configure_fastdds()
     rclpy.init(args=[])  # the command's own options are not ROS arguments (FROM:=TO would be read as a remap rule)
     node = rclpy.create_node('jdd_ros_bag_replay')
     log = node.get_logger()
+    log.info(dds)
     try:
         replayer = BagReplayer(node, bag, rate=rate, topics=topics, remap=remap, clock=clock)
         log.info(f'playing {bag}: {", ".join(replayer.publishers)}' + (' (loop)' if loop else ''))

@@ -19,8 +19,8 @@ from sensor_msgs.msg import Image
 
 from jdd_ros.core.masking import mask_beyond
 from jdd_ros.io.image_codec import ImageFormatError, depth_to_metres, image_to_numpy
+from jdd_ros.ros.adaptive_qos import AdaptiveSubscription
 from jdd_ros.ros.messages import stamp_ns
-from jdd_ros.ros.qos import input_qos, subscribe
 
 MAX_STAMP_GAP_NS = 50_000_000  # an RGB-D camera's depth and colour frames of one instant differ by a few ms
 KEPT_DEPTHS = 8
@@ -29,7 +29,7 @@ KEPT_DEPTHS = 8
 class DepthMaskFilter:
     """``(rgb, header, max_depth) -> rgb`` with pixels beyond ``max_depth`` (or of unknown depth) in grey."""
 
-    def __init__(self, node: Node, reliability: str = 'best_effort', wait_s: float = 1.0, subscribe_now: bool = False):
+    def __init__(self, node: Node, reliability: str = 'auto', wait_s: float = 1.0, subscribe_now: bool = False):
         self.node, self.reliability, self.wait_s = node, reliability, wait_s
         self._depths: OrderedDict[int, Image] = OrderedDict()
         self._cond = threading.Condition()
@@ -40,6 +40,14 @@ class DepthMaskFilter:
             self._subscribe()
         node.add_post_set_parameters_callback(self._on_parameters)  # switched on at run time: subscribe at once
 
+    def close(self) -> None:
+        """Unsubscribe and stop following parameter changes (the node is deactivated)."""
+        self.node.remove_post_set_parameters_callback(self._on_parameters)
+        with self._sub_lock:
+            if self._sub is not None:
+                self._sub.destroy()
+                self._sub = None
+
     def _on_parameters(self, params: list[Any]) -> None:
         if any(p.name == 'filter_mode' and p.value == 'mask_then_detect' for p in params):
             self._subscribe()
@@ -49,7 +57,8 @@ class DepthMaskFilter:
             if self._sub is not None:
                 return
             # Keep a few: the depth of a frame can arrive before or after the colour frame that needs it.
-            self._sub = subscribe(self.node, Image, 'depth', self._on_depth, input_qos(self.reliability, KEPT_DEPTHS))
+            self._sub = AdaptiveSubscription(self.node, Image, 'depth', lambda m, _: self._on_depth(m), KEPT_DEPTHS,
+                                             self.reliability)
         self.node.get_logger().info(
             f"filter_mode mask_then_detect: masking with depth from '{self._sub.topic_name}'")
 

@@ -27,17 +27,41 @@ class FrameStats:
         self._log = logger
         self.topic = topic
         self._lock = threading.Lock()
-        self.counts = {'received': 0, 'inferred': 0, 'skipped': 0, 'bad': 0, 'failed': 0, 'stamp_backwards': 0}
+        # 'replaced': a newer frame arrived while this one waited for the worker; 'gaps': publication sequence numbers
+        # that never arrived, either replaced in the keep-last reader queue or lost in transport ('lost', from the
+        # middleware's message-lost events): counted apart so the log tells which.
+        self._counts = {'received': 0, 'inferred': 0, 'replaced': 0, 'gaps': 0, 'lost': 0, 'bad': 0, 'failed': 0,
+                        'stamp_backwards': 0}
         self._infer_s = self._overhead_s = 0.0
         self._timed = 0
         self._reported = dict(self.counts)  # counts at the last summary
         self._last_seq: dict[bytes, int] = {}  # executor thread only
         self._last_stamp: int | None = None  # worker thread only
 
+    @property
+    def counts(self) -> dict[str, int]:
+        """received, inferred, skipped (replaced before inference or in the reader queue), lost (in transport), bad,
+        failed, stamp_backwards."""
+        with self._lock:
+            return self._derived()
+
+    def _derived(self) -> dict[str, int]:
+        c = self._counts
+        skipped = c['replaced'] + max(0, c['gaps'] - c['lost'])
+        return {'received': c['received'], 'inferred': c['inferred'], 'skipped': skipped, 'lost': c['lost'],
+                'bad': c['bad'], 'failed': c['failed'], 'stamp_backwards': c['stamp_backwards']}
+
     def _add(self, name: str, n: int = 1) -> int:
         with self._lock:
-            self.counts[name] += n
-            return self.counts[name]
+            self._counts[name] += n
+            return self._counts[name]
+
+    def lost(self, event: Any) -> None:
+        """The middleware's message-lost event: samples that never reached the subscription (best-effort)."""
+        n = self._add('lost', int(getattr(event, 'total_count_change', 0)))
+        self._log.warning(f"frames lost in transport on '{self.topic}' ({n} so far): a best-effort publisher of "
+                          'large images needs larger socket buffers or shared memory (README, QoS)',
+                          throttle_duration_sec=10.0)
 
     def _skipped_in_queue(self, info: Any) -> int:
         """Frames the keep-last-1 reader queue replaced before the callback ran (it does so silently), from the
@@ -55,12 +79,13 @@ class FrameStats:
 
     def received(self, info: Any, replaced_waiting: bool) -> None:
         """One frame arrived (executor thread); ``replaced_waiting``: it replaced one the worker had not taken yet."""
-        skipped = self._skipped_in_queue(info) + int(replaced_waiting)
+        gaps = self._skipped_in_queue(info)
         with self._lock:
-            self.counts['received'] += 1
-            self.counts['skipped'] += skipped
-            total = self.counts['skipped']
-        if skipped:
+            self._counts['received'] += 1
+            self._counts['gaps'] += gaps
+            self._counts['replaced'] += int(replaced_waiting)
+            total = self._derived()['skipped']
+        if replaced_waiting or gaps:
             self._log.info(f'dropped a frame: a newer one arrived before inference started ({total} frame(s) '
                            'skipped so far; only the newest frame is inferred)', throttle_duration_sec=5.0)
 
@@ -77,7 +102,7 @@ class FrameStats:
     def inferred(self, infer_s: float, overhead_s: float) -> None:
         """One frame inferred and published (worker thread): network time and the node's own time around it."""
         with self._lock:
-            self.counts['inferred'] += 1
+            self._counts['inferred'] += 1
             self._infer_s += infer_s
             self._overhead_s += overhead_s
             self._timed += 1
@@ -97,7 +122,7 @@ class FrameStats:
         """Counts since start and mean times per frame since the last summary; None when nothing changed (an idle
         node stays quiet), unless ``final``."""
         with self._lock:
-            counts = dict(self.counts)
+            counts = self._derived()
             if counts == self._reported and not final:
                 return None
             self._reported = counts
@@ -105,8 +130,9 @@ class FrameStats:
             self._infer_s = self._overhead_s = 0.0
             self._timed = 0
         c = counts
+        lost = f", {c['lost']} lost in transport" if c['lost'] else ''
         text = (f"{c['received']} frames received, {c['inferred']} inferred, {c['skipped']} skipped (a newer frame "
-                f"arrived first), {c['bad']} bad, {c['failed']} failed, {c['stamp_backwards']} stamps backwards")
+                f"arrived first){lost}, {c['bad']} bad, {c['failed']} failed, {c['stamp_backwards']} stamps backwards")
         if n:
             text += f'; per frame: inference {1000 * infer_s / n:.1f} ms, node overhead {1000 * overhead_s / n:.1f} ms'
         return text

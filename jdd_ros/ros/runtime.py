@@ -1,22 +1,28 @@
-"""Process start-up and shutdown shared by the node executables."""
+"""Process start-up and shutdown shared by the node executables and the one-process pipeline."""
 
 from __future__ import annotations
 
 import ctypes
 import faulthandler
 import os
+import signal
 import sys
 import threading
 import time
-from collections.abc import Callable
-from typing import NoReturn
+from collections.abc import Callable, Sequence
+from typing import Any, NoReturn
 
 import rclpy
-from rclpy.executors import ExternalShutdownException
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
+from rclpy.signals import SignalHandlerOptions
+
+from jdd_ros.ros.dds_config import configure_fastdds
+from jdd_ros.ros.managed_node import START_ERRORS, ManagedNode
 
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
 SHUTDOWN_GRACE_S = 5.0  # a node asked to stop has this long to tear down; jdd-ros launch waits 10 s before SIGTERM
+SPIN_PERIOD_S = 0.2  # how often the spin loop looks at the stop flag
 
 
 def tune_malloc() -> None:
@@ -43,28 +49,70 @@ def _exit_after(grace_s: float, status: int) -> None:
     faulthandler.dump_traceback_later(grace_s + 3.0, exit=True)
 
 
-def run_node(make_node: Callable[[], Node], args: list[str] | None = None) -> NoReturn:
-    """Create the node, spin until Ctrl-C / SIGTERM, tear down, and end the process with the exit status.
+class _Stop:
+    """Ctrl-C / SIGTERM: while starting, abort the start (KeyboardInterrupt where Python runs next); once spinning,
+    ask the spin loop to end. rclpy's own handlers would shut the context down first, and every log line after that
+    (the final statistics) would fail to reach /rosout."""
 
-    Start-up errors that the user must fix (missing model, invalid parameter) are logged in one line and give
-    exit status 2 instead of a traceback. The process ends with ``os._exit`` after an explicit teardown: interpreter
-    finalization adds nothing for a node and is where middleware threads can block.
+    def __init__(self) -> None:
+        self.requested = threading.Event()
+        self.spinning = False
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, self._handle)
+
+    def _handle(self, signum: int, _frame: Any) -> None:
+        self.requested.set()
+        if not self.spinning:
+            raise KeyboardInterrupt
+
+
+def _bring_up(nodes: Sequence[Node]) -> None:
+    for node in nodes:
+        if isinstance(node, ManagedNode) and node.params.current.autostart:
+            node.bring_up()
+
+
+def _tear_down(nodes: Sequence[Node]) -> None:
+    """Final statistics while the context is valid, then the lifecycle shutdown transition, then destruction."""
+    for node in nodes:
+        if isinstance(node, ManagedNode):
+            node.log_final_statistics()
+            if node.lifecycle_state in ('active', 'inactive', 'unconfigured'):
+                node.trigger_shutdown()
+    for node in nodes:
+        node.destroy_node()
+
+
+def run_nodes(make_nodes: Callable[[], Sequence[Node]], args: list[str] | None = None) -> NoReturn:
+    """Create the nodes, bring them up, spin until Ctrl-C / SIGTERM, tear down, end the process with its status.
+
+    Start-up errors that the user must fix (missing model, invalid parameter) are logged in one line and give exit
+    status 2 instead of a traceback; a stop while starting exits 0. The process ends with ``os._exit`` after an
+    explicit teardown: interpreter finalization adds nothing for a node and is where middleware threads can block.
     """
     tune_malloc()
-    rclpy.init(args=args if args is not None else sys.argv)
-    node = None
+    dds = configure_fastdds()
+    stop = _Stop()
+    rclpy.init(args=args if args is not None else sys.argv, signal_handler_options=SignalHandlerOptions.NO)
+    logger = rclpy.logging.get_logger('jdd_ros')
+    nodes: list[Node] = []
     status = 0
     try:
-        node = make_node()
-        rclpy.spin(node)
+        nodes = list(make_nodes())
+        nodes[0].get_logger().info(dds)
+        _bring_up(nodes)
+        executor = SingleThreadedExecutor()
+        for node in nodes:
+            executor.add_node(node)
+        stop.spinning = True
+        while not stop.requested.is_set() and rclpy.ok():
+            executor.spin_once(timeout_sec=SPIN_PERIOD_S)
     except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    except Exception as exc:
-        if node is None and not rclpy.ok():
-            # Ctrl-C / SIGTERM while starting: rclpy's signal handler shut the context down under make_node.
-            rclpy.logging.get_logger('jdd_ros').info('stopped while starting')
-        elif node is None and isinstance(exc, (ValueError, FileNotFoundError, RuntimeError)):
-            rclpy.logging.get_logger('jdd_ros').fatal(f'cannot start: {exc}')
+        if not stop.spinning:
+            logger.info('stopped while starting')
+    except START_ERRORS as exc:
+        if not stop.spinning:
+            logger.fatal(f'cannot start: {exc}')
             status = 2
         else:
             status = 1
@@ -73,11 +121,21 @@ def run_node(make_node: Callable[[], Node], args: list[str] | None = None) -> No
         status = 1
         raise
     finally:
+        stop.spinning = True  # a second Ctrl-C during teardown must not interrupt it
         _exit_after(SHUTDOWN_GRACE_S, status)
-        if node is not None:
-            node.destroy_node()
         if rclpy.ok():
+            _tear_down(nodes)
             rclpy.try_shutdown()
+        # Destroying the context deletes the DDS participant, which tells every peer at once that its endpoints
+        # are gone. Without it os._exit below can end the process before those announcements leave, and a peer
+        # keeps matching the dead node's subscriptions until their lease runs out (seen: a test's new publisher
+        # counted a stopped fusion_node's subscription for 10 s).
+        rclpy.get_default_context().destroy()
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(status)
+
+
+def run_node(make_node: Callable[[], Node], args: list[str] | None = None) -> NoReturn:
+    """``run_nodes`` for one node: what each node executable's ``main`` calls."""
+    run_nodes(lambda: [make_node()], args)

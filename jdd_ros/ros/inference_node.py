@@ -1,0 +1,69 @@
+"""The shell of a node that runs a network on camera frames (depth_node, detector_node).
+
+The ``image`` subscription's callback only hands each message to a NewestFrameWorker, which infers the newest frame
+once in its own thread: a slow model skips frames (counted and logged) instead of falling behind the camera, and the
+executor stays free to answer parameter changes and lifecycle requests while a frame is inferred.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sensor_msgs.msg import Image
+
+from jdd_ros.ros.adaptive_qos import steady_timer
+from jdd_ros.ros.frame_stats import FrameStats
+from jdd_ros.ros.managed_node import ManagedNode
+from jdd_ros.ros.newest_frame import NewestFrameWorker
+
+STATS_PERIOD_S = 10.0
+
+
+class InferenceNode(ManagedNode):
+    """Subclasses implement ``load`` (configure: the model) and ``process(msg)`` (one frame, in the worker)."""
+
+    def __init__(self, node_name: str, schema_name: str, **kwargs: Any):
+        super().__init__(node_name, schema_name, **kwargs)
+        self.frames: FrameStats | None = None
+        self._worker: NewestFrameWorker | None = None
+        self._stats_timer: Any = None
+
+    def load(self) -> None:
+        """Load the model and create the publishers; raise ValueError/FileNotFoundError/RuntimeError saying why not."""
+
+    def process(self, msg: Image) -> Any:
+        """Infer one frame and publish (worker thread)."""
+        raise NotImplementedError
+
+    def configure(self) -> None:
+        self.load()
+        self.frames = FrameStats(self.get_logger(), self.resolve_topic_name('image'))
+
+    def activate(self) -> None:
+        sub = self.subscribe(Image, 'image', self._on_image, message_lost=self.frames.lost)
+        self._worker = NewestFrameWorker(self.process, self._refused, name=f'{self.get_name()}_worker')
+        self._stats_timer = steady_timer(self, STATS_PERIOD_S, self.frames.log_summary)
+        self.get_logger().info(f"subscribed to '{sub.topic_name}' (reliability {self.params.current.reliability}): "
+                               'waiting for images')
+
+    def deactivate(self) -> None:
+        if self._worker is not None:
+            self._worker.stop(timeout=5.0)
+            self._worker = None
+        if self._stats_timer is not None:
+            self.destroy_timer(self._stats_timer)
+            self._stats_timer = None
+
+    def log_final_statistics(self) -> None:
+        if self.frames is not None:
+            if self._worker is not None:
+                self._worker.stop(timeout=5.0)  # the frame in progress counts
+            self.frames.log_summary(final=True)
+
+    def _on_image(self, msg: Image, info: Any) -> None:
+        worker = self._worker
+        if worker is not None:
+            self.frames.received(info, worker.offer(msg))
+
+    def _refused(self, msg: Image, exc: Exception) -> None:
+        self.frames.refused(msg, exc)

@@ -1,0 +1,106 @@
+"""The lifecycle shell every jdd_ros node shares (rclpy.lifecycle, as ros2/demos' lifecycle talker).
+
+A node declares its parameters from the schema when constructed; ``configure`` loads what it needs (a model) and
+refuses with the one-line reason when it cannot; ``activate`` subscribes its inputs and enables its publishers;
+``deactivate`` unsubscribes; ``cleanup`` releases the model. ``ros2 run`` and ``jdd-ros launch`` bring a node up by
+themselves (``autostart``); a lifecycle manager can drive the transitions instead (``autostart:=false``).
+Subclasses implement the ``configure``/``activate``/``deactivate``/``cleanup`` hooks and nothing of the state
+machine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
+
+from jdd_ros.ros import qos
+from jdd_ros.ros.adaptive_qos import AdaptiveSubscription
+from jdd_ros.ros.parameters import NodeParameters
+
+START_ERRORS = (ValueError, FileNotFoundError, RuntimeError)  # what a user fixes: said in one line, no traceback
+
+
+class ManagedNode(LifecycleNode):
+    """A jdd_ros lifecycle node with the schema's parameters (``params.current``) and managed subscriptions."""
+
+    def __init__(self, node_name: str, schema_name: str, **kwargs: Any):
+        super().__init__(node_name, **kwargs)
+        self.params: NodeParameters = NodeParameters(self, schema_name)
+        self.start_error = ''  # why the last configure failed
+        self._inputs: list[AdaptiveSubscription] = []
+
+    # ---- what a node implements ------------------------------------------------------------------------------------
+
+    def configure(self) -> None:
+        """Load models, create publishers; raise one of START_ERRORS saying what to fix."""
+
+    def activate(self) -> None:
+        """Subscribe the inputs (with ``subscribe``) and start workers."""
+
+    def deactivate(self) -> None:
+        """Stop workers; the inputs are unsubscribed after this."""
+
+    def cleanup(self) -> None:
+        """Release what ``configure`` loaded."""
+
+    def log_final_statistics(self) -> None:
+        """Log the totals once, while the ROS context is still valid (at shutdown)."""
+
+    # ---- helpers -------------------------------------------------------------------------------------------------
+
+    def advertise(self, msg_type: type, topic: str) -> Any:
+        """A lifecycle publisher (enabled while active) that reports incompatible subscribers."""
+        return qos.advertise(self, msg_type, topic, lifecycle=True)
+
+    def subscribe(self, msg_type: type, topic: str, callback: Callable[[Any, Any], None], depth: int = 1,
+                  message_lost: Callable[[Any], None] | None = None) -> AdaptiveSubscription:
+        """An input, unsubscribed on deactivate: ``callback(msg, info)``; its reliability follows the publishers
+        (or the node's ``reliability`` when that is not 'auto')."""
+        sub = AdaptiveSubscription(self, msg_type, topic, callback, depth, self.params.current.reliability,
+                                   message_lost)
+        self._inputs.append(sub)
+        return sub
+
+    # ---- rclpy's transition callbacks ----------------------------------------------------------------------------
+
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        try:
+            self.configure()
+        except START_ERRORS as exc:
+            self.start_error = str(exc)
+            self.get_logger().error(f'cannot configure: {exc}')
+            return TransitionCallbackReturn.FAILURE
+        self.start_error = ''
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.activate()
+        return super().on_activate(state)
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.deactivate()
+        for sub in self._inputs:
+            sub.destroy()
+        self._inputs.clear()
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.cleanup()
+        return super().on_cleanup(state)
+
+    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        if state.label == 'active':
+            self.on_deactivate(state)
+        return super().on_shutdown(state)
+
+    @property
+    def lifecycle_state(self) -> str:
+        return self._state_machine.current_state[1]
+
+    def bring_up(self) -> None:
+        """configure + activate, as ``ros2 run`` expects; RuntimeError with the reason when configure fails."""
+        if self.trigger_configure() != TransitionCallbackReturn.SUCCESS:
+            raise RuntimeError(self.start_error or 'configure failed')
+        self.trigger_activate()
