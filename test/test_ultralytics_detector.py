@@ -6,15 +6,23 @@ and clear refusals; the family's parameters through the registry, ``jdd-ros dete
 from __future__ import annotations
 
 import hashlib
+import json
+import math
+import re
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 from onnx import TensorProto
 from ultralytics_models import (
+    BACKGROUND,
+    GREEN_BOX,
+    RED_BOX,
     build_model,
     build_shaped,
     class_names,
+    square_image,
     ultralytics_metadata,
     yolov5_metadata,
 )
@@ -27,12 +35,6 @@ from jdd_ros.detect.ultralytics.preprocess import Letterbox
 
 LAYOUTS = ('v5', 'v8', 'end2end')
 CLASS_COUNTS = (1, 3, 80)
-BACKGROUND = (60, 60, 60)
-RED, GREEN = (255, 0, 0), (0, 255, 0)
-# 480x640 into 320x320: ratio 0.5, 40 px grey above and below. The stride-32, side-64 window at cell (5, 5) covers
-# input pixels 144..208 on both axes, i.e. x 288..416, y 208..336 of the image; cell (3, 8): x 480..608, y 80..208.
-RED_BOX = (288.0, 208.0, 416.0, 336.0)
-GREEN_BOX = (480.0, 80.0, 608.0, 208.0)
 
 
 @pytest.fixture(scope='module')
@@ -57,13 +59,6 @@ def model(model_dir: Path, layout: str, nc: int, meta: str = 'auto', **kw) -> Pa
         _built[key] = build_model(model_dir / f'm{len(_built)}_{layout}_{nc}_{meta}.onnx', layout, nc,
                                   metadata=metadata, **kw)
     return _built[key]
-
-
-def square_image(squares=((RED, RED_BOX), (GREEN, GREEN_BOX)), hw=(480, 640)) -> np.ndarray:
-    image = np.full((*hw, 3), BACKGROUND, dtype=np.uint8)
-    for colour, (x1, y1, x2, y2) in squares:
-        image[int(y1):int(y2), int(x1):int(x2)] = colour
-    return image
 
 
 def scene(seed: int, hw: tuple[int, int], count: int = 8) -> np.ndarray:
@@ -415,3 +410,180 @@ def test_letterbox_inverse_is_exact():
 
 def test_class_names_helper():
     assert class_names(4) == ['red', 'green', 'blue', 'thing3']
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The family in the package: registry, launch description, jdd-ros detect, jdd-ros fuse
+
+
+def detector_params(**values):
+    from jdd_ros.params import snapshot
+
+    return snapshot('detector_node', {'family': 'ultralytics', **values})
+
+
+def test_registry_builds_the_family_from_node_parameters(model_dir, tmp_path):
+    from jdd_ros.detect.registry import FAMILIES, build_detector
+
+    assert 'ONNX' in FAMILIES['ultralytics'].summary and 'YOLOv5' in FAMILIES['ultralytics'].summary
+    path = model(model_dir, 'v8', 3)
+    names_file = tmp_path / 'colours.names'
+    names_file.write_text('rouge\nvert\nbleu\n')
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    # model keeps its Darknet default (ignored here); input_size 0 is the export's own size
+    det = build_detector(detector_params(weights=str(path)))
+    assert isinstance(det, UltralyticsDetector)
+    assert (det.class_names, det.input_size, det.backend, det.device) == (['red', 'green', 'blue'], (320, 320),
+                                                                          'onnxruntime', 'cpu')
+    det = build_detector(detector_params(weights=str(path), names=str(names_file), weights_sha256=digest,
+                                         backend='onnxruntime', input_size=320))
+    assert det.class_names == ['rouge', 'vert', 'bleu']
+    assert det.detect(square_image(), 0.5, classes=['rouge'])[0].xyxy() == pytest.approx(list(RED_BOX), abs=1e-6)
+
+
+@pytest.mark.parametrize('values, reason', [
+    ({}, "detector family 'ultralytics' needs weights: the path of the model's ONNX export"),
+    ({'weights': 'm.onnx', 'cfg': 'yolov4.cfg'}, "detector family 'ultralytics' takes no cfg"),
+    ({'weights': 'm.onnx', 'backend': 'torch'},
+     "backend 'torch' is not available for detector family 'ultralytics'"),
+    ({'weights': 'yolov8n.pt'}, 'a PyTorch checkpoint: export it to ONNX first (yolo export model=FILE.pt'),
+    ({'weights': 'yolov4.weights'}, "Darknet weights: use family 'darknet'"),
+])
+def test_parameters_this_family_cannot_use_are_refused_before_loading(values, reason):
+    from jdd_ros.detect.registry import build_detector, check_detector_params
+
+    params = detector_params(**values)
+    assert reason in check_detector_params(params)
+    with pytest.raises(ValueError, match=re.escape(reason)):
+        build_detector(params)
+
+
+def test_darknet_family_points_an_onnx_file_to_this_family():
+    from jdd_ros.detect.registry import check_detector_params
+    from jdd_ros.params import snapshot
+
+    reason = check_detector_params(snapshot('detector_node', {'weights': '/models/yolov8n.onnx'}))
+    assert "is an ONNX file, not Darknet weights" in reason and "set family to 'ultralytics'" in reason
+
+
+def test_launch_arguments_select_the_family():
+    from jdd_ros import bringup
+    from jdd_ros.params import load_params_file
+
+    assert bringup.ARGUMENTS_BY_NAME['family'].targets == (('detector_node', 'family'),)
+    file_params = load_params_file(bringup.default_params_file())
+    nodes = {n.name: n for n in bringup.plan({'family': 'ultralytics', 'weights': '/models/yolov8n.onnx',
+                                               'depth_source': 'sensor'}, file_params)}
+    detector = nodes['detector_node'].parameters
+    assert (detector['family'], detector['weights']) == ('ultralytics', '/models/yolov8n.onnx')
+    for values, reason in (({'family': 'ultralytics'}, 'needs weights'),
+                           ({'family': 'ultralytics', 'weights': '/m.onnx', 'cfg': '/y.cfg'}, 'takes no cfg'),
+                           ({'family': 'yolo', 'weights': '/m.onnx'}, 'family must be one of darknet, ultralytics')):
+        with pytest.raises(ValueError, match=reason):
+            bringup.plan({**values, 'depth_source': 'sensor'}, file_params)
+
+
+def write_png(path: Path, rgb: np.ndarray) -> Path:
+    assert cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    return path
+
+
+@pytest.mark.parametrize('layout', LAYOUTS)
+def test_jdd_ros_detect_json_equals_the_reference(model_dir, tmp_path, capsys, layout):
+    from jdd_ros import cli
+
+    path = model(model_dir, layout, 3)
+    images = [write_png(tmp_path / 'squares.png', square_image()), write_png(tmp_path / 'scene.png', SCENES[0])]
+    names = class_names(3)
+    ref = Reference(path, layout, names, (320, 320))
+    total = 0
+    for conf, iou, classes in ((0.25, 0.45, None), (0.1, 0.6, ['red', 'blue'])):
+        out = tmp_path / f'det_{conf}.json'
+        argv = ['detect', '--family', 'ultralytics', '--weights', str(path), *map(str, images), '--json', str(out),
+                '--conf', str(conf), '--nms', str(iou)] + (['--classes', ','.join(classes)] if classes else [])
+        assert cli.main(argv) == 0, capsys.readouterr().err
+        records = json.loads(out.read_text())
+        assert [r['image'] for r in records] == [str(p) for p in images]
+        for record, image_path in zip(records, images):
+            got = record['detections']
+            assert [d['score'] for d in got] == sorted((d['score'] for d in got), reverse=True)
+            rgb = cv2.cvtColor(cv2.imread(str(image_path)), cv2.COLOR_BGR2RGB)
+            expected = ref.detect(rgb, conf, iou, classes)
+            assert len(got) == len(expected)
+            total += len(got)
+
+            def key(d):  # equal scores (saturated sigmoids) in any order: compare by score, class, corner
+                return (-d['score'], d['class_id'], *d['bbox_xyxy'][:2])
+
+            got = sorted(got, key=key)
+            expected = sorted(({'score': e.score, 'class_id': e.class_id, 'bbox_xyxy': [e.x1, e.y1, e.x2, e.y2]}
+                               for e in expected), key=key)
+            for g, e in zip(got, expected):
+                assert (g['class_id'], g['class_name']) == (e['class_id'], names[e['class_id']])
+                assert g['score'] == pytest.approx(e['score'], abs=1e-6)
+                assert g['bbox_xyxy'] == pytest.approx(e['bbox_xyxy'], abs=0.006)
+    assert total > 10
+    squares = json.loads((tmp_path / 'det_0.25.json').read_text())[0]['detections']
+    best_red = max((d for d in squares if d['class_name'] == 'red'), key=lambda d: d['score'])
+    assert best_red['bbox_xyxy'] == pytest.approx(list(RED_BOX))
+
+
+@pytest.mark.parametrize('extra, reason', [
+    (['--backend', 'torch'], "backend 'torch' is not available for detector family 'ultralytics'"),
+    (['--cfg', 'yolov4.cfg'], "detector family 'ultralytics' takes no cfg"),
+])
+def test_jdd_ros_detect_refuses_what_the_family_cannot_use(model_dir, tmp_path, capsys, extra, reason):
+    from jdd_ros import cli
+
+    image = write_png(tmp_path / 'squares.png', square_image())
+    path = model(model_dir, 'v8', 3)
+    assert cli.main(['detect', '--family', 'ultralytics', '--weights', str(path), str(image), *extra]) == 2
+    assert reason in capsys.readouterr().err
+
+
+def png_median(depth_png: Path, box, fraction: float = 0.5) -> tuple[float, float]:
+    """Median of the valid millimetres over the central region of the box, in metres, and the valid fraction of that
+    region, straight from the PNG."""
+    mm = cv2.imread(str(depth_png), cv2.IMREAD_UNCHANGED)
+    x1, y1, x2, y2 = box
+    cx, cy, hw, hh = (x1 + x2) / 2, (y1 + y2) / 2, fraction * (x2 - x1) / 2, fraction * (y2 - y1) / 2
+    u0, u1 = math.ceil(cx - hw), min(math.floor(cx + hw), mm.shape[1] - 1)
+    v0, v1 = math.ceil(cy - hh), min(math.floor(cy + hh), mm.shape[0] - 1)
+    region = mm[v0:v1 + 1, u0:u1 + 1]
+    return float(np.median(region[region > 0])) / 1000.0, float((region > 0).mean())
+
+
+def test_jdd_ros_fuse_gives_each_found_box_the_depth_of_the_depth_png(model_dir, tmp_path, capsys):
+    """A synthetic RGB-D pair: the red square at ~1.6-2.0 m, the green one at ~4 m, the background at 6 m; depth
+    varies inside each square and has holes (0 = invalid), so only the right region of the right box gives the value
+    the PNG gives."""
+    from jdd_ros.cli import main
+
+    v, u = np.mgrid[0:480, 0:640]
+    mm = np.full((480, 640), 6000, np.uint16)
+    x1, y1, x2, y2 = map(int, RED_BOX)
+    mm[y1:y2, x1:x2] = (1600 + (7 * u + 13 * v) % 400)[y1:y2, x1:x2]
+    gx1, gy1, gx2, gy2 = map(int, GREEN_BOX)
+    mm[gy1:gy2, gx1:gx2] = (3900 + (5 * u + 3 * v) % 200)[gy1:gy2, gx1:gx2]
+    mm[(u % 5 == 0) & (v % 3 == 0)] = 0
+    depth_png = tmp_path / 'depth_mm.png'
+    assert cv2.imwrite(str(depth_png), mm)
+    color = write_png(tmp_path / 'color.png', square_image())
+    out = tmp_path / 'fused.json'  # depths and fractions rounded to 4 decimals there
+    code = main(['fuse', str(color), '--depth-image', str(depth_png), '--depth-scale', '0.001', '--family',
+                 'ultralytics', '--weights', str(model(model_dir, 'v8', 3)), '--conf', '0.5', '--max-depth', '3.0',
+                 '--json', str(out)])
+    assert code == 0, capsys.readouterr().err
+    doc = json.loads(out.read_text())
+    red = max((d for d in doc['detections'] if d['class_name'] == 'red'), key=lambda d: d['score'])
+    assert red['bbox_xyxy'] == pytest.approx(list(RED_BOX))
+    expected, valid = png_median(depth_png, RED_BOX)
+    assert 1.6 < expected < 2.0
+    assert red['depth_m'] == pytest.approx(expected, abs=6e-5)
+    assert red['depth_valid_fraction'] == pytest.approx(valid, abs=6e-5)
+    green = max((d for d in doc['dropped'] if d['class_name'] == 'green'), key=lambda d: d['score'])
+    assert green['bbox_xyxy'] == pytest.approx(list(GREEN_BOX)) and green['dropped_reason'] == 'beyond max_depth'
+    assert green['depth_m'] == pytest.approx(png_median(depth_png, GREEN_BOX)[0], abs=6e-5)
+    for d in doc['detections'] + doc['dropped']:  # every box, not only the best ones
+        assert d['depth_m'] == pytest.approx(png_median(depth_png, d['bbox_xyxy'])[0], abs=6e-5)
+    assert all(d['depth_m'] <= 3.0 for d in doc['detections'])

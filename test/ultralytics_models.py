@@ -27,6 +27,22 @@ V5_LEVELS = ((8, (8, 16, 24)), (16, (16, 32, 48)), (32, (32, 64, 96)))
 COLOUR_NAMES = ('red', 'green', 'blue')
 TIE_X, TIE_Y = 1e-3, 1e-3 * 2 ** 0.5
 
+# The scene these models were made for: a red and a green square on grey, 640x480. Into a 320x320 input: ratio 0.5,
+# 40 px grey above and below. The stride-32, side-64 window at cell (5, 5) covers input pixels 144..208 on both axes,
+# i.e. x 288..416, y 208..336 of the image; cell (3, 8): x 480..608, y 80..208.
+BACKGROUND = (60, 60, 60)
+RED, GREEN = (255, 0, 0), (0, 255, 0)
+RED_BOX = (288.0, 208.0, 416.0, 336.0)
+GREEN_BOX = (480.0, 80.0, 608.0, 208.0)
+
+
+def square_image(squares=((RED, RED_BOX), (GREEN, GREEN_BOX)), hw=(480, 640)) -> np.ndarray:
+    """An RGB image with each (colour, box) square drawn on the grey background."""
+    image = np.full((*hw, 3), BACKGROUND, dtype=np.uint8)
+    for colour, (x1, y1, x2, y2) in squares:
+        image[int(y1):int(y2), int(x1):int(x2)] = colour
+    return image
+
 
 def class_names(num_classes: int) -> list[str]:
     return list(COLOUR_NAMES[:num_classes]) + [f'thing{i}' for i in range(3, num_classes)]
