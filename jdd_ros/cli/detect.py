@@ -56,8 +56,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        "ultralytics (default: the export's metadata names)")
     model.add_argument('--weights-sha256', default='', help='refuse --weights unless it has this sha256')
     parser.add_argument('--conf', type=_threshold, default=0.25,
-                        help='minimum score, objectness x class probability (default 0.25)')
-    parser.add_argument('--nms', type=_threshold, default=0.45, help='per-class NMS IoU threshold (default 0.45)')
+                        help='minimum score, objectness x class probability (Ultralytics exports: the class score; '
+                             'default 0.25)')
+    parser.add_argument('--nms', type=_threshold, default=0.45,
+                        help="per-class NMS IoU threshold (default 0.45; Ultralytics' own predict uses 0.7)")
     parser.add_argument('--classes', type=_classes, default=None, help='class names to keep, comma separated')
     parser.add_argument('--input-size', type=_input_size, default=None,
                         help="network input size (multiple of 32; default: the cfg value, or the export's own)")
