@@ -49,14 +49,19 @@ ARGUMENTS: tuple[LaunchArgument, ...] = (
                    choices=DEPTH_SOURCES),
     LaunchArgument('depth', '/camera/depth/image_raw',
                    "Sensor depth topic used when depth_source:=sensor (ignored with depth_source:=model)."),
-    LaunchArgument('model', '', 'Known detector model name (e.g. yolov4-tiny); empty: the parameter file value.',
-                   targets=(('detector_node', 'model'),)),
-    LaunchArgument('cfg', '', 'Darknet .cfg of a custom detector (needs weights and names too).',
-                   targets=(('detector_node', 'cfg'),)),
-    LaunchArgument('weights', '', 'Darknet .weights matching cfg.', targets=(('detector_node', 'weights'),)),
-    LaunchArgument('names', '', 'Class-names file matching cfg.', targets=(('detector_node', 'names'),)),
-    LaunchArgument('weights_sha256', '', 'Expected sha256 of the custom weights (refused when it differs).',
-                   targets=(('detector_node', 'weights_sha256'),)),
+    LaunchArgument('family', '', "Detector family: 'darknet' (YOLOv4 from Darknet files) or 'ultralytics' (your "
+                   'Ultralytics / YOLOv5 ONNX export as weights); empty: the parameter file value.',
+                   targets=(('detector_node', 'family'),)),
+    LaunchArgument('model', '', 'Known Darknet model name (e.g. yolov4-tiny); empty: the parameter file value. '
+                   'Ignored by family ultralytics.', targets=(('detector_node', 'model'),)),
+    LaunchArgument('cfg', '', 'Darknet .cfg of a custom detector (needs weights and names too); not for family '
+                   'ultralytics.', targets=(('detector_node', 'cfg'),)),
+    LaunchArgument('weights', '', 'Darknet .weights matching cfg, or the .onnx export with family:=ultralytics.',
+                   targets=(('detector_node', 'weights'),)),
+    LaunchArgument('names', '', 'Class-names file matching cfg (optional with family:=ultralytics: default the '
+                   "export's metadata names).", targets=(('detector_node', 'names'),)),
+    LaunchArgument('weights_sha256', '', 'Expected sha256 of the custom weights or ONNX export (refused when it '
+                   'differs).', targets=(('detector_node', 'weights_sha256'),)),
     LaunchArgument('depth_checkpoint', '', 'jdd_ros depth checkpoint (.pt) for depth_source:=model.',
                    targets=(('depth_node', 'checkpoint'),)),
     LaunchArgument('depth_onnx', '', 'ONNX depth model (with its sidecar YAML) for depth_source:=model.',

@@ -151,21 +151,30 @@ DETECTOR_NODE = (
     ParamSpec('family', 'darknet', 'Detector family: ' + '; '.join(f"'{f.name}': {f.summary}" for f in
               FAMILIES.values()) + '.', choices=tuple(FAMILIES)),
     ParamSpec('model', 'yolov4-tiny',
-              "A known model name (see 'jdd-ros fetch-models --list'); ignored when cfg is set."),
-    ParamSpec('cfg', '', 'Path of a Darknet .cfg (a custom model); needs weights and names too.'),
-    ParamSpec('weights', '', 'Path of the Darknet .weights matching cfg.'),
-    ParamSpec('names', '', 'Path of the class-names file (one name per line) matching cfg.'),
-    ParamSpec('weights_sha256', '', 'Expected sha256 of the custom weights file; empty skips the check for own files.'),
+              "A known Darknet model name (see 'jdd-ros fetch-models --list'); ignored when cfg is set and by family "
+              "'ultralytics'."),
+    ParamSpec('cfg', '', 'Path of a Darknet .cfg (a custom model); needs weights and names too. Must be empty for '
+              "family 'ultralytics'."),
+    ParamSpec('weights', '', "Family 'darknet': path of the Darknet .weights matching cfg. Family 'ultralytics' "
+              '(required): path of the .onnx export (yolo export format=onnx, or YOLOv5 export.py --include onnx).'),
+    ParamSpec('names', '', "Path of the class-names file (one name per line): matching cfg for family 'darknet'; "
+              "optional for family 'ultralytics' (default: the names in the export's metadata)."),
+    ParamSpec('weights_sha256', '', 'Expected sha256 of weights (custom Darknet weights or the ONNX export); the node '
+              'refuses a file that differs. Empty skips the check for own files (a warning is logged).'),
     ParamSpec('device', 'cpu', f'Inference device: {DEVICES_HELP}.', check=_check_device),
-    ParamSpec('backend', 'auto', "Inference backend; 'auto' is onnxruntime on CPU (fastest there) and torch on CUDA.",
+    ParamSpec('backend', 'auto', "Inference backend; 'auto' is onnxruntime on CPU (fastest there) and torch on CUDA. "
+              "Family 'ultralytics' runs onnxruntime only ('auto' is onnxruntime on every device; 'torch' is refused).",
               choices=BACKENDS),
-    ParamSpec('input_size', 0, 'Network input size in pixels (multiple of 32); 0 uses the cfg value.',
+    ParamSpec('input_size', 0, "Network input size in pixels (multiple of 32); 0 uses the model's own: the cfg value "
+              "(darknet), the export's input or metadata imgsz (ultralytics; a fixed-size export takes only its size).",
               min=0, max=4096, check=_check_input_size),
-    ParamSpec('confidence_threshold', 0.25, 'Minimum score (objectness x class probability) of a detection.',
-              dynamic=True, min=0.0, max=1.0),
-    ParamSpec('nms_threshold', 0.45, 'IoU above which the lower-scored of two same-class boxes is suppressed.',
-              dynamic=True, min=0.0, max=1.0),
-    ParamSpec('classes', [], 'Class names to keep (COCO names such as person, chair); empty keeps all.', dynamic=True),
+    ParamSpec('confidence_threshold', 0.25, 'Minimum score of a detection: objectness x class probability (Darknet, '
+              'YOLOv5 exports), the class score (Ultralytics exports).', dynamic=True, min=0.0, max=1.0),
+    ParamSpec('nms_threshold', 0.45, 'IoU above which the lower-scored of two same-class boxes is suppressed. 0.45 is '
+              "Darknet's and YOLOv5's default; Ultralytics' own predict uses 0.7. Not used by end-to-end exports "
+              '(NMS-free heads, nms=True).', dynamic=True, min=0.0, max=1.0),
+    ParamSpec('classes', [], 'Class names to keep (COCO names such as person, chair); empty keeps all. Family '
+              "'ultralytics': a box whose best class is not listed is dropped, as upstream.", dynamic=True),
     ParamSpec('publish_debug_image', False, 'Also publish debug_image with the boxes drawn.', dynamic=True),
     ParamSpec('filter_mode', 'detect_then_filter',
               "'mask_then_detect' blanks pixels beyond max_depth (from the depth topic) before detecting.",

@@ -1,5 +1,5 @@
-"""``jdd-ros detect``: a detector (YOLOv4 from Darknet files by default, any family of the registry) on image
-files, without ROS.
+"""``jdd-ros detect``: a detector (YOLOv4 from Darknet files by default, any family of the registry: e.g.
+``--family ultralytics --weights yolov8n.onnx``) on image files, without ROS.
 
 Prints one line per detection and optionally writes the JSON record (one entry per image, boxes in the original
 image's pixels) and an image with the boxes drawn, so a model can be checked on photos before it goes on a robot.
@@ -51,17 +51,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                             "provide it first with 'jdd-ros fetch-models NAME')")
     model.add_argument('--model-dir', help='model cache directory (default: as jdd-ros fetch-models)')
     model.add_argument('--cfg', help='Darknet .cfg of your own model')
-    model.add_argument('--weights', help='Darknet .weights matching --cfg')
-    model.add_argument('--names', help='class names file (one per line) matching --cfg')
+    model.add_argument('--weights', help='Darknet .weights matching --cfg; with --family ultralytics: the .onnx export')
+    model.add_argument('--names', help='class names file (one per line) matching --cfg; optional with --family '
+                       "ultralytics (default: the export's metadata names)")
     model.add_argument('--weights-sha256', default='', help='refuse --weights unless it has this sha256')
     parser.add_argument('--conf', type=_threshold, default=0.25,
-                        help='minimum score, objectness x class probability (default 0.25)')
-    parser.add_argument('--nms', type=_threshold, default=0.45, help='per-class NMS IoU threshold (default 0.45)')
+                        help='minimum score, objectness x class probability (Ultralytics exports: the class score; '
+                             'default 0.25)')
+    parser.add_argument('--nms', type=_threshold, default=0.45,
+                        help="per-class NMS IoU threshold (default 0.45; Ultralytics' own predict uses 0.7)")
     parser.add_argument('--classes', type=_classes, default=None, help='class names to keep, comma separated')
     parser.add_argument('--input-size', type=_input_size, default=None,
-                        help='network input size (multiple of 32; default: the cfg value)')
+                        help="network input size (multiple of 32; default: the cfg value, or the export's own)")
     parser.add_argument('--backend', choices=BACKENDS, default='auto',
-                        help="'auto' (default): onnxruntime on CPU, torch on CUDA")
+                        help="'auto' (default): onnxruntime on CPU, torch on CUDA (--family ultralytics: "
+                             'onnxruntime only)')
     parser.add_argument('--device', default='cpu', help="'cpu', 'cuda' or 'cuda:N'")
     parser.add_argument('--json', dest='json_out', metavar='OUT', help="write the detections as JSON ('-': stdout)")
     parser.add_argument('--out-image', metavar='OUT.png',

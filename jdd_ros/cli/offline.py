@@ -31,18 +31,22 @@ from jdd_ros.params import FILTER_MODES, snapshot
 def add_model_arguments(parser: argparse.ArgumentParser, depth_image: bool) -> None:
     det = parser.add_argument_group('detector (a known model, or your own model files)')
     det.add_argument('--family', default='darknet', choices=tuple(FAMILIES),
-                     help='detector family (default darknet: YOLOv4 from Darknet files)')
+                     help='detector family (default darknet: YOLOv4 from Darknet files; ultralytics: an Ultralytics '
+                     'or YOLOv5 ONNX export given as --weights)')
     det.add_argument('--model', default='yolov4-tiny', help="known model name (default yolov4-tiny; provide it "
                      "with 'jdd-ros fetch-models NAME')")
     det.add_argument('--model-dir', help='model cache directory (default: as jdd-ros fetch-models)')
     det.add_argument('--cfg', default='', help='Darknet .cfg of your own model (with --weights and --names)')
-    det.add_argument('--weights', default='', help='Darknet .weights matching --cfg')
-    det.add_argument('--names', default='', help='class names file matching --cfg')
+    det.add_argument('--weights', default='', help='Darknet .weights matching --cfg, or the .onnx export with '
+                     '--family ultralytics')
+    det.add_argument('--names', default='', help="class names file matching --cfg (ultralytics: default the export's "
+                     'metadata names)')
     det.add_argument('--weights-sha256', default='', help='refuse --weights unless it has this sha256')
     det.add_argument('--conf', type=float, default=0.25, help='minimum detection score (default 0.25)')
     det.add_argument('--nms', type=float, default=0.45, help='NMS IoU threshold (default 0.45)')
     det.add_argument('--classes', default='', help='class names to keep, comma separated (default: all)')
-    det.add_argument('--input-size', type=int, default=0, help='detector input size, multiple of 32 (0: the cfg)')
+    det.add_argument('--input-size', type=int, default=0,
+                     help="detector input size, multiple of 32 (0: the cfg, or the export's own)")
     det.add_argument('--backend', default='auto',
                      help="'auto' (default: onnxruntime on CPU, torch on CUDA), 'torch' or 'onnxruntime' (detector and "
                      'depth model)')

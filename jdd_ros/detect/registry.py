@@ -27,6 +27,9 @@ class DetectorFamily:
 FAMILIES: dict[str, DetectorFamily] = {f.name: f for f in (
     DetectorFamily('darknet', 'YOLOv4 / YOLOv4-tiny from Darknet cfg, weights and names (a known model by default)',
                    'jdd_ros.detect.darknet.family'),
+    DetectorFamily('ultralytics', 'YOLO exported to ONNX by Ultralytics (YOLOv8, YOLO11, YOLOv10, YOLO26, YOLOv5u; '
+                   'end2end and nms=True exports too) or by YOLOv5 export.py; weights is the .onnx file',
+                   'jdd_ros.detect.ultralytics.family'),
 )}
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -39,9 +40,29 @@ def session_options(threads: int = 0) -> Any:
     return options
 
 
+@dataclass(frozen=True)
+class TensorInfo:
+    """A graph input or output: its name, shape (an int per fixed dimension, None per symbolic one) and element type
+    as ONNX Runtime spells it ('tensor(float)', 'tensor(float16)', 'tensor(uint8)', ...)."""
+
+    name: str
+    shape: tuple[int | None, ...]
+    type: str
+
+
+def _tensor_info(node: Any) -> TensorInfo:
+    shape = tuple(d if isinstance(d, int) and d > 0 else None for d in (node.shape or ()))
+    return TensorInfo(node.name, shape, node.type)
+
+
 class OnnxRuntimeRunner:
     """An ONNX model (a file or its bytes) in an ONNX Runtime session: called with the first input's array, returns
-    every output in the model's order."""
+    every output in the model's order.
+
+    What a model family may need to know about the graph before running it is read from the session on demand:
+    ``inputs`` and ``outputs`` (:class:`TensorInfo`), ``metadata`` (the model's ``metadata_props``, strings) and
+    ``providers`` (the execution providers the session really uses, in order).
+    """
 
     def __init__(self, model: str | Path | bytes, device: str = 'cpu', threads: int = 0):
         import onnxruntime as ort
@@ -51,6 +72,22 @@ class OnnxRuntimeRunner:
         self.input_name = self.session.get_inputs()[0].name
         self.device = device
         self.description = f'onnxruntime {ort.__version__} on {device}'
+
+    @property
+    def inputs(self) -> list[TensorInfo]:
+        return [_tensor_info(i) for i in self.session.get_inputs()]
+
+    @property
+    def outputs(self) -> list[TensorInfo]:
+        return [_tensor_info(o) for o in self.session.get_outputs()]
+
+    @property
+    def metadata(self) -> dict[str, str]:
+        return dict(self.session.get_modelmeta().custom_metadata_map)
+
+    @property
+    def providers(self) -> list[str]:
+        return list(self.session.get_providers())
 
     def __call__(self, batch: np.ndarray) -> list[np.ndarray]:
         return self.session.run(None, {self.input_name: np.ascontiguousarray(batch)})

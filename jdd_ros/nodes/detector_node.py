@@ -1,4 +1,5 @@
-"""detector_node: detections for each camera frame (YOLOv4 by default), never for a backlog.
+"""detector_node: detections for each camera frame, never for a backlog, by any family of the detector registry
+(YOLOv4 from Darknet files by default; ``family:=ultralytics`` with an Ultralytics / YOLOv5 ONNX export).
 
 Subscribes ``image`` (sensor_msgs/Image, any colour encoding of the codec); publishes ``detections``
 (vision_msgs/Detection2DArray: the image's header, boxes in image pixels, class name and score per detection) and,

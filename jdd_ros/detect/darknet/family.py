@@ -9,6 +9,9 @@ from jdd_ros.detect.darknet.model_store import resolve_detector_files
 
 
 def check(params: Any) -> str | None:
+    if str(params.weights).lower().endswith('.onnx') and not params.cfg:
+        return (f"weights {params.weights} is an ONNX file, not Darknet weights: for a YOLO exported to ONNX by "
+                "Ultralytics or YOLOv5 set family to 'ultralytics'")
     custom = [k for k in ('cfg', 'weights', 'names') if getattr(params, k)]
     if custom and len(custom) != 3:
         missing = sorted({'cfg', 'weights', 'names'} - set(custom))
