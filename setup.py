@@ -27,6 +27,7 @@ setup(
             'fusion_node = jdd_ros.nodes.fusion_node:main',
             'detector_node = jdd_ros.nodes.detector_node:main',
             'depth_node = jdd_ros.nodes.depth_node:main',
+            'pipeline = jdd_ros.nodes.pipeline:main',
             'jdd-ros = jdd_ros.cli:main',
         ],
     },

@@ -87,18 +87,51 @@ ARGUMENTS: tuple[LaunchArgument, ...] = (
                    choices=('true', 'false')),
     LaunchArgument('params_file', '', 'ROS 2 parameter file; empty: the package config/params.yaml.'),
     LaunchArgument('log_level', 'info', 'Log level of the nodes.', choices=LOG_LEVELS),
+    LaunchArgument('namespace', '', "Namespace of the nodes and their relative topics (e.g. 'robot1'); empty: none."),
+    LaunchArgument('composition', 'true',
+                   "'true': the nodes run in one process (the pipeline executable): depth and detector infer the same "
+                   "frames in parallel and depth images never cross a transport; 'false': one process per node.",
+                   choices=('true', 'false')),
 )
 ARGUMENTS_BY_NAME = {a.name: a for a in ARGUMENTS}
 
 
 @dataclass
 class NodeLaunch:
-    """One node to start: the parameter file, then ``parameters`` over it, then the topic remappings."""
+    """One process to start: the parameter file, then ``parameters`` over it, then the topic remappings.
+
+    A composed process (the pipeline executable) runs several nodes: ``node_parameters`` holds each node's
+    parameters (written as a parameter file with one section per node) and ``name`` names the process only.
+    """
 
     executable: str
     name: str
     parameters: dict[str, Any] = field(default_factory=dict)
     remappings: list[tuple[str, str]] = field(default_factory=list)
+    namespace: str = ''
+    arguments: list[str] = field(default_factory=list)  # the executable's own arguments, before --ros-args
+    node_parameters: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def composed(self) -> bool:
+        return bool(self.node_parameters)
+
+
+def compose(nodes: list[NodeLaunch]) -> NodeLaunch:
+    """The nodes of ``plan`` as one pipeline process (their remappings agree: every topic means the same for each)."""
+    names = [n.name for n in nodes]
+    remappings = list(dict.fromkeys(r for n in nodes for r in n.remappings))
+    return NodeLaunch(executable='pipeline', name='pipeline', remappings=remappings, namespace=nodes[0].namespace,
+                      arguments=[] if 'depth_node' in names else ['--without-depth'],
+                      node_parameters={n.name: dict(n.parameters) for n in nodes})
+
+
+def parameters_yaml(node_parameters: Mapping[str, Mapping[str, Any]]) -> str:
+    """A ROS 2 parameter file with one section per node, valid in any namespace."""
+    import yaml
+
+    return yaml.safe_dump({f'/**/{node}': {'ros__parameters': dict(values)}
+                           for node, values in node_parameters.items()}, sort_keys=False)
 
 
 def package_file(*parts: str) -> Path:
@@ -202,6 +235,7 @@ def plan(values: Mapping[str, str], file_params: Mapping[str, Mapping[str, Any]]
     sim_time = args['use_sim_time'] == 'true'
     for n in nodes.values():
         n.parameters['use_sim_time'] = sim_time
+        n.namespace = args['namespace']
         n.remappings.append(('image', args['image']))
     if sensor:
         for name in ('detector_node', 'fusion_node'):  # the detector reads depth in filter_mode mask_then_detect
@@ -218,5 +252,6 @@ def plan(values: Mapping[str, str], file_params: Mapping[str, Mapping[str, Any]]
     reason = check_detector_params(detector)
     if reason:
         raise ValueError(reason)
-    return [nodes[n] for n in names]
+    planned = [nodes[n] for n in names]
+    return [compose(planned)] if args['composition'] == 'true' else planned
 

@@ -39,6 +39,7 @@ class DetectorNodeParams:
     device: str = 'cpu'
     backend: str = 'auto'
     input_size: int = 0
+    threads: int = 0
     confidence_threshold: float = 0.25
     nms_threshold: float = 0.45
     classes: tuple[str, ...] = ()
@@ -60,6 +61,7 @@ class DepthNodeParams:
     backend: str = 'auto'
     input_height: int = 0
     input_width: int = 0
+    threads: int = 0
     max_depth: float = 0.0
     publish_colored: bool = False
     reliability: str = 'auto'

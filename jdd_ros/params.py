@@ -117,6 +117,11 @@ RELIABILITY = ParamSpec(
     "go, and logged); 'reliable' or 'best_effort' fix it (a fixed one is reported when a publisher cannot match).",
     choices=('auto', 'reliable', 'best_effort'))
 
+THREADS = ParamSpec(
+    'threads', 0,
+    "Inference threads of the network (onnxruntime); 0: the cores this process may use, or half of them for each "
+    'network when the depth and detector networks share one process (the pipeline executable).', min=0, max=256)
+
 AUTOSTART = ParamSpec(
     'autostart', True,
     'Configure and activate the node at start-up (ros2 run, jdd-ros launch); false leaves it unconfigured for a '
@@ -168,6 +173,7 @@ DETECTOR_NODE = (
     ParamSpec('input_size', 0, "Network input size in pixels (multiple of 32); 0 uses the model's own: the cfg value "
               "(darknet), the export's input or metadata imgsz (ultralytics; a fixed-size export takes only its size).",
               min=0, max=4096, check=_check_input_size),
+    THREADS,
     ParamSpec('confidence_threshold', 0.25, 'Minimum score of a detection: objectness x class probability (Darknet, '
               'YOLOv5 exports), the class score (Ultralytics exports).', dynamic=True, min=0.0, max=1.0),
     ParamSpec('nms_threshold', 0.45, 'IoU above which the lower-scored of two same-class boxes is suppressed. 0.45 is '
@@ -197,6 +203,7 @@ DEPTH_NODE = (
               'are padded); 0 uses the model default.', min=0, max=4096, check=_check_depth_input_size),
     ParamSpec('input_width', 0, 'Network input width in pixels (0 or >= 32; multiples of 32 are fastest, others '
               'are padded); 0 uses the model default.', min=0, max=4096, check=_check_depth_input_size),
+    THREADS,
     ParamSpec('max_depth', 0.0, 'Depths beyond this (metres) are published as NaN (invalid); 0 keeps all.',
               dynamic=True, min=0.0, max=1000.0),
     ParamSpec('publish_colored', False, 'Also publish depth_colored, a colour-mapped view for people.', dynamic=True),

@@ -11,6 +11,8 @@ starts the same nodes without a ROS installation); every node reads ``config/par
 and non-empty arguments override single parameters. ``ros2 launch jdd_ros joint.launch.py --show-args`` lists them.
 """
 
+import tempfile
+
 from ament_index_python.packages import get_package_share_directory
 from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch.substitutions import LaunchConfiguration
@@ -25,20 +27,27 @@ def _launch_nodes(context, *args, **kwargs):
     """Resolve the arguments (now that their values are known) into the nodes of ``bringup.plan``."""
     values = {a.name: LaunchConfiguration(a.name).perform(context) for a in bringup.ARGUMENTS}
     params_file = values['params_file'] or (get_package_share_directory('jdd_ros') + '/config/params.yaml')
-    nodes = bringup.plan(values, load_params_file(params_file))
-    return [
-        Node(
-            package=bringup.PACKAGE,
-            executable=node.executable,
-            name=node.name,
-            parameters=[params_file, node.parameters],
-            remappings=node.remappings,
-            arguments=['--ros-args', '--log-level', values['log_level']],
-            output='screen',
-            emulate_tty=True,
-        )
-        for node in nodes
-    ]
+    return [_node(n, params_file, values['log_level']) for n in bringup.plan(values, load_params_file(params_file))]
+
+
+def _node(node: bringup.NodeLaunch, params_file: str, log_level: str) -> Node:
+    """A launch_ros Node; the composed pipeline gets its nodes' parameters as a file with one section per node."""
+    parameters = [params_file, node.parameters]
+    if node.composed:
+        with tempfile.NamedTemporaryFile('w', prefix='jdd_ros_pipeline_', suffix='.yaml', delete=False) as f:
+            f.write(bringup.parameters_yaml(node.node_parameters))
+        parameters = [params_file, f.name]
+    return Node(
+        package=bringup.PACKAGE,
+        executable=node.executable,
+        name=None if node.composed else node.name,  # a name would rename every node of the pipeline
+        namespace=node.namespace or None,
+        parameters=parameters,
+        remappings=node.remappings,
+        arguments=node.arguments + ['--ros-args', '--log-level', log_level],
+        output='screen',
+        emulate_tty=True,
+    )
 
 
 def generate_launch_description():

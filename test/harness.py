@@ -130,10 +130,12 @@ class NodeProcess:
                     raise AssertionError(f'no output matching {pattern!r} within {timeout}s; output:\n{self.output}')
                 self._cond.wait(min(left, 0.2))
 
-    def wait_for_matched(self, topic: str, count: int = 1, timeout: float = 20.0) -> None:
-        """Until the node logs that its input ``topic`` has matched ``count`` publishers (or more): only then is a
-        message published to it received (the publisher side may see the subscription earlier)."""
-        regex = re.compile(rf"input '{re.escape(topic)}': (\d+) publisher\(s\) matched")
+    def wait_for_matched(self, topic: str, count: int = 1, timeout: float = 20.0, node: str = '') -> None:
+        """Until the node (``node``, in a process running several) logs that its input ``topic`` has matched
+        ``count`` publishers (or more): only then is a message published to it received (the publisher side may see
+        the subscription earlier)."""
+        who = rf'\[{re.escape(node)}\]: ' if node else ''
+        regex = re.compile(rf"{who}input '{re.escape(topic)}': (\d+) publisher\(s\) matched")
         deadline = time.monotonic() + timeout
         with self._cond:
             while True:

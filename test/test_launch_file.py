@@ -57,9 +57,11 @@ def test_launch_file_declares_arguments_and_nodes_from_bringup():
     keywords = {k.arg: ast.unparse(k.value) for k in node_calls[0].keywords}
     assert keywords['package'] == 'bringup.PACKAGE'
     assert keywords['executable'] == 'node.executable'
-    assert keywords['parameters'] == '[params_file, node.parameters]'
+    assert keywords['parameters'] == 'parameters' and 'parameters = [params_file, node.parameters]' in source
     assert keywords['remappings'] == 'node.remappings'
+    assert keywords['namespace'] == 'node.namespace or None'
     assert 'bringup.plan(values, load_params_file(params_file))' in source
+    assert 'bringup.parameters_yaml(node.node_parameters)' in source
     assert "get_package_share_directory('jdd_ros') + '/config/params.yaml'" in source
 
 
@@ -122,7 +124,7 @@ def test_declared_arguments_are_bringup_arguments(launch_module):
 
 def test_sensor_depth_starts_detector_and_fusion_with_the_camera_depth_topic(launch_module):
     given = {'depth_source': 'sensor', 'image': '/camera/color/image_raw', 'depth': '/camera/aligned_depth',
-             'max_depth': '4', 'use_sim_time': 'true'}
+             'max_depth': '4', 'use_sim_time': 'true', 'composition': 'false'}
     _, nodes = _run(launch_module, **given)
     assert [n.kwargs['executable'] for n in nodes] == ['detector_node', 'fusion_node']
     fusion = nodes[1].kwargs
@@ -134,13 +136,37 @@ def test_sensor_depth_starts_detector_and_fusion_with_the_camera_depth_topic(lau
 
 
 def test_model_depth_starts_three_nodes(launch_module):
-    _, nodes = _run(launch_module, depth_checkpoint='/models/depth.pt', device='cuda')
+    _, nodes = _run(launch_module, depth_checkpoint='/models/depth.pt', device='cuda', composition='false')
     by_name = {n.kwargs['name']: n.kwargs for n in nodes}
     assert list(by_name) == ['depth_node', 'detector_node', 'fusion_node']
     assert by_name['depth_node']['parameters'][1] == {'checkpoint': '/models/depth.pt', 'device': 'cuda',
                                                      'use_sim_time': False}
     assert by_name['detector_node']['parameters'][1]['device'] == 'cuda'
     assert all(('depth', '/camera/depth/image_raw') not in n['remappings'] for n in by_name.values())
+
+
+@pytest.mark.parametrize('depth_source, nodes', [('model', ['fusion_node', 'detector_node', 'depth_node']),
+                                                  ('sensor', ['fusion_node', 'detector_node'])])
+def test_by_default_the_nodes_run_in_one_pipeline_process_with_their_own_parameters(launch_module, depth_source,
+                                                                                       nodes):
+    import yaml
+
+    given = {'depth_source': depth_source, 'depth_checkpoint': '/models/depth.pt', 'max_depth': '3',
+             'namespace': 'robot1', 'image': '/cam/image'}
+    _, launched = _run(launch_module, **given)
+    assert len(launched) == 1
+    pipeline = launched[0].kwargs
+    assert pipeline['executable'] == 'pipeline' and pipeline['name'] is None  # a name would rename every node
+    assert pipeline['namespace'] == 'robot1'
+    assert ('--without-depth' in pipeline['arguments']) == (depth_source == 'sensor')
+    assert ('image', '/cam/image') in pipeline['remappings']
+    sections = yaml.safe_load(Path(pipeline['parameters'][1]).read_text())
+    assert sorted(sections) == sorted(f'/**/{n}' for n in nodes)  # per node, in any namespace
+    assert sections['/**/fusion_node']['ros__parameters']['max_depth'] == 3.0
+    assert sections['/**/detector_node']['ros__parameters']['max_depth'] == 3.0  # its mask_then_detect threshold
+    if depth_source == 'model':
+        assert sections['/**/depth_node']['ros__parameters'] == {'checkpoint': '/models/depth.pt',
+                                                                'use_sim_time': False}
 
 
 def test_model_depth_without_a_model_is_refused_before_anything_starts(launch_module):
@@ -150,7 +176,8 @@ def test_model_depth_without_a_model_is_refused_before_anything_starts(launch_mo
 
 def test_launch_file_and_launcher_start_the_same_nodes(launch_module):
     given = {'depth_source': 'sensor', 'image': '/cam/image', 'camera_info': '/cam/info', 'max_depth': '2.5',
-             'filter_mode': 'mask_then_detect', 'cfg': '/m/a.cfg', 'weights': '/m/a.weights', 'names': '/m/a.names'}
+             'filter_mode': 'mask_then_detect', 'cfg': '/m/a.cfg', 'weights': '/m/a.weights', 'names': '/m/a.names',
+             'composition': 'false'}
     _, nodes = _run(launch_module, **given)
     commands = launcher.build_commands([f'{k}:={v}' for k, v in given.items()], str(PARAMS_FILE))
     assert [name for name, _ in commands] == [n.kwargs['name'] for n in nodes]
@@ -162,5 +189,20 @@ def test_launch_file_and_launcher_start_the_same_nodes(launch_module):
 
 
 def test_plan_matches_the_parameter_file_nodes():
-    nodes = bringup.plan({'depth_source': 'sensor'}, load_params_file(PARAMS_FILE))
+    nodes = bringup.plan({'depth_source': 'sensor', 'composition': 'false'}, load_params_file(PARAMS_FILE))
     assert {n.name for n in nodes} <= set(load_params_file(PARAMS_FILE))
+
+
+def test_launch_file_and_launcher_start_the_same_pipeline(launch_module):
+    import yaml
+
+    given = {'depth_checkpoint': '/m/depth.pt', 'image': '/cam/image', 'max_depth': '2.5', 'namespace': 'r1'}
+    _, nodes = _run(launch_module, **given)
+    [(name, cmd)] = launcher.build_commands([f'{k}:={v}' for k, v in given.items()], str(PARAMS_FILE))
+    assert name == 'pipeline' and Path(cmd[0]).name == nodes[0].kwargs['executable']
+    files = [cmd[i + 1] for i, a in enumerate(cmd) if a == '--params-file']
+    launched = Path(nodes[0].kwargs['parameters'][1])
+    assert yaml.safe_load(Path(files[1]).read_text()) == yaml.safe_load(launched.read_text())
+    remaps = [cmd[i + 1] for i, a in enumerate(cmd) if a == '-r' and not cmd[i + 1].startswith('__')]
+    assert remaps == [f'{s}:={d}' for s, d in nodes[0].kwargs['remappings']]
+    assert '__ns:=/r1' in cmd

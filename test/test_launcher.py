@@ -66,7 +66,7 @@ def test_show_args_lists_every_launch_argument(domain_id):
 
 def test_nodes_start_with_the_arguments_forward_logs_and_stop_on_sigint(domain_id, ros_peer):
     launch = NodeProcess('jdd-ros', domain_id, args=['launch', 'depth_source:=sensor', 'max_depth:=3.5',
-                                                     'image:=/cam/color', *_model_args()])
+                                                     'image:=/cam/color', 'composition:=false', *_model_args()])
     with launch:
         launch.wait_for_output(r'^\[fusion_node\s*\] .*fusion_node ready', timeout=60)
         launch.wait_for_output(r'^\[detector_node\] .*waiting for images', timeout=90)
@@ -89,7 +89,7 @@ def test_nodes_start_with_the_arguments_forward_logs_and_stop_on_sigint(domain_i
 def test_a_node_that_dies_stops_the_others_and_is_named_with_its_reason(domain_id, tmp_path):
     missing = tmp_path / 'missing.weights'
     files = {**yolov4_tiny_files(), 'weights': str(missing)}
-    args = ['launch', 'depth_source:=sensor'] + [f'{k}:={v}' for k, v in files.items()]
+    args = ['launch', 'depth_source:=sensor', 'composition:=false'] + [f'{k}:={v}' for k, v in files.items()]
     launch = NodeProcess('jdd-ros', domain_id, args=args)
     with launch:
         code = launch.proc.wait(60)
@@ -102,7 +102,8 @@ def test_a_node_that_dies_stops_the_others_and_is_named_with_its_reason(domain_i
 
 
 def test_sigterm_stops_everything(domain_id):
-    launch = NodeProcess('jdd-ros', domain_id, args=['launch', 'depth_source:=sensor', *_model_args()]).start()
+    launch = NodeProcess('jdd-ros', domain_id, args=['launch', 'depth_source:=sensor', 'composition:=false',
+                                                     *_model_args()]).start()
     try:
         launch.wait_for_output(r'fusion_node ready', timeout=60)
         pids = _child_pids(launch)
@@ -154,9 +155,10 @@ def test_a_child_killed_by_a_signal_is_reported(capsys, sig):
     assert 'sleeper stopped (killed by SIGINT)' in out
 
 
-def test_model_depth_starts_all_three_nodes_and_fuses_a_frame(domain_id, ros_peer, tmp_path):
-    """depth_source:=model: the depth node's 32FC1 output feeds the fusion node (a plumbing checkpoint: random
-    weights marked trained, so only the wiring is checked here, not the distances)."""
+def test_model_depth_starts_all_three_nodes_in_one_pipeline_and_fuses_a_frame(domain_id, ros_peer, tmp_path):
+    """depth_source:=model, the default composition: one pipeline process runs the three nodes, and the depth node's
+    32FC1 output feeds the fusion node (a plumbing checkpoint: random weights marked trained, so only the wiring is
+    checked here, not the distances)."""
     import cv2
     from builtin_interfaces.msg import Time
     from depth_helpers import plumbing_checkpoint
@@ -176,12 +178,14 @@ def test_model_depth_starts_all_three_nodes_and_fuses_a_frame(domain_id, ros_pee
     image.header.stamp, image.header.frame_id = Time(sec=77, nanosec=5), 'camera_color_optical_frame'
     with NodeProcess('jdd-ros', domain_id, args=args) as launch:
         launch.wait_for_output(r'fusion_node ready', timeout=60)
-        launch.wait_for_output(r'\[detector_node\] .*waiting for images', timeout=90)
+        launch.wait_for_output(r'\[detector_node\]: .*waiting for images', timeout=90)
+        launch.wait_for_output(r'\[depth_node\]: .*waiting for images', timeout=90)
         pids = _child_pids(launch)
-        assert set(pids) == {'depth_node', 'detector_node', 'fusion_node'}
+        assert set(pids) == {'pipeline'}
         ros_peer.wait_for_subscribers(image_pub, 3)  # depth, detector and fusion (overlay) nodes
+        for node in ('detector_node', 'depth_node'):
+            launch.wait_for_output(rf"\[{node}\]: input '/three/color': 1 publisher\(s\) matched", timeout=20)
         ros_peer.wait_for_publishers('/detections_with_depth')
-        time.sleep(0.5)
         image_pub.publish(image)
         depth = depth_out.wait_for(1, timeout=60)[0]
         out = fused.wait_for(1, timeout=60)[0]

@@ -17,7 +17,7 @@ def test_the_file_is_accepted_by_the_schema():
 
 @pytest.mark.parametrize('node', sorted(SCHEMA))
 def test_every_schema_parameter_is_in_the_file_with_its_default(node):
-    raw = yaml.safe_load(PARAMS_FILE.read_text())[node]['ros__parameters']
+    raw = yaml.safe_load(PARAMS_FILE.read_text())[f'/**/{node}']['ros__parameters']  # any namespace
     assert sorted(raw) == sorted(defaults(node)), 'params.yaml and jdd_ros/params.py list different parameters'
     loaded = load_params_file(PARAMS_FILE)[node]
     for name, default in defaults(node).items():
@@ -36,7 +36,7 @@ def test_each_parameter_is_explained_next_to_it():
 
 def test_a_wrong_value_in_a_parameter_file_is_refused_with_the_reason(tmp_path):
     bad = yaml.safe_load(PARAMS_FILE.read_text())
-    bad['fusion_node']['ros__parameters']['max_depth'] = -2.0
+    bad['/**/fusion_node']['ros__parameters']['max_depth'] = -2.0
     path = tmp_path / 'bad.yaml'
     path.write_text(yaml.safe_dump(bad))
     with pytest.raises(ValueError, match='max_depth must be >= 0'):

@@ -473,7 +473,7 @@ def test_launch_arguments_select_the_family():
     assert bringup.ARGUMENTS_BY_NAME['family'].targets == (('detector_node', 'family'),)
     file_params = load_params_file(bringup.default_params_file())
     nodes = {n.name: n for n in bringup.plan({'family': 'ultralytics', 'weights': '/models/yolov8n.onnx',
-                                               'depth_source': 'sensor'}, file_params)}
+                                               'depth_source': 'sensor', 'composition': 'false'}, file_params)}
     detector = nodes['detector_node'].parameters
     assert (detector['family'], detector['weights']) == ('ultralytics', '/models/yolov8n.onnx')
     for values, reason in (({'family': 'ultralytics'}, 'needs weights'),

@@ -24,7 +24,7 @@ HEADER = """\
 def params_file_text() -> str:
     lines = [HEADER]
     for node, specs in SCHEMA.items():
-        lines += [f'{node}:', '  ros__parameters:']
+        lines += [f'/**/{node}:', '  ros__parameters:']  # any namespace (namespace:=/robot)
         for s in specs:
             lines += ['    # ' + line for line in textwrap.wrap(f'{s.description} ({s.constraints()})', 110)]
             value = yaml.safe_dump({s.name: s.default}, default_flow_style=True, width=1000).strip()[1:-1]

@@ -12,12 +12,14 @@ unchanged.
 
 from __future__ import annotations
 
+import atexit
 import ctypes
 import os
 import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections import deque
@@ -64,14 +66,29 @@ def executable_path(name: str) -> str:
 
 
 def node_command(node: bringup.NodeLaunch, params_file: str | Path, log_level: str = 'info') -> list[str]:
-    cmd = [executable_path(node.executable), '--ros-args', '-r', f'__node:={node.name}',
-           '--params-file', str(params_file)]
-    for name, value in node.parameters.items():
-        cmd += ['-p', f'{name}:={_ros_value(value)}']
+    """The command line of one process; a composed one gets its nodes' parameters as a parameter file."""
+    cmd = [executable_path(node.executable), *node.arguments, '--ros-args', '--params-file', str(params_file)]
+    if node.composed:
+        cmd += ['--params-file', str(_node_parameters_file(node))]
+    else:
+        cmd += ['-r', f'__node:={node.name}']
+        for name, value in node.parameters.items():
+            cmd += ['-p', f'{name}:={_ros_value(value)}']
+    if node.namespace:
+        cmd += ['-r', f'__ns:=/{node.namespace.strip("/")}']
     for src, dst in node.remappings:
         cmd += ['-r', f'{src}:={dst}']
     cmd += ['--log-level', log_level]
     return cmd
+
+
+def _node_parameters_file(node: bringup.NodeLaunch) -> Path:
+    """The per-node parameters of a composed process in a file that lives as long as the launcher."""
+    fd, name = tempfile.mkstemp(prefix=f'jdd_ros_{node.name}_', suffix='.yaml')
+    with os.fdopen(fd, 'w') as f:
+        f.write(bringup.parameters_yaml(node.node_parameters))
+    atexit.register(lambda: Path(name).unlink(missing_ok=True))
+    return Path(name)
 
 
 @dataclass

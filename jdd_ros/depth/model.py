@@ -57,8 +57,9 @@ def build_depth_model(params: Any, sidecar: str | None = None, *, require_metric
     sha = params.model_sha256 or None
     if checkpoint:
         return DepthEstimator.from_checkpoint(checkpoint, device=params.device, backend=params.backend,
-                                              input_size=size, sha256=sha)
-    estimator = DepthEstimator.from_onnx(onnx_model, sidecar, device=params.device, input_size=size, sha256=sha)
+                                              input_size=size, sha256=sha, threads=params.threads)
+    estimator = DepthEstimator.from_onnx(onnx_model, sidecar, device=params.device, input_size=size, sha256=sha,
+                                         threads=params.threads)
     if require_metric and not estimator.is_metric:
         raise ValueError(f'{onnx_model} gives relative depth aligned per frame (alignment: reference), which '
                          'cannot be published as metres; calibrate output_scale/output_shift once and set '

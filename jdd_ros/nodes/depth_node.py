@@ -7,6 +7,7 @@ without a trained model: depth from random weights looks plausible in a viewer a
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import Any
 
@@ -26,7 +27,7 @@ class DepthNode(InferenceNode):
         self.estimator: Any = None
 
     def load(self) -> None:
-        estimator = build_depth_model(self.params.current)
+        estimator = build_depth_model(dataclasses.replace(self.params.current, threads=self.inference_threads()))
         log = self.get_logger()
         log.info(f'depth model: {estimator.description}')
         if estimator.sha256_verified_against:

@@ -9,6 +9,7 @@ reads ``depth`` and blanks what lies beyond ``max_depth`` before detecting.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import Any
 
@@ -36,7 +37,7 @@ class DetectorNode(InferenceNode):
     def load(self) -> None:
         p = self.params.current
         t0 = time.perf_counter()
-        detector = build_detector(p)
+        detector = build_detector(dataclasses.replace(p, threads=self.inference_threads()))
         reason = self._check_classes(list(p.classes), detector.class_names)
         if reason:
             raise ValueError(reason)

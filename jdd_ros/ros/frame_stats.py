@@ -89,6 +89,11 @@ class FrameStats:
             self._log.info(f'dropped a frame: a newer one arrived before inference started ({total} frame(s) '
                            'skipped so far; only the newest frame is inferred)', throttle_duration_sec=5.0)
 
+    def replaced(self) -> None:
+        """A frame this node received was replaced by a newer one before inference started (the one-process
+        pipeline's shared frames, where ``received`` cannot tell)."""
+        self._add('replaced')
+
     def check_stamp(self, header: Any) -> None:
         """Report a stamp older than the previous frame's (a looping bag, a restarted driver); the frame is still
         inferred: its result carries its own header, so nothing downstream is mixed up."""

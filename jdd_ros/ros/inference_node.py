@@ -2,17 +2,20 @@
 
 The ``image`` subscription's callback only hands each message to a NewestFrameWorker, which infers the newest frame
 once in its own thread: a slow model skips frames (counted and logged) instead of falling behind the camera, and the
-executor stays free to answer parameter changes and lifecycle requests while a frame is inferred.
+executor stays free to answer parameter changes and lifecycle requests while a frame is inferred. In the one-process
+pipeline the depth and detector nodes share one ``LockstepFrames`` instead, so both infer the same frames.
 """
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from sensor_msgs.msg import Image
 
 from jdd_ros.ros.adaptive_qos import steady_timer
 from jdd_ros.ros.frame_stats import FrameStats
+from jdd_ros.ros.lockstep_frames import LockstepFrames, Member
 from jdd_ros.ros.managed_node import ManagedNode
 from jdd_ros.ros.newest_frame import NewestFrameWorker
 
@@ -22,11 +25,20 @@ STATS_PERIOD_S = 10.0
 class InferenceNode(ManagedNode):
     """Subclasses implement ``load`` (configure: the model) and ``process(msg)`` (one frame, in the worker)."""
 
-    def __init__(self, node_name: str, schema_name: str, **kwargs: Any):
+    def __init__(self, node_name: str, schema_name: str, *, lockstep: LockstepFrames | None = None, **kwargs: Any):
         super().__init__(node_name, schema_name, **kwargs)
         self.frames: FrameStats | None = None
+        self._lockstep = lockstep
         self._worker: NewestFrameWorker | None = None
         self._stats_timer: Any = None
+
+    def inference_threads(self) -> int:
+        """The ``threads`` parameter, or (0) the cores of this process, halved when two networks share them."""
+        threads = self.params.current.threads
+        if threads:
+            return threads
+        cores = len(os.sched_getaffinity(0))
+        return max(1, cores // 2) if self._lockstep is not None else cores
 
     def load(self) -> None:
         """Load the model and create the publishers; raise ValueError/FileNotFoundError/RuntimeError saying why not."""
@@ -41,12 +53,17 @@ class InferenceNode(ManagedNode):
 
     def activate(self) -> None:
         sub = self.subscribe(Image, 'image', self._on_image, message_lost=self.frames.lost)
-        self._worker = NewestFrameWorker(self.process, self._refused, name=f'{self.get_name()}_worker')
+        if self._lockstep is not None:
+            self._lockstep.join(Member(self.get_name(), self.process, self._refused, self.frames.replaced))
+        else:
+            self._worker = NewestFrameWorker(self.process, self._refused, name=f'{self.get_name()}_worker')
         self._stats_timer = steady_timer(self, STATS_PERIOD_S, self.frames.log_summary)
         self.get_logger().info(f"subscribed to '{sub.topic_name}' (reliability {self.params.current.reliability}): "
                                'waiting for images')
 
     def deactivate(self) -> None:
+        if self._lockstep is not None:
+            self._lockstep.leave(self.get_name())
         if self._worker is not None:
             self._worker.stop(timeout=5.0)
             self._worker = None
@@ -56,11 +73,17 @@ class InferenceNode(ManagedNode):
 
     def log_final_statistics(self) -> None:
         if self.frames is not None:
+            if self._lockstep is not None:
+                self._lockstep.leave(self.get_name())
             if self._worker is not None:
                 self._worker.stop(timeout=5.0)  # the frame in progress counts
             self.frames.log_summary(final=True)
 
     def _on_image(self, msg: Image, info: Any) -> None:
+        if self._lockstep is not None:
+            self.frames.received(info, False)  # replacements are reported to every member by on_replaced
+            self._lockstep.offer(msg)
+            return
         worker = self._worker
         if worker is not None:
             self.frames.received(info, worker.offer(msg))

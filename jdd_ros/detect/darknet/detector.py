@@ -36,11 +36,12 @@ class YoloDetector:
 
     ``cfg``/``weights`` are Darknet files (the weights' size is checked against the cfg), ``names`` a names file or
     a list. ``input_size`` (a multiple of 32) overrides the cfg's width/height. ``fp16`` defaults to True on CUDA.
+    ``threads``: ONNX Runtime's inference threads (0: the cores this process may use).
     """
 
     def __init__(self, cfg: str | Path, weights: str | Path, names: str | Path | Sequence[str], *,
                  device: str = 'cpu', backend: str = 'auto', input_size: int | None = None,
-                 fp16: bool | None = None):
+                 fp16: bool | None = None, threads: int = 0):
         dev = torch_device(device)
         backend = resolve_backend(backend, str(dev))
         fp16 = dev.type == 'cuda' if fp16 is None else bool(fp16)
@@ -69,7 +70,7 @@ class YoloDetector:
 
             onnx_path = cached_export(model, self.input_size, cfg=cfg, weights=weights, fp16=fp16,
                                       device=dev if fp16 else 'cpu')
-            self._run = OnnxRuntimeRunner(onnx_path, str(dev))
+            self._run = OnnxRuntimeRunner(onnx_path, str(dev), threads)
         height, width = self.input_size
         self.description = (f'{Path(weights).name} (Darknet {Path(cfg).name}, {self.num_classes} classes, input '
                             f'{width}x{height}) on {backend} ({self.device}{", fp16" if fp16 else ""})')

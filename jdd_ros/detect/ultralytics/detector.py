@@ -51,13 +51,13 @@ def _size_pair(input_size: int | Sequence[int] | None) -> tuple[int, int] | None
     return (values[0], values[-1])
 
 
-def open_runner(path: Path, device: str) -> Any:
+def open_runner(path: Path, device: str, threads: int = 0) -> Any:
     """The export in an ONNX Runtime session on ``device``. ValueError when ONNX Runtime cannot read it as a model;
     RuntimeError when CUDA is asked for and cannot be used (rather than silently running on the CPU)."""
     from jdd_ros.inference.onnx_runtime import OnnxRuntimeRunner
 
     try:
-        runner = OnnxRuntimeRunner(path, device)
+        runner = OnnxRuntimeRunner(path, device, threads)
     except RuntimeError:
         raise
     except Exception as exc:  # onnxruntime's InvalidProtobuf, InvalidGraph, ... derive from Exception only
@@ -99,7 +99,7 @@ class UltralyticsDetector:
 
     def __init__(self, model_path: str | Path, names: Names | None = None, *,
                  device: str = 'cpu', backend: str = 'auto', input_size: int | Sequence[int] | None = None,
-                 layout: str = 'auto', sha256: str | None = None, max_det: int = 300):
+                 layout: str = 'auto', sha256: str | None = None, max_det: int = 300, threads: int = 0):
         path = Path(model_path).expanduser()
         reason = check_backend(backend)
         if reason:
@@ -119,7 +119,7 @@ class UltralyticsDetector:
         self.backend = 'onnxruntime'
         self.max_det = max_det
 
-        self._run = open_runner(path, device)
+        self._run = open_runner(path, device, threads)
         self.metadata: ModelMetadata = parse_metadata(self._run.metadata, str(path))
         _check_metadata(self.metadata, path)
         self._fixed_batch, self._input_dtype = self._check_input(path)

@@ -1,0 +1,121 @@
+"""The same newest frame for several networks: how the one-process pipeline makes depth and detections pair up.
+
+Each network infers only the newest frame (``NewestFrameWorker``), but two nodes that each keep their own newest
+frame infer different frames when their speeds differ, and the exact-stamp join of the fusion node can then pair
+only the few frames both happened to infer (measured before: 61 of 117 depth frames fused at 30 Hz). Here every
+member infers the same frame, each in its own thread, in parallel on the cores; the next frame (the newest waiting
+one) starts when all members have finished, so every inferred frame can be fused. No ROS import: the mechanism is
+tested on its own.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class Member:
+    """One network's part: ``process(msg)`` runs in the member's thread; ``on_error(msg, exc)`` gets its failures;
+    ``on_replaced()`` is told when a frame it received was replaced by a newer one before inference started."""
+
+    name: str
+    process: Callable[[Any], None]
+    on_error: Callable[[Any, Exception], None]
+    on_replaced: Callable[[], None] = lambda: None
+    _work: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+
+class LockstepFrames:
+    """Members infer the same frames; ``offer`` takes a frame from any member's subscription, once per stamp."""
+
+    def __init__(self, key: Callable[[Any], Any] = id):
+        self._key = key  # what makes two offers the same frame (the header stamp)
+        self._cond = threading.Condition()
+        self._members: list[Member] = []
+        self._latest: Any = None
+        self._latest_key: Any = None
+        self._current: Any = None  # the frame the members are inferring
+        self._pending: set[str] = set()  # members still inferring the current frame
+        self._stopping = False
+        self._recent_keys: list[Any] = []
+
+    def join(self, member: Member) -> None:
+        """Add a member (its thread starts); it takes part from the next frame on."""
+        with self._cond:
+            member._thread = threading.Thread(target=self._run, args=(member,), name=member.name, daemon=True)
+            self._members.append(member)
+            member._thread.start()
+
+    def leave(self, name: str, timeout: float = 5.0) -> None:
+        """Remove a member: its frame in progress finishes, the others go on without it."""
+        with self._cond:
+            member = next((m for m in self._members if m.name == name), None)
+            if member is None:
+                return
+            self._members.remove(member)
+            member._work.set()
+            self._cond.notify_all()
+        if member._thread is not None and member._thread is not threading.current_thread():
+            member._thread.join(timeout)
+
+    def offer(self, msg: Any) -> bool:
+        """Make ``msg`` the frame to infer next unless it was offered already (the other member's subscription);
+        True when it replaced a frame that will never be inferred (every member is told)."""
+        key = self._key(msg)
+        with self._cond:
+            if key == self._latest_key or key in self._recent_keys:
+                return False
+            replaced = self._latest is not None
+            self._latest, self._latest_key = msg, key
+            self._recent_keys = (self._recent_keys + [key])[-8:]
+            members = list(self._members)
+            self._dispatch()
+        if replaced:
+            for m in members:
+                m.on_replaced()
+        return replaced
+
+    def _dispatch(self) -> None:
+        """Hand the waiting frame to every member when none is busy (lock held)."""
+        if self._pending or self._latest is None or not self._members or self._stopping:
+            return
+        self._current, self._latest, self._latest_key = self._latest, None, None
+        self._pending = {m.name for m in self._members}
+        for m in self._members:
+            m._work.set()
+
+    def _done(self, member: Member) -> None:
+        """``member`` has finished (or will not do) the current frame (lock held)."""
+        if member.name in self._pending:
+            self._pending.discard(member.name)
+            self._dispatch()
+
+    def _run(self, member: Member) -> None:
+        while True:
+            member._work.wait()
+            with self._cond:
+                member._work.clear()
+                if self._stopping or member not in self._members:
+                    self._done(member)
+                    return
+                msg = self._current
+            try:
+                member.process(msg)
+            except Exception as exc:  # noqa: BLE001 - one failed frame must not stop the member
+                member.on_error(msg, exc)
+            with self._cond:
+                self._done(member)
+
+    def stop(self, timeout: float = 5.0) -> None:
+        with self._cond:
+            self._stopping = True
+            members = list(self._members)
+            for m in members:
+                m._work.set()
+        for m in members:
+            if m._thread is not None and m._thread is not threading.current_thread():
+                m._thread.join(timeout)
