@@ -311,7 +311,7 @@ def test_camera_info_image_overlay_and_scaled_depth(ros_peer, domain_id, tum_mm,
         assert (drawn != tum_rgb).any(axis=2).mean() > 0.01
         # An uncalibrated camera (K all zeros) is reported, and the node stops back-projecting.
         rig.info.publish(CameraInfo(header=header(0), width=640, height=480))
-        node.wait_for_output('camera_info ignored: CameraInfo K is all zeros')
+        node.wait_for_output('camera_info without calibration: CameraInfo K is all zeros')
         out = rig.pair(header(1_700_000_101), tum_mm)
         assert out.detections[0].results[0].pose.pose.position.x == 0.0
         # A best-effort publisher cannot feed a reliable subscription: reported, not silently ignored.
