@@ -14,24 +14,23 @@ def test_the_depth_pixels_assumption_is_said_once_loudly_and_its_end_too():
     assert sizes.for_pair((320, 240)) == (None, None)  # once, not per pair
     size, note = sizes.for_pair((640, 480))  # another depth size: another assumption, said again
     assert size is None and note.warning and '640x480 depth image' in note.text
-    sizes.set(CAMERA_INFO, 640, 480)
-    size, note = sizes.for_pair((320, 240))
-    assert size == (640, 480) and not note.warning
-    assert note.text == ("the detections' image size is now known from camera_info: 640x480; boxes are no longer "
-                         'taken to be in depth pixels')
+    note = sizes.set(CAMERA_INFO, 640, 480)  # said when the message arrives, before the next pair
+    assert not note.warning and note.text == ("the detections' image size is now known from camera_info: 640x480; "
+                                              'boxes are no longer taken to be in depth pixels')
     assert sizes.for_pair((320, 240)) == ((640, 480), None)
+    assert sizes.set(CAMERA_INFO, 640, 480) is None  # the same size again: nothing to say
 
 
 def test_image_comes_before_camera_info_and_bad_sizes_change_nothing():
     sizes = DetectionImageSize()
-    sizes.set(CAMERA_INFO, 1280, 960)
-    assert sizes.for_pair((320, 240))[0] == (1280, 960)
-    sizes.set(IMAGE, 640, 480)
-    size, note = sizes.for_pair((320, 240))
-    assert size == (640, 480) and note.text == "the detections' image size is 640x480 (from image)"
+    assert sizes.set(CAMERA_INFO, 1280, 960).text == "the detections' image size is 1280x960 (from camera_info)"
+    assert sizes.for_pair((320, 240)) == ((1280, 960), None)
+    assert sizes.set(IMAGE, 640, 480).text == "the detections' image size is 640x480 (from image)"
+    assert sizes.set(CAMERA_INFO, 320, 240) is None  # the image's size stays in use
+    assert sizes.for_pair((320, 240)) == ((640, 480), None)
     for bad in ((0, 480), (640, -1)):
         with pytest.raises(ValueError, match='must be positive'):
             sizes.set(IMAGE, *bad)
-    assert sizes.known == (IMAGE, (640, 480)) and sizes.get(CAMERA_INFO) == (1280, 960)
+    assert sizes.known == (IMAGE, (640, 480)) and sizes.get(CAMERA_INFO) == (320, 240)
     with pytest.raises(ValueError, match="unknown image size source 'depth'"):
         sizes.set('depth', 1, 1)

@@ -26,20 +26,32 @@ class Note:
 
 
 class DetectionImageSize:
-    """The detections' image size from ``image`` (first choice) or ``camera_info``, and notes when what is used
-    changes."""
+    """The detections' image size from ``image`` (first choice) or ``camera_info``, with a note whenever what is used
+    changes: from ``set`` when a source gives a new size, from ``for_pair`` when boxes start being taken to be in
+    depth pixels."""
 
     def __init__(self) -> None:
         self._sizes: dict[str, tuple[int, int] | None] = {IMAGE: None, CAMERA_INFO: None}
-        self._used: tuple[str, tuple[int, int]] | None = None  # what the last pair was fused with
+        self._assumed: tuple[int, int] | None = None  # the depth size boxes were last taken to be in
 
-    def set(self, source: str, width: int, height: int) -> None:
-        """The size told by a checked message of ``source`` (IMAGE or CAMERA_INFO); ValueError when not positive."""
+    def set(self, source: str, width: int, height: int) -> Note | None:
+        """The size told by a checked message of ``source`` (IMAGE or CAMERA_INFO); a note when the size in use
+        changes; ValueError (nothing changed) when the size is not positive."""
         if source not in self._sizes:
             raise ValueError(f"unknown image size source '{source}' (one of: {', '.join(self._sizes)})")
         if int(width) <= 0 or int(height) <= 0:
             raise ValueError(f'an image size must be positive, got {width}x{height}')
+        before = self.known
         self._sizes[source] = (int(width), int(height))
+        after = self.known
+        if after == before:
+            return None
+        w, h = after[1]
+        if self._assumed is not None:
+            self._assumed = None
+            return Note(f"the detections' image size is now known from {after[0]}: {w}x{h}; boxes are no longer "
+                        'taken to be in depth pixels')
+        return Note(f"the detections' image size is {w}x{h} (from {after[0]})")
 
     def get(self, source: str) -> tuple[int, int] | None:
         return self._sizes[source]
@@ -54,22 +66,18 @@ class DetectionImageSize:
         return None
 
     def for_pair(self, depth_size: tuple[int, int]) -> tuple[tuple[int, int] | None, Note | None]:
-        """(the detections' image size to fuse a pair with, or None: boxes in depth pixels; a note when that changed
-        since the previous pair)."""
+        """(the detections' image size to fuse a pair with, None: boxes taken to be in depth pixels; a warning when
+        that assumption starts, or is made for another depth size)."""
         known = self.known
-        used = known if known is not None else (_ASSUMED, (int(depth_size[0]), int(depth_size[1])))
-        previous, self._used = self._used, used
-        if used == previous:
-            return (known[1] if known else None), None
-        w, h = used[1]
-        if known is None:
-            note = Note(f"the detections' image size is unknown (no usable message on image or camera_info yet): "
-                        f'boxes are taken to be in the pixels of the {w}x{h} depth image. If the detector\'s image has '
-                        'another size, distances are read in the wrong place: connect image or camera_info (remap them '
-                        "to the camera's topics, as the launch file does)", warning=True)
-        elif previous is not None and previous[0] == _ASSUMED:
-            note = Note(f"the detections' image size is now known from {used[0]}: {w}x{h}; boxes are no longer taken "
-                        'to be in depth pixels')
-        else:
-            note = Note(f"the detections' image size is {w}x{h} (from {used[0]})")
-        return (known[1] if known else None), note
+        if known is not None:
+            return known[1], None
+        depth_size = (int(depth_size[0]), int(depth_size[1]))
+        if depth_size == self._assumed:
+            return None, None
+        self._assumed = depth_size
+        w, h = depth_size
+        return None, Note(
+            "the detections' image size is unknown (no usable message on image or camera_info yet): boxes are taken "
+            f"to be in the pixels of the {w}x{h} depth image. If the detector's image has another size, distances "
+            "are read in the wrong place: connect image or camera_info (remap them to the camera's topics, as the "
+            'launch file does)', warning=True)

@@ -19,7 +19,7 @@ from vision_msgs.msg import Detection2DArray, Detection3DArray
 
 from jdd_ros.core.camera import CameraIntrinsics
 from jdd_ros.core.fusion import FusionCounters, FusionSettings, PairRefused, check_frames, fuse
-from jdd_ros.core.image_size import CAMERA_INFO, IMAGE, DetectionImageSize
+from jdd_ros.core.image_size import CAMERA_INFO, IMAGE, DetectionImageSize, Note
 from jdd_ros.core.stamp_join import DEPTH, DETECTIONS, StampJoiner
 from jdd_ros.io.camera_info import CameraInfoError, camera_info_size, intrinsics_from_camera_info
 from jdd_ros.io.drawing import draw_detections
@@ -76,7 +76,7 @@ class FusionNode(Node):
                           'arrives', key=exc.cause)
             intrinsics = None
         if camera_info_size(msg) is not None:
-            self.sizes.set(CAMERA_INFO, *camera_info_size(msg))
+            self._note(self.sizes.set(CAMERA_INFO, *camera_info_size(msg)))
         if intrinsics is not None and intrinsics != self.intrinsics:
             self.get_logger().info(f'camera_info: {intrinsics}')
         self.intrinsics = intrinsics
@@ -125,17 +125,20 @@ class FusionNode(Node):
             self._annotate(stamp)
 
     def _image_size_for(self, depth: np.ndarray) -> tuple[int, int] | None:
-        """The detections' image size to fuse with (None: boxes in depth pixels), saying once when that changes."""
+        """The detections' image size to fuse with (None: boxes in depth pixels), saying once when that starts."""
         image_size, note = self.sizes.for_pair((depth.shape[1], depth.shape[0]))
+        self._note(note)
+        return image_size
+
+    def _note(self, note: Note | None) -> None:
         if note is not None and note.warning:
             self.get_logger().warning(note.text)
         elif note is not None:
             self.get_logger().info(note.text)
-        return image_size
 
     def _on_image(self, msg: Image) -> None:
         try:  # checked first: a malformed image must not pass for the size of the detections' image
-            self.sizes.set(IMAGE, *colour_image_size(msg))
+            self._note(self.sizes.set(IMAGE, *colour_image_size(msg)))
         except ImageFormatError as exc:
             self.counters.bad_messages[f'image: {exc.cause}'] += 1
             known = self.sizes.known
