@@ -5,7 +5,7 @@ import math
 import cv2
 import numpy as np
 import pytest
-from harness import shared_file
+from harness import fixture
 
 from jdd_ros.core.camera import CameraIntrinsics
 from jdd_ros.core.detection import Detection
@@ -173,7 +173,7 @@ def test_nan_box_is_unmeasurable_not_an_error():
 
 @pytest.fixture(scope='module')
 def tum_depth_m():
-    mm = cv2.imread(str(shared_file('data', 'rgbd', 'tum_desk_depth_mm.png')), cv2.IMREAD_UNCHANGED)
+    mm = cv2.imread(str(fixture('tum_desk_depth_mm.png')), cv2.IMREAD_UNCHANGED)
     m = mm.astype(np.float32) / 1000.0
     m[mm == 0] = np.nan
     return m

@@ -5,7 +5,7 @@ import struct
 import cv2
 import numpy as np
 import pytest
-from harness import shared_file
+from harness import fixture
 from rosbags.image import compressed_image_to_cvimage, image_to_cvimage
 from sensor_msgs.msg import CompressedImage, Image
 
@@ -104,7 +104,7 @@ def test_to_rgb8_matches_rosbags_colour_conversion():
 
 @pytest.fixture(scope='module')
 def tum_bgr():
-    return cv2.imread(str(shared_file('data', 'rgbd', 'tum_desk_color.png')))
+    return cv2.imread(str(fixture('tum_desk_color.png')))
 
 
 @pytest.mark.parametrize('fmt', ['jpeg', 'png'])
@@ -119,7 +119,7 @@ def test_compressed_colour_matches_rosbags_image(tum_bgr, fmt):
 
 
 def test_compressed_depth_png_is_16uc1():
-    path = shared_file('data', 'rgbd', 'tum_desk_depth_mm.png')
+    path = fixture('tum_desk_depth_mm.png')
     reference = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     png = path.read_bytes()
     ours, encoding = compressed_to_numpy(CompressedImage(format='16UC1; png compressed', data=png))
