@@ -32,5 +32,6 @@ def test_image_comes_before_camera_info_and_bad_sizes_change_nothing():
         with pytest.raises(ValueError, match='must be positive'):
             sizes.set(IMAGE, *bad)
     assert sizes.known == (IMAGE, (640, 480)) and sizes.get(CAMERA_INFO) == (320, 240)
+    assert sizes.describe() == '640x480 (from image)' and DetectionImageSize().describe() == 'unknown'
     with pytest.raises(ValueError, match="unknown image size source 'depth'"):
         sizes.set('depth', 1, 1)

@@ -56,6 +56,11 @@ class DetectionImageSize:
     def get(self, source: str) -> tuple[int, int] | None:
         return self._sizes[source]
 
+    def describe(self) -> str:
+        """'640x480 (from image)', or 'unknown'."""
+        known = self.known
+        return f'{known[1][0]}x{known[1][1]} (from {known[0]})' if known else 'unknown'
+
     @property
     def known(self) -> tuple[str, tuple[int, int]] | None:
         """(source, (width, height)) of the size in use, or None when neither source has given one."""

@@ -67,13 +67,14 @@ class FusionNode(Node):
         try:
             intrinsics = intrinsics_from_camera_info(msg)
         except CameraInfoError as exc:
-            self.counters.bad_messages[f'camera_info: {exc.cause}'] += 1
+            cause = f'camera_info: {exc.cause}'
+            self.counters.bad_messages[cause] += 1
             if not exc.uncalibrated:  # malformed: ignored, so the calibration and size in use stay
-                self._problem(f'camera_info ignored: {exc}; the previous one stays in use', key=exc.cause)
+                self._problem(f'camera_info ignored: {exc}; the previous one stays in use', key=cause)
                 return
             # A driver without a calibration says so: forget the intrinsics; its image size still holds.
             self._problem(f'camera_info without calibration: {exc}; no back-projection until a calibrated one '
-                          'arrives', key=exc.cause)
+                          'arrives', key=cause)
             intrinsics = None
         if camera_info_size(msg) is not None:
             self._note(self.sizes.set(CAMERA_INFO, *camera_info_size(msg)))
@@ -86,8 +87,9 @@ class FusionNode(Node):
         pair = self.joiner.add(side, stamp_ns(msg.header), msg)
         if self.joiner.counters.resets != resets:
             self._results.clear()
-            self._problem(f'{side} stamp jumped back to {_stamp_text(msg.header)} (looping bag or restarted source): '
-                          'join cache reset', key='time jump')
+            stamp = msg.header.stamp
+            self._problem(f'{side} stamp jumped back to {stamp.sec}.{stamp.nanosec:09d} (looping bag or restarted '
+                          'source): join cache reset', key='time jump')
         if pair is not None:
             self._fuse(*pair)
         if time.monotonic() - self._last_log > COUNTER_LOG_PERIOD_S:
@@ -141,9 +143,7 @@ class FusionNode(Node):
             self._note(self.sizes.set(IMAGE, *colour_image_size(msg)))
         except ImageFormatError as exc:
             self.counters.bad_messages[f'image: {exc.cause}'] += 1
-            known = self.sizes.known
-            self._problem(f'image refused: {exc}; the detections\' image size stays '
-                          + (f'{known[1][0]}x{known[1][1]} (from {known[0]})' if known else 'unknown'),
+            self._problem(f"image refused: {exc}; the detections' image size stays {self.sizes.describe()}",
                           key=f'image: {exc.cause}')
             return
         if self.pub_annotated.get_subscription_count() == 0:
