@@ -21,6 +21,8 @@ from typing import Any
 
 import pytest
 
+from jdd_ros.detect.darknet import model_store
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get('JDD_ROS_SHARED', REPO.parent / 'shared'))
 BIN = Path(sys.executable).parent
@@ -38,6 +40,9 @@ os.environ.setdefault('HOME', tempfile.gettempdir())
 
 
 FIXTURES = REPO / 'test' / 'fixtures'
+# The model store as the suite's environment gives it, fixed now: some tests point XDG_CACHE_HOME elsewhere (for their
+# own caches) while they use the yolov4-tiny files.
+MODEL_STORE = model_store.cache_dir()
 
 
 def shared_file(*parts: str) -> Path:
@@ -61,11 +66,9 @@ def yolov4_tiny_files() -> dict[str, str]:
     """The real COCO yolov4-tiny Darknet files as node parameters (cfg, weights, names), verified, from the model
     store that ``make setup`` fills (``jdd-ros fetch-models yolov4-tiny``); the test is skipped, saying so, when the
     store lacks them."""
-    from jdd_ros.detect.darknet.model_store import ModelNotFoundError, resolve_model
-
     try:
-        files = resolve_model('yolov4-tiny')
-    except ModelNotFoundError as exc:
+        files = model_store.resolve_model('yolov4-tiny', MODEL_STORE)
+    except model_store.ModelNotFoundError as exc:
         pytest.skip(f'the yolov4-tiny model is not in the model store (make setup fetches it): {exc}')
     return {'cfg': str(files.cfg), 'weights': str(files.weights), 'names': str(files.names)}
 
