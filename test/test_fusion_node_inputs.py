@@ -129,7 +129,9 @@ def test_boxes_taken_to_be_in_depth_pixels_are_said_loudly_until_a_size_is_known
 
 
 def test_the_launch_file_connects_what_gives_the_detections_image_size():
-    [fusion] = [n for n in bringup.plan({'depth_source': 'sensor'}) if n.name == 'fusion_node']
+    """The process that runs the fusion node (alone, or in a pipeline of several nodes) has both topics remapped."""
+    [fusion] = [n for n in bringup.plan({'depth_source': 'sensor'})
+                if n.name == 'fusion_node' or 'fusion_node' in (getattr(n, 'node_parameters', None) or {})]
     assert ('image', '/camera/image_raw') in fusion.remappings
     assert ('camera_info', '/camera/camera_info') in fusion.remappings
 
