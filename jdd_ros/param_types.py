@@ -20,6 +20,7 @@ class FusionNodeParams:
     depth_percentile: float = 20.0
     box_fraction: float = 0.5
     min_valid_fraction: float = 0.1
+    depth_registered: bool = False
     filter_mode: str = 'detect_then_filter'
     cache_size: int = 30
     reliability: str = 'auto'

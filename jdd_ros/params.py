@@ -142,6 +142,10 @@ FUSION_NODE = (
     ParamSpec('min_valid_fraction', 0.1,
               'A box whose read region has a smaller fraction of valid depth pixels has no measurable depth.',
               dynamic=True, min=0.0, max=1.0),
+    ParamSpec('depth_registered', False,
+              "true: the depth image is registered to the detections' image even though its header frame_id differs "
+              "(e.g. a driver's aligned depth that keeps the depth sensor's frame_id); false: a pair whose frame_ids "
+              'differ is refused.', dynamic=True),
     ParamSpec('filter_mode', 'detect_then_filter',
               "'detect_then_filter' drops far detections; 'mask_then_detect' (the original project's mode) blanks the "
               'image beyond max_depth before the detector sees it. Set it on the detector node too.',

@@ -21,6 +21,8 @@ from typing import Any
 
 import pytest
 
+from jdd_ros.detect.darknet import model_store
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get('JDD_ROS_SHARED', REPO.parent / 'shared'))
 BIN = Path(sys.executable).parent
@@ -35,18 +37,64 @@ os.environ.setdefault('ROS_LOG_DIR', str(LOG_ROOT / 'pytest'))
 os.environ.setdefault('HOME', tempfile.gettempdir())
 
 
+FIXTURES = REPO / 'test' / 'fixtures'
+# The model store as the suite's environment gives it, fixed now: some tests point XDG_CACHE_HOME elsewhere (for their
+# own caches) while they use the yolov4-tiny files.
+MODEL_STORE = model_store.cache_dir()
+
+
 def shared_file(*parts: str) -> Path:
-    """A file from ../shared, or skip the test saying what is missing."""
+    """A file from ../shared, or skip the test saying what is missing. Only for what the suite can do without: what
+    every run needs is a fixture (``fixture``) or comes from the model store (``yolov4_tiny_files``)."""
     path = SHARED.joinpath(*parts)
     if not path.exists():
         pytest.skip(f'{path} not found: the shared data (../shared beside the checkout) is absent')
     return path
 
 
+def fixture(name: str) -> Path:
+    """A small real file that the repository ships in test/fixtures (its README says where each comes from)."""
+    path = FIXTURES / name
+    if not path.is_file():
+        raise FileNotFoundError(f'{path} is missing from the checkout (test/fixtures/README.md lists the fixtures)')
+    return path
+
+
 def yolov4_tiny_files() -> dict[str, str]:
-    """The real COCO yolov4-tiny Darknet files from ../shared as node parameters (cfg, weights, names)."""
-    return {key: str(shared_file('models', 'darknet', name)) for key, name in
-            (('cfg', 'yolov4-tiny.cfg'), ('weights', 'yolov4-tiny.weights'), ('names', 'coco.names'))}
+    """The real COCO yolov4-tiny Darknet files as node parameters (cfg, weights, names), verified, from the model
+    store that ``make setup`` fills (``jdd-ros fetch-models yolov4-tiny``); the test is skipped, saying so, when the
+    store lacks them."""
+    try:
+        files = model_store.resolve_model('yolov4-tiny', MODEL_STORE)
+    except model_store.ModelNotFoundError as exc:
+        pytest.skip(f'the yolov4-tiny model is not in the model store (make setup fetches it): {exc}')
+    return {'cfg': str(files.cfg), 'weights': str(files.weights), 'names': str(files.names)}
+
+
+def tum_desk_frame() -> Any:
+    """The real 640x480 TUM RGB-D desk frame of test/fixtures (colour, depth in metres, approximate intrinsics)."""
+    from jdd_ros.io.frames import KINECT_640x480, read_rgbd
+
+    frame = read_rgbd(fixture('tum_desk_color.png'), fixture('tum_desk_depth_mm.png'), 0.001, KINECT_640x480)
+    frame.name = 'tum_desk'
+    return frame
+
+
+def mirror_box(box: tuple[float, float, float, float], width: int = 640) -> tuple[float, float, float, float]:
+    """A box (x1, y1, x2, y2) of an image mirrored left-right."""
+    x1, y1, x2, y2 = box
+    return (width - x2, y1, width - x1, y2)
+
+
+def real_rgbd_frames() -> list[Any]:
+    """Two real 640x480 RGB-D frames: the TUM desk and the same frame mirrored left-right (real colour and depth, other
+    pixels under every box), so that tests of several frames need nothing beyond the repository."""
+    import numpy as np
+
+    tum = tum_desk_frame()
+    mirrored = type(tum)(np.ascontiguousarray(tum.rgb[:, ::-1]), np.ascontiguousarray(tum.depth_m[:, ::-1]),
+                         tum.intrinsics, name='tum_desk_mirrored')
+    return [tum, mirrored]
 
 
 def new_domain_id() -> int:

@@ -11,24 +11,25 @@ import time
 import cv2
 import numpy as np
 import pytest
-from harness import NodeProcess, shared_file
+from harness import NodeProcess, fixture, mirror_box, real_rgbd_frames
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 
 from jdd_ros.core.detection import Detection
 from jdd_ros.io import bags
-from jdd_ros.io.frames import KINECT_640x480, RGBDFrame, read_depth_png, read_rgb, shared_rgbd_frames
+from jdd_ros.io.frames import KINECT_640x480, RGBDFrame, read_depth_png, read_rgb
 from jdd_ros.ros.bag_player import BagReplayer
 
-# Boxes on real objects of the two shared frames (x1, y1, x2, y2), as yolov4-tiny finds them.
+# Boxes on real objects of the two real frames (x1, y1, x2, y2), as yolov4-tiny finds them on the TUM desk.
+TUM_BOXES = [('chair', 6, 272, 242, 480), ('chair', 391, 217, 527, 425), ('book', 237, 206, 312, 248)]
 REAL_BOXES = {
-    'tum_desk': [('chair', 6, 272, 242, 480), ('chair', 391, 217, 527, 425), ('book', 237, 206, 312, 248)],
-    'sun_corridor': [('refrigerator', 509, 79, 640, 474)],
+    'tum_desk': TUM_BOXES,
+    'tum_desk_mirrored': [(n, *mirror_box(box)) for n, *box in TUM_BOXES[1:]],
 }
 TOPICS = bags.BagTopics()
 
 
 def _frames():
-    frames = shared_rgbd_frames(shared_file('data', 'rgbd'))
+    frames = real_rgbd_frames()
     for f in frames:
         f.detections = [Detection(n, 0.9, x1, y1, x2, y2) for n, x1, y1, x2, y2 in REAL_BOXES[f.name]]
     synthetic = pytest.importorskip('jdd_ros.depth.synthetic', reason='the synthetic scene generator is absent')
@@ -192,9 +193,9 @@ def _publish_pair(depth_pub, det_pub, frame, ns):
 
 
 def test_shared_frames_are_read_as_metres_with_invalid_as_nan():
-    rgb = read_rgb(shared_file('data', 'rgbd', 'tum_desk_color.png'))
-    mm = cv2.imread(str(shared_file('data', 'rgbd', 'tum_desk_depth_mm.png')), cv2.IMREAD_UNCHANGED)
-    depth = read_depth_png(shared_file('data', 'rgbd', 'tum_desk_depth_mm.png'), 0.001)
+    rgb = read_rgb(fixture('tum_desk_color.png'))
+    mm = cv2.imread(str(fixture('tum_desk_depth_mm.png')), cv2.IMREAD_UNCHANGED)
+    depth = read_depth_png(fixture('tum_desk_depth_mm.png'), 0.001)
     assert rgb.shape == (480, 640, 3) and depth.dtype == np.float32
     assert np.array_equal(np.isnan(depth), mm == 0)
     assert np.allclose(depth[mm > 0], mm[mm > 0] / 1000.0)

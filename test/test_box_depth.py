@@ -5,7 +5,7 @@ import math
 import cv2
 import numpy as np
 import pytest
-from harness import shared_file
+from harness import fixture
 
 from jdd_ros.core.box_depth import box_depth, boxes_depth, region_bounds
 
@@ -93,7 +93,7 @@ def test_bad_arguments_are_refused():
 
 @pytest.fixture(scope='module')
 def tum_depth_m():
-    mm = cv2.imread(str(shared_file('data', 'rgbd', 'tum_desk_depth_mm.png')), cv2.IMREAD_UNCHANGED)
+    mm = cv2.imread(str(fixture('tum_desk_depth_mm.png')), cv2.IMREAD_UNCHANGED)
     assert mm is not None and mm.dtype == np.uint16 and mm.shape == (480, 640)
     metres = mm.astype(np.float64) / 1000.0
     metres[mm == 0] = np.nan

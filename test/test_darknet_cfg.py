@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import pickle
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from harness import shared_file
+from harness import fixture, yolov4_tiny_files
 
 from jdd_ros.detect.darknet.cfg import DarknetConfigError, parse_cfg_text
 from jdd_ros.detect.darknet.detector import YoloDetector
@@ -116,11 +117,12 @@ def _custom_values() -> int:
 
 
 def test_official_cfgs_account_for_the_official_file_sizes():
-    for name, size in (('yolov4.cfg', 257_717_640), ('yolov4-tiny.cfg', 24_251_276)):
-        model = build_model(shared_file('models', 'darknet', name))
-        assert WeightsHeader().size + 4 * model.darknet_value_count() == size, name
+    tiny = yolov4_tiny_files()
+    for cfg, size in ((fixture('yolov4.cfg'), 257_717_640), (tiny['cfg'], 24_251_276)):
+        model = build_model(cfg)
+        assert WeightsHeader().size + 4 * model.darknet_value_count() == size, cfg
         assert model.num_classes == 80
-    assert shared_file('models', 'darknet', 'yolov4-tiny.weights').stat().st_size == 24_251_276
+    assert Path(tiny['weights']).stat().st_size == 24_251_276
 
 
 def test_custom_cfg_builds_with_its_class_count_input_size_and_weights_size(tmp_path):

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import cv2
 import numpy as np
 import onnx
 import pytest
 import skimage.data
 import torch
-from harness import shared_file
+from harness import fixture, yolov4_tiny_files
 
 from jdd_ros.detect.darknet.detector import YoloDetector
 from jdd_ros.detect.darknet.opencv_reference import compare_detections
@@ -17,8 +19,7 @@ torch.set_num_threads(1)
 
 
 def _files():
-    return [shared_file('models', 'darknet', name) for name in ('yolov4-tiny.cfg', 'yolov4-tiny.weights',
-                                                                 'coco.names')]
+    return [Path(p) for p in yolov4_tiny_files().values()]  # cfg, weights, names
 
 
 @pytest.fixture(scope='module')
@@ -36,7 +37,7 @@ def detectors(cache_dir):
 
 @pytest.fixture(scope='module')
 def photos():
-    tum = cv2.cvtColor(cv2.imread(str(shared_file('data', 'rgbd', 'tum_desk_color.png'))), cv2.COLOR_BGR2RGB)
+    tum = cv2.cvtColor(cv2.imread(str(fixture('tum_desk_color.png'))), cv2.COLOR_BGR2RGB)
     return [skimage.data.astronaut(), skimage.data.coffee(), skimage.data.chelsea(), tum]
 
 

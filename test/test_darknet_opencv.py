@@ -8,12 +8,14 @@ the reference; ours must match one-to-one (same class, IoU >= 0.98, score within
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import cv2
 import numpy as np
 import pytest
 import skimage.data
 import torch
-from harness import shared_file
+from harness import fixture, yolov4_tiny_files
 
 from jdd_ros.detect.darknet.cfg import parse_cfg_text
 from jdd_ros.detect.darknet.detector import YoloDetector
@@ -29,7 +31,7 @@ RAW_TOLERANCE = 1e-4
 
 
 def _photos() -> dict[str, np.ndarray]:
-    tum = cv2.cvtColor(cv2.imread(str(shared_file('data', 'rgbd', 'tum_desk_color.png'))), cv2.COLOR_BGR2RGB)
+    tum = cv2.cvtColor(cv2.imread(str(fixture('tum_desk_color.png'))), cv2.COLOR_BGR2RGB)
     return {'astronaut': skimage.data.astronaut(), 'coffee': skimage.data.coffee(), 'chelsea': skimage.data.chelsea(),
             'tum_desk': tum}
 
@@ -42,8 +44,7 @@ def photos():
 @pytest.fixture(scope='module', params=['torch', 'onnxruntime'])
 def tiny(request):
     """The PyTorch model, and its ONNX export as run by ONNX Runtime (the default backend on CPU)."""
-    files = [shared_file('models', 'darknet', name) for name in ('yolov4-tiny.cfg', 'yolov4-tiny.weights',
-                                                                   'coco.names')]
+    files = [Path(p) for p in yolov4_tiny_files().values()]  # cfg, weights, names
     detector = YoloDetector(*files, backend=request.param)
     return detector, OpenCVDarknet(files[0], files[1], detector.input_size)
 
@@ -96,8 +97,7 @@ def test_thresholds_class_filter_and_batch(tiny, photos):
 
 
 def test_yolov4_tiny_at_another_input_size_matches_opencv(photos):
-    files = [shared_file('models', 'darknet', name) for name in ('yolov4-tiny.cfg', 'yolov4-tiny.weights',
-                                                                   'coco.names')]
+    files = [Path(p) for p in yolov4_tiny_files().values()]  # cfg, weights, names
     ours = YoloDetector(*files, backend='torch', input_size=320)
     reference = OpenCVDarknet(files[0], files[1], (320, 320))
     image = photos['astronaut']
@@ -124,7 +124,7 @@ def _synthetic_pair(tmp_path, cfg_text: str, name: str, size: int | None, calibr
 @pytest.fixture(scope='module')
 def yolov4_random(tmp_path_factory):
     """The full yolov4.cfg at 320x320 with synthetic weights (the official ones are not obtainable here)."""
-    text = shared_file('models', 'darknet', 'yolov4.cfg').read_text()
+    text = fixture('yolov4.cfg').read_text()
     calibration = np.stack([cv2.resize(im, (256, 256)) for im in (skimage.data.chelsea(), skimage.data.astronaut())])
     return _synthetic_pair(tmp_path_factory.mktemp('yolov4'), text, 'yolov4-320', 320, calibration)
 

@@ -7,14 +7,14 @@ import json
 import cv2
 import numpy as np
 import pytest
-from harness import shared_file, yolov4_tiny_files
+from harness import fixture, yolov4_tiny_files
 
 from jdd_ros import cli
 
 
 @pytest.fixture(scope='module')
 def files():
-    return {**yolov4_tiny_files(), 'image': str(shared_file('data', 'rgbd', 'tum_desk_color.png'))}
+    return {**yolov4_tiny_files(), 'image': str(fixture('tum_desk_color.png'))}
 
 
 def model_args(files) -> list[str]:
@@ -109,7 +109,7 @@ def test_detect_reports_bad_inputs(files, tmp_path, capsys):
 
 
 def test_detect_without_a_fetched_model_says_what_to_run(tmp_path, capsys):
-    image = str(shared_file('data', 'rgbd', 'tum_desk_color.png'))
+    image = str(fixture('tum_desk_color.png'))
     assert cli.main(['detect', image, '--model', 'yolov4-tiny', '--model-dir', str(tmp_path)]) == 2
     assert 'Run: jdd-ros fetch-models yolov4-tiny' in capsys.readouterr().err
     with pytest.raises(SystemExit):

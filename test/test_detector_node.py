@@ -9,7 +9,7 @@ import time
 import cv2
 import numpy as np
 import pytest
-from harness import NodeProcess, RosPeer, shared_file, yolov4_tiny_files
+from harness import NodeProcess, RosPeer, fixture, yolov4_tiny_files
 
 NODE = 'detector_node'
 
@@ -21,7 +21,7 @@ def files():
 
 @pytest.fixture(scope='module')
 def rgb():
-    bgr = cv2.imread(str(shared_file('data', 'rgbd', 'tum_desk_color.png')))
+    bgr = cv2.imread(str(fixture('tum_desk_color.png')))
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 

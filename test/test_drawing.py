@@ -4,7 +4,7 @@ import math
 
 import cv2
 import numpy as np
-from harness import shared_file
+from harness import fixture
 
 from jdd_ros.core.detection import Detection
 from jdd_ros.io.drawing import class_colour, draw_detections, label_size, label_text, layout_labels
@@ -66,7 +66,7 @@ def test_label_text_and_bad_boxes():
 
 
 def test_tum_overlay_picture(tmp_path):
-    rgb = cv2.cvtColor(cv2.imread(str(shared_file('data', 'rgbd', 'tum_desk_color.png'))), cv2.COLOR_BGR2RGB)
+    rgb = cv2.cvtColor(cv2.imread(str(fixture('tum_desk_color.png'))), cv2.COLOR_BGR2RGB)
     kept = [Detection('chair', 0.9, 5, 255, 240, 475, depth=1.74), Detection('chair', 0.85, 372, 230, 530, 435,
                                                                               depth=2.41),
             Detection('person', 0.4, 0, 200, 300, 479, depth=1.8)]  # overlaps the red chair

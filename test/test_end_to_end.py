@@ -12,7 +12,7 @@ import signal
 import cv2
 import numpy as np
 import pytest
-from harness import NodeProcess, shared_file, yolov4_tiny_files
+from harness import NodeProcess, fixture, yolov4_tiny_files
 
 pytestmark = pytest.mark.slow
 
@@ -45,8 +45,8 @@ def test_launch_detects_both_chairs_at_sensor_distance_and_max_depth_applies_at_
 
     from jdd_ros.io.image_codec import fill_image
 
-    rgb = cv2.cvtColor(cv2.imread(str(shared_file('data', 'rgbd', 'tum_desk_color.png'))), cv2.COLOR_BGR2RGB)
-    mm = cv2.imread(str(shared_file('data', 'rgbd', 'tum_desk_depth_mm.png')), cv2.IMREAD_UNCHANGED)
+    rgb = cv2.cvtColor(cv2.imread(str(fixture('tum_desk_color.png'))), cv2.COLOR_BGR2RGB)
+    mm = cv2.imread(str(fixture('tum_desk_depth_mm.png')), cv2.IMREAD_UNCHANGED)
     args = ['launch', 'depth_source:=sensor', f'image:={NS}/color', f'depth:={NS}/depth',
             f'camera_info:={NS}/camera_info', 'depth_statistic:=median',
             # Full-size frames must all arrive: reliable inputs (best-effort 640x480 over default Fast DDS

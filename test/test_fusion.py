@@ -5,7 +5,7 @@ import math
 import cv2
 import numpy as np
 import pytest
-from harness import shared_file
+from harness import fixture
 
 from jdd_ros.core.camera import CameraIntrinsics
 from jdd_ros.core.detection import Detection
@@ -173,7 +173,7 @@ def test_nan_box_is_unmeasurable_not_an_error():
 
 @pytest.fixture(scope='module')
 def tum_depth_m():
-    mm = cv2.imread(str(shared_file('data', 'rgbd', 'tum_desk_depth_mm.png')), cv2.IMREAD_UNCHANGED)
+    mm = cv2.imread(str(fixture('tum_desk_depth_mm.png')), cv2.IMREAD_UNCHANGED)
     m = mm.astype(np.float32) / 1000.0
     m[mm == 0] = np.nan
     return m
@@ -216,3 +216,69 @@ def test_settings_from_params_refuse_unknown_statistic():
     assert FusionSettings.from_params({'max_depth': 2.0, 'cache_size': 3}).max_depth == 2.0
     with pytest.raises(ValueError, match="unknown depth_statistic 'mean'"):
         FusionSettings(depth_statistic='mean')
+
+
+# ---------------------------------------------------------------- border, frames, counters (issue #9)
+
+
+def test_a_box_overshooting_the_border_a_little_is_clipped_not_refused():
+    """Real detectors' boxes overshoot the frame (OpenCV DNN's yolov4-tiny: a chair at y2 = 484.9 in 640x480)."""
+    depth = np.ones((480, 640), dtype=np.float32)
+    depth[400:, :] = 2.0
+    overshoot = fuse([det('chair', (5, 255, 240, 484.9))], depth, FusionSettings())
+    inside = fuse([det('chair', (5, 255, 240, 480))], depth, FusionSettings())
+    assert overshoot.kept[0].depth == inside.kept[0].depth and overshoot.clipped == 1 and inside.clipped == 0
+    assert overshoot.assumed_depth_pixels and overshoot.kept[0].xyxy() == [5, 255, 240, 484.9]  # published as sent
+    # Up to BORDER_TOLERANCE of the size beyond the edge (24 px of 480, 32 of 640), also left and up (any amount).
+    assert fuse([det('a', (-40, -3, 671, 503))], depth, FusionSettings()).clipped == 1
+    with pytest.raises(SizeMismatchError, match=r'y=505 beyond the 640x480 depth image') as refused:
+        fuse([det('a', (0, 0, 10, 10)), det('b', (5, 400, 240, 505))], depth, FusionSettings())
+    assert refused.value.cause == 'boxes beyond the depth image'
+    # With the size known, boxes are in that image's pixels: any overshoot is clipped.
+    known = fuse([det('chair', (5, 255, 240, 900))], depth, FusionSettings(), image_size=(640, 480))
+    assert known.kept[0].depth == inside.kept[0].depth and not known.assumed_depth_pixels
+
+
+def test_clipped_boxes_are_read_and_back_projected_where_they_are_in_the_image():
+    depth = np.full((48, 64), 3.0, dtype=np.float32)
+    depth[:, :8] = 1.0  # the left edge: where the visible part of an object cut by the border is
+    k = CameraIntrinsics(50.0, 50.0, 31.5, 23.5, 64, 48)
+    r = fuse([det('cut', (-6, 10, 6, 20), 0.9), det('outside', (70, 10, 80, 20)), det('above', (5, -9, 9, -1))],
+             depth, FusionSettings(), k)
+    cut, outside, above = r.kept
+    assert cut.depth == 1.0 and cut.position == pytest.approx(k.back_project(3.0, 15.0, 1.0))
+    assert math.isnan(outside.depth) and math.isnan(above.depth)  # wholly outside the image: not measurable
+    assert r.clipped == 1
+
+
+def test_frames_must_match_unless_declared_registered():
+    from jdd_ros.core.fusion import FrameMismatchError, check_frames
+
+    check_frames('camera_color_optical_frame', 'camera_color_optical_frame', False)
+    check_frames('/camera_color_optical_frame', 'camera_color_optical_frame', False)  # tf2 drops a leading '/'
+    check_frames('', '', False)
+    with pytest.raises(FrameMismatchError, match="depth frame_id 'camera_depth_optical_frame' is not the detections' "
+                                                 "'camera_color_optical_frame'.*depth_registered:=true") as exc:
+        check_frames('camera_depth_optical_frame', 'camera_color_optical_frame', False)
+    assert exc.value.cause == 'frame_id mismatch'
+    with pytest.raises(FrameMismatchError):
+        check_frames('', 'camera_color_optical_frame', False)  # an unnamed frame is not a known one
+    check_frames('camera_depth_optical_frame', 'camera_color_optical_frame', True)
+    assert FusionSettings.from_params({'depth_registered': True}).depth_registered
+
+
+def test_counters_name_every_cause():
+    from jdd_ros.core.fusion import FusionCounters
+
+    c = FusionCounters()
+    depth = np.ones((10, 10), dtype=np.float32)
+    c.add(fuse([det('a', (0, 0, 5, 10.5))], depth, FusionSettings()), {'no results': 2, 'negative box size': 1})
+    c.add(fuse([det('a', (0, 0, 5, 5))], depth, FusionSettings(), image_size=(20, 20)))
+    c.refused['frame_id mismatch'] += 2
+    c.bad_messages['image: data shorter than step x height'] += 1
+    assert c.refused_pairs == 2
+    assert c.summary() == (
+        '2 pairs fused (1 with boxes taken to be in depth pixels), 2 refused (2 frame_id mismatch), 1 bad messages '
+        '(1 image: data shorter than step x height); detections kept 2, dropped: 0 beyond max_depth, 0 nearer than '
+        'min_depth, 0 without measurable depth, 3 unreadable (1 negative box size, 2 no results); 1 boxes clipped to '
+        'the image')

@@ -10,7 +10,7 @@ import time
 import cv2
 import numpy as np
 import pytest
-from harness import NodeProcess, shared_file
+from harness import NodeProcess, fixture
 from rcl_interfaces.msg import ParameterType
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, Image
@@ -32,14 +32,14 @@ K = [525.0, 0.0, 319.5, 0.0, 525.0, 239.5, 0.0, 0.0, 1.0]
 
 @pytest.fixture(scope='module')
 def tum_mm():
-    mm = cv2.imread(str(shared_file('data', 'rgbd', 'tum_desk_depth_mm.png')), cv2.IMREAD_UNCHANGED)
+    mm = cv2.imread(str(fixture('tum_desk_depth_mm.png')), cv2.IMREAD_UNCHANGED)
     assert mm.dtype == np.uint16 and mm.shape == (480, 640)
     return mm
 
 
 @pytest.fixture(scope='module')
 def tum_rgb():
-    return cv2.cvtColor(cv2.imread(str(shared_file('data', 'rgbd', 'tum_desk_color.png'))), cv2.COLOR_BGR2RGB)
+    return cv2.cvtColor(cv2.imread(str(fixture('tum_desk_color.png'))), cv2.COLOR_BGR2RGB)
 
 
 def reference(mm, box, fraction=0.5, scale=1.0):
@@ -145,6 +145,7 @@ class Rig:
 # fragments on a loaded machine (docs/ros2-pip-runtime.md), and these tests must see every pair. The default
 # best-effort subscription is exercised with small images in test_default_best_effort_matches_both_publishers.
 RELIABLE = {'reliability': 'reliable'}
+ROUNDS, CHUNK = 50, 8  # paced unmatched bursts: CHUNK halves per input, then a pair (see test_unmatched_bursts_...)
 
 
 @pytest.fixture(scope='module')
@@ -153,11 +154,6 @@ def rig(ros_peer, domain_id):
         node.wait_for_output('fusion_node ready')
         yield Rig(ros_peer, node, '')
         assert node.proc.poll() is None, f'fusion_node died:\n{node.output}'
-    summary = re.search(r'at shutdown: (\d+) pairs fused.*unmatched and evicted: (\d+) depth, (\d+) detections',
-                        node.output)
-    assert summary, node.output
-    # The burst of unmatched messages (DDS keep-last drops part of it) was counted, not accumulated.
-    assert int(summary.group(2)) >= 100 and int(summary.group(3)) >= 100, summary.group(0)
 
 
 def check_depths(out, mm, objects=OBJECTS, scale=1.0):
@@ -268,19 +264,44 @@ def test_bad_input_is_logged_counted_and_survived(rig, tum_mm):
     out = rig.pair(header(1_600_000_000), tum_mm)
     check_depths(out, tum_mm)
     node.wait_for_output(r'stamp jumped back to 1600000000\.000000000 .*join cache reset')
-    # A burst of thousands of messages that never match: memory stays bounded and the node still answers.
-    rss_before = rig.rss_kb()
-    small = np.full((4, 4), 1500, np.uint16)
-    t0 = time.monotonic()
-    for i in range(3000):
-        rig.dets.publish(detections_msg(header(1_800_000_000 + i), OBJECTS[:1]))
-        rig.depth.publish(depth_msg(header(1_900_000_000 + i), small))
-    out = rig.pair(header(2_000_000_000), tum_mm, timeout=30.0)
-    check_depths(out, tum_mm)
-    growth_mb = (rig.rss_kb() - rss_before) / 1024
-    assert growth_mb < 30, f'RSS grew {growth_mb:.1f} MB over the burst'
-    assert time.monotonic() - t0 < 40
     assert node.proc.poll() is None
+
+
+def test_unmatched_bursts_are_counted_and_memory_stays_bounded(ros_peer, domain_id, tum_mm):
+    """Thousands of messages that never match: counted (evicted), not accumulated, and the node still answers.
+
+    The burst and the check of its count belong to this test and its own node. (They were split between the test
+    above and the module fixture's teardown, which asserted the count after the last test of the module: where the
+    test was skipped, in a clone without ../shared, the teardown found no burst and errored.)
+    """
+    with NodeProcess('fusion_node', domain_id, params={'cache_size': 10, **RELIABLE}, remap={'__ns': '/burst'}) as node:
+        node.wait_for_output('fusion_node ready')
+        rig = Rig(ros_peer, node, '/burst')
+        rss_before = rig.rss_kb()
+        small = np.full((4, 4), 1500, np.uint16)
+        t0 = time.monotonic()
+        # As fast as the test can publish: the queues (keep-last 10 at both ends) drop part of it, so what arrives
+        # depends on the load; only memory and liveness are checked on this part.
+        for i in range(3000):
+            rig.dets.publish(detections_msg(header(1_800_000_000 + i), OBJECTS[:1]))
+            rig.depth.publish(depth_msg(header(1_900_000_000 + i), small))
+        check_depths(rig.pair(header(2_000_000_000), tum_mm, timeout=30.0), tum_mm)
+        # Paced: CHUNK unmatched halves per input, then a pair that must come back. Fewer than every queue on the way
+        # hold (10), each input in order, so all arrive whatever the load, and the pair's join evicts every older
+        # half: exactly CHUNK per input per round.
+        for r in range(ROUNDS):
+            sec = 2_100_000_000 + 2 * r
+            for i in range(CHUNK):
+                rig.dets.publish(detections_msg(header(sec, 1000 * i), OBJECTS[:1]))
+                rig.depth.publish(depth_msg(header(sec, 500_000_000 + 1000 * i), small))
+            rig.pair(header(sec + 1), small, objects=[('x', 1.0, (0, 0, 2, 2))])
+        growth_mb = (rig.rss_kb() - rss_before) / 1024
+        assert growth_mb < 30, f'RSS grew {growth_mb:.1f} MB over the bursts'
+        assert time.monotonic() - t0 < 60
+        assert node.stop() == 0, node.output
+    summary = re.search(r'at shutdown: .*unmatched and evicted: (\d+) depth, (\d+) detections', node.output)
+    assert summary, node.output
+    assert int(summary.group(1)) >= ROUNDS * CHUNK and int(summary.group(2)) >= ROUNDS * CHUNK, summary.group(0)
 
 
 def test_camera_info_image_overlay_and_scaled_depth(ros_peer, domain_id, tum_mm, tum_rgb):
@@ -311,7 +332,7 @@ def test_camera_info_image_overlay_and_scaled_depth(ros_peer, domain_id, tum_mm,
         assert (drawn != tum_rgb).any(axis=2).mean() > 0.01
         # An uncalibrated camera (K all zeros) is reported, and the node stops back-projecting.
         rig.info.publish(CameraInfo(header=header(0), width=640, height=480))
-        node.wait_for_output('camera_info ignored: CameraInfo K is all zeros')
+        node.wait_for_output('camera_info without calibration: CameraInfo K is all zeros')
         out = rig.pair(header(1_700_000_101), tum_mm)
         assert out.detections[0].results[0].pose.pose.position.x == 0.0
         # A best-effort publisher cannot feed a reliable subscription: reported, not silently ignored.

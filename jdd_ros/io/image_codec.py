@@ -33,7 +33,12 @@ _HOST_BIG_ENDIAN = sys.byteorder == 'big'
 
 
 class ImageFormatError(ValueError):
-    """An image message that cannot be decoded: the text names the encoding and the sizes involved."""
+    """An image message that cannot be decoded: the text names the encoding and the sizes involved, ``cause`` says
+    why in a few words (a counter key)."""
+
+    def __init__(self, text: str, cause: str = 'undecodable') -> None:
+        super().__init__(text)
+        self.cause = cause
 
 
 def _supported() -> str:
@@ -48,21 +53,22 @@ def image_to_numpy(msg: Any) -> np.ndarray:
     """
     encoding = msg.encoding
     if encoding not in ENCODINGS:
-        raise ImageFormatError(f"unsupported image encoding '{encoding}' (supported: {_supported()})")
+        raise ImageFormatError(f"unsupported image encoding '{encoding}' (supported: {_supported()})",
+                               'unsupported encoding')
     dtype, channels = ENCODINGS[encoding]
     height, width, step = int(msg.height), int(msg.width), int(msg.step)
     if height <= 0 or width <= 0:
-        raise ImageFormatError(f"empty {encoding} image: {width}x{height}")
+        raise ImageFormatError(f"empty {encoding} image: {width}x{height}", 'empty image')
     row_bytes = width * channels * dtype.itemsize
     if step < row_bytes:
         raise ImageFormatError(
             f'{encoding} image {width}x{height}: step {step} is smaller than a row ({width} px x {channels} ch x '
-            f'{dtype.itemsize} B = {row_bytes} B)')
+            f'{dtype.itemsize} B = {row_bytes} B)', 'step smaller than a row')
     buf = msg.data  # bytes, bytearray or array.array('B') (rclpy): all expose the buffer protocol
     if len(buf) < step * height:
         raise ImageFormatError(
             f'{encoding} image {width}x{height}: data has {len(buf)} bytes, step x height = {step} x {height} = '
-            f'{step * height} bytes expected')
+            f'{step * height} bytes expected', 'data shorter than step x height')
     rows = np.frombuffer(buf, dtype=np.uint8, count=step * height).reshape(height, step)[:, :row_bytes]
     big = bool(msg.is_bigendian)
     arr = rows.view(dtype.newbyteorder('>' if big else '<'))
@@ -72,6 +78,17 @@ def image_to_numpy(msg: Any) -> np.ndarray:
     if arr.flags.writeable and arr.base is not None:
         arr.flags.writeable = False
     return arr
+
+
+def colour_image_size(msg: Any) -> tuple[int, int]:
+    """(width, height) of a colour image message that decodes (``image_to_numpy``); ImageFormatError otherwise, so
+    that a malformed message never passes for its declared size."""
+    image_to_numpy(msg)
+    if msg.encoding not in COLOR_ENCODINGS:
+        raise ImageFormatError(
+            f"encoding '{msg.encoding}' is not a colour image (colour encodings: {', '.join(COLOR_ENCODINGS)})",
+            'not a colour encoding')
+    return int(msg.width), int(msg.height)
 
 
 def fill_image(msg: Any, array: np.ndarray, encoding: str) -> Any:
@@ -117,7 +134,8 @@ def to_rgb8(array: np.ndarray, encoding: str) -> np.ndarray:
     if encoding == 'mono16':
         return cv2.cvtColor((array >> 8).astype(np.uint8), cv2.COLOR_GRAY2RGB)
     raise ImageFormatError(
-        f"encoding '{encoding}' is not a colour image (colour encodings: {', '.join(COLOR_ENCODINGS)})")
+        f"encoding '{encoding}' is not a colour image (colour encodings: {', '.join(COLOR_ENCODINGS)})",
+        'not a colour encoding')
 
 
 def depth_to_metres(array: np.ndarray, encoding: str) -> np.ndarray:
@@ -130,7 +148,8 @@ def depth_to_metres(array: np.ndarray, encoding: str) -> np.ndarray:
         metres[array == 0] = np.nan
         return metres
     raise ImageFormatError(
-        f"encoding '{encoding}' is not a depth image (depth encodings: {', '.join(DEPTH_ENCODINGS)})")
+        f"encoding '{encoding}' is not a depth image (depth encodings: {', '.join(DEPTH_ENCODINGS)})",
+        'not a depth encoding')
 
 
 def compressed_to_numpy(msg: Any) -> tuple[np.ndarray, str]:

@@ -17,13 +17,21 @@ from sensor_msgs.msg import CameraInfo, Image
 from vision_msgs.msg import Detection2DArray, Detection3DArray
 
 from jdd_ros.core.camera import CameraIntrinsics
-from jdd_ros.core.fusion import FusionCounters, FusionSettings, fuse
+from jdd_ros.core.fusion import FusionCounters, FusionSettings, PairRefused, check_frames, fuse
+from jdd_ros.core.image_size import CAMERA_INFO, IMAGE, DetectionImageSize, Note
 from jdd_ros.core.stamp_join import DEPTH, DETECTIONS, StampJoiner
-from jdd_ros.io.camera_info import intrinsics_from_camera_info
+from jdd_ros.io.camera_info import CameraInfoError, camera_info_size, intrinsics_from_camera_info
 from jdd_ros.io.drawing import draw_detections
-from jdd_ros.io.image_codec import ImageFormatError, depth_to_metres, fill_image, image_to_numpy, to_rgb8
+from jdd_ros.io.image_codec import (
+    ImageFormatError,
+    colour_image_size,
+    depth_to_metres,
+    fill_image,
+    image_to_numpy,
+    to_rgb8,
+)
 from jdd_ros.ros.managed_node import ManagedNode
-from jdd_ros.ros.messages import detections_to_3d_msg, fused_detections_to_msg, msg_to_detections, stamp_ns
+from jdd_ros.ros.messages import detections_to_3d_msg, fused_detections_to_msg, read_detections, stamp_ns
 from jdd_ros.ros.runtime import run_node
 
 COUNTER_LOG_PERIOD_S = 10.0  # wall time, for logging only: the join itself never looks at a clock
@@ -38,7 +46,7 @@ class FusionNode(ManagedNode):
         cache = self.params.current.cache_size
         self.joiner, self.counters = StampJoiner(cache), FusionCounters()
         self.intrinsics: CameraIntrinsics | None = None
-        self._image_size: tuple[int, int] | None = None  # the detections' image size, from the image topic
+        self.sizes = DetectionImageSize()  # the detections' image size, from checked image / camera_info messages
         self._images: OrderedDict[int, Any] = OrderedDict()  # stamp -> Image, kept only while annotated is watched
         self._results: OrderedDict[int, Any] = OrderedDict()  # stamp -> FusionResult waiting for its image
         self._last_log, self._last_summary = time.monotonic(), ''
@@ -58,11 +66,18 @@ class FusionNode(ManagedNode):
     def _on_camera_info(self, msg: CameraInfo) -> None:
         try:
             intrinsics = intrinsics_from_camera_info(msg)
-        except ValueError as exc:
-            self.counters.bad_messages += 1
-            # Forget the previous intrinsics too: the camera's calibration is no longer known to be them.
-            self._problem(f'camera_info ignored: {exc}; no back-projection until a usable one arrives')
+        except CameraInfoError as exc:
+            cause = f'camera_info: {exc.cause}'
+            self.counters.bad_messages[cause] += 1
+            if not exc.uncalibrated:  # malformed: ignored, so the calibration and size in use stay
+                self._problem(f'camera_info ignored: {exc}; the previous one stays in use', key=cause)
+                return
+            # A driver without a calibration says so: forget the intrinsics; its image size still holds.
+            self._problem(f'camera_info without calibration: {exc}; no back-projection until a calibrated one '
+                          'arrives', key=cause)
             intrinsics = None
+        if camera_info_size(msg) is not None:
+            self._note(self.sizes.set(CAMERA_INFO, *camera_info_size(msg)))
         if intrinsics is not None and intrinsics != self.intrinsics:
             self.get_logger().info(f'camera_info: {intrinsics}')
         self.intrinsics = intrinsics
@@ -85,17 +100,25 @@ class FusionNode(ManagedNode):
         if depth is None:
             return
         stamp = stamp_ns(detections_msg.header)
+        read = read_detections(detections_msg)
         try:
             settings = FusionSettings.from_params(vars(self.params.current))
-            result = fuse(msg_to_detections(detections_msg), depth, settings, self.intrinsics, self._image_size)
-        except ValueError as exc:  # SizeMismatchError, or anything else malformed in the pair: count it, go on
-            self.counters.refused_pairs += 1
-            self._problem(f'pair refused: {exc}')
+            check_frames(depth_msg.header.frame_id, detections_msg.header.frame_id, settings.depth_registered)
+            image_size = self._image_size_for(depth)
+            result = fuse(read.detections, depth, settings, self.intrinsics, image_size)
+        except ValueError as exc:  # PairRefused, or anything else malformed in the pair: count it, go on
+            cause = exc.cause if isinstance(exc, PairRefused) else 'malformed pair'
+            self.counters.refused[cause] += 1
+            self._problem(f'pair refused: {exc}', key=cause)
             return
-        self.counters.add(result)
+        unreadable = read.skipped_by_cause()
+        for cause, n in unreadable.items():
+            self._problem(f'detections dropped: {n} with {cause} at {_stamp_text(detections_msg.header)} (they '
+                          'cannot carry or get a distance)', key=f'detection: {cause}')
+        self.counters.add(result, unreadable)
         self.pub_2d.publish(fused_detections_to_msg(result.kept, detections_msg.header))
         if self.intrinsics is not None:
-            camera = self.intrinsics.scaled_to(*self._image_size) if self._image_size else self.intrinsics
+            camera = self.intrinsics.scaled_to(*image_size) if image_size else self.intrinsics
             self.pub_3d.publish(detections_to_3d_msg(result.kept, detections_msg.header, camera))
         if self.pub_annotated.get_subscription_count() > 0:
             self._results[stamp] = result
@@ -103,9 +126,26 @@ class FusionNode(ManagedNode):
                 self._results.popitem(last=False)
             self._annotate(stamp)
 
+    def _image_size_for(self, depth: np.ndarray) -> tuple[int, int] | None:
+        """The detections' image size to fuse with (None: boxes in depth pixels), saying once when that starts."""
+        image_size, note = self.sizes.for_pair((depth.shape[1], depth.shape[0]))
+        self._note(note)
+        return image_size
+
+    def _note(self, note: Note | None) -> None:
+        if note is not None and note.warning:
+            self.get_logger().warning(note.text)
+        elif note is not None:
+            self.get_logger().info(note.text)
+
     def _on_image(self, msg: Image) -> None:
-        if msg.width > 0 and msg.height > 0:
-            self._image_size = (msg.width, msg.height)
+        try:  # checked first: a malformed image must not pass for the size of the detections' image
+            self._note(self.sizes.set(IMAGE, *colour_image_size(msg)))
+        except ImageFormatError as exc:
+            self.counters.bad_messages[f'image: {exc.cause}'] += 1
+            self._problem(f"image refused: {exc}; the detections' image size stays {self.sizes.describe()}",
+                          key=f'image: {exc.cause}')
+            return
         if self.pub_annotated.get_subscription_count() == 0:
             return
         stamp = stamp_ns(msg.header)
@@ -130,8 +170,8 @@ class FusionNode(ManagedNode):
         try:
             return convert(image_to_numpy(msg), msg.encoding)
         except ImageFormatError as exc:
-            self.counters.bad_messages += 1
-            self._problem(f'{what} refused: {exc}')
+            self.counters.bad_messages[f'{what}: {exc.cause}'] += 1
+            self._problem(f'{what} refused: {exc}', key=f'{what}: {exc.cause}')
             return None
 
     def _problem(self, text: str, key: str | None = None) -> None:
@@ -155,6 +195,10 @@ class FusionNode(ManagedNode):
     def log_final_statistics(self) -> None:
         if hasattr(self, 'counters'):  # configured
             self._log_counters(final=True)
+
+
+def _stamp_text(header: Any) -> str:
+    return f'{header.stamp.sec}.{header.stamp.nanosec:09d}'
 
 
 def main(args: list[str] | None = None) -> int:
