@@ -95,6 +95,13 @@ class ManagedNode(LifecycleNode):
             self.on_deactivate(state)
         return super().on_shutdown(state)
 
+    def destroy_node(self) -> None:
+        """Destroy the node and its lifecycle state machine: rclpy's LifecycleNode leaves the state machine holding
+        the node's handle, so the node, and with it the DDS participant, was never destroyed; each start then left
+        its shared-memory segments (33.5 MiB) in /dev/shm for good."""
+        super().destroy_node()
+        self._state_machine.destroy_when_not_in_use()
+
     @property
     def lifecycle_state(self) -> str:
         return self._state_machine.current_state[1]
