@@ -18,6 +18,7 @@ from sensor_msgs.msg import Image
 from jdd_ros.depth.colorize import colorize_depth
 from jdd_ros.depth.model import build_depth_model
 from jdd_ros.io.image_codec import fill_image, image_to_numpy, to_rgb8
+from jdd_ros.ros.diagnostics import frame_node_diagnostics  # diagnostics hook (#12)
 from jdd_ros.ros.frame_stats import FrameStats
 from jdd_ros.ros.newest_frame import NewestFrameWorker
 from jdd_ros.ros.parameters import NodeParameters
@@ -50,6 +51,8 @@ class DepthNode(Node):
         self._worker = NewestFrameWorker(self._process, lambda msg, exc: self.frames.refused(msg, exc),
                                          name='depth_worker')
         self.create_timer(STATS_PERIOD_S, self.frames.log_summary)
+        self.diagnostics = frame_node_diagnostics(self, 'depth_node', self.frames, self._worker, self.estimator,
+                                                  self.params)  # diagnostics hook (#12)
         log.info(f"subscribed to '{self._sub.topic_name}'; publishing '{self._pub_depth.topic_name}' (32FC1 metres)"
                  f" and, with publish_colored, '{self._pub_colored.topic_name}'")
 
@@ -73,6 +76,7 @@ class DepthNode(Node):
         out = fill_image(Image(), depth, '32FC1')
         out.header = msg.header
         self._pub_depth.publish(out)
+        self.diagnostics.published(msg.header)  # diagnostics hook (#12)
         if p.publish_colored:
             colored = fill_image(Image(), colorize_depth(depth, far=max_depth or None), 'rgb8')
             colored.header = msg.header

@@ -24,6 +24,7 @@ from jdd_ros.detect.registry import build_detector
 from jdd_ros.io.drawing import draw_detections
 from jdd_ros.io.image_codec import fill_image, image_to_numpy, to_rgb8
 from jdd_ros.ros.depth_masking import DepthMaskFilter
+from jdd_ros.ros.diagnostics import frame_node_diagnostics  # diagnostics hook (#12)
 from jdd_ros.ros.frame_stats import FrameStats
 from jdd_ros.ros.messages import detections_to_msg
 from jdd_ros.ros.newest_frame import NewestFrameWorker
@@ -66,6 +67,8 @@ class DetectorNode(Node):
         self._worker = NewestFrameWorker(self.process, lambda msg, exc: self.frames.refused(msg, exc),
                                          name='detector_worker')
         self.create_timer(STATS_PERIOD_S, self.frames.log_summary)
+        self.diagnostics = frame_node_diagnostics(self, 'detector_node', self.frames, self._worker, self.detector,
+                                                  self.params)  # diagnostics hook (#12)
         self.get_logger().info(
             f"waiting for images on '{self._sub.topic_name}' (reliability {p.reliability}); publishing "
             f"'{self._pub.topic_name}'")
@@ -107,6 +110,7 @@ class DetectorNode(Node):
         t2 = time.perf_counter()
         out = detections_to_msg(detections, msg.header)
         self._pub.publish(out)
+        self.diagnostics.published(msg.header)  # diagnostics hook (#12)
         if p.publish_debug_image:
             drawn, _ = draw_detections(rgb, detections, show_distance=False)
             debug = fill_image(Image(), drawn, 'rgb8')

@@ -24,6 +24,7 @@ from jdd_ros.io.camera_info import intrinsics_from_camera_info
 from jdd_ros.io.drawing import draw_detections
 from jdd_ros.io.image_codec import ImageFormatError, depth_to_metres, fill_image, image_to_numpy, to_rgb8
 from jdd_ros.ros import qos
+from jdd_ros.ros.diagnostics import FusionDiagnostics  # diagnostics hook (#12)
 from jdd_ros.ros.messages import detections_to_3d_msg, fused_detections_to_msg, msg_to_detections, stamp_ns
 from jdd_ros.ros.parameters import NodeParameters
 from jdd_ros.ros.runtime import run_node
@@ -47,6 +48,8 @@ class FusionNode(Node):
         self.pub_2d = qos.advertise(self, Detection2DArray, 'detections_with_depth')
         self.pub_3d = qos.advertise(self, Detection3DArray, 'detections_3d')
         self.pub_annotated = qos.advertise(self, Image, 'annotated')
+        self.diagnostics = FusionDiagnostics(self, self.params, lambda: (self.counters, self.joiner.counters,
+                                                                         self.intrinsics))  # diagnostics hook (#12)
         reliability = self.params.current.reliability
         in_qos = qos.input_qos(reliability, depth=cache)
         qos.subscribe(self, Image, 'depth', lambda m: self._add(DEPTH, m), in_qos)
@@ -68,6 +71,7 @@ class FusionNode(Node):
         self.intrinsics = intrinsics
 
     def _add(self, side: str, msg: Any) -> None:
+        self.diagnostics.received(side)  # diagnostics hook (#12)
         resets = self.joiner.counters.resets
         pair = self.joiner.add(side, stamp_ns(msg.header), msg)
         if self.joiner.counters.resets != resets:
@@ -94,6 +98,7 @@ class FusionNode(Node):
             return
         self.counters.add(result)
         self.pub_2d.publish(fused_detections_to_msg(result.kept, detections_msg.header))
+        self.diagnostics.published(detections_msg.header)  # diagnostics hook (#12)
         if self.intrinsics is not None:
             camera = self.intrinsics.scaled_to(*self._image_size) if self._image_size else self.intrinsics
             self.pub_3d.publish(detections_to_3d_msg(result.kept, detections_msg.header, camera))

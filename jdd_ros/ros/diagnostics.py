@@ -1,0 +1,187 @@
+"""A node's health on /diagnostics: one diagnostic_msgs/DiagnosticStatus per node, once per second.
+
+Thin ROS side of ``jdd_ros.core.health`` (which holds the rules, the rates and the percentiles): a node constructs
+``NodeDiagnostics`` (or one of the two helpers below for the jdd_ros nodes) with a callable that reads its counters,
+and calls ``published(header)`` after each output so that the latency (input header stamp -> publish, on the node's
+clock, so use_sim_time works) is known. The period runs on a steady clock: a paused bag under use_sim_time does not
+stop the diagnostics. QoS incompatibilities are looked up in the ROS graph at every period, so an incompatible peer
+shows as ERROR while it exists and no longer once it has gone.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rclpy.clock import Clock, ClockType
+from rclpy.node import Node
+from rclpy.qos import QoSCompatibility, qos_check_compatible
+
+from jdd_ros.core.health import PACKAGE, PUBLISH_PERIOD_S, UNKNOWN, Health, HealthSpec
+from jdd_ros.params import SCHEMA
+from jdd_ros.ros.messages import stamp_ns
+from jdd_ros.ros.qos import advertise, output_qos
+
+DIAGNOSTICS_TOPIC = '/diagnostics'  # absolute: a node in a namespace still reports where the tools listen
+NOT_CHECKED_TOPICS = frozenset({'/rosout', '/parameter_events', DIAGNOSTICS_TOPIC, '/clock'})
+SHA256_PREFIX = 16  # hex digits of the model's sha256 shown (as in the start-up log)
+
+Reading = tuple[Mapping[str, int], Sequence[tuple[str, str]]]  # (cumulative counters, further key-values)
+
+
+def _peer(info: Any) -> str:
+    return f"{info.node_namespace.rstrip('/')}/{info.node_name}"
+
+
+def _reason(text: str) -> str:
+    """The middleware's reason ('ERROR: Best effort publisher and reliable subscription;') as a phrase."""
+    return text.strip().removeprefix('ERROR:').strip().rstrip(';').strip()
+
+
+def qos_problems(node: Node) -> list[str]:
+    """Each endpoint of ``node`` that has a peer it cannot match (QoS incompatible), as one line each."""
+    found = []
+    for sub in list(node.subscriptions):
+        if sub.topic_name not in NOT_CHECKED_TOPICS:
+            for info in node.get_publishers_info_by_topic(sub.topic_name):
+                compatible, reason = qos_check_compatible(info.qos_profile, sub.qos_profile)
+                if compatible == QoSCompatibility.ERROR:
+                    found.append(f"incompatible QoS on '{sub.topic_name}' with publisher {_peer(info)}: "
+                                 f'{_reason(reason)}')
+    for pub in list(node.publishers):
+        if pub.topic_name not in NOT_CHECKED_TOPICS:
+            for info in node.get_subscriptions_info_by_topic(pub.topic_name):
+                compatible, reason = qos_check_compatible(pub.qos_profile, info.qos_profile)
+                if compatible == QoSCompatibility.ERROR:
+                    found.append(f"incompatible QoS on '{pub.topic_name}' with subscriber {_peer(info)}: "
+                                 f'{_reason(reason)}')
+    return found
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return 'true' if value else 'false'
+    if isinstance(value, (list, tuple)):
+        return '[' + ', '.join(str(v) for v in value) + ']'
+    return str(value)
+
+
+def run_time_settings(schema_name: str, current: Any) -> list[tuple[str, str]]:
+    """The node's run-time parameters (thresholds, modes) as they apply to the next frame."""
+    return [(spec.name, _text(getattr(current, spec.name))) for spec in SCHEMA[schema_name] if spec.dynamic]
+
+
+def model_name(params: Any) -> str:
+    """The model file a node runs (file name), or the known model's name."""
+    for attr in ('onnx_model', 'checkpoint', 'weights'):
+        if getattr(params, attr, ''):
+            return Path(getattr(params, attr)).name
+    return getattr(params, 'model', '') or UNKNOWN
+
+
+class NodeDiagnostics:
+    """Publishes ``node``'s status on /diagnostics every PUBLISH_PERIOD_S.
+
+    ``read()`` returns the node's cumulative counters (named as in ``spec``) and further key-values (backend, model,
+    settings); it runs in the executor thread. ``published(header)`` may be called from any thread.
+    """
+
+    def __init__(self, node: Node, hardware_id: str, spec: HealthSpec, read: Callable[[], Reading]):
+        self._node = node
+        self.name = node.get_fully_qualified_name().lstrip('/')
+        self.hardware_id = hardware_id
+        self._read = read
+        self._lock = threading.Lock()
+        self.health = Health(spec, time.monotonic(), read()[0])
+        self._pub = advertise(node, DiagnosticArray, DIAGNOSTICS_TOPIC, output_qos(10))
+        self._timer = node.create_timer(PUBLISH_PERIOD_S, self.publish, clock=Clock(clock_type=ClockType.STEADY_TIME))
+
+    def published(self, header: Any) -> None:
+        """One output for the input of ``header`` was just published: its latency on the node's clock."""
+        now_ns = self._node.get_clock().now().nanoseconds
+        if now_ns == 0:  # use_sim_time before the first /clock message: no time to compare the stamp with
+            return
+        with self._lock:
+            self.health.latency(time.monotonic(), (now_ns - stamp_ns(header)) / 1e9)
+
+    def status(self) -> DiagnosticStatus:
+        totals, info = self._read()
+        problems = qos_problems(self._node)
+        with self._lock:
+            assessment = self.health.assess(time.monotonic(), totals, problems)
+        status = DiagnosticStatus(level=bytes([assessment.level]), name=self.name, message=assessment.message,
+                                  hardware_id=self.hardware_id)
+        status.values = [KeyValue(key=k, value=v) for k, v in [*assessment.values, *info, (PACKAGE, 'jdd_ros')]]
+        return status
+
+    def publish(self) -> None:
+        try:
+            msg = DiagnosticArray(status=[self.status()])
+            msg.header.stamp = self._node.get_clock().now().to_msg()
+            self._pub.publish(msg)
+        except Exception as exc:  # noqa: BLE001 - reporting health must never stop the node
+            self._node.get_logger().error(f'diagnostics not published: {type(exc).__name__}: {exc}',
+                                          throttle_duration_sec=60.0)
+
+
+def frame_node_diagnostics(node: Node, schema_name: str, frames: Any, worker: Any, model: Any,
+                           params: Any) -> NodeDiagnostics:
+    """Diagnostics of depth_node and detector_node from their FrameStats (``frames``), NewestFrameWorker
+    (``worker``), model (``backend``, ``device``, ``sha256``) and NodeParameters (``params``)."""
+    spec = HealthSpec(inputs={'frames received': frames.topic}, published='frames inferred',
+                      refused=('frames refused',), failed=('inference failures',))
+
+    def read() -> Reading:
+        replaced = worker.skipped  # read first: FrameStats counts a frame the worker replaced just after
+        c = dict(frames.counts)
+        totals = {
+            'frames received': c['received'], 'frames inferred': c['inferred'],
+            'frames skipped': min(replaced, c['skipped']),  # a newer frame arrived before inference started
+            'frames lost': max(c['skipped'] - replaced, 0),  # publisher sequence gaps: never reached the node
+            'frames refused': c['bad'], 'inference failures': c['failed'], 'stamps backwards': c['stamp_backwards'],
+        }
+        p = params.current
+        sha = getattr(model, 'sha256', '') or ''
+        info = [('input topic', frames.topic), ('backend', str(model.backend)),
+                ('device', str(getattr(model, 'device', '') or p.device)), ('model', model_name(p)),
+                ('model sha256', sha[:SHA256_PREFIX] if sha else UNKNOWN)]
+        return totals, info + run_time_settings(schema_name, p)
+
+    return NodeDiagnostics(node, model_name(params.current), spec, read)
+
+
+class FusionDiagnostics(NodeDiagnostics):
+    """Diagnostics of fusion_node: ``received(side)`` for each depth / detections message; ``read_state()`` gives
+    (FusionCounters, JoinCounters, the camera intrinsics or None)."""
+
+    SIDES = ('depth', 'detections')
+
+    def __init__(self, node: Node, params: Any, read_state: Callable[[], tuple[Any, Any, Any]]):
+        self._received = dict.fromkeys(self.SIDES, 0)
+        topics = {side: node.resolve_topic_name(side) for side in self.SIDES}
+        spec = HealthSpec(inputs={f'{side} received': topics[side] for side in self.SIDES}, published='pairs fused',
+                          refused=('pairs refused', 'bad messages'))
+
+        def read() -> Reading:
+            fusion, join, intrinsics = read_state()
+            with self._lock:
+                totals = {f'{side} received': n for side, n in self._received.items()}
+            totals.update({
+                'pairs fused': fusion.pairs, 'pairs refused': fusion.refused_pairs, 'bad messages': fusion.bad_messages,
+                'frames lost': sum(join.evicted.values()),  # halves evicted without their partner
+                'detections kept': fusion.kept, 'detections dropped': fusion.dropped_far + fusion.dropped_near
+                + fusion.dropped_unmeasured, 'duplicate stamps': join.duplicates, 'time jumps': join.resets,
+            })
+            camera = str(intrinsics) if intrinsics is not None else 'none yet: detections_3d not published'
+            info = [('input topics', ' + '.join(topics.values())), ('camera_info', camera)]
+            return totals, info + run_time_settings('fusion_node', params.current)
+
+        super().__init__(node, ' + '.join(topics.values()), spec, read)
+
+    def received(self, side: str) -> None:
+        with self._lock:
+            self._received[side] += 1
