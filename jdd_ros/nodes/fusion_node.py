@@ -25,6 +25,7 @@ from jdd_ros.io.drawing import draw_detections
 from jdd_ros.io.image_codec import ImageFormatError, depth_to_metres, fill_image, image_to_numpy, to_rgb8
 from jdd_ros.ros import qos
 from jdd_ros.ros.diagnostics import FusionDiagnostics  # diagnostics hook (#12)
+from jdd_ros.ros.markers import DetectionMarkers  # markers hook (#12)
 from jdd_ros.ros.messages import detections_to_3d_msg, fused_detections_to_msg, msg_to_detections, stamp_ns
 from jdd_ros.ros.parameters import NodeParameters
 from jdd_ros.ros.runtime import run_node
@@ -48,6 +49,7 @@ class FusionNode(Node):
         self.pub_2d = qos.advertise(self, Detection2DArray, 'detections_with_depth')
         self.pub_3d = qos.advertise(self, Detection3DArray, 'detections_3d')
         self.pub_annotated = qos.advertise(self, Image, 'annotated')
+        self.markers = DetectionMarkers(self)  # markers hook (#12)
         self.diagnostics = FusionDiagnostics(self, self.params, lambda: (self.counters, self.joiner.counters,
                                                                          self.intrinsics))  # diagnostics hook (#12)
         reliability = self.params.current.reliability
@@ -99,9 +101,12 @@ class FusionNode(Node):
         self.counters.add(result)
         self.pub_2d.publish(fused_detections_to_msg(result.kept, detections_msg.header))
         self.diagnostics.published(detections_msg.header)  # diagnostics hook (#12)
+        msg_3d = None  # markers hook (#12)
         if self.intrinsics is not None:
             camera = self.intrinsics.scaled_to(*self._image_size) if self._image_size else self.intrinsics
-            self.pub_3d.publish(detections_to_3d_msg(result.kept, detections_msg.header, camera))
+            msg_3d = detections_to_3d_msg(result.kept, detections_msg.header, camera)  # markers hook (#12) (was inline)
+            self.pub_3d.publish(msg_3d)  # markers hook (#12) (was inline)
+        self.markers.publish(msg_3d, detections_msg.header)  # markers hook (#12)
         if self.pub_annotated.get_subscription_count() > 0:
             self._results[stamp] = result
             while len(self._results) > self.joiner.cache_size:
