@@ -42,23 +42,40 @@ def _reason(text: str) -> str:
     return text.strip().removeprefix('ERROR:').strip().rstrip(';').strip()
 
 
+def _is_own(info: Any, node: Node) -> bool:
+    return info.node_name == node.get_name() and info.node_namespace == node.get_namespace()
+
+
+def _incompatible(topic: str, local_qos: Any, peers: list[Any], own: list[Any], we_publish: bool) -> list[str]:
+    """The ``peers`` on ``topic`` that the node's endpoint cannot match. The endpoint's QoS is taken from its entries
+    in the graph (``own``) where they are there, as the middleware applied it: the local profile (``local_qos``) has
+    0 for 'default' durations, which compare as unset against a peer's 'infinite' ones and look incompatible."""
+    ours = [info.qos_profile for info in own] or [local_qos]
+    found = []
+    for info in peers:
+        for qos in ours:
+            pub_qos, sub_qos = (qos, info.qos_profile) if we_publish else (info.qos_profile, qos)
+            compatible, reason = qos_check_compatible(pub_qos, sub_qos)
+            if compatible == QoSCompatibility.ERROR:
+                role = 'subscriber' if we_publish else 'publisher'
+                found.append(f"incompatible QoS on '{topic}' with {role} {_peer(info)}: {_reason(reason)}")
+                break
+    return found
+
+
 def qos_problems(node: Node) -> list[str]:
     """Each endpoint of ``node`` that has a peer it cannot match (QoS incompatible), as one line each."""
     found = []
     for sub in list(node.subscriptions):
         if sub.topic_name not in NOT_CHECKED_TOPICS:
-            for info in node.get_publishers_info_by_topic(sub.topic_name):
-                compatible, reason = qos_check_compatible(info.qos_profile, sub.qos_profile)
-                if compatible == QoSCompatibility.ERROR:
-                    found.append(f"incompatible QoS on '{sub.topic_name}' with publisher {_peer(info)}: "
-                                 f'{_reason(reason)}')
+            publishers = node.get_publishers_info_by_topic(sub.topic_name)
+            own = [i for i in node.get_subscriptions_info_by_topic(sub.topic_name) if _is_own(i, node)]
+            found += _incompatible(sub.topic_name, sub.qos_profile, publishers, own, we_publish=False)
     for pub in list(node.publishers):
         if pub.topic_name not in NOT_CHECKED_TOPICS:
-            for info in node.get_subscriptions_info_by_topic(pub.topic_name):
-                compatible, reason = qos_check_compatible(pub.qos_profile, info.qos_profile)
-                if compatible == QoSCompatibility.ERROR:
-                    found.append(f"incompatible QoS on '{pub.topic_name}' with subscriber {_peer(info)}: "
-                                 f'{_reason(reason)}')
+            subscribers = node.get_subscriptions_info_by_topic(pub.topic_name)
+            own = [i for i in node.get_publishers_info_by_topic(pub.topic_name) if _is_own(i, node)]
+            found += _incompatible(pub.topic_name, pub.qos_profile, subscribers, own, we_publish=True)
     return found
 
 
