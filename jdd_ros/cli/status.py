@@ -1,0 +1,79 @@
+"""``jdd-ros status``: the /diagnostics of the running jdd_ros nodes on one screen, refreshed every second (like
+``ros2 topic hz``, for the whole pipeline); ``--once`` prints one snapshot for scripts. Plain terminal output (ANSI
+cursor-home and clear-to-end only when stdout is a terminal), usable over SSH."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import time
+
+CLEAR_LINE, CLEAR_BELOW, HOME = '\x1b[K', '\x1b[J', '\x1b[H'
+
+
+def _positive(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f'must be > 0, got {text}')
+    return value
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument('--once', action='store_true',
+                        help='listen for --wait seconds, print one snapshot and exit (status 1 when no node reported)')
+    parser.add_argument('--wait', type=_positive, default=3.0,
+                        help='with --once: seconds to listen before printing (nodes report once per second)')
+    parser.add_argument('--period', type=_positive, default=1.0, help='seconds between refreshes (default 1)')
+    parser.add_argument('-v', '--verbose', action='store_true', help='every key-value of every node under the table')
+    parser.add_argument('--all', action='store_true', help='also the statuses of other packages on /diagnostics')
+
+
+def _title(count: int, watching: bool) -> str:
+    domain = os.environ.get('ROS_DOMAIN_ID', '0')
+    text = f"jdd-ros status  {time.strftime('%H:%M:%S')}  {count} node(s) on /diagnostics, ROS_DOMAIN_ID={domain}"
+    return text + ('  (Ctrl-C quits)' if watching else '')
+
+
+def _once(listener, args: argparse.Namespace) -> int:
+    from jdd_ros.apps.status_screen import screen
+
+    listener.spin_for(args.wait)
+    statuses = listener.snapshot()
+    width = shutil.get_terminal_size().columns if sys.stdout.isatty() else None
+    print('\n'.join(screen(statuses, time.monotonic(), _title(len(statuses), False), width, args.verbose)))
+    return 0 if statuses else 1
+
+
+def _watch(listener, args: argparse.Namespace) -> int:
+    from jdd_ros.apps.status_screen import screen
+
+    tty = sys.stdout.isatty()
+    if tty:
+        sys.stdout.write('\x1b[2J')
+    while True:
+        statuses = listener.snapshot()
+        width = shutil.get_terminal_size().columns if tty else None
+        lines = screen(statuses, time.monotonic(), _title(len(statuses), True), width, args.verbose)
+        if tty:  # redraw in place: home, each line cleared to its end, then everything below cleared
+            sys.stdout.write(HOME + ''.join(line + CLEAR_LINE + '\n' for line in lines) + CLEAR_BELOW)
+        else:
+            sys.stdout.write('\n'.join(lines) + '\n\n')
+        sys.stdout.flush()
+        listener.spin_for(args.period)
+
+
+def run(args: argparse.Namespace) -> int:
+    from jdd_ros.ros.status_monitor import DiagnosticsListener
+
+    listener = DiagnosticsListener(jdd_ros_only=not args.all)
+    try:
+        return _once(listener, args) if args.once else _watch(listener, args)
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        listener.close()
+
+
+COMMANDS = {'status': (add_arguments, run)}
