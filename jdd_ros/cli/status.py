@@ -11,6 +11,7 @@ import sys
 import time
 
 CLEAR_LINE, CLEAR_BELOW, HOME = '\x1b[K', '\x1b[J', '\x1b[H'
+MIN_LISTEN_S = 2.0  # --once: time for discovery to find the publishers of /diagnostics (nodes report every 1 s)
 
 
 def _positive(text: str) -> float:
@@ -22,9 +23,10 @@ def _positive(text: str) -> float:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--once', action='store_true',
-                        help='listen for --wait seconds, print one snapshot and exit (status 1 when no node reported)')
-    parser.add_argument('--wait', type=_positive, default=3.0,
-                        help='with --once: seconds to listen before printing (nodes report once per second)')
+                        help='print one snapshot and exit (exit status 1 when no node reported): listens at least '
+                             f'{MIN_LISTEN_S:.0f} s, then until every publisher of /diagnostics found has reported')
+    parser.add_argument('--wait', type=_positive, default=10.0,
+                        help='with --once: listen at most this many seconds (default 10)')
     parser.add_argument('--period', type=_positive, default=1.0, help='seconds between refreshes (default 1)')
     parser.add_argument('-v', '--verbose', action='store_true', help='every key-value of every node under the table')
     parser.add_argument('--all', action='store_true', help='also the statuses of other packages on /diagnostics')
@@ -39,7 +41,7 @@ def _title(count: int, watching: bool) -> str:
 def _once(listener, args: argparse.Namespace) -> int:
     from jdd_ros.apps.status_screen import screen
 
-    listener.spin_for(args.wait)
+    listener.listen_until_all_heard(MIN_LISTEN_S, args.wait)
     statuses = listener.snapshot()
     width = shutil.get_terminal_size().columns if sys.stdout.isatty() else None
     print('\n'.join(screen(statuses, time.monotonic(), _title(len(statuses), False), width, args.verbose)))

@@ -33,6 +33,8 @@ class DiagnosticsListener:
     def __init__(self, jdd_ros_only: bool = True, topic: str = DIAGNOSTICS_TOPIC):
         self.jdd_ros_only = jdd_ros_only
         self.statuses: dict[str, NodeStatus] = {}
+        self.heard: set[bytes] = set()  # the /diagnostics publishers (GIDs) that sent something
+        self.topic = topic
         self.context = rclpy.Context()
         rclpy.init(context=self.context, signal_handler_options=SignalHandlerOptions.NO)
         self.node = rclpy.create_node(f'jdd_ros_status_{os.getpid()}', context=self.context,
@@ -43,7 +45,10 @@ class DiagnosticsListener:
         self.executor = SingleThreadedExecutor(context=self.context)
         self.executor.add_node(self.node)
 
-    def _on_array(self, msg: Any) -> None:
+    def _on_array(self, msg: Any, info: Any) -> None:  # two parameters: rclpy then passes MessageInfo
+        gid = info.get('publisher_gid') if isinstance(info, dict) else None
+        if isinstance(gid, dict) and gid.get('data') is not None:
+            self.heard.add(bytes(gid['data']))
         now = time.monotonic()
         for status in msg.status:
             if self.jdd_ros_only and not any(kv.key == PACKAGE and kv.value == 'jdd_ros' for kv in status.values):
@@ -58,6 +63,19 @@ class DiagnosticsListener:
             if left <= 0:
                 return
             self.executor.spin_once(timeout_sec=min(left, 0.1))
+
+    def all_heard(self) -> bool:
+        """Whether every publisher of /diagnostics in the graph (one or more) has sent a status."""
+        publishers = self.node.get_publishers_info_by_topic(self.topic)
+        return bool(publishers) and all(bytes(p.endpoint_gid) in self.heard for p in publishers)
+
+    def listen_until_all_heard(self, min_s: float, max_s: float) -> None:
+        """Listen at least ``min_s`` (for discovery to find the publishers), then until every publisher found has
+        sent a status, at most ``max_s`` in all."""
+        deadline = time.monotonic() + max_s
+        self.spin_for(min(min_s, max_s))
+        while not self.all_heard() and time.monotonic() < deadline:
+            self.spin_for(min(0.1, deadline - time.monotonic()))
 
     def snapshot(self) -> list[NodeStatus]:
         return sorted(self.statuses.values(), key=lambda s: s.name)
