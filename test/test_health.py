@@ -181,3 +181,24 @@ def test_two_inputs_each_starved_on_its_own_and_the_slower_rate_is_the_input_rat
         totals['depth received'] += 10
         a = h.assess(float(t), totals)
     assert (a.level, a.message) == (WARN, f"no input on '/detections' for {STARVED_AFTER_S:.0f} s")
+
+
+def test_readme_states_the_rules_with_these_constants_and_the_keys():
+    from pathlib import Path
+
+    from jdd_ros.core import health
+
+    readme = (Path(__file__).resolve().parents[1] / 'README.md').read_text()
+    section = readme[readme.index('## Diagnostics'):readme.index('## Detector')]
+    stated = {
+        'PUBLISH_PERIOD_S': f'{health.PUBLISH_PERIOD_S:g} s',
+        'STARVED_AFTER_S': f'{health.STARVED_AFTER_S:g} s',
+        'WINDOW_S': f'{health.WINDOW_S:g} s',
+        'MIN_PUBLISHED_FRACTION': f'{100 * health.MIN_PUBLISHED_FRACTION:g} %',
+        'MIN_FRAMES_TO_JUDGE': f'{health.MIN_FRAMES_TO_JUDGE}',
+    }
+    for name, value in stated.items():
+        assert f'`{name}` = {value}' in section, name
+    for key in (health.INPUT_RATE, health.PUBLISHED_RATE, health.LATENCY_P50, health.LATENCY_P95, health.LAST_INPUT,
+                health.REFUSED, health.SKIPPED, health.LOST, health.PACKAGE):
+        assert f'`{key}`' in section, key

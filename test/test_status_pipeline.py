@@ -19,11 +19,12 @@ import time
 import pytest
 from depth_helpers import plumbing_checkpoint, sample_image
 from diag_helpers import COMMON_KEYS, Statuses, describe, level, values
-from harness import BIN, NodeProcess, new_domain_id, ros_env, yolov4_tiny_files
+from harness import BIN, REPO, NodeProcess, new_domain_id, ros_env, yolov4_tiny_files
 
 from jdd_ros.core.health import OK, WARN
 from jdd_ros.inference.hashing import sha256_of
 from jdd_ros.io.image_codec import fill_image
+from jdd_ros.params import SCHEMA
 
 pytestmark = pytest.mark.timeout(420)
 
@@ -131,6 +132,12 @@ def test_every_node_reports_its_status_with_the_keys(camera, statuses, checkpoin
     assert detector['model sha256'] == sha256_of(weights)[:16]
     assert (detector['confidence_threshold'], detector['nms_threshold'], detector['classes']) == ('0.25', '0.45', '[]')
     assert int(values(got['pipe/fusion_node'])['pairs fused']) > 0  # the two nodes' outputs were joined
+    # The README documents every key (run-time parameters as a group: their own table is the schema's).
+    readme = (REPO / 'README.md').read_text()
+    keys_doc = readme[readme.index('**Keys**'):readme.index('**RViz markers.**')]
+    parameters = {spec.name for specs in SCHEMA.values() for spec in specs if spec.dynamic}
+    undocumented = {k for s in got.values() for k in values(s) if k not in parameters and f'`{k}`' not in keys_doc}
+    assert not undocumented, undocumented
 
 
 def test_the_camera_stopping_warns_every_node_and_its_return_clears_it(camera, statuses, pipeline):
