@@ -142,16 +142,16 @@ def test_every_node_reports_its_status_with_the_keys(camera, statuses, checkpoin
 
 def test_the_camera_stopping_warns_every_node_and_its_return_clears_it(camera, statuses, pipeline):
     wait_all(statuses, fed_and_ok)
+    starved = {'pipe/depth_node': [f'{NS}/image'], 'pipe/detector_node': [f'{NS}/image'],
+               'pipe/fusion_node': [f'{NS}/depth', f'{NS}/detections']}  # each one silent 5 s after the last frame
     camera.on.clear()
     try:
         mark = statuses.mark()
-        warned = wait_all(statuses, lambda s: level(s) == WARN, since=mark)
+        for name, topics in starved.items():
+            statuses.wait(name, lambda s, t=topics: level(s) == WARN and all(f"no input on '{x}' for " in s.message
+                                                                             for x in t), since=mark)
     finally:
         camera.on.set()
-    for name in ('pipe/depth_node', 'pipe/detector_node'):
-        assert warned[name].message.startswith(f"no input on '{NS}/image' for "), describe(warned[name])
-    assert f"no input on '{NS}/detections'" in warned['pipe/fusion_node'].message
-    assert f"no input on '{NS}/depth'" in warned['pipe/fusion_node'].message
     mark = statuses.mark()
     wait_all(statuses, fed_and_ok, since=mark)
     # The nodes' own log lines are still there.
@@ -221,8 +221,8 @@ def test_status_screen_in_a_terminal_shows_the_live_pipeline(camera, statuses, d
 
 def test_status_once_prints_one_snapshot_for_scripts(camera, statuses, domain_id):
     wait_all(statuses, fed_and_ok)
-    out = subprocess.run([str(BIN / 'jdd-ros'), 'status', '--once', '--verbose'], env=status_env(domain_id),
-                         capture_output=True, text=True, timeout=120)
+    out = subprocess.run([str(BIN / 'jdd-ros'), 'status', '--once', '--verbose', '--wait', '60', '--expect',
+                          ','.join(NODES)], env=status_env(domain_id), capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stdout + out.stderr
     assert '\x1b' not in out.stdout  # not a terminal: plain lines
     for name in NODES:
@@ -231,6 +231,7 @@ def test_status_once_prints_one_snapshot_for_scripts(camera, statuses, domain_id
     assert re.search(r'^  model sha256 +[0-9a-f]{16}$', out.stdout, re.M)
 
     other_domain = next(d for d in iter(new_domain_id, None) if d != domain_id)  # where no node runs
-    empty = subprocess.run([str(BIN / 'jdd-ros'), 'status', '--once', '--wait', '1.5'], env=status_env(other_domain),
-                           capture_output=True, text=True, timeout=120)
+    empty = subprocess.run([str(BIN / 'jdd-ros'), 'status', '--once', '--wait', '1.5', '--expect', 'depth_node'],
+                           env=status_env(other_domain), capture_output=True, text=True, timeout=120)
     assert empty.returncode == 1 and 'no jdd_ros status on /diagnostics yet' in empty.stdout, empty
+    assert 'expected but not reporting within 1.5 s: depth_node' in empty.stdout

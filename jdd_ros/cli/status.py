@@ -11,7 +11,10 @@ import sys
 import time
 
 CLEAR_LINE, CLEAR_BELOW, HOME = '\x1b[K', '\x1b[J', '\x1b[H'
-MIN_LISTEN_S = 2.0  # --once: time for discovery to find the publishers of /diagnostics (nodes report every 1 s)
+# --once: time for discovery to find the publishers of /diagnostics. A new participant is found within ~0.1 s on an
+# idle machine; when its first announcements are missed (a loaded machine), at the next one, 3 s later (Fast DDS's
+# default announcement period).
+MIN_LISTEN_S = 4.0
 
 
 def _positive(text: str) -> float:
@@ -27,6 +30,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              f'{MIN_LISTEN_S:.0f} s, then until every publisher of /diagnostics found has reported')
     parser.add_argument('--wait', type=_positive, default=10.0,
                         help='with --once: listen at most this many seconds (default 10)')
+    parser.add_argument('--expect', default='', metavar='NODE[,NODE...]',
+                        help='with --once: wait until these nodes have reported (names as shown, e.g. depth_node or '
+                             'cam/fusion_node), at most --wait; exit status 1 when one is missing')
     parser.add_argument('--period', type=_positive, default=1.0, help='seconds between refreshes (default 1)')
     parser.add_argument('-v', '--verbose', action='store_true', help='every key-value of every node under the table')
     parser.add_argument('--all', action='store_true', help='also the statuses of other packages on /diagnostics')
@@ -41,11 +47,15 @@ def _title(count: int, watching: bool) -> str:
 def _once(listener, args: argparse.Namespace) -> int:
     from jdd_ros.apps.status_screen import screen
 
-    listener.listen_until_all_heard(MIN_LISTEN_S, args.wait)
+    expect = frozenset(name.strip().lstrip('/') for name in args.expect.split(',') if name.strip())
+    listener.listen_until_all_heard(MIN_LISTEN_S, args.wait, expect)
     statuses = listener.snapshot()
     width = shutil.get_terminal_size().columns if sys.stdout.isatty() else None
     print('\n'.join(screen(statuses, time.monotonic(), _title(len(statuses), False), width, args.verbose)))
-    return 0 if statuses else 1
+    missing = sorted(expect - {s.name for s in statuses})
+    if missing:
+        print(f"expected but not reporting within {args.wait:g} s: {', '.join(missing)}")
+    return 0 if statuses and not missing else 1
 
 
 def _watch(listener, args: argparse.Namespace) -> int:

@@ -69,12 +69,16 @@ class DiagnosticsListener:
         publishers = self.node.get_publishers_info_by_topic(self.topic)
         return bool(publishers) and all(bytes(p.endpoint_gid) in self.heard for p in publishers)
 
-    def listen_until_all_heard(self, min_s: float, max_s: float) -> None:
-        """Listen at least ``min_s`` (for discovery to find the publishers), then until every publisher found has
-        sent a status, at most ``max_s`` in all."""
+    def listen_until_all_heard(self, min_s: float, max_s: float, expect: frozenset[str] = frozenset()) -> None:
+        """Listen until every name in ``expect`` has reported or, without ``expect``, at least ``min_s`` (for
+        discovery to find the publishers) and then until every publisher found has sent a status; ``max_s`` at most.
+        """
         deadline = time.monotonic() + max_s
-        self.spin_for(min(min_s, max_s))
-        while not self.all_heard() and time.monotonic() < deadline:
+        if not expect:
+            self.spin_for(min(min_s, max_s))
+        while time.monotonic() < deadline:
+            if (expect <= self.statuses.keys()) if expect else self.all_heard():
+                return
             self.spin_for(min(0.1, deadline - time.monotonic()))
 
     def snapshot(self) -> list[NodeStatus]:
