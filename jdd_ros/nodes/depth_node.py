@@ -51,8 +51,8 @@ class DepthNode(Node):
         self._worker = NewestFrameWorker(self._process, lambda msg, exc: self.frames.refused(msg, exc),
                                          name='depth_worker')
         self.create_timer(STATS_PERIOD_S, self.frames.log_summary)
-        self.diagnostics = frame_node_diagnostics(self, 'depth_node', self.frames, self._worker, self.estimator,
-                                                  self.params)  # diagnostics hook (#12)
+        self.diagnostics = frame_node_diagnostics(  # diagnostics hook (#12)
+            self, 'depth_node', lambda: (self.frames, self._worker, self.estimator), self.params)
         log.info(f"subscribed to '{self._sub.topic_name}'; publishing '{self._pub_depth.topic_name}' (32FC1 metres)"
                  f" and, with publish_colored, '{self._pub_colored.topic_name}'")
 

@@ -67,8 +67,8 @@ class DetectorNode(Node):
         self._worker = NewestFrameWorker(self.process, lambda msg, exc: self.frames.refused(msg, exc),
                                          name='detector_worker')
         self.create_timer(STATS_PERIOD_S, self.frames.log_summary)
-        self.diagnostics = frame_node_diagnostics(self, 'detector_node', self.frames, self._worker, self.detector,
-                                                  self.params)  # diagnostics hook (#12)
+        self.diagnostics = frame_node_diagnostics(  # diagnostics hook (#12)
+            self, 'detector_node', lambda: (self.frames, self._worker, self.detector), self.params)
         self.get_logger().info(
             f"waiting for images on '{self._sub.topic_name}' (reliability {p.reliability}); publishing "
             f"'{self._pub.topic_name}'")

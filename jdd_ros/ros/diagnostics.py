@@ -10,6 +10,7 @@ shows as ERROR while it exists and no longer once it has gone.
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -21,7 +22,10 @@ from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
 from rclpy.qos import QoSCompatibility, qos_check_compatible
 
+from jdd_ros.core.fusion import FusionCounters
 from jdd_ros.core.health import PACKAGE, PUBLISH_PERIOD_S, UNKNOWN, Health, HealthSpec
+from jdd_ros.core.stamp_join import JoinCounters
+from jdd_ros.inference.hashing import sha256_of
 from jdd_ros.params import SCHEMA
 from jdd_ros.ros.messages import stamp_ns
 from jdd_ros.ros.qos import advertise, output_qos
@@ -145,35 +149,68 @@ class NodeDiagnostics:
                                           throttle_duration_sec=60.0)
 
 
-def frame_node_diagnostics(node: Node, schema_name: str, frames: Any, worker: Any, model: Any,
+FRAME_COUNTERS = ('frames received', 'frames inferred', 'frames skipped', 'frames lost', 'frames refused',
+                  'inference failures', 'stamps backwards')
+
+
+def frame_totals(frames: Any, worker: Any) -> dict[str, int]:
+    """The counters of depth_node / detector_node from their FrameStats and NewestFrameWorker (None: not running yet,
+    all 0). A FrameStats that counts 'lost' (message-lost events) itself is taken as it is; otherwise the publisher
+    sequence gaps are the frames it counted as skipped that the worker did not replace."""
+    if frames is None:
+        return dict.fromkeys(FRAME_COUNTERS, 0)
+    replaced = getattr(worker, 'skipped', 0) if worker is not None else 0  # first: FrameStats counts after the worker
+    c = dict(frames.counts)
+    if 'lost' in c:
+        skipped, lost = c['skipped'], c['lost']
+    else:
+        skipped, lost = min(replaced, c['skipped']), max(c['skipped'] - replaced, 0)
+    return dict(zip(FRAME_COUNTERS, (c['received'], c['inferred'], skipped, lost, c['bad'], c['failed'],
+                                     c.get('stamp_backwards', 0))))
+
+
+@functools.lru_cache(maxsize=8)
+def _file_sha256(path: str) -> str:
+    try:
+        return sha256_of(path)
+    except OSError:
+        return ''
+
+
+def model_sha256(model: Any, params: Any) -> str:
+    """The model's own digest (``model.sha256``), else that of the model file the parameters name, else ''."""
+    digest = getattr(model, 'sha256', '') if model is not None else ''
+    if digest:
+        return digest
+    path = next((getattr(params, a) for a in ('onnx_model', 'checkpoint', 'weights') if getattr(params, a, '')), '')
+    return _file_sha256(str(Path(path).expanduser())) if path else ''
+
+
+def frame_node_diagnostics(node: Node, schema_name: str, parts: Callable[[], tuple[Any, Any, Any]],
                            params: Any) -> NodeDiagnostics:
-    """Diagnostics of depth_node and detector_node from their FrameStats (``frames``), NewestFrameWorker
-    (``worker``), model (``backend``, ``device``, ``sha256``) and NodeParameters (``params``)."""
-    spec = HealthSpec(inputs={'frames received': frames.topic}, published='frames inferred',
-                      refused=('frames refused',), failed=('inference failures',))
+    """Diagnostics of depth_node and detector_node. ``parts()`` returns their (FrameStats, NewestFrameWorker, model);
+    each may be None while the node is not configured or running (a lifecycle node). The model gives ``backend``,
+    ``device`` and ``sha256``; ``params`` is the node's NodeParameters."""
+    image_topic = node.resolve_topic_name('image')
 
     def read() -> Reading:
-        replaced = worker.skipped  # read first: FrameStats counts a frame the worker replaced just after
-        c = dict(frames.counts)
-        totals = {
-            'frames received': c['received'], 'frames inferred': c['inferred'],
-            'frames skipped': min(replaced, c['skipped']),  # a newer frame arrived before inference started
-            'frames lost': max(c['skipped'] - replaced, 0),  # publisher sequence gaps: never reached the node
-            'frames refused': c['bad'], 'inference failures': c['failed'], 'stamps backwards': c['stamp_backwards'],
-        }
+        frames, worker, model = parts()
         p = params.current
-        sha = getattr(model, 'sha256', '') or ''
-        info = [('input topic', frames.topic), ('backend', str(model.backend)),
+        sha = model_sha256(model, p)
+        info = [('input topic', frames.topic if frames is not None else image_topic),
+                ('backend', str(getattr(model, 'backend', UNKNOWN))),
                 ('device', str(getattr(model, 'device', '') or p.device)), ('model', model_name(p)),
                 ('model sha256', sha[:SHA256_PREFIX] if sha else UNKNOWN)]
-        return totals, info + run_time_settings(schema_name, p)
+        return frame_totals(frames, worker), info + run_time_settings(schema_name, p)
 
+    spec = HealthSpec(inputs={'frames received': image_topic}, published='frames inferred',
+                      refused=('frames refused',), failed=('inference failures',))
     return NodeDiagnostics(node, model_name(params.current), spec, read)
 
 
 class FusionDiagnostics(NodeDiagnostics):
     """Diagnostics of fusion_node: ``received(side)`` for each depth / detections message; ``read_state()`` gives
-    (FusionCounters, JoinCounters, the camera intrinsics or None)."""
+    (FusionCounters, JoinCounters, the camera intrinsics), each None while unknown (not configured yet)."""
 
     SIDES = ('depth', 'detections')
 
@@ -185,6 +222,7 @@ class FusionDiagnostics(NodeDiagnostics):
 
         def read() -> Reading:
             fusion, join, intrinsics = read_state()
+            fusion, join = fusion or FusionCounters(), join or JoinCounters()  # None: not configured yet
             with self._lock:
                 totals = {f'{side} received': n for side, n in self._received.items()}
             totals.update({
