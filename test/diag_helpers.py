@@ -62,7 +62,8 @@ class Statuses:
                         return t, s
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    seen = [describe(s) for _, s in self.log[since:] if s.name == name][-3:]
-                    raise AssertionError(f'no matching status of {name} within {timeout} s; last seen:\n'
-                                         + '\n'.join(seen))
+                    mine = [describe(s) for _, s in self.log[since:] if s.name == name]
+                    raise AssertionError(f'no matching status of {name} within {timeout} s ({len(mine)} of its '
+                                         f'statuses and {len(self.log) - since - len(mine)} of others received); '
+                                         'last seen:\n' + '\n'.join(mine[-3:]))
                 self._cond.wait(min(left, 0.5))

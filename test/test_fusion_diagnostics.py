@@ -79,12 +79,13 @@ class Feeder:
             with self._lock:
                 on, objects = dict(self.on), list(self.objects)
                 bad, self.bad_depth = self.bad_depth > 0, max(self.bad_depth - 1, 0)
+            # The times are taken before publishing: the node cannot have received a message earlier.
             if on['depth']:
-                self.depth.publish(depth_image(h, encoding='rgb8' if bad else '16UC1'))
                 self.last_sent['depth'] = time.monotonic()
+                self.depth.publish(depth_image(h, encoding='rgb8' if bad else '16UC1'))
             if on['detections']:
-                self.dets.publish(detections(h, objects))
                 self.last_sent['detections'] = time.monotonic()
+                self.dets.publish(detections(h, objects))
 
     def set(self, **changes):
         with self._lock:
