@@ -22,6 +22,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     'process': ('jdd_ros.cli.offline', 'annotate a bag, video or image folder and write a CSV of every detection'),
     'launch': ('jdd_ros.cli.launch', 'start the depth, detector and fusion nodes without a ROS installation'),
     'replay': ('jdd_ros.cli.replay', 'play a ROS 2 bag into running nodes with /clock (ros2 bag play --clock)'),
+    'status': ('jdd_ros.cli.status', "the running nodes' /diagnostics on one refreshing screen (--once: one snapshot)"),
 }
 
 

@@ -24,7 +24,6 @@ from jdd_ros.ros.runtime import run_node
 class DepthNode(InferenceNode):
     def __init__(self, **kwargs: Any):
         super().__init__('depth_node', 'depth_node', **kwargs)
-        self.estimator: Any = None
 
     def load(self) -> None:
         estimator = build_depth_model(dataclasses.replace(self.params.current, threads=self.inference_threads()))
@@ -38,20 +37,17 @@ class DepthNode(InferenceNode):
         if estimator.meta.trained_on == 'synthetic':
             log.warning('!!! This depth model was trained on SYNTHETIC scenes only: its depth on real camera images '
                         'is NOT trustworthy. Use it for plumbing tests; train on NYU Depth v2 for real use. !!!')
-        self.estimator = estimator
+        self.model = estimator
         self._pub_depth = self.advertise(Image, 'depth')
         self._pub_colored = self.advertise(Image, 'depth_colored')
         log.info(f"publishing '{self._pub_depth.topic_name}' (32FC1 metres) and, with publish_colored, "
                  f"'{self._pub_colored.topic_name}'")
 
-    def cleanup(self) -> None:
-        self.estimator = None
-
     def process(self, msg: Image) -> None:
         t0 = time.perf_counter()
         self.frames.check_stamp(msg.header)
         rgb = to_rgb8(image_to_numpy(msg), msg.encoding)
-        est = self.estimator
+        est = self.model
         batch = est.preprocess(rgb)[None]
         t1 = time.perf_counter()
         raw = est.run_network(batch)[0]
@@ -63,6 +59,7 @@ class DepthNode(InferenceNode):
         out = fill_image(Image(), depth, '32FC1')
         out.header = msg.header
         self._pub_depth.publish(out)
+        self.diagnostics.published(msg.header)
         if p.publish_colored:
             colored = fill_image(Image(), colorize_depth(depth, far=p.max_depth or None), 'rgb8')
             colored.header = msg.header

@@ -30,7 +30,6 @@ from jdd_ros.ros.runtime import run_node
 class DetectorNode(InferenceNode):
     def __init__(self, **kwargs: Any):
         super().__init__('detector_node', 'detector_node', **kwargs)
-        self.detector: Any = None
         # rclpy calls the newest callback first: unknown classes are refused before NodeParameters keeps a value.
         self.add_on_set_parameters_callback(self._on_set_classes)
 
@@ -41,7 +40,7 @@ class DetectorNode(InferenceNode):
         reason = self._check_classes(list(p.classes), detector.class_names)
         if reason:
             raise ValueError(reason)
-        self.detector = detector
+        self.model = detector
         self.get_logger().info(
             f'loaded in {time.perf_counter() - t0:.1f} s ({detector.backend} on {detector.device}): '
             f'{detector.description}')
@@ -62,9 +61,6 @@ class DetectorNode(InferenceNode):
         super().deactivate()
         self.depth_mask.close()
 
-    def cleanup(self) -> None:
-        self.detector = None
-
     @staticmethod
     def _check_classes(classes: list[str], known: list[str]) -> str | None:
         unknown = [c for c in classes if c not in known]
@@ -74,8 +70,8 @@ class DetectorNode(InferenceNode):
 
     def _on_set_classes(self, params: list[Parameter]) -> SetParametersResult:
         for param in params:
-            if param.name == 'classes' and param.value is not None and self.detector is not None:
-                reason = self._check_classes(list(param.value), self.detector.class_names)
+            if param.name == 'classes' and param.value is not None and self.model is not None:
+                reason = self._check_classes(list(param.value), self.model.class_names)
                 if reason:
                     self.get_logger().warning(f'refused classes={list(param.value)!r}: {reason}')
                     return SetParametersResult(successful=False, reason=reason)
@@ -90,11 +86,12 @@ class DetectorNode(InferenceNode):
         if p.filter_mode == 'mask_then_detect' and p.max_depth > 0:
             rgb = self.depth_mask(rgb, msg.header, p.max_depth)
         t1 = time.perf_counter()
-        detections = self.detector.detect(rgb, conf_threshold=p.confidence_threshold,
+        detections = self.model.detect(rgb, conf_threshold=p.confidence_threshold,
                                           nms_threshold=p.nms_threshold, classes=set(p.classes) or None)
         t2 = time.perf_counter()
         out = detections_to_msg(detections, msg.header)
         self._pub.publish(out)
+        self.diagnostics.published(msg.header)
         if p.publish_debug_image:
             drawn, _ = draw_detections(rgb, detections, show_distance=False)
             debug = fill_image(Image(), drawn, 'rgb8')

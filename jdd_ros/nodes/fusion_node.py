@@ -30,7 +30,9 @@ from jdd_ros.io.image_codec import (
     image_to_numpy,
     to_rgb8,
 )
+from jdd_ros.ros.diagnostics import FusionDiagnostics
 from jdd_ros.ros.managed_node import ManagedNode
+from jdd_ros.ros.markers import DetectionMarkers
 from jdd_ros.ros.messages import detections_to_3d_msg, fused_detections_to_msg, read_detections, stamp_ns
 from jdd_ros.ros.runtime import run_node
 
@@ -41,11 +43,17 @@ REPEAT_LOG_PERIOD_S = 5.0  # the same problem is logged at most this often (the 
 class FusionNode(ManagedNode):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__('fusion_node', 'fusion_node', **kwargs)
+        self.counters: FusionCounters | None = None  # the state below exists once configured
+        self.joiner: StampJoiner | None = None
+        self.intrinsics: CameraIntrinsics | None = None
+        self.markers: DetectionMarkers | None = None
+        self.diagnostics = FusionDiagnostics(self, self.params, lambda: (
+            self.counters, self.joiner.counters if self.joiner else None, self.intrinsics))
 
     def configure(self) -> None:
         cache = self.params.current.cache_size
         self.joiner, self.counters = StampJoiner(cache), FusionCounters()
-        self.intrinsics: CameraIntrinsics | None = None
+        self.intrinsics = None
         self.sizes = DetectionImageSize()  # the detections' image size, from checked image / camera_info messages
         self._images: OrderedDict[int, Any] = OrderedDict()  # stamp -> Image, kept only while annotated is watched
         self._results: OrderedDict[int, Any] = OrderedDict()  # stamp -> FusionResult waiting for its image
@@ -54,6 +62,7 @@ class FusionNode(ManagedNode):
         self.pub_2d = self.advertise(Detection2DArray, 'detections_with_depth')
         self.pub_3d = self.advertise(Detection3DArray, 'detections_3d')
         self.pub_annotated = self.advertise(Image, 'annotated')
+        self.markers = DetectionMarkers(self, lifecycle=True)
 
     def activate(self) -> None:
         cache = self.params.current.cache_size
@@ -83,6 +92,7 @@ class FusionNode(ManagedNode):
         self.intrinsics = intrinsics
 
     def _add(self, side: str, msg: Any) -> None:
+        self.diagnostics.received(side)
         resets = self.joiner.counters.resets
         pair = self.joiner.add(side, stamp_ns(msg.header), msg)
         if self.joiner.counters.resets != resets:
@@ -117,9 +127,13 @@ class FusionNode(ManagedNode):
                           'cannot carry or get a distance)', key=f'detection: {cause}')
         self.counters.add(result, unreadable)
         self.pub_2d.publish(fused_detections_to_msg(result.kept, detections_msg.header))
+        self.diagnostics.published(detections_msg.header)
+        msg_3d = None
         if self.intrinsics is not None:
             camera = self.intrinsics.scaled_to(*image_size) if image_size else self.intrinsics
-            self.pub_3d.publish(detections_to_3d_msg(result.kept, detections_msg.header, camera))
+            msg_3d = detections_to_3d_msg(result.kept, detections_msg.header, camera)
+            self.pub_3d.publish(msg_3d)
+        self.markers.publish(msg_3d, detections_msg.header)
         if self.pub_annotated.get_subscription_count() > 0:
             self._results[stamp] = result
             while len(self._results) > self.joiner.cache_size:
@@ -193,7 +207,7 @@ class FusionNode(ManagedNode):
         self._last_summary = summary
 
     def log_final_statistics(self) -> None:
-        if hasattr(self, 'counters'):  # configured
+        if self.counters is not None:  # configured
             self._log_counters(final=True)
 
 

@@ -14,6 +14,7 @@ from typing import Any
 from sensor_msgs.msg import Image
 
 from jdd_ros.ros.adaptive_qos import steady_timer
+from jdd_ros.ros.diagnostics import frame_node_diagnostics
 from jdd_ros.ros.frame_stats import FrameStats
 from jdd_ros.ros.lockstep_frames import LockstepFrames, Member
 from jdd_ros.ros.managed_node import ManagedNode
@@ -28,9 +29,11 @@ class InferenceNode(ManagedNode):
     def __init__(self, node_name: str, schema_name: str, *, lockstep: LockstepFrames | None = None, **kwargs: Any):
         super().__init__(node_name, schema_name, **kwargs)
         self.frames: FrameStats | None = None
+        self.model: Any = None  # the network: a Detector or a DepthModel, once configured
         self._lockstep = lockstep
         self._worker: NewestFrameWorker | None = None
         self._stats_timer: Any = None
+        self.diagnostics = frame_node_diagnostics(self, schema_name, lambda: (self.frames, self.model), self.params)
 
     def inference_threads(self) -> int:
         """The ``threads`` parameter, or (0) the cores of this process, halved when two networks share them."""
@@ -41,7 +44,8 @@ class InferenceNode(ManagedNode):
         return max(1, cores // 2) if self._lockstep is not None else cores
 
     def load(self) -> None:
-        """Load the model and create the publishers; raise ValueError/FileNotFoundError/RuntimeError saying why not."""
+        """Load the model (``self.model``) and create the publishers; raise ValueError/FileNotFoundError/RuntimeError
+        saying why not."""
 
     def process(self, msg: Image) -> Any:
         """Infer one frame and publish (worker thread)."""
@@ -60,6 +64,9 @@ class InferenceNode(ManagedNode):
         self._stats_timer = steady_timer(self, STATS_PERIOD_S, self.frames.log_summary)
         self.get_logger().info(f"subscribed to '{sub.topic_name}' (reliability {self.params.current.reliability}): "
                                'waiting for images')
+
+    def cleanup(self) -> None:
+        self.model = None
 
     def deactivate(self) -> None:
         if self._lockstep is not None:

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
+from rclpy.lifecycle.publisher import LifecyclePublisher
 
 from jdd_ros.ros import qos
 from jdd_ros.ros.adaptive_qos import AdaptiveSubscription
@@ -51,7 +52,8 @@ class ManagedNode(LifecycleNode):
     # ---- helpers -------------------------------------------------------------------------------------------------
 
     def advertise(self, msg_type: type, topic: str) -> Any:
-        """A lifecycle publisher (enabled while active) that reports incompatible subscribers."""
+        """A lifecycle publisher (enabled while active) that reports incompatible subscribers; destroyed on cleanup,
+        so that configuring again does not add a second one."""
         return qos.advertise(self, msg_type, topic, lifecycle=True)
 
     def subscribe(self, msg_type: type, topic: str, callback: Callable[[Any, Any], None], depth: int = 1,
@@ -88,6 +90,9 @@ class ManagedNode(LifecycleNode):
 
     def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
         self.cleanup()
+        for pub in list(self._managed_entities):  # the lifecycle publishers created by configure
+            if isinstance(pub, LifecyclePublisher):
+                self.destroy_lifecycle_publisher(pub)
         return super().on_cleanup(state)
 
     def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
