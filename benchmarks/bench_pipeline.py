@@ -17,7 +17,8 @@ frame, 640x480 rgb8, published reliable (as a bag player does) by this process a
 
 Cells run interleaved (the order rotates per rate), so a change in this shared machine's load hits all of them; the
 CPU share others took during each cell (from /proc/stat, minus this process and the pipeline's) is printed with it.
-Prints Markdown tables. Usage: .venv/bin/python benchmarks/bench_pipeline.py [--seconds 15] [--rates 5,15,30]
+Prints Markdown tables. Usage: .venv/bin/python benchmarks/bench_pipeline.py [--seconds 12] [--rates 5,15,30]
+[--rounds 2] [--configs auto,fp32,1thread,serial] (--rounds N repeats every cell N times, interleaved, and sums them)
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ CONFIGS = {  # label -> pipeline parameters (None: the serial reference)
     'pipeline, auto, 1 thread per network': {'threads': 1},
     'serial reference': None,
 }
+SHORT = dict(zip(('auto', 'fp32', '1thread', 'serial'), CONFIGS))
 
 
 @dataclass
@@ -223,13 +225,33 @@ class SerialReference:
         return cell
 
 
-def print_tables(cells: list[Cell], load: tuple[float, float]) -> None:
+def merged(cells: list[Cell]) -> list[Cell]:
+    """One cell per (configuration, rate): the rounds' frames and seconds summed, their CPU shares averaged."""
+    out: dict[tuple[str, float], Cell] = {}
+    for c in cells:
+        m = out.setdefault((c.config, c.rate), Cell(c.config, c.rate, 0.0, inferred={'detections': 0, 'depth': 0},
+                                                    backend=c.backend))
+        n = m.seconds / c.seconds if c.seconds else 0
+        m.others_cpu = (m.others_cpu * n + c.others_cpu) / (n + 1)
+        m.seconds += c.seconds
+        m.fused += c.fused
+        m.latencies_ms += c.latencies_ms
+        for k, v in c.inferred.items():
+            m.inferred[k] += v
+        for k, v in c.infer_ms.items():
+            m.infer_ms[k] = (m.infer_ms.get(k, v) * n + v) / (n + 1)
+    return list(out.values())
+
+
+def print_tables(cells: list[Cell], load: tuple[float, float], rounds: int) -> None:
     from jdd_ros.inference.backends import resolve_backend
 
     choice = resolve_backend('auto', 'cpu')
     print(f'\nPipeline, {platform.processor() or platform.machine()}, {len(os.sched_getaffinity(0))} usable cores; '
           f"backend auto here: {choice} ({choice.reason}); yolov4-tiny 416 + ResNet-18 U-Net 240x320 (synthetic "
-          f'weights), 640x480 rgb8 input; load average before/after: {load[0]:.2f} / {load[1]:.2f}\n')
+          f'weights), 640x480 rgb8 input; {rounds} round(s) per cell, interleaved; load average before/after: '
+          f'{load[0]:.2f} / {load[1]:.2f}\n')
+    cells = merged(cells)
     print('| input | configuration | runs | fused frames/s | latency median ms | p90 ms | inferred (det / depth) | '
           'fused / inferred by the slower | inference ms (det / depth) | others\' CPU share |')
     print('|---|---|---|---:|---:|---:|---:|---:|---:|---:|')
@@ -255,13 +277,21 @@ def print_tables(cells: list[Cell], load: tuple[float, float]) -> None:
               f'{auto.fused / ref.fused * ref.seconds / auto.seconds:.2f}x the serial reference '
               f'({ref.fused / ref.seconds:.2f}/s, target >= 1.5x); {100 * fraction:.0f} % of the frames the slower '
               'network inferred came out fused (target >= 90 %).')
+    one = next((c for c in cells if c.rate == top and 'thread' in c.config), None)
+    if auto and one and one.fused:
+        print(f'\nAll the cores for each network (threads 0) against one thread each, at {top:g} Hz: '
+              f'{auto.fused / auto.seconds:.2f} against {one.fused / one.seconds:.2f} fused frames/s '
+              f'({auto.fused / auto.seconds / (one.fused / one.seconds):.2f}x).')
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('--seconds', type=float, default=15.0, help='measured seconds per cell')
+    parser.add_argument('--seconds', type=float, default=12.0, help='measured seconds per cell and round')
     parser.add_argument('--rates', default='5,15,30', help='input rates (Hz)')
+    parser.add_argument('--rounds', type=int, default=2, help='repeat every cell, interleaved')
+    parser.add_argument('--configs', default=','.join(SHORT), help=f"subset of {','.join(SHORT)}")
     args = parser.parse_args()
+    wanted = [SHORT[c] for c in args.configs.split(',')]
     if not IMAGE.exists() or not Path(FILES['weights']).exists():
         print(f'{IMAGE} or the yolov4-tiny files not found: the shared data (../shared) is needed', file=sys.stderr)
         return 1
@@ -271,10 +301,11 @@ def main() -> int:
     serial = SerialReference(checkpoint, len(os.sched_getaffinity(0)))
     rates = [float(r) for r in args.rates.split(',')]
     load_before = os.getloadavg()[0]
-    cells = []
-    for i, rate in enumerate(rates):
-        configs = [c for c in CONFIGS if CONFIGS[c] is None or 'thread' not in c or rate == max(rates)]
-        configs = configs[i % len(configs):] + configs[:i % len(configs)]  # rotate the order per rate
+    cells, turn = [], 0
+    for _, rate in ((r, rate) for r in range(args.rounds) for rate in rates):
+        configs = [c for c in wanted if CONFIGS[c] is None or 'thread' not in c or rate == max(rates)]
+        configs = configs[turn % len(configs):] + configs[:turn % len(configs)]  # rotate the order every time
+        turn += 1
         for config in configs:
             cell = Cell(config, rate, args.seconds)
             if CONFIGS[config] is None:
@@ -284,7 +315,7 @@ def main() -> int:
             print(f'{rate:g} Hz {config}: {cell.fused / cell.seconds:.2f} fused/s, inferred {cell.inferred}, '
                   f'others {100 * cell.others_cpu:.0f} %', file=sys.stderr)
             cells.append(cell)
-    print_tables(cells, (load_before, os.getloadavg()[0]))
+    print_tables(cells, (load_before, os.getloadavg()[0]), args.rounds)
     return 0
 
 
