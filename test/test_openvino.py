@@ -152,3 +152,13 @@ def test_depth_onnx_model_on_openvino(depth_checkpoint, tmp_path):
     np.testing.assert_allclose(ov_est.predict(image), ort_est.predict(image), rtol=1e-4)
     with pytest.raises(ValueError, match='backend torch runs jdd_ros checkpoints only'):
         DepthEstimator.from_onnx(out, backend='torch')
+
+
+def test_a_file_that_is_not_onnx_is_refused_in_one_line(tmp_path, capfd):
+    garbage = tmp_path / 'garbage.onnx'
+    garbage.write_bytes(b'<html>not a model</html>')
+    with pytest.raises(ValueError, match="not a model OpenVINO can read as ONNX: Model can't be parsed") as info:
+        open_model(garbage, backend='openvino', precision='fp32', cache_dir=tmp_path)
+    assert '\n' not in str(info.value)
+    assert 'tensorflow' not in capfd.readouterr().err  # only the ONNX reader tried it
+    assert not list(tmp_path.glob('*.ovblob'))

@@ -66,9 +66,11 @@ def _open_onnx(path: Path, spec: OnnxDepthSpec, size: tuple[int, int], *, device
     try:
         return open_model(path, device=device, choice=choice, threads=threads, onnx_sha256=digest,
                           input_shape=shape)
-    except Exception as exc:  # noqa: BLE001 - ORT and OpenVINO raise their own exception types
-        if 'pip install' in str(exc):
+    except RuntimeError as exc:
+        if choice.backend == 'openvino':  # only the missing package: OpenVINO's own failures are ValueErrors
             raise
+        raise ValueError(f'{path}: ONNX Runtime cannot load it: {str(exc).strip().splitlines()[0][:300]}') from exc
+    except Exception as exc:  # noqa: BLE001 - ORT raises its own exception types
         name = 'ONNX Runtime' if choice.backend == 'onnxruntime' else 'OpenVINO'
         raise ValueError(f'{path}: {name} cannot load it: {str(exc).strip().splitlines()[0][:300]}') from exc
 

@@ -155,6 +155,28 @@ def _fix_shape(model: Any, input_shape: Sequence[int | None] | None) -> None:
         model.reshape({model.inputs[0]: shape})
 
 
+def _one_line(exc: Exception) -> str:
+    """OpenVINO's multi-line exception text as one line, without its source-location lines."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    kept = [line for line in lines if not line.startswith(('Exception from ', 'Check ', 'FrontEnd API failed'))]
+    return ' '.join(kept or lines)[:300]
+
+
+def read_onnx(model: str | os.PathLike | bytes) -> Any:
+    """The ONNX model (a file or its bytes) as an OpenVINO model, read by OpenVINO's ONNX reader only (the other
+    readers would each try, and complain about, a file that is not ONNX); ValueError in one line when it is not."""
+    import io
+
+    from openvino.frontend import FrontEndManager
+
+    frontend = FrontEndManager().load_by_framework('onnx')
+    source = io.BytesIO(model) if isinstance(model, bytes) else str(model)
+    try:
+        return frontend.convert(frontend.load(source))
+    except Exception as exc:  # noqa: BLE001 - OpenVINO's GeneralFailure, OpConversionFailure, ... (RuntimeError or not)
+        raise ValueError(f'not a model OpenVINO can read as ONNX: {_one_line(exc)}') from None
+
+
 def default_threads() -> int:
     return len(os.sched_getaffinity(0))
 
@@ -203,7 +225,7 @@ class OpenVinoRunner:
              input_shape: Sequence[int | None] | None = None) -> OpenVinoRunner:
         """Compile ``model`` (an ONNX file, or its bytes) for the CPU in ``precision`` ('bf16' or 'fp32', already
         resolved: ``jdd_ros.inference.backends.resolve_backend``), or import its verified compiled copy from
-        ``cache_dir``.
+        ``cache_dir``. ValueError (one line) when OpenVINO cannot read or compile it.
 
         Settings (each measured, README Speed): the LATENCY hint, one stream running each request on ``threads``
         threads (0: all usable cores; THROUGHPUT splits the cores into streams one synchronous request cannot use:
@@ -230,13 +252,13 @@ class OpenVinoRunner:
         stem = name or ('model' if in_memory else Path(model).stem)
 
         def compile_onnx() -> tuple[Any, dict[str, Any]]:
-            graph = core.read_model(model if in_memory else str(model))
+            graph = read_onnx(model)
             interface = _interface(graph)  # as the ONNX declares it, before the shape is fixed
             _fix_shape(graph, input_shape)
             return core.compile_model(graph, 'CPU', config), interface
 
         if cache_dir is None:
-            (compiled, interface), source = compile_onnx(), 'onnx'
+            (compiled, interface), source = _compiled(compile_onnx), 'onnx'
         else:
             digest = onnx_sha256 or (hashlib.sha256(model).hexdigest() if in_memory else _file_sha256(model))
             key = cache_key([digest, precision, str(list(input_shape or [])), openvino_version() or '',
@@ -262,6 +284,15 @@ class OpenVinoRunner:
             return [results[port] for port in self._ports]
 
 
+def _compiled(compile_onnx: Any) -> tuple[Any, dict[str, Any]]:
+    try:
+        return compile_onnx()
+    except ValueError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - an ONNX OpenVINO reads but cannot compile (an unsupported operator)
+        raise ValueError(f'OpenVINO cannot compile it: {_one_line(exc)}') from None
+
+
 def _file_sha256(path: str | os.PathLike) -> str:
     from jdd_ros.inference.hashing import sha256_of
 
@@ -282,7 +313,7 @@ def _cached(core: Any, compile_onnx: Any, path: Path, config: dict[str, Any]) ->
             return core.import_model(data[start + size:], 'CPU', config), interface, 'cache'
         except (RuntimeError, ValueError):  # an intact file OpenVINO refuses: recompile and overwrite it
             pass
-    compiled, interface = compile_onnx()
+    compiled, interface = _compiled(compile_onnx)
     blob = compiled.export_model()
     blob = blob.getvalue() if hasattr(blob, 'getvalue') else bytes(blob)  # io.BytesIO in OpenVINO 2026
     header = json.dumps(interface).encode()

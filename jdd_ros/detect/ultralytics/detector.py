@@ -64,14 +64,12 @@ def open_runner(path: Path, device: str, threads: int = 0, *, backend: str = 'au
     choice = resolve_backend(backend, device, precision)
     try:
         runner, choice = open_model(path, device=device, choice=choice, threads=threads, onnx_sha256=sha256)
-    except RuntimeError as exc:
-        if choice.backend == 'openvino' and 'pip install' not in str(exc):  # OpenVINO's own errors: not a model
-            raise ValueError(f'{path}: OpenVINO cannot load it as a model ({str(exc).strip()[:300]}); family '
-                             f'{FAMILY!r} takes an .onnx export') from None
+    except RuntimeError:
         raise
     except Exception as exc:  # onnxruntime's InvalidProtobuf, InvalidGraph, ... derive from Exception only
-        raise ValueError(f'{path}: ONNX Runtime cannot load it as a model ({exc}); family {FAMILY!r} takes an '
-                         '.onnx export') from None
+        name = 'OpenVINO' if choice.backend == 'openvino' else 'ONNX Runtime'
+        raise ValueError(f'{path}: {name} cannot load it as a model ({exc}); family {FAMILY!r} takes an .onnx '
+                         'export') from None
     if parse_device(device)[0] == 'cuda' and 'CUDAExecutionProvider' not in runner.providers:
         raise RuntimeError(f'device {device!r}: ONNX Runtime could not start its CUDA provider for {path}')
     return runner, choice
