@@ -121,7 +121,8 @@ THREADS = ParamSpec(
     'threads', 0,
     'Inference threads of the network (onnxruntime, openvino); 0: all the cores this process may use, also for each '
     'network when the depth and detector networks infer the same frame in parallel (the pipeline executable: measured '
-    'faster than splitting the cores between them).', min=0, max=256)
+    'as fast as or faster than splitting the cores between them; 1 may suit a machine busy with other work).',
+    min=0, max=256)
 
 PRECISION = ParamSpec(
     'precision', 'auto',

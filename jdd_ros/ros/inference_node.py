@@ -34,9 +34,10 @@ class InferenceNode(ManagedNode):
 
     def inference_threads(self) -> int:
         """The ``threads`` parameter, or (0) every core of this process, also when two networks share them in the
-        pipeline: each network uses all cores while the other waits for its part (the depth U-Net takes twice the
-        detector's time), and OpenVINO bf16 measured 16-18 frames/s with 2 threads each against 14.5 with 1 each on
-        2 cores (ONNX Runtime 8.1-8.3 against 7.4-7.6); benchmarks/bench_pipeline.py measures the pipeline."""
+        pipeline: the detector finishes first and the depth U-Net (twice its work) then has all the cores, where with
+        one thread each the detector's core idles half of every frame. Measured with OpenVINO bf16 on 2 cores: 16-18
+        against 14.5 frames/s on a quiet machine (2 threads each against 1 each), 1.05x and 0.97x with other jobs
+        taking ~40 % of the CPU (benchmarks/bench_pipeline.py)."""
         return self.params.current.threads or len(os.sched_getaffinity(0))
 
     def load(self) -> None:
