@@ -128,3 +128,13 @@ def test_auto_is_the_default_of_both_model_nodes():
         assert spec(node, 'backend').default == 'auto'
         assert spec(node, 'precision').default == 'auto'
         assert spec(node, 'precision').choices == ('auto', 'bf16', 'fp32')
+
+
+def test_an_onnx_only_model_on_cuda_runs_onnxruntime_not_torch():
+    from jdd_ros.inference.runtime import resolve_onnx_backend
+
+    choice = resolve_onnx_backend('auto', 'cuda:0')
+    assert choice.backend == 'onnxruntime' and 'CUDA provider' in choice.reason
+    assert resolve_onnx_backend('auto', 'cpu') == resolve_backend('auto', 'cpu')
+    with pytest.raises(ValueError, match='backend torch runs no ONNX model'):
+        resolve_onnx_backend('torch', 'cpu')

@@ -19,7 +19,7 @@ from jdd_ros.depth.checkpoint import DepthModelMeta, verify_sha256
 from jdd_ros.depth.sidecar import OnnxDepthSpec, load_sidecar, sidecar_path
 from jdd_ros.inference.backends import BackendChoice, resolve_backend
 from jdd_ros.inference.devices import torch_device
-from jdd_ros.inference.runtime import open_model
+from jdd_ros.inference.runtime import open_model, resolve_onnx_backend
 
 
 def _check_size(size: Sequence[int], minimum: int = 32) -> tuple[int, int]:
@@ -61,7 +61,7 @@ def _open_onnx(path: Path, spec: OnnxDepthSpec, size: tuple[int, int], *, device
     if backend == 'torch':
         raise ValueError(f"{path}: backend torch runs jdd_ros checkpoints only; an ONNX depth model runs on backend "
                          "'auto', 'onnxruntime' or 'openvino'")
-    choice = resolve_backend(backend, device, precision)
+    choice = resolve_onnx_backend(backend, device, precision)
     shape = (1, *size, 3) if spec.input_layout == 'nhwc' else (1, 3, *size)
     try:
         return open_model(path, device=device, choice=choice, threads=threads, onnx_sha256=digest,

@@ -9,7 +9,20 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from jdd_ros.inference.backends import BackendChoice, resolve_backend
+from jdd_ros.inference.devices import is_cuda
 from jdd_ros.inference.runner import Runner
+
+
+def resolve_onnx_backend(backend: str, device: str, precision: str = 'auto') -> BackendChoice:
+    """``resolve_backend`` for a model that exists only as ONNX (no torch module): 'auto' on CUDA is ONNX Runtime's
+    CUDA provider (onnxruntime-gpu) instead of torch; 'torch' is refused."""
+    if backend == 'torch':
+        raise ValueError('backend torch runs no ONNX model; use auto, onnxruntime or openvino')
+    if backend == 'auto' and is_cuda(device):
+        choice = resolve_backend('onnxruntime', device, precision)
+        return BackendChoice(choice.backend, choice.precision, 'an ONNX model on CUDA runs on ONNX Runtime (its CUDA '
+                             'provider, onnxruntime-gpu)')
+    return resolve_backend(backend, device, precision)
 
 
 def open_model(model: str | os.PathLike | bytes, *, device: str = 'cpu', backend: str = 'auto',
@@ -27,10 +40,7 @@ def open_model(model: str | os.PathLike | bytes, *, device: str = 'cpu', backend
     the CPU; it is used only while its own sha256 matches the one recorded when it was written. ``choice``: what a
     family already resolved (``resolve_backend``), used instead of ``backend`` and ``precision``.
     """
-    if choice is None:
-        if backend == 'torch':
-            raise ValueError('backend torch runs no ONNX model; use auto, onnxruntime or openvino')
-        choice = resolve_backend(backend, device, precision)
+    choice = choice or resolve_onnx_backend(backend, device, precision)
     if choice.backend == 'torch':  # auto without onnxruntime and openvino
         raise RuntimeError(f'no ONNX backend to run {name or model!s:.80}: {choice.reason} (pip install onnxruntime)')
     if choice.backend == 'openvino':

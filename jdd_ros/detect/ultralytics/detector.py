@@ -25,7 +25,7 @@ from jdd_ros.inference.devices import parse_device
 from jdd_ros.inference.hashing import verify_sha256
 
 FAMILY = 'ultralytics'
-# The export is an ONNX file: 'auto' is OpenVINO bf16 on CPUs with native bf16, ONNX Runtime everywhere else.
+# The export is an ONNX file: 'auto' is OpenVINO bf16 on CPUs with native bf16, ONNX Runtime everywhere else (CUDA too).
 BACKENDS = ('auto', 'onnxruntime', 'openvino')
 Names = str | Path | Sequence[str] | Mapping[int, str]  # a names file, a list, or {index: name}
 _INPUT_TYPES = {'tensor(float)': np.float32, 'tensor(float16)': np.float16}  # float16: an export with half=True
@@ -58,10 +58,9 @@ def open_runner(path: Path, device: str, threads: int = 0, *, backend: str = 'au
     """The export opened by the inference layer on ``device``, and the backend choice. ValueError when the backend
     cannot read it as a model; RuntimeError when CUDA is asked for and cannot be used (rather than silently running
     on the CPU)."""
-    from jdd_ros.inference.backends import resolve_backend
-    from jdd_ros.inference.runtime import open_model
+    from jdd_ros.inference.runtime import open_model, resolve_onnx_backend
 
-    choice = resolve_backend(backend, device, precision)
+    choice = resolve_onnx_backend(backend, device, precision)
     try:
         runner, choice = open_model(path, device=device, choice=choice, threads=threads, onnx_sha256=sha256)
     except RuntimeError:
