@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from jdd_ros.inference.export_cache import cache_key, read_verified, write_verified
+from jdd_ros.inference.hashing import sha256_of
 from jdd_ros.inference.runner import TensorInfo
 
 PIN = '2026.4.1'  # the version measured (requirements.txt pins it)
@@ -260,7 +261,7 @@ class OpenVinoRunner:
         if cache_dir is None:
             (compiled, interface), source = _compiled(compile_onnx), 'onnx'
         else:
-            digest = onnx_sha256 or (hashlib.sha256(model).hexdigest() if in_memory else _file_sha256(model))
+            digest = onnx_sha256 or (hashlib.sha256(model).hexdigest() if in_memory else sha256_of(model))
             key = cache_key([digest, precision, str(list(input_shape or [])), openvino_version() or '',
                              str(core.get_property('CPU', 'FULL_DEVICE_NAME')),
                              ','.join(core.get_property('CPU', 'OPTIMIZATION_CAPABILITIES')),
@@ -291,12 +292,6 @@ def _compiled(compile_onnx: Any) -> tuple[Any, dict[str, Any]]:
         raise
     except Exception as exc:  # noqa: BLE001 - an ONNX OpenVINO reads but cannot compile (an unsupported operator)
         raise ValueError(f'OpenVINO cannot compile it: {_one_line(exc)}') from None
-
-
-def _file_sha256(path: str | os.PathLike) -> str:
-    from jdd_ros.inference.hashing import sha256_of
-
-    return sha256_of(path)
 
 
 def _cached(core: Any, compile_onnx: Any, path: Path, config: dict[str, Any]) -> tuple[Any, dict[str, Any], str]:
