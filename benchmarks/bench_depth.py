@@ -1,5 +1,7 @@
-"""Depth model speed: ms per frame of the ResNet-18/34 U-Nets at 240x320 and 480x640 with torch and ONNX Runtime,
-and depth_node's own overhead per frame (message decode, resize, normalise, resize back, encode, publish) beside it.
+"""Depth model speed: ms per frame of the ResNet-18/34 U-Nets at 240x320 and 480x640 with torch, ONNX Runtime and
+OpenVINO (fp32, and bf16 where the CPU computes it natively: what backend 'auto' runs there), the backends taking turns
+run by run, and depth_node's own overhead per frame (message decode, resize, normalise, resize back, encode,
+publish) beside it.
 
 Speed does not depend on the weights, so the models here have random weights (marked as such in their temporary
 checkpoints); nothing from this script is ever published as depth. Prints Markdown tables.
@@ -26,7 +28,8 @@ os.environ.setdefault('OMP_WAIT_POLICY', 'PASSIVE')  # as jdd_ros.depth sets it;
 
 SIZES = ((240, 320), (480, 640))
 ENCODERS = ('resnet18', 'resnet34')
-BACKENDS = ('torch', 'onnxruntime')
+# label -> (backend, precision); OpenVINO bf16 is added where the CPU computes bf16 natively
+BACKENDS = {'torch': ('torch', 'fp32'), 'onnxruntime': ('onnxruntime', 'fp32'), 'openvino fp32': ('openvino', 'fp32')}
 CAMERA = (480, 640)  # the camera frame the node receives
 
 
@@ -59,18 +62,21 @@ def _camera_frame() -> np.ndarray:
 
 
 def bench_models(tmp: Path, repeats: int, threads: int) -> list[tuple]:
-    """The two backends take turns run by run, so a change in the machine's load hits both alike."""
+    """The backends take turns run by run, so a change in the machine's load hits all of them alike."""
     from jdd_ros.depth.estimator import DepthEstimator
+    from jdd_ros.inference.openvino import cpu_supports_bf16
 
+    backends = {**BACKENDS, **({'openvino bf16': ('openvino', 'bf16')} if cpu_supports_bf16() else {})}
     frame = _camera_frame()
     rows = []
     for encoder in ENCODERS:
         for size in SIZES:
             ckpt = _checkpoint(tmp, encoder, size)
-            ests = {b: DepthEstimator.from_checkpoint(ckpt, backend=b, threads=threads) for b in BACKENDS}
+            ests = {b: DepthEstimator.from_checkpoint(ckpt, backend=backend, precision=precision, threads=threads)
+                    for b, (backend, precision) in backends.items()}
             batch = ests['torch'].preprocess(frame)[None]
-            net: dict[str, list[float]] = {b: [] for b in BACKENDS}
-            full: dict[str, list[float]] = {b: [] for b in BACKENDS}
+            net: dict[str, list[float]] = {b: [] for b in backends}
+            full: dict[str, list[float]] = {b: [] for b in backends}
             for _ in range(2):  # warm-up
                 for est in ests.values():
                     est.predict(frame)
@@ -78,7 +84,7 @@ def bench_models(tmp: Path, repeats: int, threads: int) -> list[tuple]:
                 for b, est in ests.items():
                     net[b] += _timeit(lambda est=est, batch=batch: est.run_network(batch), 1, warmup=0)
                     full[b] += _timeit(lambda est=est: est.predict(frame), 1, warmup=0)
-            for b in BACKENDS:
+            for b in backends:
                 rows.append((encoder, f'{size[1]}x{size[0]}', b, statistics.median(net[b]), min(net[b]),
                              statistics.median(full[b])))
                 print(f'  {encoder} {size[1]}x{size[0]} {b}: {statistics.median(net[b]):.1f} ms', file=sys.stderr)
@@ -132,7 +138,7 @@ def bench_node_overhead(tmp: Path, repeats: int, threads: int, use_ros: bool) ->
         times = {name: statistics.median(_timeit(fn, repeats * 3)) for name, fn in steps.items()}
         inference = statistics.median(_timeit(lambda est=est, batch=batch: est.run_network(batch), repeats))
         overhead = sum(times.values())
-        rows.append((f'{size[1]}x{size[0]}', times, overhead, inference, est.backend))
+        rows.append((f'{size[1]}x{size[0]}', times, overhead, inference, f'{est.backend} {est.precision}'))
     if node is not None:
         node.destroy_node()
         rclpy.try_shutdown(context=context)
@@ -143,13 +149,16 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--repeats', type=int, default=10, help='timed runs per configuration (median reported)')
     parser.add_argument('--threads', type=int, default=0,
-                        help='intra-op threads for torch and ONNX Runtime; 0 = library default (all cores)')
+                        help='intra-op threads for torch, ONNX Runtime and OpenVINO; 0 = all cores')
     parser.add_argument('--no-ros', action='store_true', help='skip the publish step (no rclpy)')
     args = parser.parse_args()
 
     import onnxruntime
     import torch
 
+    from jdd_ros.inference.openvino import openvino_version
+
+    load_before = os.getloadavg()[0]
     if args.threads:
         torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory(prefix='bench_depth_') as d:
@@ -158,8 +167,9 @@ def main() -> int:
         node_rows = bench_node_overhead(tmp, args.repeats, args.threads, not args.no_ros)
 
     print(f'\nMachine: {platform.processor() or platform.machine()}, {os.cpu_count()} logical CPUs, '
-          f'torch {torch.__version__} ({torch.get_num_threads()} threads), onnxruntime {onnxruntime.__version__}; '
-          f'median of {args.repeats} runs, batch 1.\n')
+          f'torch {torch.__version__} ({torch.get_num_threads()} threads), onnxruntime {onnxruntime.__version__}, '
+          f'openvino {openvino_version()}; median of {args.repeats} runs, batch 1; load average before/after: '
+          f'{load_before:.2f} / {os.getloadavg()[0]:.2f}.\n')
     print('| encoder | network input | backend | network ms (median) | network ms (best) | '
           'predict() on a 640x480 frame, ms |')
     print('|---|---|---|---|---|---|')

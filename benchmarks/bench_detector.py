@@ -1,10 +1,14 @@
-"""Detector speed: this package's PyTorch and ONNX Runtime backends against OpenCV DNN, same image, same machine.
+"""Detector speed: this package's backends (PyTorch, ONNX Runtime, OpenVINO fp32 and bf16) against OpenCV DNN, same
+image, same machine, interleaved in one run.
 
 Models: the real COCO yolov4-tiny at 416, and the full yolov4.cfg at 416 and 608 with synthetic weights written in
 Darknet format (the official yolov4.weights cannot be downloaded here; speed does not depend on the values).
-Before timing, each backend's detections must match OpenCV's (same classes, IoU >= 0.98, scores within 0.01).
+Before timing, each backend's detections must match OpenCV's (same classes, IoU >= 0.98, scores within 0.01; bf16:
+issue #11's IoU >= 0.9, scores within 0.03 — for the synthetic yolov4 weights, whose many near-equal scores bf16 may
+reorder, a bf16 mismatch is reported in the table instead of stopping the run).
 Every backend is timed end to end on the original 640x480 frame: resize + network + threshold/NMS + boxes in image
-pixels (OpenCV: blobFromImage + forward + NMSBoxes per class). Prints a Markdown table.
+pixels (OpenCV: blobFromImage + forward + NMSBoxes per class), as `jdd-ros detect` runs it per image; the row 'auto'
+is the detector `jdd-ros detect` builds by default (build_detector). Prints a Markdown table.
 
 Usage: .venv/bin/python benchmarks/bench_detector.py [--threads N] [--models tiny416,yolov4-416,yolov4-608]
 """
@@ -33,6 +37,8 @@ SHARED = Path(os.environ.get('JDD_ROS_SHARED', REPO.parent / 'shared'))
 DARKNET = SHARED / 'models' / 'darknet'
 IMAGE = SHARED / 'data' / 'rgbd' / 'tum_desk_color.png'
 ITERATIONS = {'tiny416': 30, 'yolov4-416': 6, 'yolov4-608': 4}
+# (backend, precision); 'auto' is what `jdd-ros detect` and the nodes run by default on this machine.
+BACKENDS = (('torch', 'fp32'), ('onnxruntime', 'fp32'), ('openvino', 'fp32'), ('auto', 'auto'))
 
 
 def timed(runs: dict[str, object], iterations: int) -> dict[str, tuple[float, float]]:
@@ -87,39 +93,57 @@ def main() -> int:
             files, size, conf = yolov4_files, int(name.split('-')[1]), 0.3
         opencv = OpenCVDarknet(files[0], files[1], (size, size))
         backends = {'OpenCV DNN 4.x': None}
-        for backend in ('torch', 'onnxruntime'):
+        for backend, precision in BACKENDS:
             start = time.perf_counter()
-            backends[f'jdd_ros {backend}'] = YoloDetector(*files, backend=backend, input_size=size)
-            print(f'{name}: {backend} ready in {time.perf_counter() - start:.1f} s', file=sys.stderr)
+            detector = YoloDetector(*files, backend=backend, precision=precision, input_size=size)
+            label = f'jdd_ros {"auto = " if backend == "auto" else ""}{detector.backend} {detector.precision}'
+            backends[label] = detector
+            print(f'{name}: {label} ({detector.backend} {detector.precision}) ready in '
+                  f'{time.perf_counter() - start:.1f} s', file=sys.stderr)
         class_names = next(d for d in backends.values() if d is not None).class_names
         reference = opencv.detect(image, class_names, conf)
         runs, counts = {}, {}
         for label, detector in backends.items():
             if detector is None:
                 runs[label] = functools.partial(opencv.detect, image, class_names, conf)
-                counts[label] = len(reference)
+                counts[label] = str(len(reference))
                 continue
             found = detector.detect(image, conf)
-            problems = compare_detections(found, reference)
-            if problems:
+            bf16 = detector.precision == 'bf16'
+            problems = compare_detections(found, reference, *((0.9, 0.03) if bf16 else (0.98, 0.01)))
+            counts[label] = str(len(found))
+            if problems and bf16 and name != 'tiny416':
+                counts[label] += f' ({len(problems)} differences beyond the bf16 tolerances)'
+            elif problems:
                 print(f'{name} {label}: detections differ from OpenCV DNN: {problems}', file=sys.stderr)
                 return 1
             runs[label] = functools.partial(detector.detect, image, conf)
-            counts[label] = len(found)
         for label, (median, best) in timed(runs, ITERATIONS[name]).items():
             rows.append((name, size, label, median, best, counts[label]))
             print(f'{name} {label}: {median:.1f} ms', file=sys.stderr)
 
+    from jdd_ros.inference.backends import resolve_backend
+    from jdd_ros.inference.openvino import openvino_version
+
+    auto = resolve_backend('auto', 'cpu')
     print(f'\nDetector speed, {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, '
-          f'{args.threads} threads; torch {torch.__version__}, OpenCV {cv2.__version__}; image {image.shape[1]}x'
-          f'{image.shape[0]}; load average before/after: {load_before[0]:.2f} / {os.getloadavg()[0]:.2f}\n')
-    print('| model | input | backend | ms per frame (median) | best | detections (identical to OpenCV) |')
+          f'{args.threads} threads; torch {torch.__version__}, OpenCV {cv2.__version__}, openvino '
+          f'{openvino_version()}; auto here: {auto} ({auto.reason}); image {image.shape[1]}x{image.shape[0]}; '
+          f'load average before/after: {load_before[0]:.2f} / {os.getloadavg()[0]:.2f}\n')
+    print('| model | input | backend | ms per frame (median) | best | detections (as OpenCV\'s, within the '
+          "backend's tolerances) |")
     print('|---|---|---|---|---|---|')
     for name, size, label, median, best, count in rows:
         model = 'yolov4-tiny (COCO)' if name == 'tiny416' else 'yolov4 (synthetic weights)'
         fastest = min(r[3] for r in rows if r[0] == name)
         mark = '**' if median == fastest else ''
         print(f'| {model} | {size} | {label} | {mark}{median:.1f}{mark} | {best:.1f} | {count} |')
+    tiny = {label.split(' = ')[0]: median for name, _, label, median, _, _ in rows if name == 'tiny416'}
+    if 'jdd_ros auto' in tiny:
+        ratio = tiny['jdd_ros auto'] / tiny['OpenCV DNN 4.x']
+        print(f'\nyolov4-tiny, `jdd-ros detect` per image (auto = {auto}): {tiny["jdd_ros auto"]:.1f} ms = '
+              f'{ratio:.2f}x OpenCV DNN\'s {tiny["OpenCV DNN 4.x"]:.1f} ms (target <= 0.6x), detections equal within '
+              'the tolerances above.')
     return 0
 
 

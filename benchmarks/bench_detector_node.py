@@ -111,8 +111,8 @@ def in_process(iterations: int, threads: int) -> list[tuple[str, float]]:
     table.insert(3, ('**network (inference)**', network_ms))
     table += [('detect() total (resize + network + post-processing)', full_ms),
               ('**node overhead per frame** (rgb8 decode, resize, post-processing, message, publish)', overhead)]
-    print(f'\n### detector_node per-frame costs (yolov4-tiny {w}x{h}, 640x480 TUM frame, {det.backend} on CPU, '
-          f'{threads} thread(s), {len(detections)} detections, median of {iterations})\n')
+    print(f'\n### detector_node per-frame costs (yolov4-tiny {w}x{h}, 640x480 TUM frame, {det.backend} {det.precision} '
+          f'on CPU, {threads} thread(s), {len(detections)} detections, median of {iterations})\n')
     print('| step | ms | % of inference |')
     print('|---|---:|---:|')
     for name, ms in table:

@@ -89,8 +89,8 @@ def main() -> int:
                          f"{costs['detect_then_filter'][0]:.0f}",
                          f"{costs['mask_then_detect'][0]:.0f} ({costs['mask_then_detect'][1]:.1f} mask)"))
     print(f'Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch '
-          f'{torch.__version__} ({torch.get_num_threads()} threads); yolov4-tiny 416, {detector.backend} backend; '
-          f'{args.repeats} repeats, median.\n')
+          f'{torch.__version__} ({torch.get_num_threads()} threads); yolov4-tiny 416, {detector.backend} '
+          f'{detector.precision}; {args.repeats} repeats, median.\n')
     print('| frame | max_depth (m) | image kept by the mask | detect_then_filter keeps (class m) | its drops beyond '
           'max_depth | mask_then_detect keeps | only detect_then_filter | only mask_then_detect | ms/frame '
           'detect_then_filter | ms/frame mask_then_detect |')

@@ -18,7 +18,8 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-SCRIPTS = ['bench_fusion.py', 'bench_detector.py', 'bench_detector_node.py', 'bench_depth.py', 'bench_filter_modes.py']
+SCRIPTS = ['bench_fusion.py', 'bench_detector.py', 'bench_detector_node.py', 'bench_depth.py', 'bench_filter_modes.py',
+           'bench_pipeline.py']
 
 
 def machine() -> str:
@@ -42,7 +43,6 @@ def main() -> int:
     env = dict(os.environ, ROS_AUTOMATIC_DISCOVERY_RANGE='LOCALHOST',
                ROS_DOMAIN_ID=str(random.SystemRandom().randint(1, 232)),
                ROS_LOG_DIR=tempfile.mkdtemp(prefix='jdd_ros_bench_logs_'))
-    env.setdefault('FASTDDS_DEFAULT_PROFILES_FILE', str(HERE.parent / 'config' / 'fastdds_large_images.xml'))
     sections = [f'# Benchmark results\n\n{time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())} — {machine()}\n']
     status = 0
     for script in wanted:

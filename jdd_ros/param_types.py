@@ -39,6 +39,7 @@ class DetectorNodeParams:
     weights_sha256: str = ''
     device: str = 'cpu'
     backend: str = 'auto'
+    precision: str = 'auto'
     input_size: int = 0
     threads: int = 0
     confidence_threshold: float = 0.25
@@ -60,6 +61,7 @@ class DepthNodeParams:
     model_sha256: str = ''
     device: str = 'cpu'
     backend: str = 'auto'
+    precision: str = 'auto'
     input_height: int = 0
     input_width: int = 0
     threads: int = 0

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from jdd_ros.detect.registry import FAMILIES
-from jdd_ros.inference.backends import BACKENDS
+from jdd_ros.inference.backends import BACKENDS, PRECISIONS
 from jdd_ros.inference.devices import DEVICES_HELP, parse_device
 from jdd_ros.param_types import SNAPSHOT_TYPES
 
@@ -119,8 +119,20 @@ RELIABILITY = ParamSpec(
 
 THREADS = ParamSpec(
     'threads', 0,
-    "Inference threads of the network (onnxruntime); 0: the cores this process may use, or half of them for each "
-    'network when the depth and detector networks share one process (the pipeline executable).', min=0, max=256)
+    'Inference threads of the network (onnxruntime, openvino); 0: all the cores this process may use, also for each '
+    'network when the depth and detector networks infer the same frame in parallel (the pipeline executable: measured '
+    'as fast as or faster than splitting the cores between them; 1 may suit a machine busy with other work).',
+    min=0, max=256)
+
+PRECISION = ParamSpec(
+    'precision', 'auto',
+    "What the network computes in on CPU: 'auto' is bf16 where the CPU computes bf16 natively (AVX512_BF16 or AMX; "
+    "backend openvino, ~2x fp32) and fp32 elsewhere; 'fp32' for results closest to the reference implementations; "
+    "'bf16' is refused on a CPU without native bf16. On CUDA 'auto' keeps the model's default (fp16 for Darknet).",
+    choices=PRECISIONS)
+
+_AUTO_BACKEND = ("'auto' is openvino bf16 on CPUs with native bf16 (AVX512_BF16/AMX), onnxruntime fp32 on other CPUs "
+                 'and torch on CUDA (see precision); the start-up log says which runs and why')
 
 AUTOSTART = ParamSpec(
     'autostart', True,
@@ -171,9 +183,9 @@ DETECTOR_NODE = (
     ParamSpec('weights_sha256', '', 'Expected sha256 of weights (custom Darknet weights or the ONNX export); the node '
               'refuses a file that differs. Empty skips the check for own files (a warning is logged).'),
     ParamSpec('device', 'cpu', f'Inference device: {DEVICES_HELP}.', check=_check_device),
-    ParamSpec('backend', 'auto', "Inference backend; 'auto' is onnxruntime on CPU (fastest there) and torch on CUDA. "
-              "Family 'ultralytics' runs onnxruntime only ('auto' is onnxruntime on every device; 'torch' is refused).",
-              choices=BACKENDS),
+    ParamSpec('backend', 'auto', f"Inference backend; {_AUTO_BACKEND}. Family 'ultralytics' runs onnxruntime or "
+              "openvino ('auto' is onnxruntime on CUDA; 'torch' is refused).", choices=BACKENDS),
+    PRECISION,
     ParamSpec('input_size', 0, "Network input size in pixels (multiple of 32); 0 uses the model's own: the cfg value "
               "(darknet), the export's input or metadata imgsz (ultralytics; a fixed-size export takes only its size).",
               min=0, max=4096, check=_check_input_size),
@@ -201,8 +213,9 @@ DEPTH_NODE = (
     ParamSpec('model_sha256', '',
               'Expected sha256 of the checkpoint or ONNX file; empty uses <checkpoint>.sha256 or the sidecar sha256.'),
     ParamSpec('device', 'cpu', f'Inference device: {DEVICES_HELP}.', check=_check_device),
-    ParamSpec('backend', 'auto', "Backend for checkpoint models ('onnxruntime' exports the checkpoint first; 'auto' is "
-              'onnxruntime on CPU and torch on CUDA).', choices=BACKENDS),
+    ParamSpec('backend', 'auto', f"Inference backend; {_AUTO_BACKEND}. onnxruntime and openvino run a checkpoint's "
+              "ONNX export (made in memory); 'torch' runs checkpoints only.", choices=BACKENDS),
+    PRECISION,
     ParamSpec('input_height', 0, 'Network input height in pixels (0 or >= 32; multiples of 32 are fastest, others '
               'are padded); 0 uses the model default.', min=0, max=4096, check=_check_depth_input_size),
     ParamSpec('input_width', 0, 'Network input width in pixels (0 or >= 32; multiples of 32 are fastest, others '

@@ -13,6 +13,7 @@ from harness import NodeProcess
 from rosbags.image import message_to_cvimage
 
 from jdd_ros.depth.estimator import DepthEstimator
+from jdd_ros.inference.backends import resolve_backend
 from jdd_ros.io.image_codec import fill_image
 
 torch.set_num_threads(1)
@@ -148,7 +149,9 @@ def test_onnx_model_and_synthetic_warning(domain_id, ros_peer, checkpoint, tmp_p
     with NodeProcess('depth_node', domain_id, params=params,
                      remap={'image': '/onnx/image', 'depth': '/onnx/depth'}) as node:
         node.wait_for_output('subscribed to', timeout=60)
-        assert 'SYNTHETIC' in node.output and 'onnxruntime' in node.output
+        choice = resolve_backend('auto', 'cpu')
+        assert 'SYNTHETIC' in node.output
+        assert f'depth backend: {choice.backend} {choice.precision} on cpu ({choice.reason})' in node.output
         ros_peer.wait_for_subscribers(pub)
         ros_peer.wait_for_publishers('/onnx/depth')
         rgb = sample_image(90, 110)

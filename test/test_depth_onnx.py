@@ -1,4 +1,7 @@
-"""ONNX export and the ONNX Runtime backend, with sidecar YAMLs for metric and relative inverse-depth models."""
+"""ONNX export and the ONNX Runtime backend, with sidecar YAMLs for metric and relative inverse-depth models.
+
+The ONNX models here run on ONNX Runtime (``from_onnx`` below), the fp32 backend these tests compare with torch;
+OpenVINO runs the same exports in test_openvino.py."""
 
 from __future__ import annotations
 
@@ -19,6 +22,10 @@ from jdd_ros.depth.sidecar import SidecarError, load_sidecar, parse_sidecar
 
 torch.set_num_threads(1)
 SIZE = (64, 96)
+
+
+def from_onnx(*args, **kwargs) -> DepthEstimator:
+    return DepthEstimator.from_onnx(*args, backend='onnxruntime', **kwargs)
 
 
 @pytest.fixture(scope='module')
@@ -51,7 +58,7 @@ def test_export_writes_a_valid_model_and_its_sidecar(exported):
 
 
 def test_onnx_runtime_agrees_with_torch(exported, torch_estimator):
-    ort_est = DepthEstimator.from_onnx(exported)
+    ort_est = from_onnx(exported)
     assert ort_est.backend == 'onnxruntime' and ort_est.is_metric
     assert 'depth.yaml' in ort_est.sha256_verified_against
     img = sample_image(120, 160)
@@ -64,7 +71,7 @@ def test_onnx_runtime_agrees_with_torch(exported, torch_estimator):
 
 def test_dynamic_input_size_and_batches(exported, checkpoint):
     torch_est = DepthEstimator.from_checkpoint(checkpoint, backend='torch', input_size=(96, 128))
-    ort_est = DepthEstimator.from_onnx(exported, input_size=(96, 128))
+    ort_est = from_onnx(exported, input_size=(96, 128))
     images = [sample_image(90, 120, seed=2), sample_image(50, 70, seed=3)]
     for a, b in zip(ort_est.predict_batch(images), torch_est.predict_batch(images)):
         np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-4)
@@ -126,7 +133,7 @@ def test_relative_inverse_with_fixed_scale(checkpoint, torch_estimator, tmp_path
     model, meta, _ = load_checkpoint(checkpoint)
     path = _export(InverseDepth(model, 2.5, 0.0), tmp_path / 'inv.onnx')
     _write(tmp_path / 'inv.yaml', input_size=list(SIZE), output_kind='relative_inverse', output_scale=0.4)
-    est = DepthEstimator.from_onnx(path)
+    est = from_onnx(path)
     img = sample_image(80, 100)
     np.testing.assert_allclose(est.predict(img), torch_estimator.predict(img), rtol=2e-3, atol=1e-4)
 
@@ -136,7 +143,7 @@ def test_relative_inverse_aligned_per_frame_to_a_sparse_reference(checkpoint, to
     path = _export(InverseDepth(model, 2.5, 0.3), tmp_path / 'rel.onnx')
     _write(tmp_path / 'rel.yaml', input_size=list(SIZE), output_kind='relative_inverse', alignment='reference',
            name='midas-like')
-    est = DepthEstimator.from_onnx(path)
+    est = from_onnx(path)
     assert not est.is_metric
     img = sample_image(80, 100)
     with pytest.raises(RuntimeError, match='predict_aligned'):
@@ -157,13 +164,13 @@ def test_bgr_nhwc_and_output_scale(checkpoint, torch_estimator, tmp_path):
     path = _export(BgrNhwcMillimetres(model), tmp_path / 'mm.onnx', dummy_shape=(1, *SIZE, 3))
     _write(tmp_path / 'mm.yaml', input_size=list(SIZE), output_kind='metric', channel_order='bgr',
            input_layout='nhwc', output_scale=0.001, min_depth=0.1, max_depth=10.0)
-    est = DepthEstimator.from_onnx(path)
+    est = from_onnx(path)
     img = sample_image(64, 96)
     np.testing.assert_allclose(est.predict(img), torch_estimator.predict(img), rtol=1e-3, atol=1e-4)
     # The same file described wrongly (rgb instead of bgr) gives a different answer: the option really matters.
     _write(tmp_path / 'wrong.yaml', input_size=list(SIZE), output_kind='metric', input_layout='nhwc',
            output_scale=0.001)
-    wrong = DepthEstimator.from_onnx(path, sidecar=tmp_path / 'wrong.yaml').predict(img)
+    wrong = from_onnx(path, sidecar=tmp_path / 'wrong.yaml').predict(img)
     assert np.abs(wrong - torch_estimator.predict(img)).max() > 1e-2
 
 
@@ -174,7 +181,7 @@ def test_metric_range_limits_become_nan(checkpoint, torch_estimator, tmp_path):
     ref = torch_estimator.predict(img)
     cut = float(np.median(ref))
     _write(tmp_path / 'm.yaml', input_size=list(SIZE), output_kind='metric', max_depth=cut)
-    got = DepthEstimator.from_onnx(path).predict(img)
+    got = from_onnx(path).predict(img)
     assert np.isnan(got[ref > cut * 1.01]).all()
     np.testing.assert_allclose(got[ref < cut * 0.99], ref[ref < cut * 0.99], rtol=1e-3)
 
@@ -184,7 +191,7 @@ def test_static_model_and_sidecar_sizes_must_agree(checkpoint, tmp_path):
     path = _export(model, tmp_path / 's.onnx')
     _write(tmp_path / 's.yaml', input_size=[96, 96], output_kind='metric')
     with pytest.raises(ValueError, match='fix input_size in the sidecar'):
-        DepthEstimator.from_onnx(path)
+        from_onnx(path)
 
 
 def test_sidecar_sha256_is_checked(exported, tmp_path):
@@ -192,16 +199,16 @@ def test_sidecar_sha256_is_checked(exported, tmp_path):
     side['sha256'] = 'ab' * 32
     bad = _write(tmp_path / 'bad.yaml', **side)
     with pytest.raises(CheckpointError, match='sha256'):
-        DepthEstimator.from_onnx(exported, sidecar=bad)
+        from_onnx(exported, sidecar=bad)
 
 
 def test_missing_files(tmp_path, exported):
     with pytest.raises(FileNotFoundError, match='export-depth-onnx'):
-        DepthEstimator.from_onnx(tmp_path / 'absent.onnx')
+        from_onnx(tmp_path / 'absent.onnx')
     lone = tmp_path / 'lone.onnx'
     lone.write_bytes(exported.read_bytes())
     with pytest.raises(FileNotFoundError, match='sidecar'):
-        DepthEstimator.from_onnx(lone)
+        from_onnx(lone)
 
 
 def test_not_an_onnx_file(tmp_path):
@@ -209,7 +216,9 @@ def test_not_an_onnx_file(tmp_path):
     path.write_bytes(b'not onnx at all')
     _write(tmp_path / 'junk.yaml', input_size=list(SIZE), output_kind='metric')
     with pytest.raises(ValueError, match='ONNX Runtime cannot load it'):
-        DepthEstimator.from_onnx(path)
+        from_onnx(path)
+    with pytest.raises(ValueError, match='(OpenVINO|ONNX Runtime) cannot load it'):
+        DepthEstimator.from_onnx(path)  # the default backend
 
 
 GOOD = {'input_size': [64, 96], 'output_kind': 'metric'}
@@ -262,7 +271,7 @@ def test_sizes_not_multiple_of_32_export_as_fixed_size_models(tmp_path):
     shape = [d.dim_value for d in onnx.load(str(out)).graph.input[0].type.tensor_type.shape.dim]
     assert shape == [1, 3, 48, 80]
     img = sample_image(70, 90)
-    np.testing.assert_allclose(DepthEstimator.from_onnx(out).predict(img),
+    np.testing.assert_allclose(from_onnx(out).predict(img),
                                DepthEstimator.from_checkpoint(ckpt, backend='torch').predict(img), rtol=1e-3, atol=1e-4)
     with pytest.raises(ValueError, match='fix input_size'):
-        DepthEstimator.from_onnx(out, input_size=(64, 96))
+        from_onnx(out, input_size=(64, 96))

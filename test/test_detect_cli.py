@@ -10,6 +10,11 @@ import pytest
 from harness import fixture, yolov4_tiny_files
 
 from jdd_ros import cli
+from jdd_ros.inference.backends import resolve_backend
+
+# What `jdd-ros detect` runs by default here, and its tolerances against OpenCV DNN (bf16: issue #11's).
+DEFAULT = resolve_backend('auto', 'cpu')
+MIN_IOU, MAX_SCORE_DIFF = (0.9, 0.03) if DEFAULT.precision == 'bf16' else (0.98, 0.01)
 
 
 @pytest.fixture(scope='module')
@@ -54,7 +59,9 @@ def test_detect_writes_json_finds_the_chairs_and_draws(files, tmp_path, capsys):
     out_json, out_png = tmp_path / 'det.json', tmp_path / 'det.png'
     assert cli.main(['detect', files['image'], *model_args(files), '--json', str(out_json),
                      '--out-image', str(out_png)]) == 0
-    printed = [line for line in capsys.readouterr().out.splitlines() if line.startswith(files['image'])]
+    captured = capsys.readouterr()
+    assert f'on {DEFAULT.backend} {DEFAULT.precision} (cpu' in captured.err and DEFAULT.reason in captured.err
+    printed = [line for line in captured.out.splitlines() if line.startswith(files['image'])]
     records = json.loads(out_json.read_text())
     assert isinstance(records, list) and len(records) == 1
     assert records[0]['image'] == files['image']
@@ -75,8 +82,8 @@ def test_detect_writes_json_finds_the_chairs_and_draws(files, tmp_path, capsys):
     assert sorted(d['class_id'] for d in detections) == sorted(r[0] for r in reference)
     for d in detections:
         best = max((r for r in reference if r[0] == d['class_id']), key=lambda r: iou(r[2], d['bbox_xyxy']))
-        assert iou(best[2], d['bbox_xyxy']) >= 0.98
-        assert abs(best[1] - d['score']) <= 0.01
+        assert iou(best[2], d['bbox_xyxy']) >= MIN_IOU
+        assert abs(best[1] - d['score']) <= MAX_SCORE_DIFF
 
     drawn = cv2.imread(str(out_png))
     original = cv2.imread(files['image'])

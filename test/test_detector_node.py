@@ -11,6 +11,8 @@ import numpy as np
 import pytest
 from harness import NodeProcess, RosPeer, fixture, yolov4_tiny_files
 
+from jdd_ros.inference.backends import resolve_backend
+
 NODE = 'detector_node'
 
 
@@ -39,7 +41,9 @@ def node(files, domain_id):
     proc = NodeProcess(NODE, domain_id, params={**files, 'reliability': 'reliable'}, OMP_NUM_THREADS='1')
     with proc:
         proc.wait_for_output(r'waiting for images', timeout=120)
-        assert re.search(r'loaded in [\d.]+ s \(onnxruntime on cpu', proc.output), 'auto: ONNX Runtime on CPU'
+        choice = resolve_backend('auto', 'cpu')  # openvino bf16 on CPUs with native bf16, else onnxruntime fp32
+        assert re.search(rf'loaded in [\d.]+ s \({choice.backend} {choice.precision} on cpu: ', proc.output)
+        assert choice.reason in proc.output, 'the start-up log says why this backend runs'
         yield proc
     assert proc.proc.returncode == 0, proc.output
 

@@ -22,6 +22,7 @@ from diag_helpers import COMMON_KEYS, Statuses, describe, level, values
 from harness import BIN, REPO, NodeProcess, new_domain_id, ros_env, yolov4_tiny_files
 
 from jdd_ros.core.health import OK, WARN
+from jdd_ros.inference.backends import resolve_backend
 from jdd_ros.inference.hashing import sha256_of
 from jdd_ros.io.image_codec import fill_image
 from jdd_ros.params import SCHEMA
@@ -122,7 +123,8 @@ def test_every_node_reports_its_status_with_the_keys(camera, statuses, checkpoin
         for key in ('frames received', 'frames inferred', 'frames skipped', 'frames refused', 'inference failures',
                     'backend', 'device', 'model', 'model sha256'):
             assert key in v, key
-        assert (v['input topic'], v['backend'], v['device']) == (f'{NS}/image', 'onnxruntime', 'cpu')
+        auto = resolve_backend('auto', 'cpu').backend  # what the nodes' default runs on this machine
+        assert (v['input topic'], v['backend'], v['device']) == (f'{NS}/image', auto, 'cpu')
         assert float(v['input rate (Hz)']) > 0 and float(v['published rate (Hz)']) > 0
         assert 0 <= float(v['latency p50 (ms)']) <= float(v['latency p95 (ms)'])
     assert got['pipe/depth_node'].hardware_id == depth['model'] == 'depth.pt'
@@ -176,8 +178,15 @@ def read_until(fd, predicate, timeout):
         if ready:
             try:
                 text += os.read(fd, 65536).decode(errors='replace')
-            except OSError:  # EIO: the child closed the terminal
+            except OSError:  # EIO: the child closed the terminal (it ended)
                 break
+    return text
+
+
+def read_screen_until(fd, predicate, timeout):
+    """``read_until`` for a program that must keep running: its end is reported with what it showed."""
+    text = read_until(fd, predicate, timeout)
+    assert predicate(text), f'jdd-ros status ended early; it showed:\n{ANSI.sub("", text)[-3000:]}'
     return text
 
 
@@ -199,12 +208,12 @@ def test_status_screen_in_a_terminal_shows_the_live_pipeline(camera, statuses, d
         os.execve(str(BIN / 'jdd-ros'), ['jdd-ros', 'status'], status_env(domain_id))
     try:
         fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack('HHHH', 40, 150, 0, 0))
-        text = read_until(fd, all_rows_ok, timeout=60)
+        text = read_screen_until(fd, all_rows_ok, timeout=60)
         screen = last_screen(text)
         assert screen.startswith('jdd-ros status ') and '3 node(s) on /diagnostics' in screen, screen
         assert all(len(line) <= 150 for line in screen.splitlines()), screen
         assert re.search(r'^LEVEL +NODE +IN/s +OUT/s +P50ms +P95ms +SKIP +LOST +REFUSED +MESSAGE$', screen, re.M)
-        refreshed = read_until(fd, lambda t: t.count('\x1b[H') >= 2, timeout=10)  # it keeps redrawing
+        refreshed = read_screen_until(fd, lambda t: t.count('\x1b[H') >= 2, timeout=10)  # it keeps redrawing
         assert all_rows_ok(text + refreshed)
         os.write(fd, b'\x03')  # Ctrl-C, through the terminal
         rest = read_until(fd, lambda t: False, timeout=15)

@@ -1,7 +1,11 @@
 """The Ultralytics/YOLOv5 ONNX detector on tiny generated models with the real output layouts
 (ultralytics_models.py): objects found where they are drawn, detections equal to an independent reference
 (ultralytics_reference.py) for every layout, class count, threshold and class filter, layout and names resolution,
-and clear refusals; the family's parameters through the registry, ``jdd-ros detect`` and ``jdd-ros fuse``."""
+and clear refusals; the family's parameters through the registry, ``jdd-ros detect`` and ``jdd-ros fuse``.
+
+The decoding is compared exactly with the fp32 reference, so these detectors run in fp32 (``UltralyticsDetector``
+below, ``--precision fp32``); bf16 (what 'auto' runs on CPUs with native bf16) is compared with fp32 on the raw
+outputs in ``test_bf16_outputs_are_within_the_bf16_tolerances_of_fp32``."""
 
 from __future__ import annotations
 
@@ -28,10 +32,18 @@ from ultralytics_models import (
 )
 from ultralytics_reference import Reference
 
-from jdd_ros.detect.ultralytics import UltralyticsDetector
+from jdd_ros.detect.ultralytics import UltralyticsDetector as FamilyDetector
 from jdd_ros.detect.ultralytics.layout import resolve_layout, v5_anchor_count
 from jdd_ros.detect.ultralytics.metadata import ModelMetadata, parse_metadata
 from jdd_ros.detect.ultralytics.preprocess import Letterbox
+
+
+class UltralyticsDetector(FamilyDetector):
+    """The family's detector in fp32 unless told otherwise."""
+
+    def __init__(self, *args, precision: str = 'fp32', **kwargs):
+        super().__init__(*args, precision=precision, **kwargs)
+
 
 LAYOUTS = ('v5', 'v8', 'end2end')
 CLASS_COUNTS = (1, 3, 80)
@@ -141,6 +153,46 @@ def test_matches_reference(model_dir, layout, nc):
             assert_same(ours, ref.detect(image, conf, iou, classes), det.class_names)
             total += len(ours)
     assert total > 20  # the scenes do produce detections to compare
+
+
+@pytest.mark.parametrize('layout', LAYOUTS)
+def test_openvino_fp32_matches_reference(model_dir, layout):
+    path = model(model_dir, layout, 3)
+    det = UltralyticsDetector(path, backend='openvino')
+    assert (det.backend, det.precision) == ('openvino', 'fp32')
+    ref = Reference(path, layout, det.class_names, det.input_size)
+    for image, ours in zip(SCENES, det.detect_batch(SCENES, 0.25, 0.45)):
+        assert_same(ours, ref.detect(image, 0.25, 0.45, None), det.class_names)
+
+
+@pytest.mark.parametrize('layout', LAYOUTS)
+def test_bf16_outputs_are_within_the_bf16_tolerances_of_fp32(model_dir, layout):
+    """Issue #11's bf16 tolerances (score within 0.03, IoU >= 0.9) on what bf16 changes: the raw scores and boxes,
+    and the detections of a scene without near-ties (the generated models' scores differ by ~1e-3 between
+    neighbouring windows, which bf16 may reorder: a property of these models, not of real ones)."""
+    from jdd_ros.detect.darknet.opencv_reference import compare_detections
+    from jdd_ros.inference.openvino import cpu_supports_bf16
+
+    path = model(model_dir, layout, 80)
+    if not cpu_supports_bf16():
+        with pytest.raises(ValueError, match='no native bf16'):
+            FamilyDetector(path, precision='bf16')
+        return
+    bf16, fp32 = FamilyDetector(path), UltralyticsDetector(path)  # auto: bf16 on this CPU
+    assert (bf16.backend, bf16.precision, fp32.precision) == ('openvino', 'bf16', 'fp32')
+    from jdd_ros.detect.ultralytics.preprocess import preprocess
+
+    batch, _ = preprocess(SCENES, bf16.input_size, np.float32)
+    a, b = bf16._infer(batch), fp32._infer(batch)
+    if layout != 'end2end':  # end2end rows are the top-k by score: compared as detections below
+        boxes_a, boxes_b = (a[:, :4], b[:, :4]) if layout == 'v8' else (a[..., :4], b[..., :4])
+        score_a, score_b = (a[:, 4:], b[:, 4:]) if layout == 'v8' else (a[..., 4:], b[..., 4:])
+        assert np.abs(score_a - score_b).max() <= 0.03
+        assert np.abs(boxes_a - boxes_b).max() <= 1.0  # pixels of the network input
+        assert np.abs(score_a - score_b).max() > 0, 'bf16 really ran'
+    bf16, fp32 = FamilyDetector(model(model_dir, layout, 3)), UltralyticsDetector(model(model_dir, layout, 3))
+    found = fp32.detect(square_image(), 0.9)
+    assert len(found) >= 2 and compare_detections(bf16.detect(square_image(), 0.9), found, 0.9, 0.03) == []
 
 
 def test_batch_equals_single_images(model_dir):
@@ -391,7 +443,7 @@ def test_description_says_what_was_loaded(model_dir):
     text = det.description
     assert '\n' not in text
     for part in ('.onnx', 'end2end layout (from metadata)', '80 classes (metadata names)', 'input 320x320',
-                 'batch 1', 'onnxruntime on cpu', 'Ultralytics YOLO11n'):
+                 'batch 1', 'onnxruntime fp32 on cpu', 'Ultralytics YOLO11n'):
         assert part in text, (part, text)
     assert (det.backend, det.device, det.layout) == ('onnxruntime', 'cpu', 'end2end')
 
@@ -419,7 +471,7 @@ def test_class_names_helper():
 def detector_params(**values):
     from jdd_ros.params import snapshot
 
-    return snapshot('detector_node', {'family': 'ultralytics', **values})
+    return snapshot('detector_node', {'family': 'ultralytics', 'precision': 'fp32', **values})
 
 
 def test_registry_builds_the_family_from_node_parameters(model_dir, tmp_path):
@@ -432,7 +484,7 @@ def test_registry_builds_the_family_from_node_parameters(model_dir, tmp_path):
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     # model keeps its Darknet default (ignored here); input_size 0 is the export's own size
     det = build_detector(detector_params(weights=str(path)))
-    assert isinstance(det, UltralyticsDetector)
+    assert isinstance(det, FamilyDetector)
     assert (det.class_names, det.input_size, det.backend, det.device) == (['red', 'green', 'blue'], (320, 320),
                                                                           'onnxruntime', 'cpu')
     det = build_detector(detector_params(weights=str(path), names=str(names_file), weights_sha256=digest,
@@ -500,7 +552,8 @@ def test_jdd_ros_detect_json_equals_the_reference(model_dir, tmp_path, capsys, l
     for conf, iou, classes in ((0.25, 0.45, None), (0.1, 0.6, ['red', 'blue'])):
         out = tmp_path / f'det_{conf}.json'
         argv = ['detect', '--family', 'ultralytics', '--weights', str(path), *map(str, images), '--json', str(out),
-                '--conf', str(conf), '--nms', str(iou)] + (['--classes', ','.join(classes)] if classes else [])
+                '--conf', str(conf), '--nms', str(iou), '--precision', 'fp32']
+        argv += ['--classes', ','.join(classes)] if classes else []
         assert cli.main(argv) == 0, capsys.readouterr().err
         records = json.loads(out.read_text())
         assert [r['image'] for r in records] == [str(p) for p in images]

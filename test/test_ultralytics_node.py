@@ -11,7 +11,11 @@ import pytest
 from harness import NodeProcess
 from ultralytics_models import GREEN_BOX, RED_BOX, build_model, square_image, ultralytics_metadata
 
+from jdd_ros.inference.backends import resolve_backend
+
 NODE = 'detector_node'
+AUTO = resolve_backend('auto', 'cpu')  # openvino bf16 on CPUs with native bf16, else onnxruntime fp32
+RUNTIME = 'OpenVINO' if AUTO.backend == 'openvino' else 'ONNX Runtime'
 
 
 @pytest.fixture(scope='module')
@@ -55,8 +59,9 @@ def image_msg(array: np.ndarray, encoding: str, sec: int, nanosec: int, frame_id
 
 
 def test_start_up_log_names_the_export_and_warns_it_is_not_pinned(node, export):
-    assert ('(onnxruntime on cpu): colours_yolo11n.onnx: v8 layout (from metadata), 3 classes (metadata names), '
-            'input 320x320, batch 1, onnxruntime on cpu - Ultralytics YOLO11n') in node.output
+    assert (f'({AUTO.backend} {AUTO.precision} on cpu: {AUTO.reason}): colours_yolo11n.onnx: v8 layout (from '
+            'metadata), 3 classes (metadata names), input 320x320, batch 1, '
+            f'{AUTO.backend} {AUTO.precision} on cpu - Ultralytics YOLO11n') in node.output
     assert f'{export} is not checked against a checksum: set weights_sha256' in node.output
 
 
@@ -101,7 +106,7 @@ def refusals(export, tmp_path):
                             f'{export}: sha256 {hashlib.sha256(export.read_bytes()).hexdigest()} does not match the '
                             f'expected sha256 ({"ab" * 32})'),
         'not an ONNX file': ({'weights': str(tmp_path / 'garbage.onnx')},
-                             f'{tmp_path / "garbage.onnx"}: ONNX Runtime cannot load it as a model'),
+                             f'{tmp_path / "garbage.onnx"}: {RUNTIME} cannot load it as a model'),
     }
 
 

@@ -17,7 +17,7 @@ from jdd_ros.core.detection import write_json
 from jdd_ros.detect.base import Detector
 from jdd_ros.detect.darknet.model_store import KNOWN_MODELS, ModelError
 from jdd_ros.detect.registry import FAMILIES, build_detector
-from jdd_ros.inference.backends import BACKENDS
+from jdd_ros.inference.backends import BACKENDS, PRECISIONS, resolve_backend
 from jdd_ros.io.drawing import draw_detections
 from jdd_ros.io.frames import read_rgb
 from jdd_ros.params import snapshot
@@ -39,6 +39,15 @@ def _threshold(text: str) -> float:
     if not 0.0 <= value <= 1.0:
         raise argparse.ArgumentTypeError(f'thresholds lie in [0, 1], got {value}')
     return value
+
+
+def auto_here(device: str = 'cpu') -> str:
+    """What backend 'auto' and precision 'auto' run on this machine, and why (for --help)."""
+    try:
+        choice = resolve_backend('auto', device, 'auto')
+    except ValueError as exc:
+        return f'cannot run here: {exc}'
+    return f'{choice} ({choice.reason})'.replace('%', '%%')
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -64,8 +73,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--input-size', type=_input_size, default=None,
                         help="network input size (multiple of 32; default: the cfg value, or the export's own)")
     parser.add_argument('--backend', choices=BACKENDS, default='auto',
-                        help="'auto' (default): onnxruntime on CPU, torch on CUDA (--family ultralytics: "
-                             'onnxruntime only)')
+                        help="'auto' (default): openvino bf16 on CPUs with native bf16 (AVX512_BF16/AMX), onnxruntime "
+                             'fp32 on other CPUs, torch on CUDA (--family ultralytics: onnxruntime or openvino). '
+                             f'On this machine\'s CPU: {auto_here()}')
+    parser.add_argument('--precision', choices=PRECISIONS, default='auto',
+                        help="'auto' (default): bf16 where the CPU computes it natively, else fp32; 'fp32': closest "
+                             "to the reference implementations; 'bf16' is refused without native bf16")
     parser.add_argument('--device', default='cpu', help="'cpu', 'cuda' or 'cuda:N'")
     parser.add_argument('--json', dest='json_out', metavar='OUT', help="write the detections as JSON ('-': stdout)")
     parser.add_argument('--out-image', metavar='OUT.png',
@@ -95,7 +108,8 @@ def _detector(args: argparse.Namespace) -> Detector:
     params = snapshot('detector_node', {
         'family': args.family, 'model': args.model or 'yolov4-tiny', 'cfg': args.cfg or '',
         'weights': args.weights or '', 'names': args.names or '', 'weights_sha256': args.weights_sha256,
-        'device': args.device, 'backend': args.backend, 'input_size': args.input_size or 0})
+        'device': args.device, 'backend': args.backend, 'precision': args.precision,
+        'input_size': args.input_size or 0})
     return build_detector(params, args.model_dir)
 
 
@@ -105,6 +119,8 @@ def run(args: argparse.Namespace) -> int:
     except (ModelError, ValueError, FileNotFoundError) as exc:
         print(f'error: {exc}', file=sys.stderr)
         return 2
+    print(f'detector: {detector.description} ({detector.backend} {detector.precision}: {detector.backend_reason})',
+          file=sys.stderr)
     if args.classes:
         unknown = sorted(args.classes - set(detector.class_names))
         if unknown:

@@ -48,8 +48,11 @@ def add_model_arguments(parser: argparse.ArgumentParser, depth_image: bool) -> N
     det.add_argument('--input-size', type=int, default=0,
                      help="detector input size, multiple of 32 (0: the cfg, or the export's own)")
     det.add_argument('--backend', default='auto',
-                     help="'auto' (default: onnxruntime on CPU, torch on CUDA), 'torch' or 'onnxruntime' (detector and "
-                     'depth model)')
+                     help="'auto' (default: openvino bf16 on CPUs with native bf16, onnxruntime fp32 on other CPUs, "
+                     "torch on CUDA), 'torch', 'onnxruntime' or 'openvino' (detector and depth model)")
+    det.add_argument('--precision', default='auto',
+                     help="'auto' (default: bf16 where the CPU computes it natively, else fp32), 'fp32' or 'bf16' "
+                     '(detector and depth model)')
     det.add_argument('--device', default='cpu', help="'cpu', 'cuda' or 'cuda:N'")
     dep = parser.add_argument_group('depth (a depth image from an RGB-D sensor, or a depth model)')
     if depth_image:
@@ -86,11 +89,12 @@ def validated(args: argparse.Namespace) -> tuple[Any, Any, Any]:
         detector = snapshot('detector_node', {
             'family': args.family, 'model': args.model, 'cfg': args.cfg, 'weights': args.weights, 'names': args.names,
             'weights_sha256': args.weights_sha256, 'device': args.device, 'backend': args.backend,
-            'input_size': args.input_size, 'confidence_threshold': args.conf, 'nms_threshold': args.nms,
-            'classes': classes})
+            'precision': args.precision, 'input_size': args.input_size, 'confidence_threshold': args.conf,
+            'nms_threshold': args.nms, 'classes': classes})
         depth = snapshot('depth_node', {
             'checkpoint': args.depth_checkpoint or '', 'onnx_model': args.depth_onnx or '',
-            'model_sha256': args.depth_sha256, 'device': args.device, 'backend': args.backend})
+            'model_sha256': args.depth_sha256, 'device': args.device, 'backend': args.backend,
+            'precision': args.precision})
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     if not args.depth_scale > 0:

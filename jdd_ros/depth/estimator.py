@@ -10,15 +10,16 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
 
 from jdd_ros.depth.checkpoint import DepthModelMeta, verify_sha256
 from jdd_ros.depth.sidecar import OnnxDepthSpec, load_sidecar, sidecar_path
-from jdd_ros.inference.backends import resolve_backend
+from jdd_ros.inference.backends import BackendChoice, resolve_backend
 from jdd_ros.inference.devices import torch_device
-from jdd_ros.inference.onnx_runtime import OnnxRuntimeRunner
+from jdd_ros.inference.runtime import open_model, resolve_onnx_backend
 
 
 def _check_size(size: Sequence[int], minimum: int = 32) -> tuple[int, int]:
@@ -38,17 +39,56 @@ def resize_rgb(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return cv2.resize(rgb, (w, h), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
 
 
+def _torch_run(model: Any, device: str, threads: int) -> Callable[[np.ndarray], np.ndarray]:
+    """The checkpoint's module on ``device`` as a batch -> raw output function."""
+    import torch
+
+    dev = torch_device(device)
+    model.to(dev).eval()
+    if threads:
+        torch.set_num_threads(threads)
+
+    def run(batch: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            out = model(torch.from_numpy(batch).to(dev))
+        return out[:, 0].float().cpu().numpy()
+    return run
+
+
+def _open_onnx(path: Path, spec: OnnxDepthSpec, size: tuple[int, int], *, device: str, backend: str, precision: str,
+               threads: int, digest: str) -> tuple[Any, BackendChoice]:
+    """The ONNX depth model opened by the inference layer; ValueError when the backend cannot load it."""
+    if backend == 'torch':
+        raise ValueError(f"{path}: backend torch runs jdd_ros checkpoints only; an ONNX depth model runs on backend "
+                         "'auto', 'onnxruntime' or 'openvino'")
+    choice = resolve_onnx_backend(backend, device, precision)
+    shape = (1, *size, 3) if spec.input_layout == 'nhwc' else (1, 3, *size)
+    try:
+        return open_model(path, device=device, choice=choice, threads=threads, onnx_sha256=digest,
+                          input_shape=shape)
+    except RuntimeError as exc:
+        if choice.backend == 'openvino':  # only the missing package: OpenVINO's own failures are ValueErrors
+            raise
+        raise ValueError(f'{path}: ONNX Runtime cannot load it: {str(exc).strip().splitlines()[0][:300]}') from exc
+    except Exception as exc:  # noqa: BLE001 - ORT raises its own exception types
+        name = 'ONNX Runtime' if choice.backend == 'onnxruntime' else 'OpenVINO'
+        raise ValueError(f'{path}: {name} cannot load it: {str(exc).strip().splitlines()[0][:300]}') from exc
+
+
 class DepthEstimator:
     """Metric depth from RGB frames; build it with ``from_checkpoint`` or ``from_onnx``."""
 
     def __init__(self, run: Callable[[np.ndarray], np.ndarray], *, input_size: tuple[int, int], mean: Sequence[float],
                  std: Sequence[float], meta: DepthModelMeta, description: str, backend: str,
-                 spec: OnnxDepthSpec | None = None, batch_size_limit: int = 0):
+                 spec: OnnxDepthSpec | None = None, batch_size_limit: int = 0, precision: str = 'fp32',
+                 backend_reason: str = ''):
         self._run = run  # N,3,h,w (or N,h,w,3) float32 -> raw output, N leading
         self.input_size = input_size
         self.meta = meta
         self.description = description
         self.backend = backend
+        self.precision = precision  # what the network computes in: 'fp32', 'bf16'
+        self.backend_reason = backend_reason  # why this backend and precision (for the start-up log)
         self.spec = spec
         self.sha256 = ''  # of the model file
         self.sha256_verified_against = ''  # '' = there was no expected digest to check it against
@@ -66,44 +106,40 @@ class DepthEstimator:
     @classmethod
     def from_checkpoint(cls, path: str | os.PathLike, device: str = 'cpu', backend: str = 'auto',
                         input_size: Sequence[int] | None = None, *, sha256: str | None = None,
-                        require_trained: bool = True, threads: int = 0) -> DepthEstimator:
-        """A trained jdd_ros checkpoint; ``backend='onnxruntime'`` exports it to ONNX in memory first."""
-        import torch
-
+                        require_trained: bool = True, threads: int = 0, precision: str = 'auto') -> DepthEstimator:
+        """A trained jdd_ros checkpoint; the ONNX backends (``backend``/``precision``: see
+        ``jdd_ros.inference.backends.resolve_backend``) run its ONNX export, made in memory first."""
         from jdd_ros.depth.checkpoint import load_checkpoint
 
-        backend = resolve_backend(backend, device)
+        choice = resolve_backend(backend, device, precision)
         model, meta, rest = load_checkpoint(path, 'cpu', require_trained=require_trained, sha256=sha256)
         size = _check_size(input_size) if input_size else _check_size(meta.input_size)
-        where = f'{Path(path).name}'
-        if backend == 'torch':
-            dev = torch_device(device)
-            model.to(dev).eval()
-            if threads:
-                torch.set_num_threads(threads)
-
-            def run(batch: np.ndarray) -> np.ndarray:
-                with torch.inference_mode():
-                    out = model(torch.from_numpy(batch).to(dev))
-                return out[:, 0].float().cpu().numpy()
+        if choice.backend == 'torch':
+            run, where = _torch_run(model, device, threads), device
         else:
             from jdd_ros.depth.onnx_export import model_to_onnx_bytes
 
-            runner = OnnxRuntimeRunner(model_to_onnx_bytes(model, size), device, threads)
+            runner, choice = open_model(model_to_onnx_bytes(model, size), device=device, choice=choice,
+                                        threads=threads, input_shape=(1, 3, *size),
+                                        name=f'depth-{meta.encoder}-{size[0]}x{size[1]}')
+            where = f"{device}, {runner.threads} thread{'s' if runner.threads != 1 else ''}"
 
             def run(batch: np.ndarray) -> np.ndarray:
                 return runner(batch)[0][:, 0]
-        description = f'{meta.describe()}; network input {size[1]}x{size[0]}; {backend} on {device}; from {where}'
+        precision = 'fp32' if choice.backend == 'torch' else runner.precision
+        description = (f'{meta.describe()}; network input {size[1]}x{size[0]}; {choice.backend} {precision} on '
+                       f'{where}; from {Path(path).name}')
         est = cls(run, input_size=size, mean=meta.mean, std=meta.std, meta=meta, description=description,
-                  backend=backend)
+                  backend=choice.backend, precision=precision, backend_reason=choice.reason)
         est.sha256, est.sha256_verified_against = rest['sha256'], rest['sha256_verified_against']
         return est
 
     @classmethod
     def from_onnx(cls, path: str | os.PathLike, sidecar: str | os.PathLike | None = None, *, device: str = 'cpu',
-                  input_size: Sequence[int] | None = None, sha256: str | None = None,
-                  threads: int = 0) -> DepthEstimator:
-        """An ONNX depth model described by its sidecar YAML (default: ``<path without .onnx>.yaml``)."""
+                  input_size: Sequence[int] | None = None, sha256: str | None = None, threads: int = 0,
+                  backend: str = 'auto', precision: str = 'auto') -> DepthEstimator:
+        """An ONNX depth model described by its sidecar YAML (default: ``<path without .onnx>.yaml``), run by the
+        ONNX backends (``backend``/``precision``: see ``jdd_ros.inference.backends.resolve_backend``)."""
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f'ONNX depth model {path} not found; export ours with '
@@ -113,20 +149,21 @@ class DepthEstimator:
         digest, verified_against = verify_sha256(path, sha256 or spec.sha256 or None)
         if spec.sha256 and not sha256:
             verified_against = f'the sha256 in {sidecar or sidecar_path(path)}'
-        try:
-            session = OnnxRuntimeRunner(path, device, threads).session
-        except Exception as exc:  # noqa: BLE001 - ORT raises its own exception types
-            raise ValueError(f'{path}: ONNX Runtime cannot load it: {str(exc).splitlines()[0][:300]}') from exc
-        inputs = {i.name: i for i in session.get_inputs()}
-        outputs = [o.name for o in session.get_outputs()]
-        in_name = spec.input_name or session.get_inputs()[0].name
+        size = (int(input_size[0]), int(input_size[1])) if input_size else spec.input_size
+        runner, choice = _open_onnx(path, spec, size, device=device, backend=backend, precision=precision,
+                                    threads=threads, digest=digest)
+        inputs = {i.name: i for i in runner.inputs}
+        outputs = [o.name for o in runner.outputs]
+        in_name = spec.input_name or runner.inputs[0].name
         out_name = spec.output_name or outputs[0]
         if in_name not in inputs:
             raise ValueError(f"{path}: sidecar input_name '{in_name}' is not an input (inputs: {', '.join(inputs)})")
+        if in_name != runner.inputs[0].name:
+            raise ValueError(f"{path}: sidecar input_name '{in_name}' is not the model's first input "
+                             f"({runner.inputs[0].name}); a depth model takes the image as its first input")
         if out_name not in outputs:
             raise ValueError(f"{path}: sidecar output_name '{out_name}' is not an output "
                              f"(outputs: {', '.join(outputs)})")
-        size = (int(input_size[0]), int(input_size[1])) if input_size else spec.input_size
         shape = list(inputs[in_name].shape)
         if len(shape) != 4:
             raise ValueError(f'{path}: input {in_name} has shape {shape}; a 4-D image input is expected')
@@ -141,9 +178,10 @@ class DepthEstimator:
                                  f'{size[0]}x{size[1]} (h x w); fix input_size in the sidecar')
         dtype = np.float16 if inputs[in_name].type == 'tensor(float16)' else np.float32
         batch_limit = shape[0] if isinstance(shape[0], int) else 0
+        out_index = outputs.index(out_name)
 
         def run(batch: np.ndarray) -> np.ndarray:
-            out = np.asarray(session.run([out_name], {in_name: batch.astype(dtype, copy=False)})[0], np.float32)
+            out = np.asarray(runner(batch.astype(dtype, copy=False))[out_index], np.float32)
             if out.ndim == 4 and out.shape[1] == 1:
                 out = out[:, 0]
             elif out.ndim == 4 and out.shape[-1] == 1:
@@ -159,9 +197,11 @@ class DepthEstimator:
                               trained_on=spec.trained_on, epochs=0, notes=f'external ONNX model {path.name}')
         kind = spec.output_kind + ('' if spec.output_kind == 'metric' else f' (alignment {spec.alignment})')
         description = (f"ONNX model {spec.name or path.name}, {kind} depth, input {size[1]}x{size[0]}"
-                       f"{', trained on ' + spec.trained_on if spec.trained_on else ''}; onnxruntime on {device}")
+                       f"{', trained on ' + spec.trained_on if spec.trained_on else ''}; {choice.backend} "
+                       f"{runner.precision} on {device}, {runner.threads} thread{'s' if runner.threads != 1 else ''}")
         est = cls(run, input_size=size, mean=spec.mean, std=spec.std, meta=meta, description=description,
-                  backend='onnxruntime', spec=spec, batch_size_limit=batch_limit)
+                  backend=choice.backend, spec=spec, batch_size_limit=batch_limit, precision=runner.precision,
+                  backend_reason=choice.reason)
         est.sha256, est.sha256_verified_against = digest, verified_against
         return est
 

@@ -44,6 +44,7 @@ class EvalOptions:
     worst: int = 6
     out: str | None = None
     threads: int | None = None
+    precision: str = 'auto'
     no_progress: bool = False
 
 
@@ -51,8 +52,8 @@ def _estimator(args: EvalOptions):
     from jdd_ros.depth.estimator import DepthEstimator
 
     if args.onnx:
-        return DepthEstimator.from_onnx(args.onnx, args.sidecar, threads=args.threads or 0)
-    return DepthEstimator.from_checkpoint(args.checkpoint, threads=args.threads or 0)
+        return DepthEstimator.from_onnx(args.onnx, args.sidecar, threads=args.threads or 0, precision=args.precision)
+    return DepthEstimator.from_checkpoint(args.checkpoint, threads=args.threads or 0, precision=args.precision)
 
 
 def _source(args: EvalOptions):

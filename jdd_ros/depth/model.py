@@ -20,7 +20,9 @@ NO_MODEL = (
 @runtime_checkable
 class DepthModel(Protocol):
     description: str  # one line for the start-up log
-    backend: str
+    backend: str  # 'torch', 'onnxruntime' or 'openvino'
+    precision: str  # what the network computes in: 'fp32', 'bf16'
+    backend_reason: str  # why this backend and precision (for the start-up log)
     input_size: tuple[int, int]  # network input (height, width)
     sha256: str  # of the model file
     sha256_verified_against: str  # '' when there was nothing to verify it against
@@ -57,9 +59,10 @@ def build_depth_model(params: Any, sidecar: str | None = None, *, require_metric
     sha = params.model_sha256 or None
     if checkpoint:
         return DepthEstimator.from_checkpoint(checkpoint, device=params.device, backend=params.backend,
-                                              input_size=size, sha256=sha, threads=params.threads)
+                                              input_size=size, sha256=sha, threads=params.threads,
+                                              precision=params.precision)
     estimator = DepthEstimator.from_onnx(onnx_model, sidecar, device=params.device, input_size=size, sha256=sha,
-                                         threads=params.threads)
+                                         threads=params.threads, backend=params.backend, precision=params.precision)
     if require_metric and not estimator.is_metric:
         raise ValueError(f'{onnx_model} gives relative depth aligned per frame (alignment: reference), which '
                          'cannot be published as metres; calibrate output_scale/output_shift once and set '

@@ -20,7 +20,9 @@ from jdd_ros.core.detection import Detection
 class Detector(Protocol):
     class_names: list[str]
     input_size: tuple[int, int]  # network input (height, width)
-    backend: str  # the backend that runs, e.g. 'onnxruntime'
+    backend: str  # the backend that runs: 'torch', 'onnxruntime' or 'openvino'
+    precision: str  # what it computes in: 'fp32', 'bf16' or 'fp16'
+    backend_reason: str  # why this backend and precision (for the start-up log)
     device: str
     description: str  # one line for the start-up log: model, layout, input, backend
 

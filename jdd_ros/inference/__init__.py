@@ -1,2 +1,4 @@
-"""How models run, for every model family: backends, devices, ONNX Runtime sessions, file hashing and the cache of
-exported models. No ROS and no model family here; nothing in this package imports torch at import time."""
+"""How models run, for every model family: ``runtime.open_model`` (the one place an ONNX model is opened), backend and
+precision resolution (``backends``), the runners (ONNX Runtime, OpenVINO), devices, file hashing and the cache of
+exported and compiled models. No ROS and no model family here; nothing in this package imports torch, onnxruntime or
+openvino at import time."""

@@ -1,19 +1,105 @@
-"""Which inference backend runs a model. The default, 'auto', picks the one measured fastest for the device."""
+"""Which inference backend runs a model, in which precision. The defaults, backend 'auto' and precision 'auto', pick
+the fastest exact-enough choice measured for the device (README, Speed):
+
+* CPU with native bf16 (AVX512_BF16 or AMX) and the openvino package: **openvino bf16**, ~2x ONNX Runtime fp32 for
+  yolov4-tiny and the depth U-Net, with detections within IoU 0.9 / score 0.03 of OpenCV DNN (parity tests).
+* any other CPU: **onnxruntime fp32** (OpenVINO fp32 measured on par with it; bf16 would be emulated, slower).
+* CUDA: **torch** (Darknet in fp16; no onnxruntime-gpu needed).
+"""
 
 from __future__ import annotations
 
 import importlib.util
+from dataclasses import dataclass
 
-BACKENDS = ('auto', 'torch', 'onnxruntime')
+from jdd_ros.inference.devices import is_cuda
+
+BACKENDS = ('auto', 'torch', 'onnxruntime', 'openvino')
+PRECISIONS = ('auto', 'bf16', 'fp32')
+OPENVINO_HINT = 'pip install openvino==2026.4.1'
 
 
-def resolve_backend(backend: str, device: str) -> str:
-    """'auto' is ONNX Runtime on CPU (1.6-1.9x faster than torch for YOLOv4 and the depth U-Net on the 2-core build
-    machine: README, Speed) and torch on CUDA (fp16, and no onnxruntime-gpu needed)."""
+@dataclass(frozen=True)
+class BackendChoice:
+    """The backend and precision that will run, and why (one clause for the start-up log)."""
+
+    backend: str  # 'torch' | 'onnxruntime' | 'openvino'
+    precision: str  # 'bf16' | 'fp32' | 'auto' (CUDA: the model's default, fp16 for Darknet on torch)
+    reason: str
+
+    def __str__(self) -> str:
+        precision = 'default precision' if self.precision == 'auto' else self.precision
+        return f'{self.backend} {precision}'
+
+
+def _has(package: str) -> bool:
+    try:
+        return importlib.util.find_spec(package) is not None
+    except (ImportError, ValueError):  # ValueError: a module whose import was blocked (sys.modules[name] = None)
+        return False
+
+
+def _native_bf16() -> tuple[bool, str]:
+    from jdd_ros.inference.openvino import cpu_isa, cpu_supports_bf16
+
+    return cpu_supports_bf16(), cpu_isa()
+
+
+def resolve_backend(backend: str, device: str, precision: str = 'auto') -> BackendChoice:
+    """The choice for ``backend`` and ``precision`` on ``device``; ValueError with the reason for a combination
+    that cannot run as asked (bf16 on a CPU without native bf16 is refused, never emulated or silently fp32)."""
     if backend not in BACKENDS:
         raise ValueError(f"backend {backend!r}: expected one of {', '.join(BACKENDS)}")
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision {precision!r}: expected one of {', '.join(PRECISIONS)}")
+    if is_cuda(device):
+        return _on_cuda(backend, device, precision)
+    if backend == 'openvino' or (backend == 'auto' and precision == 'bf16'):
+        return _openvino(backend, precision)
+    if precision == 'bf16':
+        raise ValueError(f"precision bf16 runs on backend openvino (or auto), not {backend}; {backend} computes in "
+                         'fp32 here')
     if backend != 'auto':
-        return backend
-    if device.startswith('cuda') or importlib.util.find_spec('onnxruntime') is None:
-        return 'torch'
-    return 'onnxruntime'
+        return BackendChoice(backend, 'fp32', f'backend {backend} asked for')
+    if precision == 'auto' and _has('openvino'):
+        native, isa = _native_bf16()
+        if native:
+            return BackendChoice('openvino', 'bf16', f'this CPU computes bf16 natively ({isa}): OpenVINO bf16 '
+                                 'measured ~2x ONNX Runtime fp32')
+        why = f'this CPU ({isa}) has no native bf16, and OpenVINO fp32 measured on par with ONNX Runtime'
+    elif precision == 'fp32':
+        why = 'precision fp32 asked for (OpenVINO fp32 measured on par with ONNX Runtime)'
+    else:
+        why = f'the openvino package is not installed ({OPENVINO_HINT} for bf16 on CPUs that have it)'
+    if not _has('onnxruntime'):
+        if _has('openvino'):
+            return BackendChoice('openvino', 'fp32', 'onnxruntime is not installed')
+        return BackendChoice('torch', 'fp32', 'neither onnxruntime nor openvino is installed')
+    return BackendChoice('onnxruntime', 'fp32', why)
+
+
+def _openvino(backend: str, precision: str) -> BackendChoice:
+    if not _has('openvino'):
+        asked = 'backend openvino' if backend == 'openvino' else 'precision bf16'
+        raise ValueError(f"{asked} needs the 'openvino' package ({OPENVINO_HINT})")
+    native, isa = _native_bf16()
+    if precision == 'bf16' and not native:
+        raise ValueError(f'precision bf16: this CPU ({isa}) has no native bf16 (AVX512_BF16 or AMX), where OpenVINO '
+                         'would emulate it or silently run fp32; use precision fp32 or auto')
+    if precision == 'fp32' or not native:
+        why = 'precision fp32 asked for' if precision == 'fp32' else f'this CPU ({isa}) has no native bf16'
+        return BackendChoice('openvino', 'fp32', f'backend openvino; {why}')
+    asked = 'precision bf16 asked for' if precision == 'bf16' else 'backend openvino asked for'
+    return BackendChoice('openvino', 'bf16', f'{asked}; this CPU computes bf16 natively ({isa})')
+
+
+def _on_cuda(backend: str, device: str, precision: str) -> BackendChoice:
+    if backend == 'openvino':
+        raise ValueError(f"backend openvino runs on the CPU only, not on {device}; use device cpu, or backend auto "
+                         '(torch on CUDA)')
+    if precision == 'bf16':
+        raise ValueError(f'precision bf16 is for CPUs with native bf16 (backend openvino); on {device} use '
+                         'precision auto (fp16 for Darknet models on torch) or fp32')
+    if backend == 'auto':
+        return BackendChoice('torch', precision, 'torch on CUDA (fp16, no onnxruntime-gpu needed)')
+    return BackendChoice(backend, precision, f'backend {backend} asked for')

@@ -23,12 +23,17 @@ def cache_key(parts: Iterable[str]) -> str:
     return hashlib.sha256('|'.join(parts).encode()).hexdigest()[:32]
 
 
-def cached_file(path: Path, make: Callable[[Path], None]) -> Path:
-    """``path`` as ``make(tmp)`` writes it, made only when absent or no longer matching its recorded digest; written
-    atomically so that a crash never leaves a half file that looks valid."""
+def recorded_digest(path: Path) -> str | None:
+    """The digest recorded beside ``path`` when it was written (None when either file is missing)."""
     digest_file = sha256_sidecar(path)
-    if path.exists() and digest_file.exists() and digest_file.read_text().split()[:1] == [sha256_of(path)]:
-        return path
+    if not (path.exists() and digest_file.exists()):
+        return None
+    words = digest_file.read_text().split()
+    return words[0] if words else None
+
+
+def _write_atomically(path: Path, make: Callable[[Path], None]) -> None:
+    """``make(tmp)`` writes a temporary file that then replaces ``path``: a crash never leaves a half file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix='.tmp')
     os.close(fd)
@@ -38,5 +43,31 @@ def cached_file(path: Path, make: Callable[[Path], None]) -> Path:
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
-    digest_file.write_text(f'{sha256_of(path)}  {path.name}\n')
+
+
+def cached_file(path: Path, make: Callable[[Path], None]) -> Path:
+    """``path`` as ``make(tmp)`` writes it, made only when absent or no longer matching its recorded digest; written
+    atomically so that a crash never leaves a half file that looks valid."""
+    recorded = recorded_digest(path)
+    if recorded is not None and recorded == sha256_of(path):
+        return path
+    _write_atomically(path, make)
+    sha256_sidecar(path).write_text(f'{sha256_of(path)}  {path.name}\n')
     return path
+
+
+def read_verified(path: Path) -> bytes | None:
+    """The bytes of a cached file, read once and returned only if their sha256 is the one recorded when it was
+    written (so what was checked is exactly what is used); None when it is missing, truncated or changed."""
+    recorded = recorded_digest(path)
+    if recorded is None:
+        return None
+    data = path.read_bytes()
+    return data if hashlib.sha256(data).hexdigest() == recorded else None
+
+
+def write_verified(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically, then its digest beside it (after it: a crash in between leaves a file
+    without a matching digest, which is never used)."""
+    _write_atomically(path, lambda tmp: tmp.write_bytes(data))
+    sha256_sidecar(path).write_text(f'{hashlib.sha256(data).hexdigest()}  {path.name}\n')

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from jdd_ros.inference.devices import parse_device
+from jdd_ros.inference.runner import TensorInfo
+
+__all__ = ['OnnxRuntimeRunner', 'TensorInfo', 'providers', 'session_options']
 
 
 def providers(device: str) -> list[Any]:
@@ -40,16 +42,6 @@ def session_options(threads: int = 0) -> Any:
     return options
 
 
-@dataclass(frozen=True)
-class TensorInfo:
-    """A graph input or output: its name, shape (an int per fixed dimension, None per symbolic one) and element type
-    as ONNX Runtime spells it ('tensor(float)', 'tensor(float16)', 'tensor(uint8)', ...)."""
-
-    name: str
-    shape: tuple[int | None, ...]
-    type: str
-
-
 def _tensor_info(node: Any) -> TensorInfo:
     shape = tuple(d if isinstance(d, int) and d > 0 else None for d in (node.shape or ()))
     return TensorInfo(node.name, shape, node.type)
@@ -57,7 +49,8 @@ def _tensor_info(node: Any) -> TensorInfo:
 
 class OnnxRuntimeRunner:
     """An ONNX model (a file or its bytes) in an ONNX Runtime session: called with the first input's array, returns
-    every output in the model's order.
+    every output in the model's order (the ``jdd_ros.inference.runner.Runner`` contract). It computes in the
+    export's own precision: fp32 (float16 exports in float16).
 
     What a model family may need to know about the graph before running it is read from the session on demand:
     ``inputs`` and ``outputs`` (:class:`TensorInfo`), ``metadata`` (the model's ``metadata_props``, strings) and
@@ -68,10 +61,15 @@ class OnnxRuntimeRunner:
         import onnxruntime as ort
 
         source = model if isinstance(model, bytes) else str(model)
-        self.session = ort.InferenceSession(source, session_options(threads), providers=providers(device))
+        options = session_options(threads)
+        self.session = ort.InferenceSession(source, options, providers=providers(device))
         self.input_name = self.session.get_inputs()[0].name
         self.device = device
-        self.description = f'onnxruntime {ort.__version__} on {device}'
+        self.backend = 'onnxruntime'
+        self.precision = 'fp32'
+        self.threads = options.intra_op_num_threads
+        self.description = (f"onnxruntime {ort.__version__} on {device}, {self.threads} thread"
+                            f"{'s' if self.threads != 1 else ''}")
 
     @property
     def inputs(self) -> list[TensorInfo]:

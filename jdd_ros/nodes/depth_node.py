@@ -29,6 +29,8 @@ class DepthNode(InferenceNode):
         estimator = build_depth_model(dataclasses.replace(self.params.current, threads=self.inference_threads()))
         log = self.get_logger()
         log.info(f'depth model: {estimator.description}')
+        log.info(f'depth backend: {estimator.backend} {estimator.precision} on {self.params.current.device} '
+                 f'({estimator.backend_reason})')
         if estimator.sha256_verified_against:
             log.info(f'model file sha256 {estimator.sha256} verified against {estimator.sha256_verified_against}')
         else:

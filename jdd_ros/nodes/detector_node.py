@@ -42,8 +42,8 @@ class DetectorNode(InferenceNode):
             raise ValueError(reason)
         self.model = detector
         self.get_logger().info(
-            f'loaded in {time.perf_counter() - t0:.1f} s ({detector.backend} on {detector.device}): '
-            f'{detector.description}')
+            f'loaded in {time.perf_counter() - t0:.1f} s ({detector.backend} {detector.precision} on '
+            f'{detector.device}: {detector.backend_reason}): {detector.description}')
         if (p.cfg or p.family != 'darknet') and not p.weights_sha256:
             self.get_logger().warning(
                 f'{p.weights} is not checked against a checksum: set weights_sha256 to pin your own weights')

@@ -5,9 +5,9 @@
 
 The three lifecycle nodes keep their names, topics and parameters (``ros2 param set /fusion_node max_depth 4.0``
 works as with separate processes); per-node parameters go in the parameter file's node sections. In one process the
-depth and detector networks infer the same frames (``LockstepFrames``), in parallel, each with half of the cores, so
-almost every inferred frame is fused, and depth images never cross a transport. ``--without-depth``: an RGB-D
-camera's depth topic feeds the fusion node and no depth network runs.
+depth and detector networks infer the same frames (``LockstepFrames``), in parallel, each with all the cores (measured
+faster than half each), so almost every inferred frame is fused, and depth images never cross a transport.
+``--without-depth``: an RGB-D camera's depth topic feeds the fusion node and no depth network runs.
 """
 
 from __future__ import annotations

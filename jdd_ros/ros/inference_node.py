@@ -36,12 +36,12 @@ class InferenceNode(ManagedNode):
         self.diagnostics = frame_node_diagnostics(self, schema_name, lambda: (self.frames, self.model), self.params)
 
     def inference_threads(self) -> int:
-        """The ``threads`` parameter, or (0) the cores of this process, halved when two networks share them."""
-        threads = self.params.current.threads
-        if threads:
-            return threads
-        cores = len(os.sched_getaffinity(0))
-        return max(1, cores // 2) if self._lockstep is not None else cores
+        """The ``threads`` parameter, or (0) every core of this process, also when two networks share them in the
+        pipeline: the detector finishes first and the depth U-Net (twice its work) then has all the cores, where with
+        one thread each the detector's core idles half of every frame. Measured with OpenVINO bf16 on 2 cores: 16-18
+        against 14.5 frames/s on a quiet machine (2 threads each against 1 each), 1.05x and 0.97x with other jobs
+        taking ~40 % of the CPU (benchmarks/bench_pipeline.py)."""
+        return self.params.current.threads or len(os.sched_getaffinity(0))
 
     def load(self) -> None:
         """Load the model (``self.model``) and create the publishers; raise ValueError/FileNotFoundError/RuntimeError

@@ -1,4 +1,4 @@
-"""YOLO detection on RGB images with Darknet cfg/weights, on PyTorch or ONNX Runtime, CPU or CUDA."""
+"""YOLO detection on RGB images with Darknet cfg/weights, on PyTorch, ONNX Runtime or OpenVINO, CPU or CUDA."""
 
 from __future__ import annotations
 
@@ -35,16 +35,19 @@ class YoloDetector:
     """A Darknet YOLO model ready to detect objects in RGB images.
 
     ``cfg``/``weights`` are Darknet files (the weights' size is checked against the cfg), ``names`` a names file or
-    a list. ``input_size`` (a multiple of 32) overrides the cfg's width/height. ``fp16`` defaults to True on CUDA.
-    ``threads``: ONNX Runtime's inference threads (0: the cores this process may use).
+    a list. ``input_size`` (a multiple of 32) overrides the cfg's width/height. ``backend`` and ``precision``: see
+    ``jdd_ros.inference.backends.resolve_backend`` ('auto': OpenVINO bf16 on CPUs with native bf16, ONNX Runtime fp32
+    on other CPUs, torch on CUDA); ``fp16`` defaults to True on CUDA unless precision is 'fp32'. ``threads``: the
+    ONNX backends' inference threads (0: the cores this process may use).
     """
 
     def __init__(self, cfg: str | Path, weights: str | Path, names: str | Path | Sequence[str], *,
-                 device: str = 'cpu', backend: str = 'auto', input_size: int | None = None,
+                 device: str = 'cpu', backend: str = 'auto', precision: str = 'auto', input_size: int | None = None,
                  fp16: bool | None = None, threads: int = 0):
         dev = torch_device(device)
-        backend = resolve_backend(backend, str(dev))
-        fp16 = dev.type == 'cuda' if fp16 is None else bool(fp16)
+        choice = resolve_backend(backend, str(dev), precision)
+        backend = choice.backend
+        fp16 = dev.type == 'cuda' and choice.precision != 'fp32' if fp16 is None else bool(fp16)
         if fp16 and dev.type != 'cuda':
             raise ValueError('fp16 inference needs a CUDA device')
         model = build_model(cfg, weights)
@@ -61,19 +64,26 @@ class YoloDetector:
         self.num_classes = model.num_classes
         self.device = str(dev)
         self.backend = backend
+        self.backend_reason = choice.reason
         self.fp16 = fp16
+        self.precision = 'fp16' if fp16 else 'fp32'
+        where = self.device
         if backend == 'torch':
             self._run = _TorchRunner(model, dev, fp16)
         else:
             from jdd_ros.detect.darknet.onnx_export import cached_export
-            from jdd_ros.inference.onnx_runtime import OnnxRuntimeRunner
+            from jdd_ros.inference.export_cache import recorded_digest
+            from jdd_ros.inference.runtime import open_model
 
             onnx_path = cached_export(model, self.input_size, cfg=cfg, weights=weights, fp16=fp16,
                                       device=dev if fp16 else 'cpu')
-            self._run = OnnxRuntimeRunner(onnx_path, str(dev), threads)
+            self._run, _ = open_model(onnx_path, device=self.device, choice=choice, threads=threads,
+                                      onnx_sha256=recorded_digest(onnx_path))
+            self.precision = 'fp16' if fp16 else self._run.precision
+            where += f', {self._run.threads} thread{"s" if self._run.threads != 1 else ""}'
         height, width = self.input_size
         self.description = (f'{Path(weights).name} (Darknet {Path(cfg).name}, {self.num_classes} classes, input '
-                            f'{width}x{height}) on {backend} ({self.device}{", fp16" if fp16 else ""})')
+                            f'{width}x{height}) on {backend} {self.precision} ({where})')
 
     def _resize(self, image_rgb: np.ndarray) -> np.ndarray:
         """Darknet/OpenCV DNN preprocessing: plain bilinear resize to the network size (no letterbox)."""

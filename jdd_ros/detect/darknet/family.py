@@ -29,6 +29,7 @@ def build(params: Any, model_dir: str | None = None) -> Detector:
     from jdd_ros.detect.darknet.detector import YoloDetector  # torch: imported once the model files are known good
 
     detector = YoloDetector(str(files.cfg), str(files.weights), str(files.names), device=params.device,
-                            backend=params.backend, input_size=params.input_size or None, threads=params.threads)
+                            backend=params.backend, precision=params.precision, input_size=params.input_size or None,
+                            threads=params.threads)
     detector.sha256 = sha256_of(files.weights)  # of the weights it was built from: shown in /diagnostics
     return detector

@@ -1,8 +1,8 @@
 """Object detection with the YOLO models users already have: ONNX exports by Ultralytics (YOLOv8, YOLO11, YOLOv10,
 YOLO26, YOLOv5u ...) and by YOLOv5's export.py, with the same interface as the Darknet family's YoloDetector.
 
-Running the model is the inference layer's job (:class:`jdd_ros.inference.onnx_runtime.OnnxRuntimeRunner`: graph
-inputs/outputs, metadata, a call from a batch to the outputs); this module only checks what the export is, and
+Running the model is the inference layer's job (``jdd_ros.inference.runtime.open_model``: ONNX Runtime or OpenVINO,
+graph inputs/outputs, metadata, a call from a batch to the outputs); this module only checks what the export is, and
 feeds the numpy stages (:mod:`.preprocess`, :mod:`.layout`, :mod:`.decode`).
 """
 
@@ -20,11 +20,13 @@ from jdd_ros.detect.ultralytics.decode import decode, postprocess
 from jdd_ros.detect.ultralytics.layout import LAYOUT_SHAPES, LAYOUTS, layout_classes, resolve_layout
 from jdd_ros.detect.ultralytics.metadata import ModelMetadata, names_from_mapping, parse_metadata
 from jdd_ros.detect.ultralytics.preprocess import preprocess
+from jdd_ros.inference.backends import BackendChoice
 from jdd_ros.inference.devices import parse_device
 from jdd_ros.inference.hashing import verify_sha256
 
 FAMILY = 'ultralytics'
-BACKENDS = ('auto', 'onnxruntime')  # 'auto' is ONNX Runtime on every device: the export is an ONNX file
+# The export is an ONNX file: 'auto' is OpenVINO bf16 on CPUs with native bf16, ONNX Runtime everywhere else (CUDA too).
+BACKENDS = ('auto', 'onnxruntime', 'openvino')
 Names = str | Path | Sequence[str] | Mapping[int, str]  # a names file, a list, or {index: name}
 _INPUT_TYPES = {'tensor(float)': np.float32, 'tensor(float16)': np.float16}  # float16: an export with half=True
 _OTHER_TASKS = ('segment', 'pose', 'obb', 'classify')
@@ -34,7 +36,7 @@ def check_backend(backend: str) -> str | None:
     """Why this family cannot run on ``backend``, or None."""
     if backend == 'torch':
         return (f"backend 'torch' is not available for detector family '{FAMILY}': it runs the ONNX export with "
-                "ONNX Runtime; use backend 'auto' or 'onnxruntime'")
+                "ONNX Runtime or OpenVINO; use backend 'auto', 'onnxruntime' or 'openvino'")
     if backend not in BACKENDS:
         return f"backend {backend!r}: detector family '{FAMILY}' runs on {' or '.join(BACKENDS)}"
     return None
@@ -51,21 +53,25 @@ def _size_pair(input_size: int | Sequence[int] | None) -> tuple[int, int] | None
     return (values[0], values[-1])
 
 
-def open_runner(path: Path, device: str, threads: int = 0) -> Any:
-    """The export in an ONNX Runtime session on ``device``. ValueError when ONNX Runtime cannot read it as a model;
-    RuntimeError when CUDA is asked for and cannot be used (rather than silently running on the CPU)."""
-    from jdd_ros.inference.onnx_runtime import OnnxRuntimeRunner
+def open_runner(path: Path, device: str, threads: int = 0, *, backend: str = 'auto', precision: str = 'auto',
+                sha256: str | None = None) -> tuple[Any, BackendChoice]:
+    """The export opened by the inference layer on ``device``, and the backend choice. ValueError when the backend
+    cannot read it as a model; RuntimeError when CUDA is asked for and cannot be used (rather than silently running
+    on the CPU)."""
+    from jdd_ros.inference.runtime import open_model, resolve_onnx_backend
 
+    choice = resolve_onnx_backend(backend, device, precision)
     try:
-        runner = OnnxRuntimeRunner(path, device, threads)
+        runner, choice = open_model(path, device=device, choice=choice, threads=threads, onnx_sha256=sha256)
     except RuntimeError:
         raise
     except Exception as exc:  # onnxruntime's InvalidProtobuf, InvalidGraph, ... derive from Exception only
-        raise ValueError(f'{path}: ONNX Runtime cannot load it as a model ({exc}); family {FAMILY!r} takes an '
-                         '.onnx export') from None
+        name = 'OpenVINO' if choice.backend == 'openvino' else 'ONNX Runtime'
+        raise ValueError(f'{path}: {name} cannot load it as a model ({exc}); family {FAMILY!r} takes an .onnx '
+                         'export') from None
     if parse_device(device)[0] == 'cuda' and 'CUDAExecutionProvider' not in runner.providers:
         raise RuntimeError(f'device {device!r}: ONNX Runtime could not start its CUDA provider for {path}')
-    return runner
+    return runner, choice
 
 
 def _check_metadata(meta: ModelMetadata, path: Path) -> None:
@@ -89,8 +95,9 @@ class UltralyticsDetector:
     ``input_size`` (n or (h, w)): the network input for a dynamic-shaped model (default: its metadata imgsz); a
     fixed-shaped model must be given its own size or none. ``layout``: 'auto' (from metadata and output shape),
     'v5', 'v8' or 'end2end' (see :mod:`.layout`). ``sha256``: refuse the file unless its digest is this one.
-    ``backend``: 'auto' or 'onnxruntime' (both ONNX Runtime; 'torch' is refused). ``max_det``: detections kept per
-    image at most (upstream's default).
+    ``backend``: 'auto', 'onnxruntime' or 'openvino' ('torch' is refused), ``precision`` 'auto', 'bf16' or 'fp32'
+    (``jdd_ros.inference.backends.resolve_backend``). ``max_det``: detections kept per image at most (upstream's
+    default).
 
     Models whose outputs fit no known detection layout, whose class names disagree with the output, that were
     exported for another task (segment, pose, obb, classify) or whose input is not an image are refused with a
@@ -99,7 +106,8 @@ class UltralyticsDetector:
 
     def __init__(self, model_path: str | Path, names: Names | None = None, *,
                  device: str = 'cpu', backend: str = 'auto', input_size: int | Sequence[int] | None = None,
-                 layout: str = 'auto', sha256: str | None = None, max_det: int = 300, threads: int = 0):
+                 layout: str = 'auto', sha256: str | None = None, max_det: int = 300, threads: int = 0,
+                 precision: str = 'auto'):
         path = Path(model_path).expanduser()
         reason = check_backend(backend)
         if reason:
@@ -112,14 +120,13 @@ class UltralyticsDetector:
         parse_device(device)
         if not path.is_file():
             raise FileNotFoundError(f'{path}: no such model file (weights must be the .onnx export)')
-        if sha256:
-            verify_sha256(path, sha256)
+        digest = verify_sha256(path, sha256)[0] if sha256 else None
         self.model_path = path
         self.device = device
-        self.backend = 'onnxruntime'
         self.max_det = max_det
 
-        self._run = open_runner(path, device, threads)
+        self._run, choice = open_runner(path, device, threads, backend=backend, precision=precision, sha256=digest)
+        self.backend, self.backend_reason = choice.backend, choice.reason
         self.metadata: ModelMetadata = parse_metadata(self._run.metadata, str(path))
         _check_metadata(self.metadata, path)
         self._fixed_batch, self._input_dtype = self._check_input(path)
@@ -137,12 +144,13 @@ class UltralyticsDetector:
         self._output_shape = probe.shape[1:]
         layout_origin = self._resolve_layout(path, probe, layout, class_names, names_origin)
         height, width = self.input_size
-        precision = ' fp16' if self._input_dtype == np.float16 else ''
+        half = ' fp16' if self._input_dtype == np.float16 else ''
+        self.precision = 'fp16' if half and self.backend == 'onnxruntime' else self._run.precision
         about = f' - {self.metadata.description.strip()}' if self.metadata.description.strip() else ''
         self.description = (
             f'{path.name}: {self.layout} layout (from {layout_origin}), {self.num_classes} classes ({names_origin}), '
-            f'input {height}x{width}{precision}, batch {self._fixed_batch or "dynamic"}, {self.backend} on '
-            f'{self.device}{about}')
+            f'input {height}x{width}{half}, batch {self._fixed_batch or "dynamic"}, {self.backend} {self.precision} '
+            f'on {self.device}{about}')
 
     def _resolve_layout(self, path: Path, probe: np.ndarray, layout: str, class_names: list[str] | None,
                         names_origin: str) -> str:

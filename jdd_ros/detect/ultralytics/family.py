@@ -35,4 +35,4 @@ def build(params: Any, model_dir: str | None = None) -> Detector:
     """``model_dir`` (the Darknet model cache) plays no part: the export is a file the user gives."""
     return UltralyticsDetector(params.weights, params.names or None, device=params.device, backend=params.backend,
                                input_size=params.input_size or None, sha256=params.weights_sha256 or None,
-                               threads=params.threads)
+                               threads=params.threads, precision=params.precision)

@@ -1,0 +1,323 @@
+"""The one-process pipeline (what `jdd-ros launch` and joint.launch.py start) against the serial reference, side by
+side in one run: fused frames/s, latency from image publish to detections_with_depth, and the fraction of the frames
+the slower network inferred that come out fused, at 5, 15 and 30 Hz input.
+
+Models: the real COCO yolov4-tiny (416) and a ResNet-18 U-Net at 240x320 trained for one epoch on synthetic scenes
+(`jdd-ros train-depth --synthetic`: its depth is meaningless, its speed is the real network's). Input: the TUM desk
+frame, 640x480 rgb8, published reliable (as a bag player does) by this process at the given rate.
+
+* pipeline, each configuration in a fresh `pipeline` process per cell (own ROS_DOMAIN_ID, LOCALHOST discovery, own
+  log directory; the nodes configure their own DDS): backend auto (here: what `resolve_backend` says), precision fp32
+  (ONNX Runtime fp32 for both networks: the pipeline's effect without bf16), and at the highest rate auto with one
+  inference thread per network (the former split of the cores), to check that all cores per network is faster.
+  A 3 s warm-up is published first and not counted; frames are told apart by their stamps.
+* serial reference: OpenCV DNN (yolov4-tiny) then ONNX Runtime fp32 (the U-Net) then fuse(), back to back in this
+  process on the same frame, fed by a simulated camera at the same rate (it takes the newest frame when free, as the
+  nodes do); latency is from the frame's time to the end of fuse().
+
+Cells run interleaved (the order rotates per rate), so a change in this shared machine's load hits all of them; the
+CPU share others took during each cell (from /proc/stat, minus this process and the pipeline's) is printed with it.
+Prints Markdown tables. Usage: .venv/bin/python benchmarks/bench_pipeline.py [--seconds 12] [--rates 5,15,30]
+[--rounds 2] [--configs auto,fp32,1thread,serial] (--rounds N repeats every cell N times, interleaved, and sums them)
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import re
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / 'test'))
+os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'  # harness sets it too; never discover beyond this host
+
+from harness import SHARED, NodeProcess, RosPeer, new_domain_id  # noqa: E402
+
+DARKNET = SHARED / 'models' / 'darknet'
+FILES = {'cfg': str(DARKNET / 'yolov4-tiny.cfg'), 'weights': str(DARKNET / 'yolov4-tiny.weights'),
+         'names': str(DARKNET / 'coco.names')}
+IMAGE = SHARED / 'data' / 'rgbd' / 'tum_desk_color.png'
+DEPTH_SIZE = (240, 320)
+WARMUP_S, DRAIN_S = 3.0, 3.0
+CONFIGS = {  # label -> pipeline parameters (None: the serial reference)
+    'pipeline, backend auto': {},
+    'pipeline, precision fp32': {'precision': 'fp32'},
+    'pipeline, auto, 1 thread per network': {'threads': 1},
+    'serial reference': None,
+}
+SHORT = dict(zip(('auto', 'fp32', '1thread', 'serial'), CONFIGS))
+
+
+@dataclass
+class Cell:
+    config: str
+    rate: float
+    seconds: float
+    fused: int = 0
+    inferred: dict[str, int] = field(default_factory=dict)
+    latencies_ms: list[float] = field(default_factory=list)
+    others_cpu: float = 0.0  # share of the machine's CPU time others used during the cell
+    infer_ms: dict[str, float] = field(default_factory=dict)
+    backend: str = ''
+
+
+def cpu_jiffies() -> tuple[int, int]:
+    """(busy, total) jiffies of the whole machine."""
+    values = [int(v) for v in Path('/proc/stat').read_text().split('\n', 1)[0].split()[1:]]
+    idle = values[3] + values[4]
+    return sum(values) - idle, sum(values)
+
+
+def process_jiffies(pid: int | str) -> int:
+    try:
+        fields = Path(f'/proc/{pid}/stat').read_text().rsplit(')', 1)[1].split()
+    except OSError:
+        return 0
+    return int(fields[11]) + int(fields[12]) + int(fields[13]) + int(fields[14])  # utime stime cutime cstime
+
+
+class LoadMeter:
+    """The share of the machine's CPU time that processes other than ``pids`` used between start and stop."""
+
+    def __init__(self, *pids: int | str):
+        self.pids = pids
+        self.busy0, self.total0 = cpu_jiffies()
+        self.own0 = sum(process_jiffies(p) for p in pids)
+
+    def others(self) -> float:
+        busy, total = cpu_jiffies()
+        own = sum(process_jiffies(p) for p in self.pids)
+        return max(0.0, (busy - self.busy0) - (own - self.own0)) / max(1, total - self.total0)
+
+
+def depth_checkpoint(cache: Path) -> Path:
+    """A ResNet-18 U-Net at 240x320 trained one epoch on synthetic scenes (made once, then reused)."""
+    path = cache / 'bench_depth_r18_240x320_synthetic.pt'
+    if not path.exists():
+        cache.mkdir(parents=True, exist_ok=True)
+        print(f'training {path.name} (1 epoch on 32 synthetic scenes; speed only) ...', file=sys.stderr)
+        subprocess.run([sys.executable, '-m', 'jdd_ros.cli', 'train-depth', '--synthetic', '32', '--epochs', '1',
+                        '--input-size', *map(str, DEPTH_SIZE), '--batch-size', '8', '--val-count', '4',
+                        '--no-progress', '--out', str(path)], check=True, stdout=subprocess.DEVNULL)
+    return path
+
+
+def image_msg(rgb: np.ndarray, sec: int):
+    from sensor_msgs.msg import Image
+
+    from jdd_ros.io.image_codec import fill_image
+
+    msg = fill_image(Image(), rgb, 'rgb8')
+    msg.header.stamp.sec = sec
+    msg.header.frame_id = 'camera_optical'
+    return msg
+
+
+def run_pipeline(cell: Cell, params: dict, rgb: np.ndarray, checkpoint: Path) -> Cell:
+    from sensor_msgs.msg import Image
+    from vision_msgs.msg import Detection2DArray
+
+    from jdd_ros.ros.qos import output_qos
+
+    domain = new_domain_id()
+    node = NodeProcess('pipeline', domain, params={**FILES, 'checkpoint': str(checkpoint), 'reliability': 'reliable',
+                                                   **params})
+    peer = RosPeer(domain, 'bench_pipeline_camera')
+    received: dict[str, dict[int, float]] = {'detections_with_depth': {}, 'detections': {}, 'depth': {}}
+    try:
+        node.start()
+        for pattern in (r'\[detector_node\].*waiting for images', r'\[depth_node\].*waiting for images',
+                        r'\[fusion_node\].*ready'):
+            node.wait_for_output(pattern, timeout=180)
+        for topic, kind in (('detections_with_depth', Detection2DArray), ('detections', Detection2DArray),
+                            ('depth', Image)):
+            peer.node.create_subscription(kind, topic, lambda m, t=topic: received[t].setdefault(
+                m.header.stamp.sec, time.perf_counter()), output_qos(100))
+        pub = peer.node.create_publisher(Image, 'image', output_qos(5))
+        peer.wait_for_subscribers(pub, count=2)  # the detector's and the depth node's subscriptions
+        for topic in received:
+            peer.wait_for_publishers(topic)
+        match = re.search(r'\((\w+ \w+) on cpu: ', node.output)
+        cell.backend = match.group(1) if match else '?'
+        sent = publish(pub, rgb, cell.rate, WARMUP_S, 1)  # warm-up, stamps 1..
+        meter = LoadMeter('self', node.proc.pid)
+        sent = publish(pub, rgb, cell.rate, cell.seconds, 10_000)
+        cell.others_cpu = meter.others()
+        time.sleep(DRAIN_S)
+    finally:
+        node.stop()
+        peer.close()
+    cell.fused = len([s for s in received['detections_with_depth'] if s in sent])
+    cell.inferred = {t: len([s for s in received[t] if s in sent]) for t in ('detections', 'depth')}
+    cell.latencies_ms = [1000 * (t - sent[s]) for s, t in received['detections_with_depth'].items() if s in sent]
+    for name in ('detector_node', 'depth_node'):
+        times = re.findall(rf'\[{name}\].*inference ([\d.]+) ms', node.output)
+        if times:
+            cell.infer_ms[name] = statistics.median(float(t) for t in times)
+    return cell
+
+
+def publish(pub, rgb: np.ndarray, rate: float, seconds: float, first_stamp: int) -> dict[int, float]:
+    """Publish ``rgb`` at ``rate`` for ``seconds``; {stamp: publish time}."""
+    sent, start = {}, time.perf_counter()
+    for i in range(int(round(rate * seconds))):
+        wait = start + i / rate - time.perf_counter()
+        if wait > 0:
+            time.sleep(wait)
+        msg = image_msg(rgb, first_stamp + i)
+        sent[first_stamp + i] = time.perf_counter()
+        pub.publish(msg)
+    return sent
+
+
+class SerialReference:
+    """OpenCV DNN, then ONNX Runtime fp32, then fuse(), one frame after the other in this process."""
+
+    def __init__(self, checkpoint: Path, threads: int):
+        from jdd_ros.core.fusion import FusionSettings, fuse
+        from jdd_ros.depth.estimator import DepthEstimator
+        from jdd_ros.detect.base import read_names
+        from jdd_ros.detect.darknet.opencv_reference import OpenCVDarknet
+
+        cv2.setNumThreads(threads)
+        self.names = read_names(FILES['names'])
+        self.opencv = OpenCVDarknet(FILES['cfg'], FILES['weights'], (416, 416))
+        self.depth = DepthEstimator.from_checkpoint(checkpoint, backend='onnxruntime', precision='fp32',
+                                                    threads=threads)
+        self.settings, self._fuse = FusionSettings(), fuse
+
+    def frame(self, rgb: np.ndarray) -> int:
+        detections = self.opencv.detect(rgb, self.names)
+        depth = self.depth.predict(rgb)
+        return len(self._fuse(detections, depth, self.settings).kept)
+
+    def run(self, cell: Cell, rgb: np.ndarray) -> Cell:
+        """A simulated camera at ``cell.rate``: when free, take the newest frame (older ones are skipped)."""
+        for _ in range(2):
+            self.frame(rgb)
+        meter = LoadMeter('self')
+        start, last = time.perf_counter(), -1
+        while True:
+            now = time.perf_counter()
+            if now - start >= cell.seconds:
+                break
+            newest = int((now - start) * cell.rate)
+            if newest == last:
+                time.sleep(max(0.0, start + (newest + 1) / cell.rate - now))
+                continue
+            self.frame(rgb)
+            cell.latencies_ms.append(1000 * (time.perf_counter() - (start + newest / cell.rate)))
+            last = newest
+        cell.others_cpu = meter.others()
+        cell.fused = len(cell.latencies_ms)
+        cell.inferred = {'detections': cell.fused, 'depth': cell.fused}
+        cell.backend = 'OpenCV DNN + onnxruntime fp32'
+        return cell
+
+
+def merged(cells: list[Cell]) -> list[Cell]:
+    """One cell per (configuration, rate): the rounds' frames and seconds summed, their CPU shares averaged."""
+    out: dict[tuple[str, float], Cell] = {}
+    for c in cells:
+        m = out.setdefault((c.config, c.rate), Cell(c.config, c.rate, 0.0, inferred={'detections': 0, 'depth': 0},
+                                                    backend=c.backend))
+        n = m.seconds / c.seconds if c.seconds else 0
+        m.others_cpu = (m.others_cpu * n + c.others_cpu) / (n + 1)
+        m.seconds += c.seconds
+        m.fused += c.fused
+        m.latencies_ms += c.latencies_ms
+        for k, v in c.inferred.items():
+            m.inferred[k] += v
+        for k, v in c.infer_ms.items():
+            m.infer_ms[k] = (m.infer_ms.get(k, v) * n + v) / (n + 1)
+    return list(out.values())
+
+
+def print_tables(cells: list[Cell], load: tuple[float, float], rounds: int) -> None:
+    from jdd_ros.inference.backends import resolve_backend
+
+    choice = resolve_backend('auto', 'cpu')
+    print(f'\nPipeline, {platform.processor() or platform.machine()}, {len(os.sched_getaffinity(0))} usable cores; '
+          f"backend auto here: {choice} ({choice.reason}); yolov4-tiny 416 + ResNet-18 U-Net 240x320 (synthetic "
+          f'weights), 640x480 rgb8 input; {rounds} round(s) per cell, interleaved; load average before/after: '
+          f'{load[0]:.2f} / {load[1]:.2f}\n')
+    cells = merged(cells)
+    print('| input | configuration | runs | fused frames/s | latency median ms | p90 ms | inferred (det / depth) | '
+          'fused / inferred by the slower | inference ms (det / depth) | others\' CPU share |')
+    print('|---|---|---|---:|---:|---:|---:|---:|---:|---:|')
+    for rate in sorted({c.rate for c in cells}):
+        for config in CONFIGS:
+            row = [c for c in cells if c.rate == rate and c.config == config]
+            if not row:
+                continue
+            c = row[0]
+            slower = min(c.inferred.values()) or 1
+            lat = sorted(c.latencies_ms) or [float('nan')]
+            infer = ' / '.join(f"{c.infer_ms[n]:.0f}" for n in ('detector_node', 'depth_node') if n in c.infer_ms)
+            print(f'| {rate:g} Hz | {config} | {c.backend} | **{c.fused / c.seconds:.2f}** | '
+                  f'{statistics.median(lat):.0f} | {lat[int(0.9 * (len(lat) - 1))]:.0f} | '
+                  f"{c.inferred['detections']} / {c.inferred['depth']} | {100 * c.fused / slower:.0f} % | "
+                  f'{infer or "-"} | {100 * c.others_cpu:.0f} % |')
+    top = max(c.rate for c in cells)
+    ref = next((c for c in cells if c.rate == top and c.config == 'serial reference'), None)
+    auto = next((c for c in cells if c.rate == top and c.config == 'pipeline, backend auto'), None)
+    if ref and auto and ref.fused:
+        fraction = auto.fused / (min(auto.inferred.values()) or 1)
+        print(f'\nAt {top:g} Hz: the pipeline (auto) fuses {auto.fused / auto.seconds:.2f} frames/s, '
+              f'{auto.fused / ref.fused * ref.seconds / auto.seconds:.2f}x the serial reference '
+              f'({ref.fused / ref.seconds:.2f}/s, target >= 1.5x); {100 * fraction:.0f} % of the frames the slower '
+              'network inferred came out fused (target >= 90 %).')
+    one = next((c for c in cells if c.rate == top and 'thread' in c.config), None)
+    if auto and one and one.fused:
+        print(f'\nAll the cores for each network (threads 0) against one thread each, at {top:g} Hz: '
+              f'{auto.fused / auto.seconds:.2f} against {one.fused / one.seconds:.2f} fused frames/s '
+              f'({auto.fused / auto.seconds / (one.fused / one.seconds):.2f}x).')
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--seconds', type=float, default=12.0, help='measured seconds per cell and round')
+    parser.add_argument('--rates', default='5,15,30', help='input rates (Hz)')
+    parser.add_argument('--rounds', type=int, default=2, help='repeat every cell, interleaved')
+    parser.add_argument('--configs', default=','.join(SHORT), help=f"subset of {','.join(SHORT)}")
+    args = parser.parse_args()
+    wanted = [SHORT[c] for c in args.configs.split(',')]
+    if not IMAGE.exists() or not Path(FILES['weights']).exists():
+        print(f'{IMAGE} or the yolov4-tiny files not found: the shared data (../shared) is needed', file=sys.stderr)
+        return 1
+    cache = Path(os.environ.get('XDG_CACHE_HOME') or Path.home() / '.cache') / 'jdd_ros' / 'bench'
+    checkpoint = depth_checkpoint(cache)
+    rgb = cv2.cvtColor(cv2.imread(str(IMAGE)), cv2.COLOR_BGR2RGB)
+    serial = SerialReference(checkpoint, len(os.sched_getaffinity(0)))
+    rates = [float(r) for r in args.rates.split(',')]
+    load_before = os.getloadavg()[0]
+    cells, turn = [], 0
+    for _, rate in ((r, rate) for r in range(args.rounds) for rate in rates):
+        configs = [c for c in wanted if CONFIGS[c] is None or 'thread' not in c or rate == max(rates)]
+        configs = configs[turn % len(configs):] + configs[:turn % len(configs)]  # rotate the order every time
+        turn += 1
+        for config in configs:
+            cell = Cell(config, rate, args.seconds)
+            if CONFIGS[config] is None:
+                serial.run(cell, rgb)
+            else:
+                run_pipeline(cell, CONFIGS[config], rgb, checkpoint)
+            print(f'{rate:g} Hz {config}: {cell.fused / cell.seconds:.2f} fused/s, inferred {cell.inferred}, '
+                  f'others {100 * cell.others_cpu:.0f} %', file=sys.stderr)
+            cells.append(cell)
+    print_tables(cells, (load_before, os.getloadavg()[0]), args.rounds)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,41 @@
+"""What every inference runner provides, whichever backend runs the model (ONNX Runtime, OpenVINO).
+
+A model family opens its ONNX model with ``jdd_ros.inference.runtime.open_model`` and uses only this contract: call
+the runner with the first input's batch (as the ONNX declares it: dtype and layout), get every output in the ONNX's
+order; ``inputs``/``outputs`` describe the graph as the ONNX declares it and ``metadata`` holds its metadata_props.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class TensorInfo:
+    """A graph input or output: its name, shape (an int per fixed dimension, None per symbolic one) and element type
+    as ONNX Runtime spells it ('tensor(float)', 'tensor(float16)', 'tensor(uint8)', ...)."""
+
+    name: str
+    shape: tuple[int | None, ...]
+    type: str
+
+
+@runtime_checkable
+class Runner(Protocol):
+    backend: str  # 'onnxruntime' | 'openvino'
+    precision: str  # the precision it computes in: 'fp32', 'bf16' (a float16 export computes in float16)
+    description: str  # one line for the start-up log: library, version, precision, device, threads
+
+    @property
+    def inputs(self) -> list[TensorInfo]: ...
+
+    @property
+    def outputs(self) -> list[TensorInfo]: ...
+
+    @property
+    def metadata(self) -> dict[str, str]: ...
+
+    def __call__(self, batch: np.ndarray) -> list[np.ndarray]: ...

@@ -1,0 +1,57 @@
+"""The one place where an ONNX model is opened for inference, whatever its family (Darknet export, Ultralytics
+export, depth U-Net, external depth model): ``open_model`` resolves the backend and precision and returns a runner
+with the ``jdd_ros.inference.runner.Runner`` contract, so the families stay free of backends."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from jdd_ros.inference.backends import BackendChoice, resolve_backend
+from jdd_ros.inference.devices import is_cuda
+from jdd_ros.inference.runner import Runner
+
+
+def resolve_onnx_backend(backend: str, device: str, precision: str = 'auto') -> BackendChoice:
+    """``resolve_backend`` for a model that exists only as ONNX (no torch module): 'auto' on CUDA is ONNX Runtime's
+    CUDA provider (onnxruntime-gpu) instead of torch; 'torch' is refused."""
+    if backend == 'torch':
+        raise ValueError('backend torch runs no ONNX model; use auto, onnxruntime or openvino')
+    if backend == 'auto' and is_cuda(device):
+        choice = resolve_backend('onnxruntime', device, precision)
+        return BackendChoice(choice.backend, choice.precision, 'an ONNX model on CUDA runs on ONNX Runtime (its CUDA '
+                             'provider, onnxruntime-gpu)')
+    return resolve_backend(backend, device, precision)
+
+
+def open_model(model: str | os.PathLike | bytes, *, device: str = 'cpu', backend: str = 'auto',
+               precision: str = 'auto', threads: int = 0, onnx_sha256: str | None = None, name: str = '',
+               input_shape: Sequence[int | None] | None = None,
+               cache_dir: str | os.PathLike | None | bool = True,
+               choice: BackendChoice | None = None) -> tuple[Runner, BackendChoice]:
+    """``model`` (an ONNX file or its bytes) ready to run, and the backend choice that runs it.
+
+    ``backend`` 'auto', 'onnxruntime' or 'openvino' (torch runs no ONNX: ValueError); ``precision`` 'auto', 'bf16' or
+    'fp32' (see ``resolve_backend``). ``threads`` 0: every core this process may use. OpenVINO only:
+    ``input_shape`` fixes dynamic input dimensions (a dynamic batch is fixed to 1 anyway), and the compiled model is
+    cached in ``cache_dir`` (True: ``~/.cache/jdd_ros/openvino``; None/False: not cached) under a key made of the
+    ONNX's sha256 (``onnx_sha256`` when the caller has verified it already), the precision, OpenVINO's version and
+    the CPU; it is used only while its own sha256 matches the one recorded when it was written. ``choice``: what a
+    family already resolved (``resolve_backend``), used instead of ``backend`` and ``precision``.
+    """
+    choice = choice or resolve_onnx_backend(backend, device, precision)
+    if choice.backend == 'torch':  # auto without onnxruntime and openvino
+        raise RuntimeError(f'no ONNX backend to run {name or model!s:.80}: {choice.reason} (pip install onnxruntime)')
+    if choice.backend == 'openvino':
+        from jdd_ros.inference.export_cache import default_cache_dir
+        from jdd_ros.inference.openvino import OpenVinoRunner
+
+        directory = default_cache_dir('openvino') if cache_dir is True else (cache_dir or None)
+        stem = name or ('model' if isinstance(model, bytes) else Path(model).stem)
+        runner = OpenVinoRunner.open(model, choice.precision, threads=threads, cache_dir=directory,
+                                     onnx_sha256=onnx_sha256, name=stem, input_shape=input_shape)
+        return runner, choice
+    from jdd_ros.inference.onnx_runtime import OnnxRuntimeRunner
+
+    return OnnxRuntimeRunner(model, device, threads), choice
