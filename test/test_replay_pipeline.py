@@ -116,3 +116,15 @@ def _median(depth_m, box, fraction=0.5):
     v0, v1 = max(math.ceil(cy - hh), 0), min(math.floor(cy + hh), depth_m.shape[0] - 1)
     region = depth_m[v0:v1 + 1, u0:u1 + 1]
     return float(np.median(region[np.isfinite(region) & (region > 0)]))
+
+
+def test_replay_help_says_it_waits_for_subscribers():
+    import subprocess
+
+    from harness import BIN
+
+    out = subprocess.run([str(BIN / 'jdd-ros'), 'replay', '--help'], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0
+    text = ' '.join(out.stdout.split())
+    assert 'wait up to S seconds until every played topic has a subscriber' in text
+    assert '(default 10)' in text
