@@ -80,8 +80,11 @@ def test_a_looping_10hz_bag_is_fused_frame_by_frame_with_its_stamps(tmp_path, do
         launch.proc.send_signal(2)
         assert launch.proc.wait(30) == 0, launch.output
     assert 'waiting up to 10 s for subscribers' in player.output
+    assert 'Traceback' not in player.output and '(stopped)' in player.output  # Ctrl-C ends the playback cleanly
     messages = list(fused.messages)
     passes = _passes([_stamp(m) for m in messages])[:PASSES]
+    print(f'{suffix}: frames fused per pass: {[len(p) for p in passes]} of {FRAMES}; missing per pass: '
+          f'{[sorted(written.stamps_ns.index(ns) for ns in set(written.stamps_ns) - set(p)) for p in passes]}')
     for i, got in enumerate(passes):
         assert set(got) <= set(written.stamps_ns), f'pass {i + 1}: stamps not in the bag'
         assert len(got) == len(set(got)), f'pass {i + 1}: a frame fused twice'
