@@ -46,9 +46,9 @@ def ros2(domain_id: int, *args: str, timeout: float = 60.0, **extra: str) -> sub
 class Ros2Command(NodeProcess):
     """A long-running ``ros2 run`` / ``ros2 launch`` in its own session, stopped with Ctrl-C."""
 
-    def __init__(self, domain_id: int, *args: str):
+    def __init__(self, domain_id: int, *args: str, **env: str):
         super().__init__('ros2', domain_id, args=list(args))
-        self.env = user_env(domain_id)
+        self.env = user_env(domain_id, **env)
 
     def start(self) -> Ros2Command:
         self.proc = subprocess.Popen(self.cmd, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -235,8 +235,10 @@ def test_ros2_launch_runs_the_pipeline_and_topic_echo_hz_node_list_param_set_see
     from depth_helpers import plumbing_checkpoint
 
     checkpoint = plumbing_checkpoint(tmp_path / 'plumbing.pt')
+    scratch = tmp_path / 'tmp'  # the launch's TMPDIR: where it writes the pipeline's parameter file
+    scratch.mkdir()
     with Ros2Command(domain_id, 'launch', 'jdd_ros', 'joint.launch.py',
-                     *_launch_args(depth_checkpoint=str(checkpoint))) as launch:
+                     *_launch_args(depth_checkpoint=str(checkpoint)), TMPDIR=str(scratch)) as launch:
         for node in NODES:
             launch.wait_for_output(rf'\[{node}\]: .*(ready|waiting for images)', timeout=120)
         names = _node_list(domain_id, {f'/{n}' for n in NODES})
@@ -262,8 +264,20 @@ def test_ros2_launch_runs_the_pipeline_and_topic_echo_hz_node_list_param_set_see
         assert _get(domain_id, '/fusion_node', 'max_depth') == 'Double value is: 2.0'
         assert launch.ctrl_c() == 0, launch.output
     assert re.search(r'\[pipeline-\d+\]: process has finished cleanly', launch.output), launch.output
+    assert not list(scratch.glob('jdd_ros_pipeline_*')), 'the launch left its parameter file behind'
+
     for node in NODES:
         assert re.search(rf'\[{node}\]: at shutdown: ', launch.output), launch.output
+    assert_clean(launch.output)
+
+
+def test_ctrl_c_while_the_pipeline_starts(domain_id):
+    """Ctrl-C while the detector is still loading its model: a clean stop, status 0, nothing lost."""
+    with Ros2Command(domain_id, 'launch', 'jdd_ros', 'joint.launch.py', 'depth_source:=sensor',
+                     *_launch_args()) as launch:
+        launch.wait_for_output(r'\[fusion_node\]: fusion_node ready', timeout=60)  # the detector loads after it
+        assert launch.ctrl_c() == 0, launch.output
+    assert re.search(r'\[pipeline-\d+\]: process has finished cleanly', launch.output), launch.output
     assert_clean(launch.output)
 
 
