@@ -151,6 +151,16 @@ def test_ros2_run_fusion_node_integer_max_depth_and_every_param_verb(domain_id, 
     assert_clean(run.output)
 
 
+def test_ros2_run_with_an_integer_in_a_parameter_file(domain_id, tmp_path):
+    params = tmp_path / 'params.yaml'
+    params.write_text('/**/fusion_node:\n  ros__parameters:\n    max_depth: 3\n    min_depth: 1\n')
+    with Ros2Command(domain_id, 'run', 'jdd_ros', 'fusion_node', '--ros-args', '--params-file', str(params)) as run:
+        ready = run.wait_for_output(r'fusion_node ready: (.*)', timeout=60).group(1)
+        assert run.ctrl_c() == 0, run.output
+    assert "'max_depth': 3.0" in ready and "'min_depth': 1.0" in ready, ready
+    assert_clean(run.output)
+
+
 @pytest.mark.parametrize('value,reason', [
     ('-1', 'max_depth must be >= 0.0, got -1'),
     ('far', "max_depth must be of type float, got str 'far'"),
