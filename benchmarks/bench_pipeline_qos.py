@@ -26,10 +26,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / 'test'))
 
-from harness import SHARED, NodeProcess, RosPeer, new_domain_id  # noqa: E402  (also: LOCALHOST, no FASTDDS_*)
+from harness import NodeProcess, RosPeer, fixture, new_domain_id, yolov4_tiny_files  # noqa: E402  (LOCALHOST, no FASTDDS_*)
 
-DARKNET = SHARED / 'models' / 'darknet'
-DATA = SHARED / 'data' / 'rgbd'
 NS = '/bench_qos'
 
 
@@ -39,8 +37,8 @@ def _messages():
 
     from jdd_ros.io.image_codec import fill_image
 
-    rgb = cv2.cvtColor(cv2.imread(str(DATA / 'tum_desk_color.png')), cv2.COLOR_BGR2RGB)
-    mm = cv2.imread(str(DATA / 'tum_desk_depth_mm.png'), cv2.IMREAD_UNCHANGED)
+    rgb = cv2.cvtColor(cv2.imread(str(fixture('tum_desk_color.png'))), cv2.COLOR_BGR2RGB)
+    mm = cv2.imread(str(fixture('tum_desk_depth_mm.png')), cv2.IMREAD_UNCHANGED)
     return {'camera_info': CameraInfo(width=640, height=480, k=[525.0, 0, 319.5, 0, 525.0, 239.5, 0, 0, 1.0]),
             'depth': fill_image(Image(), mm, '16UC1'), 'color': fill_image(Image(), rgb, 'rgb8')}
 
@@ -57,8 +55,7 @@ def run(reliability: str, frames: int, rate: float) -> dict:
     msgs = _messages()
     peer = RosPeer(domain, 'bench_camera')
     args = ['launch', 'depth_source:=sensor', f'image:={NS}/color', f'depth:={NS}/depth',
-            f'camera_info:={NS}/camera_info', f"cfg:={DARKNET / 'yolov4-tiny.cfg'}",
-            f"weights:={DARKNET / 'yolov4-tiny.weights'}", f"names:={DARKNET / 'coco.names'}"]
+            f'camera_info:={NS}/camera_info'] + [f'{k}:={v}' for k, v in yolov4_tiny_files().items()]
     launch = NodeProcess('jdd-ros', domain, args=args)
     try:
         launch.start()

@@ -2,9 +2,10 @@
 
 The default environment (nothing DDS-related exported): the pipeline as ``jdd-ros launch depth_source:=sensor
 use_sim_time:=true`` starts it (one process, the bag's default topics), the bag player as a user runs it (it waits
-for its subscribers before the first message). 40 frames of the two real 640x480 RGB-D frames (rgb8, 16UC1,
-camera_info) at 10 Hz; on every complete pass of the loop at least 38 of the 40 frames must come out on
-``detections_with_depth`` with their exact recorded stamps, none twice, and with the distances of their depth.
+for its subscribers before the first message). 40 frames of the two real 640x480 RGB-D frames of the fixtures (the
+TUM desk and its mirror image; rgb8, 16UC1, camera_info) at 10 Hz; on every complete pass of the loop at least 38 of
+the 40 frames must come out on ``detections_with_depth`` with their exact recorded stamps, none twice, and with the
+distances of their depth.
 
 The detector runs yolov4-tiny at input 160 (``params_file:=``, the package file with that one change): what is tested
 is transport, pairing and stamps, and at 416 the detector needs 55-140 ms a frame on this shared 2-core machine, so
@@ -16,11 +17,10 @@ import time
 import numpy as np
 import pytest
 import yaml
-from harness import NodeProcess, shared_file, yolov4_tiny_files
+from harness import NodeProcess, real_rgbd_frames, yolov4_tiny_files
 
 from jdd_ros.bringup import default_params_file
 from jdd_ros.io import bags
-from jdd_ros.io.frames import shared_rgbd_frames
 
 FRAMES = 40
 PASSES = 3
@@ -53,7 +53,7 @@ def _subscription_matched(peer, topic: str, timeout: float = 30.0) -> None:
 def test_a_looping_10hz_bag_is_fused_frame_by_frame_with_its_stamps(tmp_path, domain_id, ros_peer, suffix):
     from vision_msgs.msg import Detection2DArray
 
-    real = shared_rgbd_frames(shared_file('data', 'rgbd'))
+    real = real_rgbd_frames()
     frames = [real[i % len(real)] for i in range(FRAMES)]
     written = bags.write_bag(tmp_path / f'desk{suffix}', frames, rate_hz=10)
     assert written.storage_file.suffix == suffix

@@ -18,7 +18,7 @@ import time
 
 import pytest
 import yaml
-from harness import BIN, NodeProcess, ros_env, shared_file, yolov4_tiny_files
+from harness import BIN, NodeProcess, fixture, ros_env, yolov4_tiny_files
 
 ROS2 = BIN / 'ros2'
 pytestmark = pytest.mark.skipif(
@@ -181,11 +181,11 @@ def _frame_messages(depth: bool):
 
     from jdd_ros.io.image_codec import fill_image
 
-    rgb = cv2.cvtColor(cv2.imread(str(shared_file('data', 'rgbd', 'tum_desk_color.png'))), cv2.COLOR_BGR2RGB)
+    rgb = cv2.cvtColor(cv2.imread(str(fixture('tum_desk_color.png'))), cv2.COLOR_BGR2RGB)
     msgs = {'color': fill_image(Image(), rgb, 'rgb8'),
             'camera_info': CameraInfo(width=640, height=480, k=[525.0, 0, 319.5, 0, 525.0, 239.5, 0, 0, 1.0])}
     if depth:
-        mm = cv2.imread(str(shared_file('data', 'rgbd', 'tum_desk_depth_mm.png')), cv2.IMREAD_UNCHANGED)
+        mm = cv2.imread(str(fixture('tum_desk_depth_mm.png')), cv2.IMREAD_UNCHANGED)
         msgs['depth'] = fill_image(Image(), mm, '16UC1')
     return msgs
 
