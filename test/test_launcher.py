@@ -148,13 +148,16 @@ def test_a_child_ignoring_sigint_is_terminated_then_killed(capsys, tmp_path):
 
 @pytest.mark.parametrize('sig', [signal.SIGSEGV])
 def test_a_child_killed_by_a_signal_is_reported(capsys, sig, tmp_path):
-    # The crasher dies once the sleeper runs its own code: a SIGINT that arrives while the venv's python is still
-    # starting can be lost in the ROS wheels' re-exec of the interpreter (seen once in CI under load: the sleeper
-    # was then stopped by SIGTERM, as it should be, but not by the SIGINT the test expects).
+    # The sleeper handles SIGINT as the nodes do (its own handler: a process started with SIGINT ignored, e.g. from a
+    # script's background job, inherits that and python then installs none), and the crasher dies only once that
+    # handler is in place (a file the sleeper creates): a SIGINT that reaches the venv's python while it is still
+    # starting can be lost in the ROS wheels' re-exec of the interpreter (measured: 1 of 300 sent around it). Either
+    # way the launcher stops the sleeper with SIGTERM, as it should, but not with the SIGINT this test checks.
     up = tmp_path / 'sleeper_up'
     crasher = [sys.executable, '-c', f'import os, time\nwhile not os.path.exists({str(up)!r}): time.sleep(0.01)\n'
                f'os.kill(os.getpid(), {int(sig)})']
-    sleeper = [sys.executable, '-c', f'import time\nopen({str(up)!r}, "w").close()\ntime.sleep(60)']
+    sleeper = [sys.executable, '-c', 'import signal, time\nsignal.signal(signal.SIGINT, signal.default_int_handler)\n'
+               f'open({str(up)!r}, "w").close()\ntime.sleep(60)']
     sup = Supervisor([('crasher', crasher), ('sleeper', sleeper)], stop_timeout=5)
     sup.start()
     assert sup.wait() == 128 + int(sig)
