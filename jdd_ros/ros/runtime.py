@@ -101,10 +101,12 @@ def run_nodes(make_nodes: Callable[[], Sequence[Node]], args: list[str] | None =
         nodes = list(make_nodes())
         nodes[0].get_logger().info(dds)
         _bring_up(nodes)
+        # Up: from here a stop only ends the spin loop. An interrupt raised inside rclpy's Executor constructor left a
+        # half-built executor whose __del__ printed a traceback (a Ctrl-C right after "ready", test_ros2_cli).
+        stop.spinning = True
         executor = SingleThreadedExecutor()
         for node in nodes:
             executor.add_node(node)
-        stop.spinning = True
         while not stop.requested.is_set() and rclpy.ok():
             executor.spin_once(timeout_sec=SPIN_PERIOD_S)
     except (KeyboardInterrupt, ExternalShutdownException):
