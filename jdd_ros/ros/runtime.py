@@ -61,8 +61,12 @@ class _Stop:
             signal.signal(sig, self._handle)
 
     def _handle(self, signum: int, _frame: Any) -> None:
+        # Only the first signal interrupts: Ctrl-C in the terminal of 'ros2 launch' reaches a node twice (from the
+        # terminal, and forwarded by launch), and a second KeyboardInterrupt raised while the first was being handled
+        # ended the process with a traceback and status -2.
+        first = not self.requested.is_set()
         self.requested.set()
-        if not self.spinning:
+        if first and not self.spinning:
             raise KeyboardInterrupt
 
 
@@ -113,6 +117,7 @@ def run_nodes(make_nodes: Callable[[], Sequence[Node]], args: list[str] | None =
         if not stop.spinning:
             logger.info('stopped while starting')
     except START_ERRORS as exc:
+        stop.requested.set()  # a Ctrl-C while this is reported must not interrupt it
         if not stop.spinning:
             logger.fatal(f'cannot start: {exc}')
             status = 2
