@@ -18,7 +18,7 @@ from rclpy.node import Node
 from rclpy.signals import SignalHandlerOptions
 
 from jdd_ros.ros.dds_config import configure_fastdds
-from jdd_ros.ros.managed_node import START_ERRORS, ManagedNode
+from jdd_ros.ros.managed_node import START_ERRORS, ManagedNode, interrupted
 
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
 SHUTDOWN_GRACE_S = 5.0  # a node asked to stop has this long to tear down; jdd-ros launch waits 10 s before SIGTERM
@@ -117,8 +117,11 @@ def run_nodes(make_nodes: Callable[[], Sequence[Node]], args: list[str] | None =
         if not stop.spinning:
             logger.info('stopped while starting')
     except START_ERRORS as exc:
+        stopping = stop.requested.is_set() or interrupted(exc)  # a start stopped by the user is no start-up error
         stop.requested.set()  # a Ctrl-C while this is reported must not interrupt it
-        if not stop.spinning:
+        if not stop.spinning and stopping:
+            logger.info('stopped while starting')
+        elif not stop.spinning:
             logger.fatal(f'cannot start: {exc}')
             status = 2
         else:
