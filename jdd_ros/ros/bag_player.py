@@ -88,20 +88,22 @@ class BagReplayer:
             self.clock_publisher.publish(self._clock_msg)
 
     def wait_for_subscribers(self, topics: Iterable[str] | None = None, timeout: float = 10.0,
-                             settle_s: float = 0.5) -> list[str]:
+                             settle_s: float = 0.5, stop: threading.Event | None = None) -> list[str]:
         """Wait (at most ``timeout``) until every played topic (or those of ``topics``) has a subscriber, then
         ``settle_s`` more; returns the topics still without one.
 
         Discovery completes on each side separately: the publisher may see the subscriber before the subscriber has
         matched the publisher, and a subscriber drops what arrives from a publisher it has not matched, so the
-        settling time follows the last match (``ros2 bag play --delay`` exists for the same reason).
+        settling time follows the last match (``ros2 bag play --delay`` exists for the same reason). ``stop`` ends
+        the wait early.
         """
+        stop = stop or threading.Event()
         deadline = time.monotonic() + timeout
         waiting = {t: self.publishers[t] for t in (self.publishers if topics is None else topics)}
-        while waiting and time.monotonic() < deadline:
+        while waiting and time.monotonic() < deadline and not stop.is_set():
             waiting = {t: p for t, p in waiting.items() if p.get_subscription_count() == 0}
-            time.sleep(0.05)
-        time.sleep(settle_s)
+            stop.wait(0.05)
+        stop.wait(settle_s)
         return [p.topic_name for p in waiting.values()]
 
     def _sleep_until(self, wall: float, bag_ns_at: Any, stop: threading.Event) -> bool:
@@ -148,11 +150,18 @@ class BagReplayer:
 def replay(bag: str, *, rate: float = 1.0, loop: bool = False, topics: list[str] | None = None,
            remap: dict[str, str] | None = None, clock: bool = True, wait_s: float = 10.0, delay_s: float = 0.0) -> int:
     """``jdd-ros replay``: a ``ros2 bag play --clock [--loop]`` for machines without ros2cli; the exit status."""
+    import signal
+
     import rclpy
-    from rclpy.executors import ExternalShutdownException
+    from rclpy.signals import SignalHandlerOptions
 
     dds = configure_fastdds()
-    rclpy.init(args=[])  # the command's own options are not ROS arguments (FROM:=TO would be read as a remap rule)
+    # Ctrl-C / SIGTERM end the playback between two messages. rclpy's own handlers would shut the context down at
+    # once, and the publish in progress would fail with a traceback ("publisher's context is invalid").
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    # The command's own options are not ROS arguments (FROM:=TO would be read as a remap rule).
+    rclpy.init(args=[], signal_handler_options=SignalHandlerOptions.NO)
     node = rclpy.create_node('jdd_ros_bag_replay')
     log = node.get_logger()
     log.info(dds)
@@ -161,18 +170,19 @@ def replay(bag: str, *, rate: float = 1.0, loop: bool = False, topics: list[str]
         log.info(f'playing {bag}: {", ".join(replayer.publishers)}' + (' (loop)' if loop else ''))
         if wait_s > 0:
             log.info(f'waiting up to {wait_s:.0f} s for subscribers of the played topics')
-            missing = replayer.wait_for_subscribers(timeout=wait_s)
-            if missing:
+            missing = replayer.wait_for_subscribers(timeout=wait_s, stop=stop)
+            if missing and not stop.is_set():
                 log.warning(f'no subscriber after {wait_s:.0f} s on: {", ".join(missing)}; playing anyway')
-        time.sleep(max(0.0, delay_s))
-        stats = replayer.play(loops=None if loop else 1)
-        log.info(f'played {stats.loops} loop(s) in {stats.wall_s:.1f} s: {stats.published}')
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
+        stop.wait(max(0.0, delay_s))
+        stats = replayer.play(loops=None if loop else 1, stop=stop)
+        log.info(f'played {stats.loops} loop(s) in {stats.wall_s:.1f} s: {stats.published}'
+                 + (' (stopped)' if stop.is_set() else ''))
     except (FileNotFoundError, ValueError) as exc:
         print(f'jdd-ros replay: {exc}', file=sys.stderr)
         return 2
     finally:
         node.destroy_node()
         rclpy.try_shutdown()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     return 0

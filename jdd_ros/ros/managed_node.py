@@ -23,6 +23,18 @@ from jdd_ros.ros.parameters import NodeParameters
 START_ERRORS = (ValueError, FileNotFoundError, RuntimeError)  # what a user fixes: said in one line, no traceback
 
 
+def interrupted(exc: BaseException) -> bool:
+    """Whether ``exc`` is a KeyboardInterrupt (Ctrl-C, SIGTERM while starting) that Python wrapped in another error:
+    raised inside a class's ``__set_name__`` it comes back as 'RuntimeError: Error calling __set_name__ ...'."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, KeyboardInterrupt):
+            return True
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
 class ManagedNode(LifecycleNode):
     """A jdd_ros lifecycle node with the schema's parameters (``params.current``) and managed subscriptions."""
 
@@ -71,6 +83,8 @@ class ManagedNode(LifecycleNode):
         try:
             self.configure()
         except START_ERRORS as exc:
+            if interrupted(exc):  # Ctrl-C during the load, wrapped by Python (e.g. in a class's __set_name__)
+                raise KeyboardInterrupt from exc
             self.start_error = str(exc)
             self.get_logger().error(f'cannot configure: {exc}')
             return TransitionCallbackReturn.FAILURE

@@ -18,7 +18,7 @@ from rclpy.node import Node
 from rclpy.signals import SignalHandlerOptions
 
 from jdd_ros.ros.dds_config import configure_fastdds
-from jdd_ros.ros.managed_node import START_ERRORS, ManagedNode
+from jdd_ros.ros.managed_node import START_ERRORS, ManagedNode, interrupted
 
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
 SHUTDOWN_GRACE_S = 5.0  # a node asked to stop has this long to tear down; jdd-ros launch waits 10 s before SIGTERM
@@ -61,8 +61,12 @@ class _Stop:
             signal.signal(sig, self._handle)
 
     def _handle(self, signum: int, _frame: Any) -> None:
+        # Only the first signal interrupts: Ctrl-C in the terminal of 'ros2 launch' reaches a node twice (from the
+        # terminal, and forwarded by launch), and a second KeyboardInterrupt raised while the first was being handled
+        # ended the process with a traceback and status -2.
+        first = not self.requested.is_set()
         self.requested.set()
-        if not self.spinning:
+        if first and not self.spinning:
             raise KeyboardInterrupt
 
 
@@ -101,17 +105,23 @@ def run_nodes(make_nodes: Callable[[], Sequence[Node]], args: list[str] | None =
         nodes = list(make_nodes())
         nodes[0].get_logger().info(dds)
         _bring_up(nodes)
+        # Up: from here a stop only ends the spin loop. An interrupt raised inside rclpy's Executor constructor left a
+        # half-built executor whose __del__ printed a traceback (a Ctrl-C right after "ready", test_ros2_cli).
+        stop.spinning = True
         executor = SingleThreadedExecutor()
         for node in nodes:
             executor.add_node(node)
-        stop.spinning = True
         while not stop.requested.is_set() and rclpy.ok():
             executor.spin_once(timeout_sec=SPIN_PERIOD_S)
     except (KeyboardInterrupt, ExternalShutdownException):
         if not stop.spinning:
             logger.info('stopped while starting')
     except START_ERRORS as exc:
-        if not stop.spinning:
+        stopping = stop.requested.is_set() or interrupted(exc)  # a start stopped by the user is no start-up error
+        stop.requested.set()  # a Ctrl-C while this is reported must not interrupt it
+        if not stop.spinning and stopping:
+            logger.info('stopped while starting')
+        elif not stop.spinning:
             logger.fatal(f'cannot start: {exc}')
             status = 2
         else:
