@@ -31,11 +31,9 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 import skimage.data  # noqa: E402
 import torch  # noqa: E402
+from bench_data import YOLOV4_CFG, tum_desk_rgb, yolov4_tiny_files  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get('JDD_ROS_SHARED', REPO.parent / 'shared'))
-DARKNET = SHARED / 'models' / 'darknet'
-IMAGE = SHARED / 'data' / 'rgbd' / 'tum_desk_color.png'
 ITERATIONS = {'tiny416': 30, 'yolov4-416': 6, 'yolov4-608': 4}
 # (backend, precision); 'auto' is what `jdd-ros detect` and the nodes run by default on this machine.
 BACKENDS = (('torch', 'fp32'), ('onnxruntime', 'fp32'), ('openvino', 'fp32'), ('auto', 'auto'))
@@ -59,7 +57,7 @@ def synthetic_yolov4(workdir: Path) -> tuple[Path, Path, list[str]]:
     from jdd_ros.detect.darknet.synthetic import synthetic_darknet_arrays
     from jdd_ros.detect.darknet.weights import write_weights
 
-    cfg = DARKNET / 'yolov4.cfg'
+    cfg = YOLOV4_CFG
     weights = workdir / 'yolov4-synthetic.weights'
     calibration = np.stack([cv2.resize(im, (256, 256)) for im in (skimage.data.chelsea(), skimage.data.astronaut())])
     write_weights(weights, synthetic_darknet_arrays(build_model(cfg), calibration, seed=7))
@@ -77,7 +75,8 @@ def main() -> int:
 
     torch.set_num_threads(args.threads)
     cv2.setNumThreads(args.threads)
-    image = cv2.cvtColor(cv2.imread(str(IMAGE)), cv2.COLOR_BGR2RGB) if IMAGE.exists() else skimage.data.astronaut()
+    image = tum_desk_rgb()
+    tiny = yolov4_tiny_files()  # before XDG_CACHE_HOME moves below: the model store follows it
     load_before = os.getloadavg()
     workdir = Path(tempfile.mkdtemp(prefix='jdd_bench_detector_'))
     os.environ.setdefault('XDG_CACHE_HOME', str(workdir / 'cache'))  # ONNX exports go to a scratch cache
@@ -86,8 +85,7 @@ def main() -> int:
     yolov4_files = None
     for name in wanted:
         if name == 'tiny416':
-            files, size, conf = (DARKNET / 'yolov4-tiny.cfg', DARKNET / 'yolov4-tiny.weights',
-                                 DARKNET / 'coco.names'), 416, 0.25
+            files, size, conf = (tiny['cfg'], tiny['weights'], tiny['names']), 416, 0.25
         else:
             yolov4_files = yolov4_files or synthetic_yolov4(workdir)
             files, size, conf = yolov4_files, int(name.split('-')[1]), 0.3

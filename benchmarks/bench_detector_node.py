@@ -28,12 +28,11 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / 'test'))
 os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'  # harness sets it too; never discover beyond this host
 
-from harness import SHARED, NodeProcess, RosPeer, new_domain_id  # noqa: E402
+from bench_data import tum_desk_rgb, yolov4_tiny_files  # noqa: E402
+from harness import NodeProcess, RosPeer, new_domain_id  # noqa: E402
 
-DARKNET = SHARED / 'models' / 'darknet'
-FILES = {'cfg': str(DARKNET / 'yolov4-tiny.cfg'), 'weights': str(DARKNET / 'yolov4-tiny.weights'),
-         'names': str(DARKNET / 'coco.names')}
-IMAGE = SHARED / 'data' / 'rgbd' / 'tum_desk_color.png'
+FILES = yolov4_tiny_files()
+
 
 
 def timed(fn, iterations: int) -> tuple[float, object]:
@@ -64,7 +63,7 @@ def in_process(iterations: int, threads: int) -> list[tuple[str, float]]:
     tune_malloc()
     torch.set_num_threads(threads)
     det = YoloDetector(FILES['cfg'], FILES['weights'], FILES['names'], device='cpu')  # the node's default backend
-    rgb = cv2.cvtColor(cv2.imread(str(IMAGE)), cv2.COLOR_BGR2RGB)
+    rgb = tum_desk_rgb()
     msgs = {enc: fill_image(Image(), arr, enc) for enc, arr in
             (('rgb8', rgb), ('bgr8', cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)))}
     h, w = det.input_size
@@ -126,7 +125,7 @@ def end_to_end(frames: int, rate_hz: float) -> None:
 
     from jdd_ros.io.image_codec import fill_image
 
-    rgb = cv2.cvtColor(cv2.imread(str(IMAGE)), cv2.COLOR_BGR2RGB)
+    rgb = tum_desk_rgb()
     domain = new_domain_id()
     peer = RosPeer(domain, 'bench_detector_peer')
     sent: dict[int, float] = {}
@@ -184,9 +183,6 @@ def main() -> int:
     parser.add_argument('--rate', type=float, default=5.0, help='frame rate (Hz) sent to the node process')
     parser.add_argument('--no-e2e', action='store_true', help='skip the two-process measurement')
     args = parser.parse_args()
-    if not IMAGE.exists():
-        print(f'{IMAGE} not found: the shared data (../shared) is needed', file=sys.stderr)
-        return 1
     print(f'Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPU(s), '
           f'Python {platform.python_version()}')
     in_process(args.iterations, args.threads)

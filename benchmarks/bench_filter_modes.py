@@ -21,10 +21,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from bench_data import TUM_DESK_COLOR, TUM_DESK_DEPTH_MM, yolov4_tiny_files
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get('JDD_ROS_SHARED', REPO.parent / 'shared'))
-DARKNET = SHARED / 'models' / 'darknet'
+SHARED = Path(os.environ.get('JDD_ROS_SHARED', REPO.parent / 'shared'))  # the SUN corridor frame, when present
 THRESHOLDS = {'tum_desk': (1.5, 2.0, 2.5, 3.0), 'sun_corridor': (1.5, 3.0, 5.0)}
 
 
@@ -52,25 +52,30 @@ def main() -> int:
     parser.add_argument('--repeats', type=int, default=3)
     parser.add_argument('--threads', type=int, default=0, help='torch threads (0: default)')
     args = parser.parse_args()
-    if not (DARKNET / 'yolov4-tiny.weights').is_file():
-        print(f'{DARKNET} not found: the shared data (../shared) is needed', file=sys.stderr)
-        return 2
     if args.threads:
         torch.set_num_threads(args.threads)
 
     from jdd_ros.apps.offline import Pipeline
     from jdd_ros.detect.darknet.detector import YoloDetector
-    from jdd_ros.io.frames import shared_rgbd_frames
+    from jdd_ros.io.frames import KINECT_640x480, read_rgbd
+    from jdd_ros.param_types import DetectorNodeParams, FusionNodeParams
 
-    detector = YoloDetector(DARKNET / 'yolov4-tiny.cfg', DARKNET / 'yolov4-tiny.weights', DARKNET / 'coco.names')
-    detection = {'confidence_threshold': 0.25, 'nms_threshold': 0.45, 'classes': []}
-    frames = shared_rgbd_frames(SHARED / 'data' / 'rgbd')
+    tiny = yolov4_tiny_files()
+    detector = YoloDetector(tiny['cfg'], tiny['weights'], tiny['names'])
+    detection = DetectorNodeParams(confidence_threshold=0.25, nms_threshold=0.45, classes=[])
+    frames = [read_rgbd(TUM_DESK_COLOR, TUM_DESK_DEPTH_MM, 0.001, KINECT_640x480)]
+    corridor = SHARED / 'data' / 'rgbd'
+    if (corridor / 'sun_corridor_color.png').is_file():
+        frames.append(read_rgbd(corridor / 'sun_corridor_color.png', corridor / 'sun_corridor_depth_mm.png', 0.001,
+                                KINECT_640x480))
+    for frame, name in zip(frames, THRESHOLDS):
+        frame.name = name
     rows = []
     for frame in frames:
         for max_depth in THRESHOLDS[frame.name]:
             results, costs = {}, {}
             for mode in ('detect_then_filter', 'mask_then_detect'):
-                pipeline = Pipeline(detector, None, {'max_depth': max_depth, 'filter_mode': mode}, detection)
+                pipeline = Pipeline(detector, None, FusionNodeParams(max_depth=max_depth, filter_mode=mode), detection)
                 pipeline.run(frame.rgb, frame.depth_m, frame.intrinsics)  # warm-up
                 runs = []
                 for _ in range(args.repeats):

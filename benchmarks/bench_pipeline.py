@@ -41,12 +41,11 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / 'test'))
 os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'  # harness sets it too; never discover beyond this host
 
-from harness import SHARED, NodeProcess, RosPeer, new_domain_id  # noqa: E402
+from bench_data import tum_desk_rgb, yolov4_tiny_files  # noqa: E402
+from harness import NodeProcess, RosPeer, new_domain_id  # noqa: E402
 
-DARKNET = SHARED / 'models' / 'darknet'
-FILES = {'cfg': str(DARKNET / 'yolov4-tiny.cfg'), 'weights': str(DARKNET / 'yolov4-tiny.weights'),
-         'names': str(DARKNET / 'coco.names')}
-IMAGE = SHARED / 'data' / 'rgbd' / 'tum_desk_color.png'
+FILES = yolov4_tiny_files()
+
 DEPTH_SIZE = (240, 320)
 WARMUP_S, DRAIN_S = 3.0, 3.0
 CONFIGS = {  # label -> pipeline parameters (None: the serial reference)
@@ -292,12 +291,9 @@ def main() -> int:
     parser.add_argument('--configs', default=','.join(SHORT), help=f"subset of {','.join(SHORT)}")
     args = parser.parse_args()
     wanted = [SHORT[c] for c in args.configs.split(',')]
-    if not IMAGE.exists() or not Path(FILES['weights']).exists():
-        print(f'{IMAGE} or the yolov4-tiny files not found: the shared data (../shared) is needed', file=sys.stderr)
-        return 1
     cache = Path(os.environ.get('XDG_CACHE_HOME') or Path.home() / '.cache') / 'jdd_ros' / 'bench'
     checkpoint = depth_checkpoint(cache)
-    rgb = cv2.cvtColor(cv2.imread(str(IMAGE)), cv2.COLOR_BGR2RGB)
+    rgb = tum_desk_rgb()
     serial = SerialReference(checkpoint, len(os.sched_getaffinity(0)))
     rates = [float(r) for r in args.rates.split(',')]
     load_before = os.getloadavg()[0]
