@@ -98,6 +98,32 @@ def real_rgbd_frames() -> list[Any]:
     return [tum, mirrored]
 
 
+def reference_box_region(depth: Any, box: tuple[float, float, float, float], fraction: float = 0.5) -> Any:
+    """The pixels the fusion reads for a box, computed here independently of jdd_ros's box_depth: those whose centres
+    lie inside the central ``fraction`` of the box, clipped to the image. ``depth``: an array, or a depth PNG's path."""
+    import math
+
+    import cv2
+
+    if not hasattr(depth, 'shape'):
+        depth = cv2.imread(str(depth), cv2.IMREAD_UNCHANGED)
+    x1, y1, x2, y2 = box
+    cx, cy, hw, hh = (x1 + x2) / 2, (y1 + y2) / 2, fraction * (x2 - x1) / 2, fraction * (y2 - y1) / 2
+    u0, u1 = max(math.ceil(cx - hw), 0), min(math.floor(cx + hw), depth.shape[1] - 1)
+    v0, v1 = max(math.ceil(cy - hh), 0), min(math.floor(cy + hh), depth.shape[0] - 1)
+    return depth[v0:v1 + 1, u0:u1 + 1]
+
+
+def reference_median(depth: Any, box: tuple[float, float, float, float], fraction: float = 0.5,
+                     scale: float = 1.0) -> float:
+    """The fusion's median statistic from the depth itself: the median of the valid values (finite, > 0) of
+    ``reference_box_region``, times ``scale`` (0.001 for a millimetre PNG)."""
+    import numpy as np
+
+    region = reference_box_region(depth, box, fraction).astype(np.float64)
+    return float(np.median(region[np.isfinite(region) & (region > 0)])) * scale
+
+
 _DOMAINS = itertools.count(random.SystemRandom().randrange(232))
 
 

@@ -4,14 +4,13 @@ The bag carries each frame's image, sensor depth (16UC1 or 32FC1), camera_info a
 (Detection2DArray). Expected distances are computed here directly from the depth PNG / the scene's exact depth.
 """
 
-import math
 import threading
 import time
 
 import cv2
 import numpy as np
 import pytest
-from harness import NodeProcess, fixture, mirror_box, real_rgbd_frames
+from harness import NodeProcess, fixture, mirror_box, real_rgbd_frames, reference_median
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 
 from jdd_ros.core.detection import Detection
@@ -39,15 +38,6 @@ def _frames():
             Detection(o.kind, 0.8, *o.bbox_xyxy) for o in scene.objects]))
     return frames
 
-
-def expected_median(depth_m: np.ndarray, box, fraction: float = 0.5) -> float:
-    """Median of the valid depth over the central region of the box (pixel centres inside the shrunk box)."""
-    x1, y1, x2, y2 = box
-    cx, cy, hw, hh = (x1 + x2) / 2, (y1 + y2) / 2, fraction * (x2 - x1) / 2, fraction * (y2 - y1) / 2
-    u0, u1 = math.ceil(cx - hw), min(math.floor(cx + hw), depth_m.shape[1] - 1)
-    v0, v1 = math.ceil(cy - hh), min(math.floor(cy + hh), depth_m.shape[0] - 1)
-    region = depth_m[v0:v1 + 1, u0:u1 + 1]
-    return float(np.median(region[np.isfinite(region) & (region > 0)]))
 
 
 @pytest.fixture(scope='module')
@@ -137,7 +127,7 @@ def test_replayed_bag_gives_one_fused_result_per_frame_with_its_header_and_true_
         assert [d.results[0].hypothesis.class_id for d in msg.detections] == [d.class_name for d in frame.detections]
         for det, out in zip(frame.detections, msg.detections):
             z = out.results[0].pose.pose.position.z
-            assert z == pytest.approx(expected_median(truth, det.xyxy()), abs=1e-3), (frame.name, det.class_name)
+            assert z == pytest.approx(reference_median(truth, det.xyxy()), abs=1e-3), (frame.name, det.class_name)
 
 
 @pytest.mark.parametrize('reliability', [ReliabilityPolicy.BEST_EFFORT, ReliabilityPolicy.RELIABLE])
@@ -175,7 +165,7 @@ def test_best_effort_camera_and_reliable_player_both_reach_the_default_subscript
     for msg in got:
         zs = [d.results[0].pose.pose.position.z for d in msg.detections]
         truth = np.round(scene.depth_m * 1000) / 1000
-        assert zs == pytest.approx([expected_median(truth, d.xyxy()) for d in scene.detections], abs=1e-3)
+        assert zs == pytest.approx([reference_median(truth, d.xyxy()) for d in scene.detections], abs=1e-3)
 
 
 def _publish_pair(depth_pub, det_pub, frame, ns):
@@ -284,7 +274,7 @@ def test_full_size_frames_of_a_looping_bag_all_arrive_with_nothing_exported(tmp_
         frame = real[written.stamps_ns.index(_stamps([msg])[0])]
         for det, out in zip(frame.detections, msg.detections):
             truth = np.round(frame.depth_m * 1000) / 1000
-            assert out.results[0].pose.pose.position.z == pytest.approx(expected_median(truth, det.xyxy()), abs=1e-3)
+            assert out.results[0].pose.pose.position.z == pytest.approx(reference_median(truth, det.xyxy()), abs=1e-3)
 
 
 def test_depth_recorded_frames_later_than_its_image_still_pairs(tmp_path, frames):

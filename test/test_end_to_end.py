@@ -6,26 +6,16 @@ at run time through the fusion node's parameter service (what ``ros2 param set``
 the next output.
 """
 
-import math
 import signal
 
 import cv2
-import numpy as np
 import pytest
-from harness import NodeProcess, fixture, yolov4_tiny_files
+from harness import NodeProcess, fixture, reference_median, yolov4_tiny_files
 
 pytestmark = pytest.mark.slow
 
 NS = '/e2e'
 
-
-def png_median(mm, box, fraction=0.5):
-    x1, y1, x2, y2 = box
-    cx, cy, hw, hh = (x1 + x2) / 2, (y1 + y2) / 2, fraction * (x2 - x1) / 2, fraction * (y2 - y1) / 2
-    u0, u1 = max(math.ceil(cx - hw), 0), min(math.floor(cx + hw), mm.shape[1] - 1)
-    v0, v1 = max(math.ceil(cy - hh), 0), min(math.floor(cy + hh), mm.shape[0] - 1)
-    region = mm[v0:v1 + 1, u0:u1 + 1]
-    return float(np.median(region[region > 0])) / 1000.0
 
 
 def _box(d):
@@ -86,7 +76,7 @@ def test_launch_detects_both_chairs_at_sensor_distance_and_max_depth_applies_at_
         assert len(chairs) == 2, [d.results[0].hypothesis.class_id for d in first.detections]
         depths = [c.results[0].pose.pose.position.z for c in chairs]
         for chair, z in zip(chairs, depths):
-            assert z == pytest.approx(png_median(mm, _box(chair)), abs=1e-3)
+            assert z == pytest.approx(reference_median(mm, _box(chair), scale=0.001), abs=1e-3)
         near, far = depths
         assert far - near > 0.3  # two chairs at different distances: 1.75 m and 2.24 m in this frame
 

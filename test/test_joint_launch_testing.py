@@ -16,7 +16,6 @@ Runs under pytest (launch_testing's plugin; ``make test``) and alone::
 Skipped, with the reason, where launch_testing is not installed (``make setup`` without ../shared).
 """
 
-import math
 import os
 import re
 import sys
@@ -35,7 +34,7 @@ import launch_testing  # noqa: E402
 import launch_testing.actions  # noqa: E402
 import launch_testing.asserts  # noqa: E402
 from ament_index_python.packages import get_package_share_directory  # noqa: E402
-from harness import LOG_ROOT, RosPeer, fixture, new_domain_id, yolov4_tiny_files  # noqa: E402
+from harness import LOG_ROOT, RosPeer, fixture, new_domain_id, reference_median, yolov4_tiny_files  # noqa: E402
 from launch.actions import IncludeLaunchDescription, SetEnvironmentVariable  # noqa: E402
 from launch.launch_description_sources import PythonLaunchDescriptionSource  # noqa: E402
 
@@ -83,17 +82,6 @@ def _tum():
     mm = cv2.imread(str(fixture('tum_desk_depth_mm.png')), cv2.IMREAD_UNCHANGED)
     return rgb, mm
 
-
-def png_median(mm, box, fraction=0.5):
-    """The fusion node's median statistic over the central half of the box, computed from the depth PNG."""
-    import numpy as np
-
-    x1, y1, x2, y2 = box
-    cx, cy, hw, hh = (x1 + x2) / 2, (y1 + y2) / 2, fraction * (x2 - x1) / 2, fraction * (y2 - y1) / 2
-    u0, u1 = max(math.ceil(cx - hw), 0), min(math.floor(cx + hw), mm.shape[1] - 1)
-    v0, v1 = max(math.ceil(cy - hh), 0), min(math.floor(cy + hh), mm.shape[0] - 1)
-    region = mm[v0:v1 + 1, u0:u1 + 1]
-    return float(np.median(region[region > 0])) / 1000.0
 
 
 def _wait_matched(proc_output, node, topic, timeout=60):
@@ -163,7 +151,7 @@ class TestTheLaunchedPipeline(unittest.TestCase):
                 box = (c.x - w / 2, c.y - h / 2, c.x + w / 2, c.y + h / 2)
                 z = d.results[0].pose.pose.position.z
                 if d.results[0].hypothesis.class_id == 'chair':
-                    self.assertAlmostEqual(z, png_median(mm, box), delta=1e-3)
+                    self.assertAlmostEqual(z, reference_median(mm, box, scale=0.001), delta=1e-3)
         else:
             estimated = depth_out.wait_for(1, timeout=30)[0]
             self.assertEqual((estimated.header.stamp.sec, estimated.header.stamp.nanosec), STAMP)

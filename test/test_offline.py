@@ -2,28 +2,16 @@
 
 import csv
 import json
-import math
 
 import cv2
 import numpy as np
 import pytest
-from harness import fixture, mirror_box, real_rgbd_frames, yolov4_tiny_files
+from harness import fixture, mirror_box, real_rgbd_frames, reference_median, yolov4_tiny_files
 
 from jdd_ros.cli import main
 from jdd_ros.core.detection import Detection
 from jdd_ros.io import bags
 from jdd_ros.io.frames import read_depth_png
-
-
-def png_median(depth_png, box, fraction=0.5):
-    """Median of the valid millimetres over the central region of the box, in metres, straight from the PNG."""
-    mm = cv2.imread(str(depth_png), cv2.IMREAD_UNCHANGED)
-    x1, y1, x2, y2 = box
-    cx, cy, hw, hh = (x1 + x2) / 2, (y1 + y2) / 2, fraction * (x2 - x1) / 2, fraction * (y2 - y1) / 2
-    u0, u1 = math.ceil(cx - hw), min(math.floor(cx + hw), mm.shape[1] - 1)
-    v0, v1 = math.ceil(cy - hh), min(math.floor(cy + hh), mm.shape[0] - 1)
-    region = mm[v0:v1 + 1, u0:u1 + 1]
-    return float(np.median(region[region > 0])) / 1000.0
 
 
 @pytest.fixture(scope='module')
@@ -48,7 +36,7 @@ def test_fuse_finds_both_chairs_at_the_sensor_distance_and_drops_the_far_one(tmp
     assert len(chairs) == 2
     for chair in chairs:
         assert set(chair) >= {'class_name', 'score', 'bbox_xyxy', 'depth_m', 'depth_valid_fraction'}
-        assert chair['depth_m'] == pytest.approx(png_median(depth, chair['bbox_xyxy']), abs=1e-3)
+        assert chair['depth_m'] == pytest.approx(reference_median(depth, chair['bbox_xyxy'], scale=0.001), abs=1e-3)
     near, far = chairs
     assert near in kept and near['depth_m'] < 2.0
     assert far in dropped and far['dropped_reason'] == 'beyond max_depth' and far['depth_m'] > 2.0
@@ -123,7 +111,7 @@ def test_process_bag_writes_video_and_csv_with_sensor_distances(tmp_path, bag_wi
     for r in rows:
         png = fixture('tum_desk_depth_mm.png') if r['class_name'] == 'chair' else mirrored_png
         box = [float(r[k]) for k in ('x1', 'y1', 'x2', 'y2')]
-        assert float(r['depth_m']) == pytest.approx(png_median(png, box), abs=1e-3)
+        assert float(r['depth_m']) == pytest.approx(reference_median(png, box, scale=0.001), abs=1e-3)
         assert r['kept'] == ('1' if float(r['depth_m']) <= 2.0 else '0')
         assert r['dropped_reason'] == ('' if r['kept'] == '1' else 'beyond max_depth')
 
@@ -160,7 +148,7 @@ def test_process_image_folder_with_depth_folder_runs_the_real_detector(tmp_path,
     assert metres.shape == (480, 640)
     for r in chairs:
         box = [float(r[k]) for k in ('x1', 'y1', 'x2', 'y2')]
-        assert float(r['depth_m']) == pytest.approx(png_median(depth, box), abs=1e-3)
+        assert float(r['depth_m']) == pytest.approx(reference_median(depth, box, scale=0.001), abs=1e-3)
 
 
 def test_process_refuses_unknown_inputs(tmp_path, capsys):

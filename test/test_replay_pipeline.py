@@ -17,7 +17,7 @@ import time
 import numpy as np
 import pytest
 import yaml
-from harness import NodeProcess, real_rgbd_frames, yolov4_tiny_files
+from harness import NodeProcess, real_rgbd_frames, reference_median, yolov4_tiny_files
 
 from jdd_ros.bringup import default_params_file
 from jdd_ros.io import bags
@@ -100,7 +100,7 @@ def test_a_looping_10hz_bag_is_fused_frame_by_frame_with_its_stamps(tmp_path, do
         depth = np.round(by_stamp[_stamp(msg)].depth_m * 1000) / 1000
         for d in msg.detections:
             c, w, h = d.bbox.center.position, d.bbox.size_x, d.bbox.size_y
-            expected = _median(depth, (c.x - w / 2, c.y - h / 2, c.x + w / 2, c.y + h / 2))
+            expected = reference_median(depth, (c.x - w / 2, c.y - h / 2, c.x + w / 2, c.y + h / 2))
             assert d.results[0].pose.pose.position.z == pytest.approx(expected, abs=1e-3)
             checked += 1
     assert checked > FRAMES  # the near chair (1.75 m) at least, in every frame of the TUM desk
@@ -108,17 +108,6 @@ def test_a_looping_10hz_bag_is_fused_frame_by_frame_with_its_stamps(tmp_path, do
               if d.results[0].hypothesis.class_id == 'chair']
     assert chairs and min(chairs) == pytest.approx(1.75, abs=0.03)
 
-
-def _median(depth_m, box, fraction=0.5):
-    """The fusion node's median statistic: valid depth at the pixel centres inside the central part of the box."""
-    import math
-
-    x1, y1, x2, y2 = box
-    cx, cy, hw, hh = (x1 + x2) / 2, (y1 + y2) / 2, fraction * (x2 - x1) / 2, fraction * (y2 - y1) / 2
-    u0, u1 = max(math.ceil(cx - hw), 0), min(math.floor(cx + hw), depth_m.shape[1] - 1)
-    v0, v1 = max(math.ceil(cy - hh), 0), min(math.floor(cy + hh), depth_m.shape[0] - 1)
-    region = depth_m[v0:v1 + 1, u0:u1 + 1]
-    return float(np.median(region[np.isfinite(region) & (region > 0)]))
 
 
 def test_replay_help_says_it_waits_for_subscribers():

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import re
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
+from harness import reference_box_region, reference_median
 from onnx import TensorProto
 from ultralytics_models import (
     BACKGROUND,
@@ -594,17 +594,6 @@ def test_jdd_ros_detect_refuses_what_the_family_cannot_use(model_dir, tmp_path, 
     assert reason in capsys.readouterr().err
 
 
-def png_median(depth_png: Path, box, fraction: float = 0.5) -> tuple[float, float]:
-    """Median of the valid millimetres over the central region of the box, in metres, and the valid fraction of that
-    region, straight from the PNG."""
-    mm = cv2.imread(str(depth_png), cv2.IMREAD_UNCHANGED)
-    x1, y1, x2, y2 = box
-    cx, cy, hw, hh = (x1 + x2) / 2, (y1 + y2) / 2, fraction * (x2 - x1) / 2, fraction * (y2 - y1) / 2
-    u0, u1 = math.ceil(cx - hw), min(math.floor(cx + hw), mm.shape[1] - 1)
-    v0, v1 = math.ceil(cy - hh), min(math.floor(cy + hh), mm.shape[0] - 1)
-    region = mm[v0:v1 + 1, u0:u1 + 1]
-    return float(np.median(region[region > 0])) / 1000.0, float((region > 0).mean())
-
 
 def test_jdd_ros_fuse_gives_each_found_box_the_depth_of_the_depth_png(model_dir, tmp_path, capsys):
     """A synthetic RGB-D pair: the red square at ~1.6-2.0 m, the green one at ~4 m, the background at 6 m; depth
@@ -630,13 +619,14 @@ def test_jdd_ros_fuse_gives_each_found_box_the_depth_of_the_depth_png(model_dir,
     doc = json.loads(out.read_text())
     red = max((d for d in doc['detections'] if d['class_name'] == 'red'), key=lambda d: d['score'])
     assert red['bbox_xyxy'] == pytest.approx(list(RED_BOX))
-    expected, valid = png_median(depth_png, RED_BOX)
+    expected = reference_median(depth_png, RED_BOX, scale=0.001)
+    valid = float((reference_box_region(depth_png, RED_BOX) > 0).mean())
     assert 1.6 < expected < 2.0
     assert red['depth_m'] == pytest.approx(expected, abs=6e-5)
     assert red['depth_valid_fraction'] == pytest.approx(valid, abs=6e-5)
     green = max((d for d in doc['dropped'] if d['class_name'] == 'green'), key=lambda d: d['score'])
     assert green['bbox_xyxy'] == pytest.approx(list(GREEN_BOX)) and green['dropped_reason'] == 'beyond max_depth'
-    assert green['depth_m'] == pytest.approx(png_median(depth_png, GREEN_BOX)[0], abs=6e-5)
+    assert green['depth_m'] == pytest.approx(reference_median(depth_png, GREEN_BOX, scale=0.001), abs=6e-5)
     for d in doc['detections'] + doc['dropped']:  # every box, not only the best ones
-        assert d['depth_m'] == pytest.approx(png_median(depth_png, d['bbox_xyxy'])[0], abs=6e-5)
+        assert d['depth_m'] == pytest.approx(reference_median(depth_png, d['bbox_xyxy'], scale=0.001), abs=6e-5)
     assert all(d['depth_m'] <= 3.0 for d in doc['detections'])
