@@ -1,16 +1,20 @@
 """A cache of files derived from model files (ONNX exports, compiled models), so a start-up after the first skips
 the export. A cached file is used only while its own sha256 matches the one recorded when it was written; anything
-else is re-made."""
+else is re-made. Each use renews the file's mtime; writing a new one removes those of the same directory unused for
+UNUSED_FOR_S (old torch/OpenVINO versions and model files leave entries that no key names any more)."""
 
 from __future__ import annotations
 
 import hashlib
 import os
 import tempfile
+import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from jdd_ros.inference.hashing import sha256_of, sha256_sidecar
+
+UNUSED_FOR_S = 30 * 24 * 3600
 
 
 def default_cache_dir(kind: str) -> Path:
@@ -50,9 +54,11 @@ def cached_file(path: Path, make: Callable[[Path], None]) -> Path:
     atomically so that a crash never leaves a half file that looks valid."""
     recorded = recorded_digest(path)
     if recorded is not None and recorded == sha256_of(path):
+        _mark_used(path)
         return path
     _write_atomically(path, make)
     sha256_sidecar(path).write_text(f'{sha256_of(path)}  {path.name}\n')
+    prune_unused(path.parent, keep=path)
     return path
 
 
@@ -63,7 +69,10 @@ def read_verified(path: Path) -> bytes | None:
     if recorded is None:
         return None
     data = path.read_bytes()
-    return data if hashlib.sha256(data).hexdigest() == recorded else None
+    if hashlib.sha256(data).hexdigest() != recorded:
+        return None
+    _mark_used(path)
+    return data
 
 
 def write_verified(path: Path, data: bytes) -> None:
@@ -71,3 +80,29 @@ def write_verified(path: Path, data: bytes) -> None:
     without a matching digest, which is never used)."""
     _write_atomically(path, lambda tmp: tmp.write_bytes(data))
     sha256_sidecar(path).write_text(f'{hashlib.sha256(data).hexdigest()}  {path.name}\n')
+    prune_unused(path.parent, keep=path)
+
+
+def _mark_used(path: Path) -> None:
+    try:
+        os.utime(path)
+    except OSError:  # a read-only cache still serves; it is just never pruned
+        pass
+
+
+def prune_unused(directory: Path, keep: Path, max_unused_s: float = UNUSED_FOR_S) -> list[Path]:
+    """Remove the cached files of ``directory`` not used for ``max_unused_s``, with their digest files; only files
+    this cache wrote (a ``<file>.sha256`` naming the file), never ``keep``. Returns what was removed."""
+    removed, now = [], time.time()
+    for digest_file in directory.glob('*.sha256'):
+        path = digest_file.with_name(digest_file.name[:-len('.sha256')])
+        try:
+            words = digest_file.read_text().split()
+            if path == keep or words[1:] != [path.name] or now - path.stat().st_mtime < max_unused_s:
+                continue
+            path.unlink()
+            digest_file.unlink()
+        except OSError:  # gone meanwhile (another process pruned it), or not ours to remove
+            continue
+        removed.append(path)
+    return removed
