@@ -36,6 +36,13 @@ for _name in ('FASTDDS_DEFAULT_PROFILES_FILE', 'FASTDDS_BUILTIN_TRANSPORTS', 'RM
     os.environ.pop(_name, None)
 os.environ.setdefault('ROS_LOG_DIR', str(LOG_ROOT / 'pytest'))
 os.environ.setdefault('HOME', tempfile.gettempdir())
+# A suite started in the background of a script (`make test &`, nohup, CI runners) inherits SIGINT and SIGQUIT
+# ignored, and an ignored signal stays ignored across exec: every process it starts (nodes, `jdd-ros status` on its
+# pseudo-terminal, `ros2 run`) would then ignore the Ctrl-C the tests send, as no user's terminal does. A handled
+# signal is reset to its default at exec, so handling them here gives every child the terminal's defaults.
+for _sig, _handler in ((signal.SIGINT, signal.default_int_handler), (signal.SIGQUIT, signal.SIG_DFL)):
+    if signal.getsignal(_sig) is signal.SIG_IGN:
+        signal.signal(_sig, _handler)
 
 
 FIXTURES = REPO / 'test' / 'fixtures'

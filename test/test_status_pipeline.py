@@ -4,6 +4,7 @@ it returns, and the status screen in a pseudo-terminal (refreshing, Ctrl-C) and 
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import pty
@@ -183,11 +184,21 @@ def read_until(fd, predicate, timeout):
     return text
 
 
-def read_screen_until(fd, predicate, timeout):
-    """``read_until`` for a program that must keep running: its end is reported with what it showed."""
+def read_screen_until(fd, pid, predicate, timeout):
+    """``read_until`` for a program that must keep running: its end is reported with its exit status and what it
+    showed."""
     text = read_until(fd, predicate, timeout)
-    assert predicate(text), f'jdd-ros status ended early; it showed:\n{ANSI.sub("", text)[-3000:]}'
+    if not predicate(text):
+        _, status = os.waitpid(pid, 0)
+        raise AssertionError(f'jdd-ros status ended early ({_describe_wait_status(status)}); it showed:\n'
+                             f'{ANSI.sub("", text)[-3000:]}')
     return text
+
+
+def _describe_wait_status(status):
+    if os.WIFSIGNALED(status):
+        return f'killed by {signal.Signals(os.WTERMSIG(status)).name}'
+    return f'exit status {os.WEXITSTATUS(status)}'
 
 
 def last_screen(text):
@@ -208,12 +219,12 @@ def test_status_screen_in_a_terminal_shows_the_live_pipeline(camera, statuses, d
         os.execve(str(BIN / 'jdd-ros'), ['jdd-ros', 'status'], status_env(domain_id))
     try:
         fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack('HHHH', 40, 150, 0, 0))
-        text = read_screen_until(fd, all_rows_ok, timeout=60)
+        text = read_screen_until(fd, pid, all_rows_ok, timeout=60)
         screen = last_screen(text)
         assert screen.startswith('jdd-ros status ') and '3 node(s) on /diagnostics' in screen, screen
         assert all(len(line) <= 150 for line in screen.splitlines()), screen
         assert re.search(r'^LEVEL +NODE +IN/s +OUT/s +P50ms +P95ms +SKIP +LOST +REFUSED +MESSAGE$', screen, re.M)
-        refreshed = read_screen_until(fd, lambda t: t.count('\x1b[H') >= 2, timeout=10)  # it keeps redrawing
+        refreshed = read_screen_until(fd, pid, lambda t: t.count('\x1b[H') >= 2, timeout=10)  # it keeps redrawing
         assert all_rows_ok(text + refreshed)
         os.write(fd, b'\x03')  # Ctrl-C, through the terminal
         rest = read_until(fd, lambda t: False, timeout=15)
@@ -223,8 +234,9 @@ def test_status_screen_in_a_terminal_shows_the_live_pipeline(camera, statuses, d
         assert 'Traceback' not in rest
     finally:
         if pid:
-            os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
+            with contextlib.suppress(ChildProcessError, ProcessLookupError):  # already reaped by read_screen_until
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
         os.close(fd)
 
 
