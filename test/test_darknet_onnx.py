@@ -65,15 +65,16 @@ def test_export_is_a_valid_uint8_nhwc_model_with_dynamic_batch_and_is_cached(det
     dims = [d.dim_param or d.dim_value for d in images.type.tensor_type.shape.dim]
     assert dims == ['batch', 416, 416, 3]
     assert [o.name for o in model.graph.output] == ['head0', 'head1']
-    # A second detector reuses the cached export; another input size gets its own file.
-    stamp = exported[0].stat().st_mtime_ns
+    # A second detector reuses the cached export (the same file, not a new one written over it); another input size
+    # gets its own file.
+    inode = exported[0].stat().st_ino
     YoloDetector(*_files(), backend='onnxruntime')
-    assert exported[0].stat().st_mtime_ns == stamp
+    assert exported[0].stat().st_ino == inode
     # A cached export that was altered is not used: it is exported again.
     with open(exported[0], 'ab') as f:
         f.write(b'\0')
     YoloDetector(*_files(), backend='onnxruntime')
-    assert exported[0].stat().st_mtime_ns != stamp
+    assert exported[0].stat().st_ino != inode
     onnx.checker.check_model(onnx.load(str(exported[0])))
     small = YoloDetector(*_files(), backend='onnxruntime', input_size=320)
     assert len(list(cache_dir.glob('yolov4-tiny-*.onnx'))) == 2
