@@ -4,13 +4,11 @@ it returns, and the status screen in a pseudo-terminal (refreshing, Ctrl-C) and 
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
 import os
-import pty
 import re
 import select
-import signal
+import shutil
 import struct
 import subprocess
 import termios
@@ -22,6 +20,7 @@ from depth_helpers import plumbing_checkpoint, sample_image
 from diag_helpers import COMMON_KEYS, Statuses, describe, level, values
 from harness import BIN, REPO, NodeProcess, new_domain_id, ros_env, yolov4_tiny_files
 
+from jdd_ros.apps.launcher import describe_status
 from jdd_ros.core.health import OK, WARN
 from jdd_ros.inference.backends import resolve_backend
 from jdd_ros.inference.hashing import sha256_of
@@ -184,21 +183,31 @@ def read_until(fd, predicate, timeout):
     return text
 
 
-def read_screen_until(fd, pid, predicate, timeout):
+def read_screen_until(fd, proc, predicate, timeout):
     """``read_until`` for a program that must keep running: its end is reported with its exit status and what it
     showed."""
     text = read_until(fd, predicate, timeout)
     if not predicate(text):
-        _, status = os.waitpid(pid, 0)
-        raise AssertionError(f'jdd-ros status ended early ({_describe_wait_status(status)}); it showed:\n'
+        raise AssertionError(f'jdd-ros status ended early ({describe_status(proc.wait(10))}); it showed:\n'
                              f'{ANSI.sub("", text)[-3000:]}')
     return text
 
 
-def _describe_wait_status(status):
-    if os.WIFSIGNALED(status):
-        return f'killed by {signal.Signals(os.WTERMSIG(status)).name}'
-    return f'exit status {os.WEXITSTATUS(status)}'
+def start_in_terminal(argv, env, rows=40, columns=150):
+    """``argv`` on a new pseudo-terminal that is its controlling terminal, as a login over SSH runs it: (process,
+    the terminal's master side). Started by subprocess, which forks and execs in C, then util-linux ``setsid --ctty``:
+    a forked copy of this multi-threaded test process that ran Python before its exec (pty.fork) was seen dying of
+    SIGSEGV, under load, before the program started."""
+    setsid = shutil.which('setsid')
+    if setsid is None:
+        pytest.skip('setsid (util-linux) is not installed')
+    master, slave = os.openpty()
+    fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack('HHHH', rows, columns, 0, 0))
+    try:
+        proc = subprocess.Popen([setsid, '--ctty', *argv], stdin=slave, stdout=slave, stderr=slave, env=env)
+    finally:
+        os.close(slave)
+    return proc, master
 
 
 def last_screen(text):
@@ -214,29 +223,23 @@ def all_rows_ok(text):
 
 def test_status_screen_in_a_terminal_shows_the_live_pipeline(camera, statuses, domain_id):
     wait_all(statuses, fed_and_ok)
-    pid, fd = pty.fork()
-    if pid == 0:  # the child: jdd-ros status on the pseudo-terminal, as over SSH
-        os.execve(str(BIN / 'jdd-ros'), ['jdd-ros', 'status'], status_env(domain_id))
+    proc, fd = start_in_terminal([str(BIN / 'jdd-ros'), 'status'], status_env(domain_id))
     try:
-        fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack('HHHH', 40, 150, 0, 0))
-        text = read_screen_until(fd, pid, all_rows_ok, timeout=60)
+        text = read_screen_until(fd, proc, all_rows_ok, timeout=60)
         screen = last_screen(text)
         assert screen.startswith('jdd-ros status ') and '3 node(s) on /diagnostics' in screen, screen
         assert all(len(line) <= 150 for line in screen.splitlines()), screen
         assert re.search(r'^LEVEL +NODE +IN/s +OUT/s +P50ms +P95ms +SKIP +LOST +REFUSED +MESSAGE$', screen, re.M)
-        refreshed = read_screen_until(fd, pid, lambda t: t.count('\x1b[H') >= 2, timeout=10)  # it keeps redrawing
+        refreshed = read_screen_until(fd, proc, lambda t: t.count('\x1b[H') >= 2, timeout=10)  # it keeps redrawing
         assert all_rows_ok(text + refreshed)
         os.write(fd, b'\x03')  # Ctrl-C, through the terminal
         rest = read_until(fd, lambda t: False, timeout=15)
-        _, status = os.waitpid(pid, 0)
-        pid = 0
-        assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, (status, ANSI.sub('', rest))
+        assert proc.wait(10) == 0, (describe_status(proc.returncode), ANSI.sub('', rest))
         assert 'Traceback' not in rest
     finally:
-        if pid:
-            with contextlib.suppress(ChildProcessError, ProcessLookupError):  # already reaped by read_screen_until
-                os.kill(pid, signal.SIGKILL)
-                os.waitpid(pid, 0)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
         os.close(fd)
 
 
