@@ -131,7 +131,9 @@ def reference_median(depth: Any, box: tuple[float, float, float, float], fractio
     return float(np.median(region[np.isfinite(region) & (region > 0)])) * scale
 
 
-_DOMAINS = itertools.count(random.SystemRandom().randrange(232))
+# Developers running several suites at once on one machine (one per work tree) may give each its own start
+# (JDD_ROS_TEST_DOMAIN_START) so that their modules never meet; a user's run needs nothing.
+_DOMAINS = itertools.count(int(os.environ.get('JDD_ROS_TEST_DOMAIN_START') or random.SystemRandom().randrange(232)))
 
 
 def new_domain_id() -> int:
