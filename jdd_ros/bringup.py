@@ -78,6 +78,9 @@ ARGUMENTS: tuple[LaunchArgument, ...] = (
                    targets=(('fusion_node', 'filter_mode'), ('detector_node', 'filter_mode'))),
     LaunchArgument('depth_statistic', '', "How a box's depth is read: center, median or percentile.",
                    targets=(('fusion_node', 'depth_statistic'),)),
+    *(LaunchArgument(name, '', f'{spec("fusion_node", name).description} Empty: the parameter file value.',
+                     targets=(('fusion_node', name), ('depth_node', name)))
+      for name in ('camera_height', 'camera_pitch', 'camera_roll')),
     LaunchArgument('reliability', '', "QoS reliability of every node's inputs: 'auto' (the parameter file's default: "
                    'reliable for reliable publishers such as bag players, best-effort as soon as one publisher is '
                    "best-effort, as camera drivers), or fixed 'reliable' / 'best_effort'.",

@@ -23,6 +23,11 @@ class FusionNodeParams:
     depth_registered: bool = False
     filter_mode: str = 'detect_then_filter'
     cache_size: int = 30
+    camera_height: float = 0.0
+    camera_pitch: float = 0.0
+    camera_roll: float = 0.0
+    camera_height_std: float = 0.02
+    camera_angle_std: float = 1.0
     reliability: str = 'auto'
     autostart: bool = True
 
@@ -67,6 +72,11 @@ class DepthNodeParams:
     threads: int = 0
     max_depth: float = 0.0
     publish_colored: bool = False
+    camera_height: float = 0.0
+    camera_pitch: float = 0.0
+    camera_roll: float = 0.0
+    camera_height_std: float = 0.02
+    camera_angle_std: float = 1.0
     reliability: str = 'auto'
     autostart: bool = True
 

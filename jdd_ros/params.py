@@ -139,6 +139,23 @@ AUTOSTART = ParamSpec(
     'Configure and activate the node at start-up (ros2 run, jdd-ros launch); false leaves it unconfigured for a '
     'lifecycle manager (ros2 lifecycle set NODE configure, then activate).')
 
+# Where the camera is mounted (jdd_ros.core.ground; docs/depth-model.md): the floor under each box gives a distance
+# with no depth network (fusion_node depth_source 'ground') and metric scale to a relative depth model (depth_node).
+CAMERA_GEOMETRY = (
+    ParamSpec('camera_height', 0.0, 'Height of the camera above a flat floor (metres); 0: unknown (the floor is not '
+              "used). Measure it, or get it from one RGB-D frame with 'jdd-ros calibrate-ground'.",
+              dynamic=True, min=0.0, max=100.0),
+    ParamSpec('camera_pitch', 0.0, 'Angle of the optical axis below the horizon (degrees; negative: above it).',
+              dynamic=True, min=-89.0, max=89.0),
+    ParamSpec('camera_roll', 0.0, 'Rotation of the camera about its optical axis (degrees, anticlockwise as seen from '
+              'behind the camera).', dynamic=True, min=-89.0, max=89.0),
+    ParamSpec('camera_height_std', 0.02, 'Uncertainty (standard deviation, metres) of camera_height, propagated to '
+              'the variance of floor distances.', dynamic=True, min=0.0, max=10.0),
+    ParamSpec('camera_angle_std', 1.0, 'Uncertainty (standard deviation, degrees) of camera_pitch and of camera_roll '
+              '(e.g. the robot pitching while it drives), propagated to the variance of floor distances.',
+              dynamic=True, min=0.0, max=45.0),
+)
+
 FUSION_NODE = (
     ParamSpec('max_depth', 0.0, 'Detections farther than this (metres) are dropped; 0 means no limit.',
               dynamic=True, min=0.0, max=1000.0),
@@ -164,6 +181,7 @@ FUSION_NODE = (
               dynamic=True, choices=FILTER_MODES),
     ParamSpec('cache_size', 30, 'Frames kept while waiting for the matching depth or detections message.',
               min=1, max=1000),
+    *CAMERA_GEOMETRY,
     RELIABILITY,
     AUTOSTART,
 )
@@ -224,6 +242,7 @@ DEPTH_NODE = (
     ParamSpec('max_depth', 0.0, 'Depths beyond this (metres) are published as NaN (invalid); 0 keeps all.',
               dynamic=True, min=0.0, max=1000.0),
     ParamSpec('publish_colored', False, 'Also publish depth_colored, a colour-mapped view for people.', dynamic=True),
+    *CAMERA_GEOMETRY,
     RELIABILITY,
     AUTOSTART,
 )
