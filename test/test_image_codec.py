@@ -19,7 +19,7 @@ from jdd_ros.io.image_codec import (
     to_rgb8,
 )
 
-CHANNELS = {'rgb8': 3, 'bgr8': 3, 'rgba8': 4, 'bgra8': 4, 'mono8': 1, 'mono16': 1, '16UC1': 1, '32FC1': 1}
+CHANNELS = {'rgb8': 3, 'bgr8': 3, 'rgba8': 4, 'bgra8': 4, 'mono8': 1, '8UC1': 1, 'mono16': 1, '16UC1': 1, '32FC1': 1}
 DTYPES = {'mono16': np.uint16, '16UC1': np.uint16, '32FC1': np.float32}
 
 
@@ -42,8 +42,9 @@ def raw_msg(array, encoding, pad=0, big_endian=False):
                  step=data.shape[1] + pad, data=rows.tobytes())
 
 
-def test_all_encodings_are_covered():
-    assert set(CHANNELS) <= set(ENCODINGS)
+def test_every_encoding_the_codec_accepts_is_tested_here():
+    assert set(CHANNELS) == set(ENCODINGS)
+    assert {encoding: channels for encoding, (_, channels) in ENCODINGS.items()} == CHANNELS
 
 
 @pytest.mark.parametrize('encoding', list(CHANNELS))
