@@ -239,7 +239,7 @@ GOOD = {'input_size': [64, 96], 'output_kind': 'metric'}
     ({'output_scale': 0}, 'output_scale must not be 0'),
     ({'min_depth': 5.0, 'max_depth': 1.0}, 'min_depth 5.0 must be below max_depth'),
     ({'output_kind': 'relative_inverse'}, 'relative_inverse model needs output_scale'),
-    ({'alignment': 'reference'}, 'alignment applies to relative_inverse models only'),
+    ({'alignment': 'reference'}, 'alignment reference applies to relative_inverse models only'),
     ({'pixel_scale': -1}, 'pixel_scale must be > 0'),
 ])
 def test_sidecar_errors_name_the_problem(change, message):
