@@ -33,6 +33,7 @@ class FrameStats:
         self._counts = {'received': 0, 'inferred': 0, 'replaced': 0, 'gaps': 0, 'lost': 0, 'bad': 0, 'failed': 0,
                         'stamp_backwards': 0}
         self._withheld: dict[str, int] = {}  # frames inferred but given no output, by cause (no floor in view...)
+        self._last_withheld = ''
         self._infer_s = self._overhead_s = 0.0
         self._timed = 0
         self._reported = dict(self.counts)  # counts at the last summary
@@ -124,8 +125,12 @@ class FrameStats:
         (e.g. 'too little floor'); ``reason`` says what was found."""
         with self._lock:
             n = self._withheld[cause] = self._withheld.get(cause, 0) + 1
-        self._log.warning(f'{_frame(msg.header)}: no output ({cause}, {n} frame(s) so far): {reason}',
-                          throttle_duration_sec=5.0)
+            new_cause, self._last_withheld = cause != self._last_withheld, cause
+        text = f'{_frame(msg.header)}: no output ({cause}, {n} frame(s) so far): {reason}'
+        if new_cause:  # a change of cause is always logged; the same cause again at most every 5 s
+            self._log.warning(text)
+        else:
+            self._log.warning(text, throttle_duration_sec=5.0)
 
     def refused(self, msg: Any, exc: Exception) -> None:
         """An image the worker could not infer: bad input (ImageFormatError) or a failure of the model."""
