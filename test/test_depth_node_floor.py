@@ -91,3 +91,36 @@ def test_depth_node_takes_metres_from_the_floor(domain_id, ros_peer, tmp_path):
         assert not any(m.header.stamp.sec == 4 for m in depth_inbox.messages)
         assert node.proc.poll() is None
     assert 'no output: 1 no camera_info yet, 1 floor not in view' in node.output
+
+
+def test_depth_node_metric_focal_model_follows_camera_info(domain_id, ros_peer, tmp_path):
+    """Metres = raw x fx / 300 with fx from camera_info (scaled to the 320x240 network input); a camera_info with
+    twice the focal length doubles every distance from the next frame."""
+    import cv2
+    from sensor_msgs.msg import CameraInfo, Image
+
+    frame = tum_desk_frame()
+    sensor = np.nan_to_num(frame.depth_m)
+    buffer = cv2.resize(filled_depth(sensor), (320, 240), interpolation=cv2.INTER_AREA) * 300.0 / 262.5
+    model = buffer_model(tmp_path / 'focal.onnx', buffer, {'output_kind': 'metric_focal', 'name': 'focal-test'})
+    depth_inbox = ros_peer.subscribe(Image, '/focal/depth')
+    pub = ros_peer.publisher(Image, '/focal/image')
+    info_pub = ros_peer.publisher(CameraInfo, '/focal/camera_info')
+    remap = {'image': '/focal/image', 'depth': '/focal/depth', 'camera_info': '/focal/camera_info'}
+    with NodeProcess('depth_node', domain_id, params={'onnx_model': str(model), 'reliability': 'reliable'},
+                     remap=remap) as node:
+        node.wait_for_output('the model needs the camera', timeout=60)
+        ros_peer.wait_for_subscribers(pub)
+        ros_peer.wait_for_subscribers(info_pub)
+        info_pub.publish(CameraInfo(width=640, height=480, k=K))
+        node.wait_for_output('camera_info: ', timeout=30)
+        pub.publish(_image(frame.rgb, 10))
+        depth = message_to_cvimage(depth_inbox.wait_for(1, timeout=30)[-1])
+        errors = {name: reference_median(depth, box) / reference_median(sensor, box) - 1
+                  for name, box in TUM_BOXES.items()}
+        assert max(abs(e) for e in errors.values()) < 0.05, errors
+        info_pub.publish(CameraInfo(width=640, height=480, k=[1050.0, 0, 319.5, 0, 1050.0, 239.5, 0, 0, 1]))
+        node.wait_for_output('camera_info: CameraIntrinsics.fx=1050', timeout=30)
+        pub.publish(_image(frame.rgb, 11))
+        msg = depth_inbox.wait_for(1, predicate=lambda m: m.header.stamp.sec == 11, timeout=30)[-1]
+        np.testing.assert_allclose(message_to_cvimage(msg), 2 * depth, rtol=1e-4)

@@ -78,9 +78,9 @@ class DepthNode(InferenceNode):
             self.get_logger().warning(f'camera_info ignored: {exc}; {kept} ({self.camera_info_refused} so far)',
                                       throttle_duration_sec=5.0)
             return
-        if intrinsics != self.intrinsics:
+        changed, self.intrinsics = intrinsics != self.intrinsics, intrinsics  # in use before it is logged
+        if changed:
             self.get_logger().info(f'camera_info: {intrinsics}')
-        self.intrinsics = intrinsics
 
     def load(self) -> None:
         estimator = build_depth_model(dataclasses.replace(self.params.current, threads=self.inference_threads()),
