@@ -83,6 +83,8 @@ def test_depth_node_takes_metres_from_the_floor(domain_id, ros_peer, tmp_path):
         assert shown['frames without output (no camera_info yet)'] == '1', describe(status)
         assert float(shown['floor fraction (%)']) > 5 and 'floor scale drift (%)' in shown, describe(status)
         assert shown['camera_info refused'] == '1', describe(status)
+        assert shown['last frame without floor'] == 'floor not in view', describe(status)
+        assert float(shown['its fraction below the horizon (%)']) < 5, describe(status)
 
         # Back to the true mounting: the first frame's distances again.
         assert ros_peer.set_parameters('depth_node', {'camera_pitch': ref['pitch'],
@@ -124,3 +126,14 @@ def test_depth_node_metric_focal_model_follows_camera_info(domain_id, ros_peer, 
         pub.publish(_image(frame.rgb, 11))
         msg = depth_inbox.wait_for(1, predicate=lambda m: m.header.stamp.sec == 11, timeout=30)[-1]
         np.testing.assert_allclose(message_to_cvimage(msg), 2 * depth, rtol=1e-4)
+
+
+def test_launch_gives_the_depth_node_the_camera_info_topic():
+    """jdd-ros launch / joint.launch.py: the depth node (alone or in the pipeline) reads the camera_info argument."""
+    from jdd_ros import bringup
+
+    given = {'depth_onnx': '/models/rel.onnx', 'camera_info': '/cam/info', 'camera_height': '1.2'}
+    [depth] = [n for n in bringup.plan({**given, 'composition': 'false'}) if n.name == 'depth_node']
+    assert ('camera_info', '/cam/info') in depth.remappings and depth.parameters['camera_height'] == 1.2
+    [pipeline] = bringup.plan(given)
+    assert ('camera_info', '/cam/info') in pipeline.remappings

@@ -46,6 +46,7 @@ class DepthNode(InferenceNode):
         self.intrinsics: CameraIntrinsics | None = None  # from camera_info, for models that need the camera
         self.aligner: Any = None  # the floor alignment's state (alignment: ground)
         self.camera_info_refused = 0
+        self.no_floor: NoFloorError | None = None  # the last frame whose floor could not fix the scale
         super().__init__('depth_node', 'depth_node', **kwargs)
 
     def diagnostic_values(self) -> list[tuple[str, str]]:
@@ -60,6 +61,10 @@ class DepthNode(InferenceNode):
                        ('floor scale drift (%)', f'{100 * last.drift:.1f}'),
                        ('floor fraction (%)', f'{100 * last.fit.floor_fraction:.1f}'),
                        ('floor fit residual (%)', f'{100 * last.fit.residual:.2f}')]
+        if self.no_floor is not None:
+            values += [('last frame without floor', self.no_floor.cause),
+                       ('its floor fraction (%)', f'{100 * self.no_floor.floor_fraction:.1f}'),
+                       ('its fraction below the horizon (%)', f'{100 * self.no_floor.candidate_fraction:.1f}')]
         return values
 
     def activate(self) -> None:
@@ -119,6 +124,8 @@ class DepthNode(InferenceNode):
                 depth, _ = est.postprocess_camera(raw, rgb.shape[:2], self.intrinsics, camera_geometry(p),
                                                   self.aligner, stamp_ns(msg.header) / 1e9)
             except (CameraNeeded, NoFloorError) as exc:
+                if isinstance(exc, NoFloorError):
+                    self.no_floor = exc
                 self.frames.withheld(msg, exc.cause, str(exc))
                 return
         else:
