@@ -6,9 +6,10 @@ drift apart: both turn the user's ``NAME:=VALUE`` arguments into the same list o
 file's value, so the file stays the one place where defaults live.
 
 Topics (relative names, so a namespace moves them all): every node subscribes ``image``; the depth node publishes
-``depth``, the detector node ``detections``, the fusion node subscribes ``depth``, ``detections``, ``camera_info``
-and publishes ``detections_with_depth``, ``detections_3d`` and ``annotated``. With ``depth_source:=sensor`` no depth
-node is started and ``depth`` is remapped to the camera's depth topic.
+``depth`` (and subscribes ``camera_info`` for a model that needs the camera), the detector node ``detections``; the
+fusion node subscribes ``depth``, ``detections``, ``camera_info`` and publishes ``detections_with_depth``,
+``detections_3d`` and ``annotated``. With ``depth_source:=sensor`` no depth node is started and ``depth`` is
+remapped to the camera's depth topic.
 """
 
 from __future__ import annotations
@@ -243,7 +244,9 @@ def plan(values: Mapping[str, str], file_params: Mapping[str, Mapping[str, Any]]
     if sensor:
         for name in ('detector_node', 'fusion_node'):  # the detector reads depth in filter_mode mask_then_detect
             nodes[name].remappings.append(('depth', args['depth']))
-    nodes['fusion_node'].remappings.append(('camera_info', args['camera_info']))
+    for name in ('fusion_node', 'depth_node'):  # the depth node reads it for models that need the camera
+        if name in nodes:
+            nodes[name].remappings.append(('camera_info', args['camera_info']))
     if 'depth_node' in nodes:
         merged = {**file_params.get('depth_node', {}), **nodes['depth_node'].parameters}
         if not merged.get('checkpoint') and not merged.get('onnx_model'):

@@ -239,7 +239,7 @@ GOOD = {'input_size': [64, 96], 'output_kind': 'metric'}
     ({'output_scale': 0}, 'output_scale must not be 0'),
     ({'min_depth': 5.0, 'max_depth': 1.0}, 'min_depth 5.0 must be below max_depth'),
     ({'output_kind': 'relative_inverse'}, 'relative_inverse model needs output_scale'),
-    ({'alignment': 'reference'}, 'alignment applies to relative_inverse models only'),
+    ({'alignment': 'reference'}, 'alignment reference applies to relative_inverse models only'),
     ({'pixel_scale': -1}, 'pixel_scale must be > 0'),
 ])
 def test_sidecar_errors_name_the_problem(change, message):
@@ -275,3 +275,23 @@ def test_sizes_not_multiple_of_32_export_as_fixed_size_models(tmp_path):
                                DepthEstimator.from_checkpoint(ckpt, backend='torch').predict(img), rtol=1e-3, atol=1e-4)
     with pytest.raises(ValueError, match='fix input_size'):
         from_onnx(out, input_size=(64, 96))
+
+
+@pytest.mark.parametrize('change,message', [
+    ({'alignment': 'ground', 'reference_focal': 0}, 'reference_focal must be > 0'),
+    ({'alignment': 'ground', 'min_floor_fraction': 1.5}, 'min_floor_fraction is a fraction'),
+    ({'alignment': 'ground', 'alignment_time_constant': -1}, 'alignment_time_constant must be >= 0'),
+    ({'output_kind': 'metric_focal', 'alignment': 'reference'}, 'alignment reference applies to relative_inverse'),
+    ({'alignment': 'floor'}, 'alignment must be one of fixed, reference, ground'),
+])
+def test_sidecar_camera_keys_are_checked(change, message):
+    with pytest.raises(SidecarError, match=message):
+        parse_sidecar({**GOOD, **change}, 'model.yaml')
+
+
+def test_sidecar_models_that_need_the_camera():
+    rel = parse_sidecar({**GOOD, 'output_kind': 'relative_inverse', 'alignment': 'ground'})
+    assert rel.needs_camera and not rel.is_metric_without_reference and rel.output_scale is None
+    focal = parse_sidecar({**GOOD, 'output_kind': 'metric_focal'})
+    assert focal.needs_camera and focal.reference_focal == 300.0 and focal.output_scale == 1.0
+    assert not parse_sidecar(GOOD).needs_camera

@@ -87,3 +87,18 @@ def test_summary_gives_means_since_the_last_one_and_stays_quiet_when_nothing_hap
     stats.inferred(0.010, 0.0)
     assert stats.summary().endswith('inference 10.0 ms, node overhead 0.0 ms')
 
+
+
+def test_frames_withheld_are_counted_by_cause_and_a_new_cause_is_always_logged():
+    log = RecordingLogger()
+    stats = FrameStats(log, '/image')
+    stats.received({}, False)
+    stats.withheld(image(header(3), 'rgb8'), 'too little floor', 'floor on 1 % of the image')
+    stats.withheld(image(header(4), 'rgb8'), 'no camera_info yet', 'no usable camera_info')
+    stats.withheld(image(header(5), 'rgb8'), 'too little floor', 'floor on 2 % of the image')
+    assert stats.withheld_counts == {'too little floor': 2, 'no camera_info yet': 1}
+    assert stats.counts['inferred'] == 0  # a frame without output was not published
+    assert log.lines[0] == ('warning', 'frame 3.000000000: no output (too little floor, 1 frame(s) so far): floor on '
+                                       '1 % of the image')
+    assert log.lines[1][1].startswith('frame 4.000000000: no output (no camera_info yet, 1 frame(s)')
+    assert 'no output: 2 too little floor, 1 no camera_info yet' in stats.summary()

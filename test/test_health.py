@@ -202,3 +202,16 @@ def test_readme_states_the_rules_with_these_constants_and_the_keys():
     for key in (health.INPUT_RATE, health.PUBLISHED_RATE, health.LATENCY_P50, health.LATENCY_P95, health.LAST_INPUT,
                 health.REFUSED, health.SKIPPED, health.LOST, health.PACKAGE):
         assert f'`{key}`' in section, key
+
+
+def test_frames_withheld_for_a_cause_warn_with_the_cause_for_one_window():
+    spec = HealthSpec(inputs={'received': '/image'}, published='inferred',
+                      withheld=('frames without output (too little floor)',))
+    node = Node(spec)
+    node.totals['frames without output (too little floor)'] = 0
+    node.run(3)
+    node.totals['frames without output (too little floor)'] += 2
+    a = node.run(1)
+    assert (a.level, a.message) == (WARN, f'2 frames without output (too little floor) in the last {WINDOW_S:.0f} s')
+    assert node.values(a)['frames without output (too little floor)'] == '2'
+    assert node.run(int(WINDOW_S) + 1).level == OK

@@ -49,13 +49,15 @@ class HealthSpec:
     """Which of a node's counters are its inputs, its output, and its refusals.
 
     ``inputs`` maps each required input's counter to its name for messages (the topic); ``refused`` are bad input
-    (WARN), ``failed`` the node's own failures (ERROR).
+    (WARN), ``failed`` the node's own failures (ERROR), ``withheld`` frames given no output for a reason the counter's
+    name says (WARN).
     """
 
     inputs: Mapping[str, str]
     published: str
     refused: tuple[str, ...] = ()
     failed: tuple[str, ...] = ()
+    withheld: tuple[str, ...] = ()  # frames given no output for a counted cause (too little floor ...): WARN
 
 
 @dataclass(frozen=True)
@@ -182,7 +184,8 @@ class Health:
         """Add this period's ``totals`` and judge; ``problems`` are ERRORs found outside the counters (QoS)."""
         self.history.add(now, totals)
         findings = [(ERROR, text) for text in problems]
-        findings += self._failures() + self._starvation(now, totals) + self._refusals() + self._throughput()
+        findings += self._failures() + self._starvation(now, totals) + self._refusals() + self._withheld()
+        findings += self._throughput()
         level = max((lvl for lvl, _ in findings), default=OK)
         if findings:
             message = '; '.join(text for lvl, text in sorted(findings, key=lambda f: -f[0]))
@@ -210,6 +213,10 @@ class Health:
     def _refusals(self) -> list[tuple[int, str]]:
         n = sum(self.history.delta(name) for name in self.spec.refused)
         return [(WARN, f'{n} refused message(s) in the last {self.history.window_s:.0f} s')] if n else []
+
+    def _withheld(self) -> list[tuple[int, str]]:
+        window = f'in the last {self.history.window_s:.0f} s'
+        return [(WARN, f'{n} {name} {window}') for name in self.spec.withheld if (n := self.history.delta(name))]
 
     def _throughput(self) -> list[tuple[int, str]]:
         frames = min((self.history.delta(name) for name in self.spec.inputs), default=0)

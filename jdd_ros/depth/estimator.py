@@ -15,6 +15,9 @@ from typing import Any
 import cv2
 import numpy as np
 
+from jdd_ros.core.camera import CameraIntrinsics
+from jdd_ros.core.floor_scale import AppliedScale, FloorAligner
+from jdd_ros.core.ground import GroundGeometry
 from jdd_ros.depth.checkpoint import DepthModelMeta, verify_sha256
 from jdd_ros.depth.sidecar import OnnxDepthSpec, load_sidecar, sidecar_path
 from jdd_ros.inference.backends import BackendChoice, resolve_backend
@@ -37,6 +40,19 @@ def resize_rgb(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
         return rgb
     shrink = h < rgb.shape[0] or w < rgb.shape[1]
     return cv2.resize(rgb, (w, h), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+
+
+class CameraNeeded(ValueError):
+    """A frame of a model that needs the camera (intrinsics, mounting geometry) where they are not known yet;
+    ``cause`` names what is missing (counted by the node)."""
+
+    def __init__(self, message: str, cause: str):
+        super().__init__(message)
+        self.cause = cause
+
+
+NO_CAMERA_INFO = 'no camera_info yet'
+NO_CAMERA_HEIGHT = 'camera_height unknown'
 
 
 def _torch_run(model: Any, device: str, threads: int) -> Callable[[np.ndarray], np.ndarray]:
@@ -195,7 +211,8 @@ class DepthEstimator:
         meta = DepthModelMeta(architecture='onnx', encoder=spec.name or path.stem, input_size=size,
                               mean=spec.mean, std=spec.std, min_depth=spec.min_depth, max_depth=spec.max_depth,
                               trained_on=spec.trained_on, epochs=0, notes=f'external ONNX model {path.name}')
-        kind = spec.output_kind + ('' if spec.output_kind == 'metric' else f' (alignment {spec.alignment})')
+        plain = spec.output_kind != 'relative_inverse' and spec.alignment == 'fixed'
+        kind = spec.output_kind + ('' if plain else f' (alignment {spec.alignment})')
         description = (f"ONNX model {spec.name or path.name}, {kind} depth, input {size[1]}x{size[0]}"
                        f"{', trained on ' + spec.trained_on if spec.trained_on else ''}; {choice.backend} "
                        f"{runner.precision} on {device}, {runner.threads} thread{'s' if runner.threads != 1 else ''}")
@@ -210,6 +227,20 @@ class DepthEstimator:
     def is_metric(self) -> bool:
         """True when ``predict`` returns metres on its own (no per-frame reference needed)."""
         return self.spec is None or self.spec.is_metric_without_reference
+
+    @property
+    def needs_camera(self) -> bool:
+        """True when metres need the camera's intrinsics (``metric_focal``, ``alignment: ground``): use
+        ``postprocess_camera``."""
+        return self.spec is not None and self.spec.needs_camera
+
+    def floor_aligner(self) -> FloorAligner | None:
+        """The per-stream state of ``alignment: ground`` (one per camera), None for other models."""
+        spec = self.spec
+        if spec is None or spec.alignment != 'ground':
+            return None
+        kind = 'relative_inverse' if spec.output_kind == 'relative_inverse' else 'metric'
+        return FloorAligner(kind, spec.min_floor_fraction, spec.alignment_time_constant)
 
     def preprocess(self, image_rgb: np.ndarray) -> np.ndarray:
         """HxWx3 uint8 RGB -> 3,h,w (or h,w,3) float32 network input."""
@@ -226,7 +257,9 @@ class DepthEstimator:
             return [self._run(batch[i:i + 1])[0] for i in range(len(images))]
         return list(self._run(batch))
 
-    def _to_metres(self, raw: np.ndarray, scale: float | None = None, shift: float | None = None) -> np.ndarray:
+    def _to_metres(self, raw: np.ndarray, scale: float | None = None, shift: float | None = None,
+                   focal_factor: float = 1.0) -> np.ndarray:
+        """Metres from the raw output; ``focal_factor``: fx / reference_focal for ``metric_focal``."""
         spec = self.spec
         if spec is None:
             depth = raw.astype(np.float32, copy=False)
@@ -237,7 +270,10 @@ class DepthEstimator:
                 raise RuntimeError(f'{self.description}: relative depth needs a scale; use predict_aligned with a '
                                    'metric reference, or set output_scale/output_shift in the sidecar')
             with np.errstate(divide='ignore', invalid='ignore', over='ignore'):
-                depth = (s * raw + t) if spec.output_kind == 'metric' else 1.0 / (s * raw + t)
+                if spec.output_kind == 'relative_inverse':
+                    depth = 1.0 / (s * raw + t)
+                else:
+                    depth = (s * raw + t) * focal_factor
             depth = depth.astype(np.float32, copy=False)
         invalid = ~np.isfinite(depth) | (depth <= 0)
         if self.meta.min_depth > 0:
@@ -262,6 +298,9 @@ class DepthEstimator:
     def predict_batch(self, images: Sequence[np.ndarray]) -> list[np.ndarray]:
         if not images:
             return []
+        if self.needs_camera:
+            raise RuntimeError(f'{self.description} needs the camera (intrinsics; for alignment ground its height, '
+                               'pitch and roll): use postprocess_camera')
         if not self.is_metric:
             raise RuntimeError(f'{self.description} gives relative depth only (alignment: reference): use '
                                'predict_aligned(image, reference_depth)')
@@ -275,6 +314,36 @@ class DepthEstimator:
     def postprocess(self, raw: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
         """One raw network output -> metres (NaN where invalid) resized to ``shape`` (height, width)."""
         return self._resize_to(self._to_metres(raw), tuple(shape))
+
+    def postprocess_camera(self, raw: np.ndarray, shape: tuple[int, int], intrinsics: CameraIntrinsics | None,
+                           geometry: GroundGeometry | None, aligner: FloorAligner | None,
+                           stamp_s: float) -> tuple[np.ndarray, AppliedScale | None]:
+        """``postprocess`` for the models that need the camera: ``intrinsics`` of the image (any resolution: they are
+        scaled to the network output's), ``geometry`` the camera's mounting and ``aligner`` (``floor_aligner()``) the
+        stream's smoothing, for ``alignment: ground``. Returns the metres at ``shape`` and the scale applied;
+        CameraNeeded or core.floor_scale.NoFloorError (with its cause) when the frame gets no depth."""
+        spec = self.spec
+        if spec is None or not spec.needs_camera:
+            return self.postprocess(raw, shape), None
+        if intrinsics is None:
+            raise CameraNeeded('no usable camera_info received yet: this model needs the intrinsics '
+                               f'({spec.output_kind}, alignment {spec.alignment})', NO_CAMERA_INFO)
+        at_output = intrinsics.scaled_to(raw.shape[-1], raw.shape[-2])
+        at_input = intrinsics.scaled_to(self.input_size[1], self.input_size[0])
+        focal = at_input.fx / spec.reference_focal if spec.output_kind == 'metric_focal' else 1.0
+        if aligner is None:
+            return self._resize_to(self._to_metres(raw, focal_factor=focal), tuple(shape)), None
+        if geometry is None:
+            raise CameraNeeded('camera_height is 0 (unknown): alignment ground needs the camera height above the '
+                               'floor (and its pitch and roll)', NO_CAMERA_HEIGHT)
+        if aligner.kind == 'metric':
+            metres = self._to_metres(raw, focal_factor=focal)
+            applied = aligner.align(metres, at_output, geometry, stamp_s)
+            depth = metres * np.float32(applied.scale)
+        else:
+            applied = aligner.align(raw.astype(np.float32, copy=False), at_output, geometry, stamp_s)
+            depth = self._to_metres(raw, applied.scale, applied.shift)
+        return self._resize_to(depth, tuple(shape)), applied
 
     def predict_raw(self, image_rgb: np.ndarray) -> np.ndarray:
         """The model's own output (e.g. relative inverse depth) at the input's resolution, for inspection."""

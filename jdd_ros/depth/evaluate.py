@@ -79,6 +79,9 @@ def _source(args: EvalOptions):
 def _predict(estimator, rgb: np.ndarray, median_scaling: bool) -> np.ndarray:
     if estimator.is_metric:
         return estimator.predict(rgb)
+    if not median_scaling and getattr(estimator, 'needs_camera', False):
+        raise ValueError(f'{estimator.description} needs the camera (intrinsics; for alignment ground its height, '
+                         'pitch and roll), which eval-depth does not take: evaluate it with --median-scaling')
     if not median_scaling:
         raise ValueError(f'{estimator.description} gives relative depth only: evaluate it with --median-scaling')
     raw = estimator.predict_raw(rgb).astype(np.float64)

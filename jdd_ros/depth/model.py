@@ -41,10 +41,22 @@ class DepthModel(Protocol):
 
     def postprocess(self, raw: np.ndarray, shape: tuple[int, int]) -> np.ndarray: ...
 
+    @property
+    def needs_camera(self) -> bool:
+        """Metres need the camera's intrinsics (and for alignment ground its mounting): ``postprocess_camera``."""
+        ...
 
-def build_depth_model(params: Any, sidecar: str | None = None, *, require_metric: bool = True) -> DepthModel:
+    def floor_aligner(self) -> Any: ...
+
+    def postprocess_camera(self, raw: np.ndarray, shape: tuple[int, int], intrinsics: Any, geometry: Any,
+                           aligner: Any, stamp_s: float) -> tuple[np.ndarray, Any]: ...
+
+
+def build_depth_model(params: Any, sidecar: str | None = None, *, require_metric: bool = True,
+                      camera: bool = False) -> DepthModel:
     """The depth model the depth node's parameters (a DepthNodeParams, or anything with its attributes) ask for;
-    ValueError / FileNotFoundError saying what to provide."""
+    ValueError / FileNotFoundError saying what to provide. ``camera``: the caller gives models that need the camera
+    (``metric_focal``, ``alignment: ground``) their intrinsics and mounting (``postprocess_camera``)."""
     from jdd_ros.depth.estimator import DepthEstimator
 
     checkpoint, onnx_model = params.checkpoint, params.onnx_model
@@ -63,7 +75,11 @@ def build_depth_model(params: Any, sidecar: str | None = None, *, require_metric
                                               precision=params.precision)
     estimator = DepthEstimator.from_onnx(onnx_model, sidecar, device=params.device, input_size=size, sha256=sha,
                                          threads=params.threads, backend=params.backend, precision=params.precision)
-    if require_metric and not estimator.is_metric:
+    if require_metric and estimator.needs_camera and not camera:
+        raise ValueError(f'{onnx_model} needs the camera to give metres (output_kind {estimator.spec.output_kind}, '
+                         f'alignment {estimator.spec.alignment}): its intrinsics and, for alignment ground, its '
+                         'height, pitch and roll; depth_node takes them from camera_info and its parameters')
+    if require_metric and not estimator.is_metric and not estimator.needs_camera:
         raise ValueError(f'{onnx_model} gives relative depth aligned per frame (alignment: reference), which '
                          'cannot be published as metres; calibrate output_scale/output_shift once and set '
                          'alignment: fixed in its sidecar (docs/depth-model.md)')

@@ -11,6 +11,13 @@ Output kinds:
   ``alignment: fixed`` uses metres = ``1 / (output_scale * raw + output_shift)`` with values the user calibrated once
   for the camera (see docs/depth-model.md); ``alignment: reference`` fits scale and shift per frame to a sparse metric
   reference (``DepthEstimator.predict_aligned``), which the depth node cannot do alone, so it refuses such models.
+- ``metric_focal`` (Depth Anything 3 metric): metres at a reference focal length, so metres =
+  ``(output_scale * raw + output_shift) * fx / reference_focal`` with fx (pixels) of the camera_info scaled to the
+  network input.
+
+``alignment: ground`` (any output kind) takes the metric scale from the floor in every frame, given the camera's
+height, pitch and roll (``jdd_ros.core.floor_scale``): scale and shift for ``relative_inverse``, scale only for the
+metric kinds (a metric model outside its training domain is off by 1.5-2x).
 """
 
 from __future__ import annotations
@@ -21,8 +28,8 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-OUTPUT_KINDS = ('metric', 'relative_inverse')
-ALIGNMENTS = ('fixed', 'reference')
+OUTPUT_KINDS = ('metric', 'relative_inverse', 'metric_focal')
+ALIGNMENTS = ('fixed', 'reference', 'ground')
 CHANNEL_ORDERS = ('rgb', 'bgr')
 LAYOUTS = ('nchw', 'nhwc')
 
@@ -47,14 +54,22 @@ class OnnxDepthSpec:
     output_scale: float | None = None
     output_shift: float = 0.0
     alignment: str = 'fixed'
+    reference_focal: float = 300.0  # metric_focal: the focal length (pixels) at which the output is metres
+    min_floor_fraction: float = 0.05  # alignment ground: less of the image on the floor gives no depth
+    alignment_time_constant: float = 0.5  # alignment ground: smoothing of the fit over frames (seconds; 0 = none)
     min_depth: float = 0.0  # metric depths outside [min_depth, max_depth] become NaN; 0 = no limit
     max_depth: float = 0.0
     sha256: str = ''  # expected sha256 of the .onnx file; '' skips the check
 
     @property
     def is_metric_without_reference(self) -> bool:
-        """True when ``predict`` alone gives metres (no per-frame reference needed)."""
-        return self.output_kind == 'metric' or self.alignment == 'fixed'
+        """True when ``predict`` alone gives metres (no per-frame reference, intrinsics or camera geometry)."""
+        return self.alignment == 'fixed' and self.output_kind != 'metric_focal'
+
+    @property
+    def needs_camera(self) -> bool:
+        """True when metres need the camera's intrinsics (camera_info) and, for alignment ground, its mounting."""
+        return self.output_kind == 'metric_focal' or self.alignment == 'ground'
 
     def to_yaml_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -92,6 +107,66 @@ def _choice(path: Path, key: str, value: Any, choices: tuple[str, ...]) -> str:
     return value.lower()
 
 
+def _string_fields(path: Path, data: dict[str, Any]) -> dict[str, str]:
+    kw = {key: data[key] for key in ('name', 'trained_on', 'input_name', 'output_name', 'sha256') if key in data}
+    for key, value in kw.items():
+        if not isinstance(value, str):
+            raise SidecarError(f'{path}: {key} must be a string, got {value!r}')
+    return kw
+
+
+def _positive_fields(path: Path, data: dict[str, Any]) -> dict[str, float]:
+    """pixel_scale, reference_focal (> 0), alignment_time_constant (>= 0), min_floor_fraction (in (0, 1])."""
+    kw = {key: _number(path, key, data[key], positive=True) for key in ('pixel_scale', 'reference_focal')
+          if key in data}
+    if 'alignment_time_constant' in data:
+        kw['alignment_time_constant'] = _number(path, 'alignment_time_constant', data['alignment_time_constant'])
+        if kw['alignment_time_constant'] < 0:
+            raise SidecarError(f'{path}: alignment_time_constant must be >= 0 seconds (0: no smoothing)')
+    if 'min_floor_fraction' in data:
+        kw['min_floor_fraction'] = _number(path, 'min_floor_fraction', data['min_floor_fraction'], positive=True)
+        if kw['min_floor_fraction'] > 1:
+            raise SidecarError(f'{path}: min_floor_fraction is a fraction of the image, in (0, 1]')
+    return kw
+
+
+def _output_fields(path: Path, data: dict[str, Any]) -> dict[str, float]:
+    """output_scale (not 0), output_shift, min_depth and max_depth (>= 0, min below max)."""
+    kw: dict[str, float] = {}
+    if data.get('output_scale') is not None:
+        kw['output_scale'] = _number(path, 'output_scale', data['output_scale'])
+        if kw['output_scale'] == 0:
+            raise SidecarError(f'{path}: output_scale must not be 0')
+    if 'output_shift' in data:
+        kw['output_shift'] = _number(path, 'output_shift', data['output_shift'])
+    for key in ('min_depth', 'max_depth'):
+        if key in data:
+            kw[key] = _number(path, key, data[key])
+            if kw[key] < 0:
+                raise SidecarError(f'{path}: {key} must be >= 0, got {data[key]!r}')
+    if kw.get('max_depth', 0.0) and kw.get('min_depth', 0.0) >= kw['max_depth']:
+        raise SidecarError(f"{path}: min_depth {kw.get('min_depth')} must be below max_depth {kw['max_depth']}")
+    return kw
+
+
+def _consistent(path: Path, kw: dict[str, Any]) -> OnnxDepthSpec:
+    """The spec of the validated values, with the checks that involve several keys."""
+    spec = OnnxDepthSpec(**kw)
+    if spec.output_kind != 'relative_inverse' and spec.output_scale is None:
+        spec = OnnxDepthSpec(**{**kw, 'output_scale': 1.0})
+    if spec.output_kind != 'relative_inverse' and spec.alignment == 'reference':
+        raise SidecarError(f'{path}: alignment reference applies to relative_inverse models only (output_kind is '
+                           f'{spec.output_kind}); a metric model takes fixed or ground')
+    if spec.output_kind == 'relative_inverse' and spec.alignment == 'fixed' and spec.output_scale is None:
+        raise SidecarError(
+            f'{path}: a relative_inverse model needs output_scale (and output_shift) so that metres = '
+            '1 / (output_scale * raw + output_shift), calibrated once for the camera; or alignment: ground to take '
+            'them from the floor in every frame (depth_node, given the camera height, pitch and roll); or alignment: '
+            'reference to fit them per frame to a sparse metric reference (not usable by depth_node). '
+            'See docs/depth-model.md')
+    return spec
+
+
 def parse_sidecar(data: Any, path: str | os.PathLike = '<sidecar>') -> OnnxDepthSpec:
     """Validate a sidecar mapping (already parsed from YAML)."""
     path = Path(path)
@@ -111,44 +186,17 @@ def parse_sidecar(data: Any, path: str | os.PathLike = '<sidecar>') -> OnnxDepth
         raise SidecarError(f'{path}: input_size must be [height, width] in pixels (positive integers), got {size!r}')
     kw: dict[str, Any] = {'input_size': (int(size[0]), int(size[1])),
                           'output_kind': _choice(path, 'output_kind', data['output_kind'], OUTPUT_KINDS)}
-    for key in ('name', 'trained_on', 'input_name', 'output_name', 'sha256'):
-        if key in data:
-            if not isinstance(data[key], str):
-                raise SidecarError(f'{path}: {key} must be a string, got {data[key]!r}')
-            kw[key] = data[key]
+    kw.update(_string_fields(path, data))
     if 'mean' in data:
         kw['mean'] = _triple(path, 'mean', data['mean'])
     if 'std' in data:
         kw['std'] = _triple(path, 'std', data['std'], positive=True)
-    if 'pixel_scale' in data:
-        kw['pixel_scale'] = _number(path, 'pixel_scale', data['pixel_scale'], positive=True)
+    kw.update(_positive_fields(path, data))
     for key, choices in (('channel_order', CHANNEL_ORDERS), ('input_layout', LAYOUTS), ('alignment', ALIGNMENTS)):
         if key in data:
             kw[key] = _choice(path, key, data[key], choices)
-    if data.get('output_scale') is not None:
-        kw['output_scale'] = _number(path, 'output_scale', data['output_scale'])
-        if kw['output_scale'] == 0:
-            raise SidecarError(f'{path}: output_scale must not be 0')
-    if 'output_shift' in data:
-        kw['output_shift'] = _number(path, 'output_shift', data['output_shift'])
-    for key in ('min_depth', 'max_depth'):
-        if key in data:
-            kw[key] = _number(path, key, data[key])
-            if kw[key] < 0:
-                raise SidecarError(f'{path}: {key} must be >= 0, got {data[key]!r}')
-    if kw.get('max_depth', 0.0) and kw.get('min_depth', 0.0) >= kw['max_depth']:
-        raise SidecarError(f"{path}: min_depth {kw.get('min_depth')} must be below max_depth {kw['max_depth']}")
-    spec = OnnxDepthSpec(**kw)
-    if spec.output_kind == 'metric' and spec.output_scale is None:
-        spec = OnnxDepthSpec(**{**kw, 'output_scale': 1.0})
-    if spec.output_kind == 'metric' and spec.alignment != 'fixed':
-        raise SidecarError(f'{path}: alignment applies to relative_inverse models only (output_kind is metric)')
-    if spec.output_kind == 'relative_inverse' and spec.alignment == 'fixed' and spec.output_scale is None:
-        raise SidecarError(
-            f'{path}: a relative_inverse model needs output_scale (and output_shift) so that metres = '
-            '1 / (output_scale * raw + output_shift), calibrated once for the camera; or alignment: reference to '
-            'fit them per frame to a sparse metric reference (not usable by depth_node). See docs/depth-model.md')
-    return spec
+    kw.update(_output_fields(path, data))
+    return _consistent(path, kw)
 
 
 def load_sidecar(path: str | os.PathLike) -> OnnxDepthSpec:

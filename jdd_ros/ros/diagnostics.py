@@ -183,11 +183,18 @@ def model_sha256(model: Any, params: Any) -> str:
     return _file_sha256(str(Path(path).expanduser())) if path else ''
 
 
+def withheld_counter(cause: str) -> str:
+    """The diagnostics counter of frames given no output for ``cause``."""
+    return f'frames without output ({cause})'
+
+
 def frame_node_diagnostics(node: Node, schema_name: str, parts: Callable[[], tuple[Any, Any]],
-                           params: Any) -> NodeDiagnostics:
+                           params: Any, withheld_causes: Sequence[str] = (),
+                           extra_info: Callable[[], list[tuple[str, str]]] | None = None) -> NodeDiagnostics:
     """Diagnostics of depth_node and detector_node. ``parts()`` returns their (FrameStats, model), each None while
     the node is not configured. The model gives ``backend``, ``device`` and ``sha256``; ``params`` is the node's
-    NodeParameters."""
+    NodeParameters. ``withheld_causes``: the causes for which the node gives a frame no output (each a counter, WARN
+    while it grows); ``extra_info()``: further key-values (the depth node's floor scale)."""
     image_topic = node.resolve_topic_name('image')
 
     def read() -> Reading:
@@ -198,10 +205,14 @@ def frame_node_diagnostics(node: Node, schema_name: str, parts: Callable[[], tup
                 ('backend', str(getattr(model, 'backend', UNKNOWN))),
                 ('device', str(getattr(model, 'device', '') or p.device)), ('model', model_name(p)),
                 ('model sha256', sha[:SHA256_PREFIX] if sha else UNKNOWN)]
-        return frame_totals(frames), info + run_time_settings(schema_name, p)
+        totals = frame_totals(frames)
+        withheld = frames.withheld_counts if frames is not None else {}
+        totals.update({withheld_counter(c): withheld.get(c, 0) for c in withheld_causes})
+        return totals, info + (extra_info() if extra_info else []) + run_time_settings(schema_name, p)
 
     spec = HealthSpec(inputs={'frames received': image_topic}, published='frames inferred',
-                      refused=('frames refused',), failed=('inference failures',))
+                      refused=('frames refused',), failed=('inference failures',),
+                      withheld=tuple(withheld_counter(c) for c in withheld_causes))
     return NodeDiagnostics(node, model_name(params.current), spec, read)
 
 

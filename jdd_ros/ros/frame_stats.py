@@ -32,6 +32,8 @@ class FrameStats:
         # middleware's message-lost events): counted apart so the log tells which.
         self._counts = {'received': 0, 'inferred': 0, 'replaced': 0, 'gaps': 0, 'lost': 0, 'bad': 0, 'failed': 0,
                         'stamp_backwards': 0}
+        self._withheld: dict[str, int] = {}  # frames inferred but given no output, by cause (no floor in view...)
+        self._last_withheld = ''
         self._infer_s = self._overhead_s = 0.0
         self._timed = 0
         self._reported = dict(self.counts)  # counts at the last summary
@@ -112,6 +114,24 @@ class FrameStats:
             self._overhead_s += overhead_s
             self._timed += 1
 
+    @property
+    def withheld_counts(self) -> dict[str, int]:
+        """Frames inferred but published without output, by cause."""
+        with self._lock:
+            return dict(self._withheld)
+
+    def withheld(self, msg: Any, cause: str, reason: str) -> None:
+        """A frame that gets no output (worker thread): the model's output cannot be trusted or used for ``cause``
+        (e.g. 'too little floor'); ``reason`` says what was found."""
+        with self._lock:
+            n = self._withheld[cause] = self._withheld.get(cause, 0) + 1
+            new_cause, self._last_withheld = cause != self._last_withheld, cause
+        text = f'{_frame(msg.header)}: no output ({cause}, {n} frame(s) so far): {reason}'
+        if new_cause:  # a change of cause is always logged; the same cause again at most every 5 s
+            self._log.warning(text)
+        else:
+            self._log.warning(text, throttle_duration_sec=5.0)
+
     def refused(self, msg: Any, exc: Exception) -> None:
         """An image the worker could not infer: bad input (ImageFormatError) or a failure of the model."""
         if isinstance(exc, ImageFormatError):
@@ -127,7 +147,7 @@ class FrameStats:
         """Counts since start and mean times per frame since the last summary; None when nothing changed (an idle
         node stays quiet), unless ``final``."""
         with self._lock:
-            counts = self._derived()
+            counts = {**self._derived(), **{f'withheld: {k}': v for k, v in self._withheld.items()}}
             if counts == self._reported and not final:
                 return None
             self._reported = counts
@@ -138,6 +158,9 @@ class FrameStats:
         lost = f", {c['lost']} lost in transport" if c['lost'] else ''
         text = (f"{c['received']} frames received, {c['inferred']} inferred, {c['skipped']} skipped (a newer frame "
                 f"arrived first){lost}, {c['bad']} bad, {c['failed']} failed, {c['stamp_backwards']} stamps backwards")
+        withheld = [f'{v} {k[len("withheld: "):]}' for k, v in c.items() if k.startswith('withheld: ')]
+        if withheld:
+            text += f"; no output: {', '.join(withheld)}"
         if n:
             text += f'; per frame: inference {1000 * infer_s / n:.1f} ms, node overhead {1000 * overhead_s / n:.1f} ms'
         return text

@@ -26,6 +26,8 @@ STATS_PERIOD_S = 10.0
 class InferenceNode(ManagedNode):
     """Subclasses implement ``load`` (configure: the model) and ``process(msg)`` (one frame, in the worker)."""
 
+    WITHHELD_CAUSES: tuple[str, ...] = ()  # causes for which a frame gets no output (FrameStats.withheld)
+
     def __init__(self, node_name: str, schema_name: str, *, lockstep: LockstepFrames | None = None, **kwargs: Any):
         super().__init__(node_name, schema_name, **kwargs)
         self.frames: FrameStats | None = None
@@ -33,7 +35,8 @@ class InferenceNode(ManagedNode):
         self._lockstep = lockstep
         self._worker: NewestFrameWorker | None = None
         self._stats_timer: Any = None
-        self.diagnostics = frame_node_diagnostics(self, schema_name, lambda: (self.frames, self.model), self.params)
+        self.diagnostics = frame_node_diagnostics(self, schema_name, lambda: (self.frames, self.model), self.params,
+                                                  self.WITHHELD_CAUSES, self.diagnostic_values)
 
     def inference_threads(self) -> int:
         """The ``threads`` parameter, or (0) every core of this process, also when two networks share them in the
@@ -42,6 +45,10 @@ class InferenceNode(ManagedNode):
         against 14.5 frames/s on a quiet machine (2 threads each against 1 each), 1.05x and 0.97x with other jobs
         taking ~40 % of the CPU (benchmarks/bench_pipeline.py)."""
         return self.params.current.threads or len(os.sched_getaffinity(0))
+
+    def diagnostic_values(self) -> list[tuple[str, str]]:
+        """Further key-values for /diagnostics (executor thread)."""
+        return []
 
     def load(self) -> None:
         """Load the model (``self.model``) and create the publishers; raise ValueError/FileNotFoundError/RuntimeError
