@@ -226,7 +226,7 @@ class FusionDiagnostics(NodeDiagnostics):
         sides = ('detections',) if params.current.depth_source == 'ground' else self.SIDES  # ground: no depth topic
         self._received = dict.fromkeys(sides, 0)
         topics = {side: node.resolve_topic_name(side) for side in sides}
-        spec = HealthSpec(inputs={f'{side} received': topics[side] for side in self.SIDES}, published='pairs fused',
+        spec = HealthSpec(inputs={f'{side} received': topics[side] for side in sides}, published='pairs fused',
                           refused=('pairs refused', 'bad messages'))
 
         def read() -> Reading:
