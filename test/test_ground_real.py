@@ -152,6 +152,9 @@ def test_process_a_folder_with_ground_distances(tmp_path):
     rows = list(csv.DictReader((tmp_path / 'out.csv').open()))
     measured = [r for r in rows if r['depth_m']]
     assert [r['frame'] for r in measured] == ['0', '1'] and {r['class_name'] for r in measured} == {'chair'}
+    assert {r['depth_source'] for r in measured} == {'floor'}
+    assert {r['no_depth_reason'] for r in rows if not r['depth_m']} == {'class not in ground_classes',
+                                                                        'box cut by the image bottom edge'}
     z = float(measured[0]['depth_m'])
     assert math.isclose(z, float(measured[1]['depth_m']))
     assert sorted(p.name for p in (tmp_path / 'out').iterdir()) == ['000000.png', '000001.png']

@@ -33,7 +33,7 @@ from jdd_ros.param_types import DepthNodeParams, DetectorNodeParams, FusionNodeP
 IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp')
 VIDEO_SUFFIXES = ('.mp4', '.avi', '.mkv', '.mov', '.webm', '.m4v')
 CSV_FIELDS = ('frame', 'stamp_ns', 'source', 'class_name', 'score', 'x1', 'y1', 'x2', 'y2', 'depth_m', 'depth_std_m',
-              'depth_valid_fraction', 'x_m', 'y_m', 'z_m', 'kept', 'dropped_reason')
+              'depth_valid_fraction', 'x_m', 'y_m', 'z_m', 'kept', 'dropped_reason', 'depth_source', 'no_depth_reason')
 
 
 class UsageError(ValueError):
@@ -328,7 +328,9 @@ def _csv_row(item: InputFrame, det: Detection, reason: str) -> dict[str, Any]:
             'y2': num(det.y2, 1), 'depth_m': num(det.depth),
             'depth_std_m': num(math.sqrt(det.depth_variance) if det.depth_variance >= 0 else math.nan),
             'depth_valid_fraction': num(det.depth_valid_fraction, 3), 'x_m': num(pos[0]), 'y_m': num(pos[1]),
-            'z_m': num(pos[2]), 'kept': int(not reason), 'dropped_reason': reason}
+            'z_m': num(pos[2]), 'kept': int(not reason), 'dropped_reason': reason,
+            'depth_source': det.extra.get('depth_source', ''),  # what gave the distance: depth (image) or floor
+            'no_depth_reason': det.extra.get('no_depth_reason', NO_VALID_DEPTH) if math.isnan(det.depth) else ''}
 
 
 @dataclass
