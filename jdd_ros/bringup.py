@@ -213,6 +213,22 @@ def parameter_value(node: str, name: str, text: str) -> Any:
     return s.coerce(value)
 
 
+def _check_depth_source(source: str, file_params: Mapping[str, Mapping[str, Any]],
+                        nodes: Mapping[str, NodeLaunch]) -> None:
+    """Tell the fusion node where distances come from, and refuse (ValueError) a source that lacks what it needs."""
+    if 'ground' in (source, file_params.get('fusion_node', {}).get('depth_source')):
+        nodes['fusion_node'].parameters['depth_source'] = source  # model and sensor both mean the depth topic
+    if source == 'ground':
+        _check_ground(file_params, nodes)
+    if 'depth_node' in nodes:
+        merged = {**file_params.get('depth_node', {}), **nodes['depth_node'].parameters}
+        if not merged.get('checkpoint') and not merged.get('onnx_model'):
+            raise ValueError('depth_source:=model needs a depth model: give depth_checkpoint:=CKPT.pt or '
+                             'depth_onnx:=MODEL.onnx (or set checkpoint/onnx_model in the parameter file), '
+                             'or use depth_source:=sensor with an RGB-D camera, or depth_source:=ground with the '
+                             "camera's camera_height")
+
+
 def _check_ground(file_params: Mapping[str, Mapping[str, Any]], nodes: Mapping[str, NodeLaunch]) -> None:
     """ValueError unless depth_source:=ground has what it needs: the camera's height, and no depth for the detector."""
     fusion = {**file_params.get('fusion_node', {}), **nodes['fusion_node'].parameters}
@@ -261,16 +277,7 @@ def plan(values: Mapping[str, str], file_params: Mapping[str, Mapping[str, Any]]
     for name in ('fusion_node', 'depth_node'):  # the depth node reads it for models that need the camera
         if name in nodes:
             nodes[name].remappings.append(('camera_info', args['camera_info']))
-    if 'ground' in (args['depth_source'], file_params.get('fusion_node', {}).get('depth_source')):
-        nodes['fusion_node'].parameters['depth_source'] = args['depth_source']  # model and sensor: the depth topic
-    if args['depth_source'] == 'ground':
-        _check_ground(file_params, nodes)
-    if 'depth_node' in nodes:
-        merged = {**file_params.get('depth_node', {}), **nodes['depth_node'].parameters}
-        if not merged.get('checkpoint') and not merged.get('onnx_model'):
-            raise ValueError('depth_source:=model needs a depth model: give depth_checkpoint:=CKPT.pt or '
-                             'depth_onnx:=MODEL.onnx (or set checkpoint/onnx_model in the parameter file), '
-                             'or use depth_source:=sensor with an RGB-D camera')
+    _check_depth_source(args['depth_source'], file_params, nodes)
     ours = {**file_params.get('detector_node', {}), **nodes['detector_node'].parameters}
     detector = snapshot('detector_node', {k: v for k, v in ours.items() if k in defaults('detector_node')})
     reason = check_detector_params(detector)
