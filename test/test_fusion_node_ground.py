@@ -87,3 +87,8 @@ def test_ground_mode_fuses_detections_alone_and_says_what_is_missing(node, ros_p
     steeper = reference_floor_depth((x1 + x2) / 2, y2, GEOMETRY['camera_height'], GEOMETRY['camera_pitch'] + 1.0,
                                     GEOMETRY['camera_roll'])
     assert _z(fourth.detections[0]) == pytest.approx(steeper, rel=1e-6) and steeper < expected
+
+    accepted = ros_peer.set_parameters(f'{NS}/fusion_node', {'camera_height': 2})  # an integer for a double
+    assert accepted[0].successful, accepted[0].reason
+    fifth = send(204)
+    assert _z(fifth.detections[0]) == pytest.approx(steeper * 2 / GEOMETRY['camera_height'], rel=1e-6)
