@@ -213,6 +213,16 @@ def parameter_value(node: str, name: str, text: str) -> Any:
     return s.coerce(value)
 
 
+def _remap_camera_topics(args: Mapping[str, str], nodes: Mapping[str, NodeLaunch]) -> None:
+    """The camera's depth (depth_source:=sensor) and camera_info topics for the nodes that read them."""
+    if args['depth_source'] == 'sensor':
+        for name in ('detector_node', 'fusion_node'):  # the detector reads depth in filter_mode mask_then_detect
+            nodes[name].remappings.append(('depth', args['depth']))
+    for name in ('fusion_node', 'depth_node'):  # the depth node reads it for models that need the camera
+        if name in nodes:
+            nodes[name].remappings.append(('camera_info', args['camera_info']))
+
+
 def _check_depth_source(source: str, file_params: Mapping[str, Mapping[str, Any]],
                         nodes: Mapping[str, NodeLaunch]) -> None:
     """Tell the fusion node where distances come from, and refuse (ValueError) a source that lacks what it needs."""
@@ -250,7 +260,6 @@ def plan(values: Mapping[str, str], file_params: Mapping[str, Mapping[str, Any]]
     """
     args = with_defaults(values)
     file_params = file_params or {}
-    sensor = args['depth_source'] == 'sensor'
     names = [n for n in NODE_NAMES if not (args['depth_source'] != 'model' and n == 'depth_node')]
     nodes = {n: NodeLaunch(executable=n, name=n) for n in names}
     errors = []
@@ -271,12 +280,7 @@ def plan(values: Mapping[str, str], file_params: Mapping[str, Mapping[str, Any]]
         n.parameters['use_sim_time'] = sim_time
         n.namespace = args['namespace']
         n.remappings.append(('image', args['image']))
-    if sensor:
-        for name in ('detector_node', 'fusion_node'):  # the detector reads depth in filter_mode mask_then_detect
-            nodes[name].remappings.append(('depth', args['depth']))
-    for name in ('fusion_node', 'depth_node'):  # the depth node reads it for models that need the camera
-        if name in nodes:
-            nodes[name].remappings.append(('camera_info', args['camera_info']))
+    _remap_camera_topics(args, nodes)
     _check_depth_source(args['depth_source'], file_params, nodes)
     ours = {**file_params.get('detector_node', {}), **nodes['detector_node'].parameters}
     detector = snapshot('detector_node', {k: v for k, v in ours.items() if k in defaults('detector_node')})
