@@ -171,3 +171,13 @@ def test_fuse_ground_refuses_what_it_cannot_use(extra, message, capsys):
     assert main(['fuse', str(fixture('tum_desk_color.png')), '--depth-source', 'ground', *extra]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and message in err
+
+
+@pytest.mark.parametrize('extra, message', [
+    (['--depth-source', 'sensor'], '--depth-source sensor needs --depth-image'),
+    (['--depth-source', 'model', '--depth-image', 'D'], '--depth-source model takes a depth model'),
+])
+def test_fuse_depth_source_must_match_the_depth_given(extra, message, capsys):
+    extra = [str(fixture('tum_desk_depth_mm.png')) if a == 'D' else a for a in extra]
+    assert main(['fuse', str(fixture('tum_desk_color.png')), *extra]) == 2
+    assert message in capsys.readouterr().err

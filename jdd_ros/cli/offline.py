@@ -166,6 +166,11 @@ def run_fuse(args: argparse.Namespace) -> int:
     try:
         rgb = read_rgb(args.image)
         depth = None
+        if args.depth_source == 'sensor' and not args.depth_image:
+            raise UsageError('--depth-source sensor needs --depth-image (the RGB-D camera\'s registered depth)')
+        if args.depth_source == 'model' and args.depth_image:
+            raise UsageError('--depth-source model takes a depth model, not --depth-image (that is --depth-source '
+                             'sensor)')
         if args.depth_image and args.depth_source != 'ground':
             if args.depth_checkpoint or args.depth_onnx:
                 raise UsageError('give a depth image or a depth model, not both')
