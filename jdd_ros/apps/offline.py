@@ -143,7 +143,7 @@ def detection_record(det: Detection, reason: str = '') -> dict[str, Any]:
 
 def describe(det: Detection, reason: str = '') -> str:
     depth = f'{det.depth:.2f} m' if not math.isnan(det.depth) else 'depth unknown' + (
-        f" ({det.extra['no_depth_reason']})" if det.extra.get('no_depth_reason') else '')
+        f" ({det.extra['no_depth_reason']})" if det.extra.get('no_depth_reason') and not reason else '')
     if det.extra.get('depth_source') == FLOOR:
         depth += ' (floor)'
     box = ', '.join(f'{v:.0f}' for v in det.xyxy())
