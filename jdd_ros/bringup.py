@@ -9,7 +9,8 @@ Topics (relative names, so a namespace moves them all): every node subscribes ``
 ``depth`` (and subscribes ``camera_info`` for a model that needs the camera), the detector node ``detections``; the
 fusion node subscribes ``depth``, ``detections``, ``camera_info`` and publishes ``detections_with_depth``,
 ``detections_3d`` and ``annotated``. With ``depth_source:=sensor`` no depth node is started and ``depth`` is
-remapped to the camera's depth topic.
+remapped to the camera's depth topic; with ``depth_source:=ground`` no depth node is started either and the fusion
+node takes each detection's distance from the floor under it (it needs ``camera_height`` and ``camera_info``).
 """
 
 from __future__ import annotations
@@ -21,11 +22,10 @@ from pathlib import Path
 from typing import Any
 
 from jdd_ros.detect.registry import check_detector_params
-from jdd_ros.params import defaults, snapshot, spec
+from jdd_ros.params import DEPTH_SOURCES, defaults, snapshot, spec
 
 PACKAGE = 'jdd_ros'
 NODE_NAMES = ('depth_node', 'detector_node', 'fusion_node')
-DEPTH_SOURCES = ('model', 'sensor')
 LOG_LEVELS = ('debug', 'info', 'warn', 'error', 'fatal')
 
 
@@ -46,7 +46,9 @@ ARGUMENTS: tuple[LaunchArgument, ...] = (
                    'CameraInfo topic of the image; with it the fusion node publishes 3D positions.'),
     LaunchArgument('depth_source', 'model',
                    "'model': monocular depth from the depth node; 'sensor': the depth topic of an RGB-D camera "
-                   '(32FC1 metres or 16UC1 millimetres, registered to the image), no depth node.',
+                   "(32FC1 metres or 16UC1 millimetres, registered to the image), no depth node; 'ground': no depth "
+                   'at all, the distance of the floor under each detection of a class that stands on it (needs '
+                   'camera_height, camera_pitch, camera_roll and camera_info; docs/ground.md).',
                    choices=DEPTH_SOURCES),
     LaunchArgument('depth', '/camera/depth/image_raw',
                    "Sensor depth topic used when depth_source:=sensor (ignored with depth_source:=model)."),
@@ -211,6 +213,44 @@ def parameter_value(node: str, name: str, text: str) -> Any:
     return s.coerce(value)
 
 
+def _remap_camera_topics(args: Mapping[str, str], nodes: Mapping[str, NodeLaunch]) -> None:
+    """The camera's depth (depth_source:=sensor) and camera_info topics for the nodes that read them."""
+    if args['depth_source'] == 'sensor':
+        for name in ('detector_node', 'fusion_node'):  # the detector reads depth in filter_mode mask_then_detect
+            nodes[name].remappings.append(('depth', args['depth']))
+    for name in ('fusion_node', 'depth_node'):  # the depth node reads it for models that need the camera
+        if name in nodes:
+            nodes[name].remappings.append(('camera_info', args['camera_info']))
+
+
+def _check_depth_source(source: str, file_params: Mapping[str, Mapping[str, Any]],
+                        nodes: Mapping[str, NodeLaunch]) -> None:
+    """Tell the fusion node where distances come from, and refuse (ValueError) a source that lacks what it needs."""
+    if 'ground' in (source, file_params.get('fusion_node', {}).get('depth_source')):
+        nodes['fusion_node'].parameters['depth_source'] = source  # model and sensor both mean the depth topic
+    if source == 'ground':
+        _check_ground(file_params, nodes)
+    if 'depth_node' in nodes:
+        merged = {**file_params.get('depth_node', {}), **nodes['depth_node'].parameters}
+        if not merged.get('checkpoint') and not merged.get('onnx_model'):
+            raise ValueError('depth_source:=model needs a depth model: give depth_checkpoint:=CKPT.pt or '
+                             'depth_onnx:=MODEL.onnx (or set checkpoint/onnx_model in the parameter file), '
+                             'or use depth_source:=sensor with an RGB-D camera, or depth_source:=ground with the '
+                             "camera's camera_height")
+
+
+def _check_ground(file_params: Mapping[str, Mapping[str, Any]], nodes: Mapping[str, NodeLaunch]) -> None:
+    """ValueError unless depth_source:=ground has what it needs: the camera's height, and no depth for the detector."""
+    fusion = {**file_params.get('fusion_node', {}), **nodes['fusion_node'].parameters}
+    if not fusion.get('camera_height'):
+        raise ValueError("depth_source:=ground needs the camera's height above the floor: give camera_height:=METRES "
+                         "with camera_pitch:=DEGREES and camera_roll:=DEGREES ('jdd-ros calibrate-ground' measures "
+                         'them from one RGB-D frame), or set camera_height in the parameter file')
+    detector = {**file_params.get('detector_node', {}), **nodes['detector_node'].parameters}
+    if detector.get('filter_mode') == 'mask_then_detect':
+        raise ValueError('depth_source:=ground has no depth image to mask: use filter_mode:=detect_then_filter')
+
+
 def plan(values: Mapping[str, str], file_params: Mapping[str, Mapping[str, Any]] | None = None) -> list[NodeLaunch]:
     """The nodes to start for these launch-argument values (missing ones take their defaults).
 
@@ -220,8 +260,7 @@ def plan(values: Mapping[str, str], file_params: Mapping[str, Mapping[str, Any]]
     """
     args = with_defaults(values)
     file_params = file_params or {}
-    sensor = args['depth_source'] == 'sensor'
-    names = [n for n in NODE_NAMES if not (sensor and n == 'depth_node')]
+    names = [n for n in NODE_NAMES if not (args['depth_source'] != 'model' and n == 'depth_node')]
     nodes = {n: NodeLaunch(executable=n, name=n) for n in names}
     errors = []
     for a in ARGUMENTS:
@@ -241,18 +280,8 @@ def plan(values: Mapping[str, str], file_params: Mapping[str, Mapping[str, Any]]
         n.parameters['use_sim_time'] = sim_time
         n.namespace = args['namespace']
         n.remappings.append(('image', args['image']))
-    if sensor:
-        for name in ('detector_node', 'fusion_node'):  # the detector reads depth in filter_mode mask_then_detect
-            nodes[name].remappings.append(('depth', args['depth']))
-    for name in ('fusion_node', 'depth_node'):  # the depth node reads it for models that need the camera
-        if name in nodes:
-            nodes[name].remappings.append(('camera_info', args['camera_info']))
-    if 'depth_node' in nodes:
-        merged = {**file_params.get('depth_node', {}), **nodes['depth_node'].parameters}
-        if not merged.get('checkpoint') and not merged.get('onnx_model'):
-            raise ValueError('depth_source:=model needs a depth model: give depth_checkpoint:=CKPT.pt or '
-                             'depth_onnx:=MODEL.onnx (or set checkpoint/onnx_model in the parameter file), '
-                             'or use depth_source:=sensor with an RGB-D camera')
+    _remap_camera_topics(args, nodes)
+    _check_depth_source(args['depth_source'], file_params, nodes)
     ours = {**file_params.get('detector_node', {}), **nodes['detector_node'].parameters}
     detector = snapshot('detector_node', {k: v for k, v in ours.items() if k in defaults('detector_node')})
     reason = check_detector_params(detector)

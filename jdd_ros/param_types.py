@@ -14,6 +14,12 @@ from dataclasses import dataclass
 class FusionNodeParams:
     """fusion_node's parameters (jdd_ros.params.SCHEMA['fusion_node'])."""
 
+    depth_source: str = 'model'
+    ground_classes: tuple[str, ...] = (
+        'person', 'bicycle', 'car', 'motorbike', 'motorcycle', 'bus', 'truck', 'fire hydrant', 'stop sign',
+        'parking meter', 'bench', 'cat', 'dog', 'horse', 'sheep', 'cow', 'elephant', 'bear', 'zebra', 'giraffe',
+        'suitcase', 'chair', 'sofa', 'couch', 'bed', 'diningtable', 'dining table', 'toilet', 'refrigerator',
+    )
     max_depth: float = 0.0
     min_depth: float = 0.0
     depth_statistic: str = 'median'

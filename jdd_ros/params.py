@@ -19,6 +19,15 @@ from jdd_ros.inference.devices import DEVICES_HELP, parse_device
 from jdd_ros.param_types import SNAPSHOT_TYPES
 
 DEPTH_STATISTICS = ('center', 'median', 'percentile')
+DEPTH_SOURCES = ('model', 'sensor', 'ground')
+# COCO classes that stand on the floor (depth_source 'ground'), in the spellings of Darknet's coco.names and of
+# Ultralytics' exports. Left out on purpose: what usually stands on a table or a shelf (potted plant, tv, laptop,
+# bottle, ...) or is carried (backpack, handbag, umbrella): the bottom of their box is not on the floor.
+GROUND_CLASSES = (
+    'person', 'bicycle', 'car', 'motorbike', 'motorcycle', 'bus', 'truck', 'fire hydrant', 'stop sign',
+    'parking meter', 'bench', 'cat', 'dog', 'horse', 'sheep', 'cow', 'elephant', 'bear', 'zebra', 'giraffe',
+    'suitcase', 'chair', 'sofa', 'couch', 'bed', 'diningtable', 'dining table', 'toilet', 'refrigerator',
+)
 FILTER_MODES = ('detect_then_filter', 'mask_then_detect')
 
 
@@ -157,6 +166,15 @@ CAMERA_GEOMETRY = (
 )
 
 FUSION_NODE = (
+    ParamSpec('depth_source', 'model',
+              "Where distances come from: 'model' and 'sensor' read the depth topic (a depth model's output or an "
+              "RGB-D camera's registered depth); 'ground' uses no depth image at all: each detections message is fused "
+              'on arrival with the floor under each box (camera_height, camera_pitch, camera_roll and camera_info; '
+              'docs/ground.md).', choices=DEPTH_SOURCES),
+    ParamSpec('ground_classes', list(GROUND_CLASSES),
+              "depth_source 'ground': classes that stand on the floor and get the distance of the floor point under "
+              'the bottom-centre of their box; others get none (default: COCO person, chair, car, bicycle, dog, ... '
+              'but nothing that usually stands on a table).', dynamic=True),
     ParamSpec('max_depth', 0.0, 'Detections farther than this (metres) are dropped; 0 means no limit.',
               dynamic=True, min=0.0, max=1000.0),
     ParamSpec('min_depth', 0.0, 'Detections nearer than this (metres) are dropped.', dynamic=True, min=0.0, max=1000.0),

@@ -79,3 +79,11 @@ def test_tum_overlay_picture(tmp_path):
     # The dropped bag is drawn in grey, thin: its box edge differs from the image only in grey.
     assert (out[150, 467] == (150, 150, 150)).all()
     assert cv2.imwrite(str(tmp_path / 'tum_overlay.png'), cv2.cvtColor(out, cv2.COLOR_RGB2BGR))
+
+
+def test_label_says_what_gave_the_distance():
+    floor = Detection('chair', 0.81, 0, 0, 1, 1, depth=2.238, extra={'depth_source': 'floor'})
+    depth = Detection('chair', 0.81, 0, 0, 1, 1, depth=2.238, extra={'depth_source': 'depth'})
+    assert label_text(floor) == 'chair 0.81 2.24 m floor' and label_text(depth) == 'chair 0.81 2.24 m depth'
+    unmeasured = Detection('chair', 0.94, 0, 0, 1, 1, extra={'no_depth_reason': 'box cut by the image bottom edge'})
+    assert label_text(unmeasured) == 'chair 0.94 ? m'

@@ -280,5 +280,5 @@ def test_counters_name_every_cause():
     assert c.summary() == (
         '2 pairs fused (1 with boxes taken to be in depth pixels), 2 refused (2 frame_id mismatch), 1 bad messages '
         '(1 image: data shorter than step x height); detections kept 2, dropped: 0 beyond max_depth, 0 nearer than '
-        'min_depth, 0 without measurable depth, 3 unreadable (1 negative box size, 2 no results); 1 boxes clipped to '
-        'the image')
+        'min_depth, 0 without measurable depth, 3 unreadable (1 negative box size, 2 no results); without a '
+        'distance 0; 1 boxes clipped to the image')

@@ -223,7 +223,8 @@ def test_markers_match_detections_3d_and_gone_objects_are_deleted(feeder, ros_pe
     out3d = ros_peer.subscribe(Detection3DArray, f'{NS}/detections_3d')
     markers.wait_for(1, 30)  # the node publishes markers once it sees a subscriber
     out3d.wait_for(1, 30)
-    for objects, labels in ((OBJECTS, ['chair 1.23 m', 'bottle 2.50 m']), (OBJECTS[:1], ['chair 1.23 m'])):
+    for objects, labels in ((OBJECTS, ['chair 1.23 m depth', 'bottle 2.50 m depth']),
+                            (OBJECTS[:1], ['chair 1.23 m depth'])):
         feeder.set(objects=objects)
         time.sleep(0.5)
         markers.clear()
@@ -243,5 +244,5 @@ def test_markers_match_detections_3d_and_gone_objects_are_deleted(feeder, ros_pe
             c = d.bbox.center.position
             assert (box.pose.position.x, box.pose.position.y, box.pose.position.z) == (c.x, c.y, c.z)
             assert (box.scale.x, box.scale.y, box.scale.z) == (d.bbox.size.x, d.bbox.size.y, d.bbox.size.z)
-            assert text == f'{d.results[0].hypothesis.class_id} {c.z:.2f} m' and math.isfinite(c.x)
+            assert text == f'{d.results[0].hypothesis.class_id} {c.z:.2f} m depth' and math.isfinite(c.x)
     feeder.set(objects=OBJECTS)

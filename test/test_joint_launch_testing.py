@@ -6,7 +6,10 @@ Two launches (``launch_testing.parametrize``), each the default composition (one
     here from the depth PNG;
   * ``depth_source:=model``: the test plays a colour camera; a plumbing depth checkpoint (random weights marked
     trained: only the wiring is checked, not the distances) feeds ``depth`` (32FC1, 640x480, the frame's header) and
-    the fusion node, whose output carries the frame's header and the detector's boxes.
+    the fusion node, whose output carries the frame's header and the detector's boxes;
+  * ``depth_source:=ground``: the test plays a colour camera with camera_info only, the camera's geometry (fitted in
+    the test from the frame's sensor depth, test/ground_reference.py) as launch arguments; the yellow chair must come
+    out at the distance of the floor under its box, the red one (cut by the image's bottom edge) without a distance.
 After the launch is shut down every process must have exited cleanly, with no traceback and no log line lost.
 
 Runs under pytest (launch_testing's plugin; ``make test``) and alone::
@@ -16,6 +19,7 @@ Runs under pytest (launch_testing's plugin; ``make test``) and alone::
 Skipped, with the reason, where launch_testing is not installed (``make setup`` without ../shared).
 """
 
+import math
 import os
 import re
 import sys
@@ -48,13 +52,16 @@ STAMP = (1234, 500)
 BAD_OUTPUT = ('Traceback', 'Failed to publish log message to rosout')
 
 
-@launch_testing.parametrize('depth_source', ['sensor', 'model'])
+@launch_testing.parametrize('depth_source', ['sensor', 'model', 'ground'])
 @pytest.mark.launch_test
 def generate_test_description(depth_source):
     arguments = {'image': f'{NS}/color', 'camera_info': f'{NS}/camera_info', 'depth_statistic': 'median',
                  'depth_source': depth_source, **yolov4_tiny_files()}
     if depth_source == 'sensor':
         arguments['depth'] = f'{NS}/depth'
+    elif depth_source == 'ground':
+        ref = _reference_floor()
+        arguments.update(camera_height=str(ref.height), camera_pitch=str(ref.pitch), camera_roll=str(ref.roll))
     else:
         from depth_helpers import plumbing_checkpoint
 
@@ -73,6 +80,14 @@ def generate_test_description(depth_source):
         joint,
         launch_testing.actions.ReadyToTest(),
     ]), {}
+
+
+def _reference_floor():
+    import numpy as np
+    from ground_reference import FLOOR_REGIONS, reference_floor
+
+    mm = _tum()[1]
+    return reference_floor(np.where(mm > 0, mm * 0.001, np.nan), FLOOR_REGIONS['tum_desk'], 525.0, 525.0, 319.5, 239.5)
 
 
 def _tum():
@@ -152,6 +167,14 @@ class TestTheLaunchedPipeline(unittest.TestCase):
                 z = d.results[0].pose.pose.position.z
                 if d.results[0].hypothesis.class_id == 'chair':
                     self.assertAlmostEqual(z, reference_median(mm, box, scale=0.001), delta=1e-3)
+        elif depth_source == 'ground':
+            ref = _reference_floor()
+            chairs = sorted((d for d in out.detections if d.results[0].hypothesis.class_id == 'chair'),
+                            key=lambda d: d.bbox.center.position.x, reverse=True)  # the yellow chair first
+            c, h = chairs[0].bbox.center.position, chairs[0].bbox.size_y
+            expected = ref.depth_at(c.x, c.y + h / 2, 525.0, 525.0, 319.5, 239.5)
+            self.assertAlmostEqual(chairs[0].results[0].pose.pose.position.z, expected, delta=1e-3 * expected)
+            self.assertTrue(math.isnan(chairs[1].results[0].pose.pose.position.z))
         else:
             estimated = depth_out.wait_for(1, timeout=30)[0]
             self.assertEqual((estimated.header.stamp.sec, estimated.header.stamp.nanosec), STAMP)

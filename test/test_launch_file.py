@@ -206,3 +206,46 @@ def test_launch_file_and_launcher_start_the_same_pipeline(launch_module):
     remaps = [cmd[i + 1] for i, a in enumerate(cmd) if a == '-r' and not cmd[i + 1].startswith('__')]
     assert remaps == [f'{s}:={d}' for s, d in nodes[0].kwargs['remappings']]
     assert '__ns:=/r1' in cmd
+
+
+@pytest.mark.parametrize('composition', ['true', 'false'])
+def test_ground_depth_starts_no_depth_node_and_tells_the_fusion_node(launch_module, composition):
+    import yaml
+
+    given = {'depth_source': 'ground', 'camera_height': '1.2', 'camera_pitch': '20', 'camera_info': '/cam/info',
+             'composition': composition}
+    _, launched = _run(launch_module, **given)
+    if composition == 'false':
+        by_name = {n.kwargs['name']: n.kwargs for n in launched}
+        assert list(by_name) == ['detector_node', 'fusion_node']
+        fusion = by_name['fusion_node']['parameters'][1]
+        assert ('camera_info', '/cam/info') in by_name['fusion_node']['remappings']
+    else:
+        [pipeline] = [n.kwargs for n in launched]
+        assert '--without-depth' in pipeline['arguments']
+        sections = yaml.safe_load(Path(pipeline['parameters'][1]).read_text())
+        assert sorted(sections) == ['/**/detector_node', '/**/fusion_node']
+        fusion = sections['/**/fusion_node']['ros__parameters']
+    assert (fusion['depth_source'], fusion['camera_height'], fusion['camera_pitch']) == ('ground', 1.2, 20.0)
+
+
+def test_ground_depth_without_the_camera_height_is_refused_before_anything_starts(launch_module, tmp_path):
+    with pytest.raises(ValueError, match="depth_source:=ground needs the camera's height above the floor"):
+        _run(launch_module, depth_source='ground')
+    with pytest.raises(ValueError, match='no depth image to mask'):
+        _run(launch_module, depth_source='ground', camera_height='1.2', filter_mode='mask_then_detect')
+    params = tmp_path / 'params.yaml'  # the height from the parameter file is enough
+    params.write_text('fusion_node:\n  ros__parameters:\n    camera_height: 0.9\n')
+    nodes = bringup.plan({'depth_source': 'ground', 'composition': 'false'}, load_params_file(params))
+    assert [n.name for n in nodes] == ['detector_node', 'fusion_node']
+
+
+def test_jdd_ros_launch_refuses_ground_without_height_in_one_line(capsys):
+    from jdd_ros.cli import main
+
+    assert main(['launch', 'depth_source:=ground', '--dry-run']) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and 'camera_height:=METRES' in err
+    assert main(['launch', 'depth_source:=ground', 'camera_height:=1.2', '--dry-run']) == 0
+    out = capsys.readouterr().out
+    assert out.startswith('pipeline:') and '--without-depth' in out

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 from std_msgs.msg import Header
 from visualization_msgs.msg import Marker
 
 from jdd_ros.core.camera import CameraIntrinsics
 from jdd_ros.core.detection import Detection
+from jdd_ros.core.fusion import FusionSettings, fuse
 from jdd_ros.ros import markers
 from jdd_ros.ros.messages import detections_to_3d_msg
 
@@ -106,3 +108,17 @@ def test_nothing_is_built_or_sent_while_no_one_subscribes(monkeypatch):
     pub.subscribers = 1
     helper.publish(msg_3d, h)
     assert len(built) == 1 and len(pub.sent) == 1 and len(pub.sent[0].markers) == 2 + 2 * 2
+
+
+def test_labels_say_what_gave_each_distance():
+    from jdd_ros.core.ground_distance import GroundSettings, fuse_ground
+
+    h = header()
+    floor = fuse_ground([Detection('chair', 0.8, 391, 217, 527, 426), Detection('bottle', 0.9, 285, 22, 312, 105)],
+                        FusionSettings(), GroundSettings(('chair',), 1.78, 29.0, 0.7), CAMERA).kept
+    depth = fuse(DETECTIONS[1:2], np.full((480, 640), 2.29, dtype=np.float32), FusionSettings(), CAMERA).kept
+    kept = floor + depth  # the bottle from the floor has no distance: not in detections_3d
+    msg_3d = detections_to_3d_msg(kept, h, CAMERA)
+    labels = [m.text for m in markers.detection_markers(msg_3d, h, markers.distance_sources(kept)).markers
+              if m.ns == markers.LABELS_NS and m.action == Marker.ADD]
+    assert labels == [f'chair {floor[0].depth:.2f} m floor', 'bottle 2.29 m depth']

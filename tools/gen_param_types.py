@@ -22,9 +22,24 @@ def class_name(node: str) -> str:
     return ''.join(part.capitalize() for part in node.split('_')) + 'Params'
 
 
+def _wrapped_tuple(name: str, values: list[str], width: int = 120) -> str:
+    """``name: tuple[str, ...] = (...)`` with the values on as many lines as the line length needs."""
+    one_line = f'    {name}: tuple[str, ...] = {tuple(values)!r}'
+    if len(one_line) <= width:
+        return one_line
+    lines, line = [], '       '
+    for value in values:
+        item = f' {value!r},'
+        if len(line) + len(item) > width:
+            lines.append(line)
+            line = '       '
+        line += item
+    return '\n'.join([f'    {name}: tuple[str, ...] = (', *lines, line, '    )'])
+
+
 def _field(spec: ParamSpec) -> str:
     if spec.kind is list:
-        return f'    {spec.name}: tuple[str, ...] = {tuple(spec.default)!r}'
+        return _wrapped_tuple(spec.name, list(spec.default))
     return f'    {spec.name}: {spec.kind.__name__} = {spec.default!r}'
 
 

@@ -20,7 +20,8 @@ import numpy as np
 
 from jdd_ros.core.camera import CameraIntrinsics
 from jdd_ros.core.detection import Detection
-from jdd_ros.core.fusion import FusionResult, FusionSettings, fuse
+from jdd_ros.core.fusion import FLOOR, NO_VALID_DEPTH, FusionResult, FusionSettings, fuse
+from jdd_ros.core.ground_distance import GroundSettings, fuse_ground
 from jdd_ros.core.masking import mask_beyond
 from jdd_ros.depth.model import DepthModel, build_depth_model
 from jdd_ros.detect.base import Detector
@@ -32,7 +33,7 @@ from jdd_ros.param_types import DepthNodeParams, DetectorNodeParams, FusionNodeP
 IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp')
 VIDEO_SUFFIXES = ('.mp4', '.avi', '.mkv', '.mov', '.webm', '.m4v')
 CSV_FIELDS = ('frame', 'stamp_ns', 'source', 'class_name', 'score', 'x1', 'y1', 'x2', 'y2', 'depth_m', 'depth_std_m',
-              'depth_valid_fraction', 'x_m', 'y_m', 'z_m', 'kept', 'dropped_reason')
+              'depth_valid_fraction', 'x_m', 'y_m', 'z_m', 'kept', 'dropped_reason', 'depth_source', 'no_depth_reason')
 
 
 class UsageError(ValueError):
@@ -44,7 +45,7 @@ class UsageError(ValueError):
 @dataclass
 class FrameOutput:
     image: np.ndarray  # what the detector saw (masked in mask_then_detect)
-    depth_m: np.ndarray
+    depth_m: np.ndarray | None  # None with depth_source ground
     result: FusionResult
     timings_ms: dict[str, float] = field(default_factory=dict)
 
@@ -53,15 +54,20 @@ class Pipeline:
     """Detector + depth + fusion with one set of validated parameters (the nodes' typed snapshots)."""
 
     def __init__(self, detector: Detector | None, depth_model: DepthModel | None, fusion: FusionNodeParams,
-                 detection: DetectorNodeParams | None = None):
+                 detection: DetectorNodeParams | None = None, camera: CameraIntrinsics | None = None):
         self.detector, self.depth_model = detector, depth_model
         self.filter_mode = fusion.filter_mode
         self.settings = FusionSettings.from_params(vars(fusion))
         self.detection = detection or DetectorNodeParams()
+        # depth_source ground: the floor under each box, with these intrinsics (else each frame's own)
+        self.ground = GroundSettings.from_params(vars(fusion)) if fusion.depth_source == 'ground' else None
+        self.camera = camera
 
     def run(self, rgb: np.ndarray, depth_m: np.ndarray | None = None, intrinsics: CameraIntrinsics | None = None,
             detections: list[Detection] | None = None) -> FrameOutput:
         timings = {}
+        if self.ground is not None:
+            return self._run_ground(rgb, intrinsics, detections, timings)
         t = time.perf_counter()
         if depth_m is None:
             if self.depth_model is None:
@@ -74,29 +80,48 @@ class Pipeline:
             t = time.perf_counter()
             image = mask_beyond(rgb, depth_m, self.settings.max_depth).image
             timings['mask'] = 1000 * (time.perf_counter() - t)
-        if detections is None:
-            if self.detector is None:
-                raise UsageError('no detector and no recorded detections')
-            t = time.perf_counter()
-            p = self.detection
-            detections = self.detector.detect(image, conf_threshold=p.confidence_threshold,
-                                              nms_threshold=p.nms_threshold, classes=set(p.classes) or None)
-            timings['detect'] = 1000 * (time.perf_counter() - t)
+        detections = self._detect(image, detections, timings)
         t = time.perf_counter()
         result = fuse(detections, depth_m, self.settings, intrinsics, (rgb.shape[1], rgb.shape[0]))
         timings['fuse'] = 1000 * (time.perf_counter() - t)
         return FrameOutput(image, depth_m, result, timings)
 
+    def _detect(self, image: np.ndarray, detections: list[Detection] | None,
+                timings: dict[str, float]) -> list[Detection]:
+        """The recorded ``detections``, or the detector's on ``image``."""
+        if detections is not None:
+            return detections
+        if self.detector is None:
+            raise UsageError('no detector and no recorded detections')
+        t = time.perf_counter()
+        p = self.detection
+        detections = self.detector.detect(image, conf_threshold=p.confidence_threshold,
+                                          nms_threshold=p.nms_threshold, classes=set(p.classes) or None)
+        timings['detect'] = 1000 * (time.perf_counter() - t)
+        return detections
+
+    def _run_ground(self, rgb: np.ndarray, intrinsics: CameraIntrinsics | None, detections: list[Detection] | None,
+                    timings: dict[str, float]) -> FrameOutput:
+        """depth_source ground: detection, then the floor under each box; no depth image."""
+        detections = self._detect(rgb, detections, timings)
+        t = time.perf_counter()
+        result = fuse_ground(detections, self.settings, self.ground, self.camera or intrinsics,
+                             (rgb.shape[1], rgb.shape[0]))
+        timings['fuse'] = 1000 * (time.perf_counter() - t)
+        return FrameOutput(rgb, None, result, timings)
+
 
 def build_pipeline(fusion: FusionNodeParams, detector: DetectorNodeParams | None, depth: DepthNodeParams | None, *,
-                   model_dir: str | None = None, depth_sidecar: str | None = None) -> Pipeline:
+                   model_dir: str | None = None, depth_sidecar: str | None = None,
+                   camera: CameraIntrinsics | None = None) -> Pipeline:
     """The pipeline of these parameters: no detector when ``detector`` is None (recorded detections), no depth
-    model when ``depth`` is None or names no model (depth images)."""
+    model when ``depth`` is None or names no model (depth images) or with depth_source ground (``camera``: the
+    intrinsics the floor is seen with)."""
     detector_model = build_detector(detector, model_dir) if detector is not None else None
     depth_model = None
-    if depth is not None and (depth.checkpoint or depth.onnx_model):
+    if depth is not None and (depth.checkpoint or depth.onnx_model) and fusion.depth_source != 'ground':
         depth_model = build_depth_model(depth, depth_sidecar)
-    return Pipeline(detector_model, depth_model, fusion, detector)
+    return Pipeline(detector_model, depth_model, fusion, detector, camera)
 
 
 def detection_record(det: Detection, reason: str = '') -> dict[str, Any]:
@@ -107,13 +132,20 @@ def detection_record(det: Detection, reason: str = '') -> dict[str, Any]:
     out['depth_std_m'] = None if math.isnan(det.depth_variance) else round(math.sqrt(det.depth_variance), 4)
     if det.position is not None:
         out['position_m'] = [round(float(v), 4) for v in det.position]
+    if det.extra.get('depth_source'):
+        out['depth_source'] = det.extra['depth_source']  # what gave the distance: 'depth' (image) or 'floor'
+    if math.isnan(det.depth):
+        out['no_depth_reason'] = det.extra.get('no_depth_reason', NO_VALID_DEPTH)
     if reason:
         out['dropped_reason'] = reason
     return out
 
 
 def describe(det: Detection, reason: str = '') -> str:
-    depth = 'depth unknown' if math.isnan(det.depth) else f'{det.depth:.2f} m'
+    depth = f'{det.depth:.2f} m' if not math.isnan(det.depth) else 'depth unknown' + (
+        f" ({det.extra['no_depth_reason']})" if det.extra.get('no_depth_reason') and not reason else '')
+    if det.extra.get('depth_source') == FLOOR:
+        depth += ' (floor)'
     box = ', '.join(f'{v:.0f}' for v in det.xyxy())
     return f"{det.class_name:>14s} {det.score:.2f} [{box}] {depth}" + (f'  dropped: {reason}' if reason else '')
 
@@ -296,7 +328,9 @@ def _csv_row(item: InputFrame, det: Detection, reason: str) -> dict[str, Any]:
             'y2': num(det.y2, 1), 'depth_m': num(det.depth),
             'depth_std_m': num(math.sqrt(det.depth_variance) if det.depth_variance >= 0 else math.nan),
             'depth_valid_fraction': num(det.depth_valid_fraction, 3), 'x_m': num(pos[0]), 'y_m': num(pos[1]),
-            'z_m': num(pos[2]), 'kept': int(not reason), 'dropped_reason': reason}
+            'z_m': num(pos[2]), 'kept': int(not reason), 'dropped_reason': reason,
+            'depth_source': det.extra.get('depth_source', ''),  # what gave the distance: depth (image) or floor
+            'no_depth_reason': det.extra.get('no_depth_reason', NO_VALID_DEPTH) if math.isnan(det.depth) else ''}
 
 
 @dataclass
@@ -333,7 +367,7 @@ def process(pipeline: Pipeline, frames: Iterable[InputFrame], outputs: Annotated
         if limit and summary.frames >= limit:
             break
         frame = item.frame
-        if frame.depth_m is None and pipeline.depth_model is None:
+        if frame.depth_m is None and pipeline.depth_model is None and pipeline.ground is None:
             summary.no_depth_frames += 1
             continue
         detections = (frame.detections or []) if recorded_detections else None

@@ -22,10 +22,12 @@ from jdd_ros.apps.offline import (
     process,
     write_rgb,
 )
+from jdd_ros.core.camera import CameraIntrinsics
 from jdd_ros.core.detection import write_json
 from jdd_ros.detect.registry import FAMILIES
+from jdd_ros.io.camera_info import read_camera_info_file
 from jdd_ros.io.frames import read_depth_png, read_rgb
-from jdd_ros.params import FILTER_MODES, snapshot
+from jdd_ros.params import DEPTH_SOURCES, FILTER_MODES, snapshot
 
 
 def add_model_arguments(parser: argparse.ArgumentParser, depth_image: bool) -> None:
@@ -65,6 +67,18 @@ def add_model_arguments(parser: argparse.ArgumentParser, depth_image: bool) -> N
     dep.add_argument('--depth-onnx', help='ONNX depth model (sidecar YAML next to it)')
     dep.add_argument('--depth-sidecar', help='sidecar YAML of --depth-onnx (default: <model>.yaml)')
     dep.add_argument('--depth-sha256', default='', help='expected sha256 of the depth model file')
+    gnd = parser.add_argument_group('ground (--depth-source ground: the floor under each box gives its distance; '
+                                    'docs/ground.md)')
+    gnd.add_argument('--depth-source', choices=DEPTH_SOURCES, default=None,
+                     help="'ground': no depth image or model, only the detector and the camera's mounting geometry; "
+                     'default: sensor with a depth image, model with a depth model')
+    gnd.add_argument('--camera-info', metavar='CAM.yaml', help='camera calibration YAML (camera_calibration_parsers '
+                     'format: image_width, image_height, camera_matrix, distortion_coefficients)')
+    gnd.add_argument('--camera-height', type=float, default=0.0, help='camera height above the floor (m)')
+    gnd.add_argument('--camera-pitch', type=float, default=0.0, help='optical axis below the horizon (degrees)')
+    gnd.add_argument('--camera-roll', type=float, default=0.0, help='rotation about the optical axis (degrees)')
+    gnd.add_argument('--ground-classes', default='', help='classes that stand on the floor, comma separated '
+                     '(default: the fusion node\'s ground_classes)')
     fus = parser.add_argument_group('fusion (the fusion node parameters)')
     fus.add_argument('--max-depth', type=float, default=0.0, help='drop detections farther than this (m; 0: none)')
     fus.add_argument('--min-depth', type=float, default=0.0, help='drop detections nearer than this (m)')
@@ -81,11 +95,16 @@ def validated(args: argparse.Namespace) -> tuple[Any, Any, Any]:
     """(fusion, detector, depth) parameters checked by the nodes' schema, as the nodes' typed snapshots; UsageError
     listing what is wrong."""
     classes = [c.strip() for c in args.classes.split(',') if c.strip()]
+    ground = {'camera_height': args.camera_height, 'camera_pitch': args.camera_pitch, 'camera_roll': args.camera_roll}
+    if args.depth_source:
+        ground['depth_source'] = args.depth_source
+    if args.ground_classes:
+        ground['ground_classes'] = args.ground_classes
     try:
         fusion = snapshot('fusion_node', {
             'max_depth': args.max_depth, 'min_depth': args.min_depth, 'depth_statistic': args.statistic,
             'depth_percentile': args.percentile, 'box_fraction': args.box_fraction,
-            'min_valid_fraction': args.min_valid_fraction, 'filter_mode': args.filter_mode})
+            'min_valid_fraction': args.min_valid_fraction, 'filter_mode': args.filter_mode, **ground})
         detector = snapshot('detector_node', {
             'family': args.family, 'model': args.model, 'cfg': args.cfg, 'weights': args.weights, 'names': args.names,
             'weights_sha256': args.weights_sha256, 'device': args.device, 'backend': args.backend,
@@ -102,8 +121,30 @@ def validated(args: argparse.Namespace) -> tuple[Any, Any, Any]:
     return fusion, detector, depth
 
 
-def _pipeline(args: argparse.Namespace, need_detector: bool, need_depth_model: bool) -> Pipeline:
+def _ground_camera(args: argparse.Namespace, fusion: Any, depth_inputs: bool,
+                   camera_required: bool) -> CameraIntrinsics | None:
+    """depth_source ground: the intrinsics of --camera-info, after refusing what ground cannot use or lacks."""
+    if depth_inputs or args.depth_checkpoint or args.depth_onnx:
+        raise UsageError('--depth-source ground uses no depth: drop the depth image or depth model arguments')
+    if fusion.camera_height <= 0:
+        raise UsageError("--depth-source ground needs --camera-height METRES (with --camera-pitch and --camera-roll "
+                         "in degrees; 'jdd-ros calibrate-ground' measures them from one RGB-D frame)")
+    if fusion.filter_mode == 'mask_then_detect':
+        raise UsageError('--depth-source ground has no depth image to mask: use --filter-mode detect_then_filter')
+    if not args.camera_info:
+        if camera_required:
+            raise UsageError('--depth-source ground needs --camera-info CAM.yaml (the camera calibration)')
+        return None
+    return read_camera_info_file(args.camera_info)
+
+
+def _pipeline(args: argparse.Namespace, need_detector: bool, need_depth_model: bool,
+              depth_inputs: bool = False, camera_required: bool = True) -> Pipeline:
     fusion, detector, depth = validated(args)
+    if fusion.depth_source == 'ground':
+        camera = _ground_camera(args, fusion, depth_inputs, camera_required)
+        return build_pipeline(fusion, detector if need_detector else None, None, model_dir=args.model_dir,
+                              camera=camera)
     if args.depth_checkpoint and args.depth_onnx:
         raise UsageError('give --depth-checkpoint or --depth-onnx, not both')
     if need_depth_model and not (args.depth_checkpoint or args.depth_onnx):
@@ -125,18 +166,30 @@ def run_fuse(args: argparse.Namespace) -> int:
     try:
         rgb = read_rgb(args.image)
         depth = None
-        if args.depth_image:
+        if args.depth_source == 'sensor' and not args.depth_image:
+            raise UsageError('--depth-source sensor needs --depth-image (the RGB-D camera\'s registered depth)')
+        if args.depth_source == 'model' and args.depth_image:
+            raise UsageError('--depth-source model takes a depth model, not --depth-image (that is --depth-source '
+                             'sensor)')
+        if args.depth_image and args.depth_source != 'ground':
             if args.depth_checkpoint or args.depth_onnx:
                 raise UsageError('give a depth image or a depth model, not both')
             depth = read_depth_png(args.depth_image, args.depth_scale)
             if depth.shape != rgb.shape[:2]:
                 raise UsageError(f'{args.depth_image} is {depth.shape[1]}x{depth.shape[0]} but {args.image} is '
                                  f'{rgb.shape[1]}x{rgb.shape[0]}: the depth image must be registered to the image')
-        pipeline = _pipeline(args, need_detector=True, need_depth_model=depth is None)
+        pipeline = _pipeline(args, need_detector=True, need_depth_model=depth is None,
+                             depth_inputs=bool(args.depth_image))
         out = pipeline.run(rgb, depth)
     except (UsageError, FileNotFoundError, ValueError, RuntimeError) as exc:
         print(f'jdd-ros fuse: {exc}', file=sys.stderr)
         return 2
+    _report(args, pipeline, out)
+    return 0
+
+
+def _report(args: argparse.Namespace, pipeline: Pipeline, out: Any) -> None:
+    """Print the detections of ``jdd-ros fuse``, write its annotated image and JSON document."""
     result = out.result
     for det in result.kept:
         print(describe(det))
@@ -148,13 +201,17 @@ def run_fuse(args: argparse.Namespace) -> int:
     if args.out:
         write_rgb(args.out, annotate(out))
     if args.json_out:
-        doc = {'image': str(args.image), 'depth_source': args.depth_image or args.depth_checkpoint or args.depth_onnx,
+        ground = pipeline.ground
+        source = 'ground' if ground else args.depth_image or args.depth_checkpoint or args.depth_onnx
+        doc = {'image': str(args.image), 'depth_source': source,
                'filter_mode': pipeline.filter_mode, 'max_depth': pipeline.settings.max_depth,
                'depth_statistic': pipeline.settings.depth_statistic,
                'detections': [detection_record(d) for d in result.kept],
                'dropped': [detection_record(d, why) for d, why in result.dropped_with_reasons()]}
+        if ground:
+            doc['camera_geometry'] = {'camera_height': ground.height, 'camera_pitch': ground.pitch,
+                                      'camera_roll': ground.roll, 'camera_info': args.camera_info}
         write_json(doc, args.json_out)
-    return 0
 
 
 def add_process_arguments(parser: argparse.ArgumentParser) -> None:
@@ -204,7 +261,8 @@ def _open(args: argparse.Namespace) -> tuple[Any, Pipeline]:
     if args.use_bag_detections and args.filter_mode == 'mask_then_detect':
         raise UsageError('--use-bag-detections cannot mask_then_detect: the recorded detections were made on '
                          'the whole image; drop one of the two')
-    pipeline = _pipeline(args, need_detector=not args.use_bag_detections, need_depth_model=not source.sensor_depth)
+    pipeline = _pipeline(args, need_detector=not args.use_bag_detections, need_depth_model=not source.sensor_depth,
+                         depth_inputs=bool(args.depth_dir), camera_required=source.kind != 'bag')
     return source, pipeline
 
 

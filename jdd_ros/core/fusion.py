@@ -24,6 +24,10 @@ from jdd_ros.core.detection import Detection
 # boxes cannot be in depth pixels and the pair is refused.
 BORDER_TOLERANCE = 0.05
 
+# Detection.extra['depth_source'] of a measured detection: what gave its distance (the overlay and RViz say it);
+# an unmeasured one has extra['no_depth_reason'] instead when the cause is more than "no valid depth in the box".
+DEPTH, FLOOR = 'depth', 'floor'
+
 
 @dataclass(frozen=True)
 class FusionSettings:
@@ -62,11 +66,34 @@ class FusionResult:
     dropped_unmeasured: list[Detection] = field(default_factory=list)
     clipped: int = 0  # boxes that reached beyond the detections' image and were clipped to it
     assumed_depth_pixels: bool = False  # the detections' image size was unknown: boxes taken to be in depth pixels
+    no_distance: Counter[str] = field(default_factory=Counter)  # detections without a distance (kept or not), by cause
+
+    def place(self, fused: Detection, settings: FusionSettings) -> None:
+        """File a fused detection by the distance limits: one without a distance (NaN depth) is dropped as
+        unmeasured when a limit is set and kept otherwise; never filtered as if it had a distance."""
+        depth = fused.depth
+        if math.isnan(depth):
+            self.no_distance[fused.extra.get('no_depth_reason', NO_VALID_DEPTH)] += 1
+            (self.dropped_unmeasured if settings.limited else self.kept).append(fused)
+        elif settings.max_depth > 0 and depth > settings.max_depth:
+            self.dropped_far.append(fused)
+        elif depth < settings.min_depth:
+            self.dropped_near.append(fused)
+        else:
+            self.kept.append(fused)
 
     def dropped_with_reasons(self) -> list[tuple[Detection, str]]:
         """(detection, why it was dropped), for the overlay."""
         return ([(d, 'beyond max_depth') for d in self.dropped_far] + [(d, 'nearer than min_depth') for d in
-                self.dropped_near] + [(d, 'no depth') for d in self.dropped_unmeasured])
+                self.dropped_near] + [(d, _no_depth_text(d)) for d in self.dropped_unmeasured])
+
+
+NO_VALID_DEPTH = 'too few valid depth pixels in the box'
+
+
+def _no_depth_text(det: Detection) -> str:
+    reason = det.extra.get('no_depth_reason')
+    return f'no depth: {reason}' if reason else 'no depth'
 
 
 class PairRefused(ValueError):
@@ -176,16 +203,10 @@ def fuse(detections: Sequence[Detection], depth_m: np.ndarray, settings: FusionS
         if measured and camera is not None:
             u, v = 0.5 * (box[0] + box[2]), 0.5 * (box[1] + box[3])
             position = camera.back_project(u, v, depth_value)
-        fused = dataclasses.replace(det, depth=depth_value, depth_variance=reading.variance,
-                                    depth_valid_fraction=reading.valid_fraction, position=position)
-        if not measured:
-            (result.dropped_unmeasured if settings.limited else result.kept).append(fused)
-        elif settings.max_depth > 0 and depth_value > settings.max_depth:
-            result.dropped_far.append(fused)
-        elif depth_value < settings.min_depth:
-            result.dropped_near.append(fused)
-        else:
-            result.kept.append(fused)
+        extra = {**det.extra, 'depth_source': DEPTH} if measured else det.extra
+        result.place(dataclasses.replace(det, depth=depth_value, depth_variance=reading.variance,
+                                         depth_valid_fraction=reading.valid_fraction, position=position,
+                                         extra=extra), settings)
     return result
 
 
@@ -206,6 +227,7 @@ class FusionCounters:
     dropped_near: int = 0
     dropped_unmeasured: int = 0
     dropped_unreadable: Counter[str] = field(default_factory=Counter)  # detections that cannot carry a distance
+    no_distance: Counter[str] = field(default_factory=Counter)  # detections without a distance (kept or not), by cause
     clipped: int = 0
 
     @property
@@ -221,6 +243,7 @@ class FusionCounters:
         self.dropped_near += len(result.dropped_near)
         self.dropped_unmeasured += len(result.dropped_unmeasured)
         self.dropped_unreadable.update(unreadable or {})
+        self.no_distance.update(result.no_distance)
         self.clipped += result.clipped
 
     def summary(self) -> str:
@@ -229,4 +252,5 @@ class FusionCounters:
                 f'messages{_by_cause(self.bad_messages)}; detections kept {self.kept}, dropped: {self.dropped_far} '
                 f'beyond max_depth, {self.dropped_near} nearer than min_depth, {self.dropped_unmeasured} without '
                 f'measurable depth, {sum(self.dropped_unreadable.values())} unreadable'
-                f'{_by_cause(self.dropped_unreadable)}; {self.clipped} boxes clipped to the image')
+                f'{_by_cause(self.dropped_unreadable)}; without a distance {sum(self.no_distance.values())}'
+                f'{_by_cause(self.no_distance)}; {self.clipped} boxes clipped to the image')

@@ -1,7 +1,7 @@
 """The floor seen by a camera mounted at a known height, pitch and roll: metric distance with no depth network.
 
 A robot knows where its camera is mounted; with the intrinsics, every pixel below the horizon then looks at a floor
-point at a known distance. Conventions (docs/depth-model.md), in the camera optical frame (x right, y down,
+point at a known distance. Conventions (docs/ground.md), in the camera optical frame (x right, y down,
 z forward): ``pitch`` is positive when the optical axis points below the horizon, ``roll`` positive when the camera
 is turned anticlockwise about its optical axis as seen from behind it. The floor's upward unit normal is then
 ``n = (sin(roll) cos(pitch), -cos(roll) cos(pitch), -sin(pitch))`` and the floor is the plane ``n . p = -height``.

@@ -143,6 +143,11 @@ def fused_array(make: Make, detections: Iterable[Detection], header: Any) -> Any
     return make(DETECTION_2D_ARRAY, header=header, detections=out)
 
 
+def has_3d(det: Detection) -> bool:
+    """Whether ``detection_3d_array`` writes the detection: it has a back-projected position and a finite depth."""
+    return det.position is not None and math.isfinite(det.depth)
+
+
 def detection_3d_array(make: Make, detections: Iterable[Detection], header: Any, intrinsics: CameraIntrinsics) -> Any:
     """Detections with a back-projected position as a Detection3DArray (optical frame of ``header``).
 
@@ -152,7 +157,7 @@ def detection_3d_array(make: Make, detections: Iterable[Detection], header: Any,
     """
     out = []
     for i, det in enumerate(detections):
-        if det.position is None or not math.isfinite(det.depth):
+        if not has_3d(det):
             continue
         src = det.extra.get('msg')
         results = list(src.results) if src is not None else [_hypothesis(make, det)]

@@ -36,6 +36,8 @@ def label_text(det: Detection, dropped_reason: str = '', show_distance: bool = T
     text = f'{det.class_name or "?"} {det.score:.2f}'
     if show_distance:  # False before fusion (detector output): no distance is known yet, so none is shown
         text += ' ? m' if math.isnan(det.depth) else f' {det.depth:.2f} m'
+        if not math.isnan(det.depth) and det.extra.get('depth_source'):  # what gave it: 'depth' image or 'floor'
+            text += f" {det.extra['depth_source']}"
     return f'{text} ({dropped_reason})' if dropped_reason else text
 
 

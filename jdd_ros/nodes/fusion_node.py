@@ -18,6 +18,7 @@ from vision_msgs.msg import Detection2DArray, Detection3DArray
 
 from jdd_ros.core.camera import CameraIntrinsics
 from jdd_ros.core.fusion import FusionCounters, FusionSettings, PairRefused, check_frames, fuse
+from jdd_ros.core.ground_distance import SETUP_HINTS, GroundSettings, fuse_ground
 from jdd_ros.core.image_size import CAMERA_INFO, IMAGE, DetectionImageSize, Note
 from jdd_ros.core.stamp_join import DEPTH, DETECTIONS, StampJoiner
 from jdd_ros.io.camera_info import CameraInfoError, camera_info_size, intrinsics_from_camera_info
@@ -32,7 +33,7 @@ from jdd_ros.io.image_codec import (
 )
 from jdd_ros.ros.diagnostics import FusionDiagnostics
 from jdd_ros.ros.managed_node import ManagedNode
-from jdd_ros.ros.markers import DetectionMarkers
+from jdd_ros.ros.markers import DetectionMarkers, distance_sources
 from jdd_ros.ros.messages import detections_to_3d_msg, fused_detections_to_msg, read_detections, stamp_ns
 from jdd_ros.ros.runtime import run_node
 
@@ -66,8 +67,11 @@ class FusionNode(ManagedNode):
 
     def activate(self) -> None:
         cache = self.params.current.cache_size
-        self.subscribe(Image, 'depth', lambda m, _: self._add(DEPTH, m), cache)
-        self.subscribe(Detection2DArray, 'detections', lambda m, _: self._add(DETECTIONS, m), cache)
+        if self.params.current.depth_source == 'ground':  # no depth image: each detections message on arrival
+            self.subscribe(Detection2DArray, 'detections', lambda m, _: self._fuse_ground(m), cache)
+        else:
+            self.subscribe(Image, 'depth', lambda m, _: self._add(DEPTH, m), cache)
+            self.subscribe(Detection2DArray, 'detections', lambda m, _: self._add(DETECTIONS, m), cache)
         self.subscribe(CameraInfo, 'camera_info', lambda m, _: self._on_camera_info(m))
         self.subscribe(Image, 'image', lambda m, _: self._on_image(m), cache)
         self.get_logger().info(f'fusion_node ready: {self.params.as_dict()}')
@@ -109,7 +113,6 @@ class FusionNode(ManagedNode):
         depth = self._decode(depth_msg, depth_to_metres, 'depth image')
         if depth is None:
             return
-        stamp = stamp_ns(detections_msg.header)
         read = read_detections(detections_msg)
         try:
             settings = FusionSettings.from_params(vars(self.params.current))
@@ -121,6 +124,24 @@ class FusionNode(ManagedNode):
             self.counters.refused[cause] += 1
             self._problem(f'pair refused: {exc}', key=cause)
             return
+        self._publish(detections_msg, read, result, image_size)
+
+    def _fuse_ground(self, msg: Detection2DArray) -> None:
+        """depth_source ground: the floor under each box (core.ground_distance) gives the distances."""
+        self.diagnostics.received(DETECTIONS)
+        read, current, known = read_detections(msg), vars(self.params.current), self.sizes.known
+        image_size = known[1] if known else None
+        result = fuse_ground(read.detections, FusionSettings.from_params(current), GroundSettings.from_params(current),
+                             self.intrinsics, image_size)
+        for cause in result.no_distance.keys() & SETUP_HINTS.keys():
+            self._problem(f'no floor distances: {cause}: {SETUP_HINTS[cause]}', key=cause)
+        self._publish(msg, read, result, image_size)
+        if time.monotonic() - self._last_log > COUNTER_LOG_PERIOD_S:
+            self._log_counters()
+
+    def _publish(self, detections_msg: Detection2DArray, read: Any, result: Any,
+                 image_size: tuple[int, int] | None) -> None:
+        stamp = stamp_ns(detections_msg.header)
         unreadable = read.skipped_by_cause()
         for cause, n in unreadable.items():
             self._problem(f'detections dropped: {n} with {cause} at {_stamp_text(detections_msg.header)} (they '
@@ -133,7 +154,7 @@ class FusionNode(ManagedNode):
             camera = self.intrinsics.scaled_to(*image_size) if image_size else self.intrinsics
             msg_3d = detections_to_3d_msg(result.kept, detections_msg.header, camera)
             self.pub_3d.publish(msg_3d)
-        self.markers.publish(msg_3d, detections_msg.header)
+        self.markers.publish(msg_3d, detections_msg.header, distance_sources(result.kept))
         if self.pub_annotated.get_subscription_count() > 0:
             self._results[stamp] = result
             while len(self._results) > self.joiner.cache_size:

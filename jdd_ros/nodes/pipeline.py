@@ -7,7 +7,8 @@ The three lifecycle nodes keep their names, topics and parameters (``ros2 param 
 works as with separate processes); per-node parameters go in the parameter file's node sections. In one process the
 depth and detector networks infer the same frames (``LockstepFrames``), in parallel, each with all the cores (measured
 faster than half each), so almost every inferred frame is fused, and depth images never cross a transport.
-``--without-depth``: an RGB-D camera's depth topic feeds the fusion node and no depth network runs.
+``--without-depth``: no depth network runs; an RGB-D camera's depth topic feeds the fusion node, or none at all with
+the fusion node's ``depth_source: ground`` (distances from the floor under each box; docs/ground.md).
 """
 
 from __future__ import annotations

@@ -223,9 +223,10 @@ class FusionDiagnostics(NodeDiagnostics):
     SIDES = ('depth', 'detections')
 
     def __init__(self, node: Node, params: Any, read_state: Callable[[], tuple[Any, Any, Any]]):
-        self._received = dict.fromkeys(self.SIDES, 0)
-        topics = {side: node.resolve_topic_name(side) for side in self.SIDES}
-        spec = HealthSpec(inputs={f'{side} received': topics[side] for side in self.SIDES}, published='pairs fused',
+        sides = ('detections',) if params.current.depth_source == 'ground' else self.SIDES  # ground: no depth topic
+        self._received = dict.fromkeys(sides, 0)
+        topics = {side: node.resolve_topic_name(side) for side in sides}
+        spec = HealthSpec(inputs={f'{side} received': topics[side] for side in sides}, published='pairs fused',
                           refused=('pairs refused', 'bad messages'))
 
         def read() -> Reading:
@@ -239,6 +240,7 @@ class FusionDiagnostics(NodeDiagnostics):
                 'frames lost': sum(join.evicted.values()),  # halves evicted without their partner
                 'detections kept': fusion.kept, 'detections dropped': fusion.dropped_far + fusion.dropped_near
                 + fusion.dropped_unmeasured + sum(fusion.dropped_unreadable.values()),
+                'detections without a distance': sum(fusion.no_distance.values()),
                 'duplicate stamps': join.duplicates, 'time jumps': join.resets,
             })
             camera = str(intrinsics) if intrinsics is not None else 'none yet: detections_3d not published'

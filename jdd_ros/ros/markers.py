@@ -12,11 +12,14 @@ from __future__ import annotations
 import colorsys
 import math
 import zlib
+from collections.abc import Sequence
 from typing import Any
 
 from rclpy.node import Node
 from visualization_msgs.msg import Marker, MarkerArray
 
+from jdd_ros.core.detection import Detection
+from jdd_ros.io.detection_msgs import has_3d
 from jdd_ros.ros.qos import advertise
 
 MARKERS_TOPIC = 'detection_markers'
@@ -26,8 +29,14 @@ BOX_ALPHA = 0.4
 MIN_SIZE_M = 0.01  # RViz refuses a zero scale: a degenerate box is drawn this thin
 
 
-def label_text(class_id: str, depth_m: float) -> str:
-    return f'{class_id} {depth_m:.2f} m'
+def label_text(class_id: str, depth_m: float, source: str = '') -> str:
+    """'chair 2.25 m floor': class, distance and what gave it ('depth' image or 'floor' geometry) when known."""
+    return f'{class_id} {depth_m:.2f} m' + (f' {source}' if source else '')
+
+
+def distance_sources(kept: Sequence[Detection]) -> list[str]:
+    """What gave the distance (``extra['depth_source']``) of each detection in detections_3d, in its order."""
+    return [d.extra.get('depth_source', '') for d in kept if has_3d(d)]
 
 
 def class_color(class_id: str) -> tuple[float, float, float]:
@@ -53,9 +62,10 @@ def _marker(header: Any, ns: str, marker_id: int, kind: int) -> Marker:
     return m
 
 
-def detection_markers(detections_3d: Any | None, header: Any) -> MarkerArray:
+def detection_markers(detections_3d: Any | None, header: Any, sources: Sequence[str] = ()) -> MarkerArray:
     """The markers of one frame: DELETEALL per namespace, then a box and a label per 3D detection (none when
-    ``detections_3d`` is None, e.g. without camera_info: the previous frame's markers are then deleted)."""
+    ``detections_3d`` is None, e.g. without camera_info: the previous frame's markers are then deleted); ``sources``
+    (one per 3D detection) say in each label what gave the distance."""
     out = MarkerArray()
     for ns in (BOXES_NS, LABELS_NS):
         clear = Marker(ns=ns, id=0, action=Marker.DELETEALL)
@@ -77,7 +87,7 @@ def detection_markers(detections_3d: Any | None, header: Any) -> MarkerArray:
         text.pose.position.y = c.y - max(size.y, MIN_SIZE_M) / 2 - LABEL_HEIGHT_M
         text.scale.z = LABEL_HEIGHT_M
         text.color.r = text.color.g = text.color.b = text.color.a = 1.0
-        text.text = label_text(name, c.z)
+        text.text = label_text(name, c.z, sources[i] if i < len(sources) else '')
         out.markers += [box, text]
     return out
 
@@ -92,7 +102,8 @@ class DetectionMarkers:
     def watched(self) -> bool:
         return self._pub.get_subscription_count() > 0
 
-    def publish(self, detections_3d: Any | None, header: Any) -> None:
-        """Markers for one fused frame: ``detections_3d`` as published (None when there is no 3D output)."""
+    def publish(self, detections_3d: Any | None, header: Any, sources: Sequence[str] = ()) -> None:
+        """Markers for one fused frame: ``detections_3d`` as published (None when there is no 3D output), with what
+        gave each one's distance (``distance_sources``)."""
         if self.watched:
-            self._pub.publish(detection_markers(detections_3d, header))
+            self._pub.publish(detection_markers(detections_3d, header, sources))
