@@ -105,3 +105,21 @@ def test_ground_classes_are_configurable():
     assert chair.extra['no_depth_reason'] == NOT_GROUNDED and bottle.extra['depth_source'] == 'floor'
     assert {'person', 'chair', 'car', 'bicycle', 'dog'} <= set(GROUND.classes)
     assert 'bottle' not in GROUND.classes and 'pottedplant' not in GROUND.classes
+
+
+def test_a_person_cut_by_the_bottom_edge_is_kept_under_max_depth_when_surely_within_it():
+    """A person right in front of the robot (box cut by the image's bottom edge) has no distance, but stands nearer
+    than the floor seen at the bottom row: kept while that bound is within max_depth, never given a distance."""
+    close = det('person', (250, 100, 390, 480))
+    bound = reference_floor_depth(320.0, 479.5, 1.78, 29.0, 1.5)  # the floor at the bottom row under the box
+    assert 1.0 < bound < 3.0
+    [out] = fuse_ground([close], FusionSettings(), GROUND, CAMERA).kept
+    assert math.isnan(out.depth) and out.extra['depth_at_most'] == pytest.approx(bound, rel=1e-9)
+    record = detection_record(out)
+    assert record['depth_m'] is None and record['depth_at_most_m'] == pytest.approx(bound, abs=1e-4)
+    assert [d.class_name for d in fuse_ground([close], FusionSettings(max_depth=3.0), GROUND, CAMERA).kept] == [
+        'person']
+    beyond = fuse_ground([close], FusionSettings(max_depth=bound - 0.1), GROUND, CAMERA)  # not surely within it
+    assert beyond.kept == [] and [d.class_name for d in beyond.dropped_unmeasured] == ['person']
+    with_min = fuse_ground([close], FusionSettings(max_depth=3.0, min_depth=0.5), GROUND, CAMERA)
+    assert with_min.kept == []  # min_depth cannot be checked without a distance

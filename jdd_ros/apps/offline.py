@@ -136,6 +136,8 @@ def detection_record(det: Detection, reason: str = '') -> dict[str, Any]:
         out['depth_source'] = det.extra['depth_source']  # what gave the distance: 'depth' (image) or 'floor'
     if math.isnan(det.depth):
         out['no_depth_reason'] = det.extra.get('no_depth_reason', NO_VALID_DEPTH)
+        if 'depth_at_most' in det.extra:  # no distance, but no farther than this (core.ground_distance)
+            out['depth_at_most_m'] = round(float(det.extra['depth_at_most']), 4)
     if reason:
         out['dropped_reason'] = reason
     return out

@@ -70,11 +70,15 @@ class FusionResult:
 
     def place(self, fused: Detection, settings: FusionSettings) -> None:
         """File a fused detection by the distance limits: one without a distance (NaN depth) is dropped as
-        unmeasured when a limit is set and kept otherwise; never filtered as if it had a distance."""
+        unmeasured when a limit is set and kept otherwise, never filtered as if it had a distance; but one known to be
+        no farther than ``extra['depth_at_most']`` (a floor-standing object cut by the image's bottom edge) is kept
+        while that bound is within max_depth and no min_depth is set."""
         depth = fused.depth
         if math.isnan(depth):
             self.no_distance[fused.extra.get('no_depth_reason', NO_VALID_DEPTH)] += 1
-            (self.dropped_unmeasured if settings.limited else self.kept).append(fused)
+            within = settings.max_depth > 0 and settings.min_depth == 0 and \
+                fused.extra.get('depth_at_most', math.inf) <= settings.max_depth
+            (self.dropped_unmeasured if settings.limited and not within else self.kept).append(fused)
         elif settings.max_depth > 0 and depth > settings.max_depth:
             self.dropped_far.append(fused)
         elif depth < settings.min_depth:

@@ -91,6 +91,8 @@ def floor_distance(det: Detection, settings: GroundSettings, camera: CameraIntri
     'floor'), or without a distance and with ``extra['no_depth_reason']``. ``camera``: intrinsics of the image the box
     is in."""
     cause = _cause(det, settings, camera)
+    if cause == CUT_BY_BOTTOM:
+        return _nearer_than_bottom_row(det, settings, camera)
     if cause is not None:
         return _no_distance(det, cause)
     geometry = settings.geometry
@@ -103,6 +105,17 @@ def floor_distance(det: Detection, settings: GroundSettings, camera: CameraIntri
     return dataclasses.replace(det, depth=depth, depth_variance=variance, depth_valid_fraction=1.0,
                                position=camera.back_project(cu, cv, depth),
                                extra={**det.extra, 'depth_source': FLOOR})
+
+
+def _nearer_than_bottom_row(det: Detection, settings: GroundSettings, camera: CameraIntrinsics) -> Detection:
+    """A box cut by the image's bottom edge has no distance, but an object standing on the floor there is nearer than
+    the floor seen at the bottom row: that bound (``extra['depth_at_most']``) keeps a person right in front of the
+    robot when max_depth is set (core.fusion.FusionResult.place)."""
+    bound = float(floor_depth(0.5 * (det.x1 + det.x2), camera.height - 0.5, camera, settings.geometry))
+    out = _no_distance(det, CUT_BY_BOTTOM)
+    if math.isfinite(bound):
+        out.extra['depth_at_most'] = bound
+    return out
 
 
 def fuse_ground(detections: Sequence[Detection], settings: FusionSettings, ground: GroundSettings,
