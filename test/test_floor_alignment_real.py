@@ -5,11 +5,14 @@ fitted here to the sensor depth; the box distances must come back within 5 % of 
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from floor_models import TUM_BOXES, buffer_model, filled_depth, reference_floor, tile_boxes
-from harness import reference_median, shared_file, tum_desk_frame
+from harness import fixture, reference_median, shared_file, tum_desk_frame
 
+from jdd_ros.cli import main
 from jdd_ros.core.camera import CameraIntrinsics
 from jdd_ros.core.floor_scale import NO_FLOOR_IN_VIEW, TOO_LITTLE_FLOOR, NoFloorError
 from jdd_ros.core.ground import GroundGeometry
@@ -163,3 +166,28 @@ def test_models_that_need_the_camera_are_refused_where_it_is_not_given(tmp_path)
     with pytest.raises(ValueError, match='needs the camera'):
         build_depth_model(params)
     assert build_depth_model(params, camera=True).needs_camera
+
+
+def test_jdd_ros_fuse_gets_metres_from_the_floor(tmp_path, capsys):
+    """The offline tool with the same model: real yolov4-tiny detections on the TUM frame, the camera from
+    --camera-info and the geometry from the --camera-* flags; each grounded object's distance within 5 % of the
+    sensor's median over the region the fusion reads."""
+    frame = tum_desk_frame()
+    sensor = np.nan_to_num(frame.depth_m)
+    ref = reference_floor(sensor, 525.0, 525.0, 319.5, 239.5)
+    s, t = PAIRS[1]
+    path = buffer_model(tmp_path / 'rel.onnx', s / filled_depth(sensor) + t,
+                        {'output_kind': 'relative_inverse', 'alignment': 'ground', 'mean': [0, 0, 0], 'std': [1, 1, 1]})
+    args = ['fuse', str(fixture('tum_desk_color.png')), '--depth-onnx', str(path), '--json', str(tmp_path / 'o.json')]
+    assert main(args) == 2  # without the camera: one line saying what to give
+    assert '--camera-info' in capsys.readouterr().err
+    geometry = ['--camera-height', f"{ref['height']:.4f}", '--camera-pitch', f"{ref['pitch']:.3f}",
+                '--camera-roll', f"{ref['roll']:.3f}"]
+    assert main(args + ['--camera-info', str(fixture('tum_desk_camera_info.yaml'))] + geometry) == 0
+    detections = json.loads((tmp_path / 'o.json').read_text())['detections']
+    chairs = [d for d in detections if d['class_name'] == 'chair']
+    assert len(chairs) == 2
+    for det in chairs:
+        reference = reference_median(sensor, det['bbox_xyxy'])
+        print(f"chair {det['depth_m']:.3f} m vs sensor {reference:.3f} m")
+        assert det['depth_m'] == pytest.approx(reference, rel=TOLERANCE)

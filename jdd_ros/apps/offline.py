@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import math
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,9 +21,11 @@ import numpy as np
 
 from jdd_ros.core.camera import CameraIntrinsics
 from jdd_ros.core.detection import Detection
+from jdd_ros.core.floor_scale import NoFloorError
 from jdd_ros.core.fusion import FLOOR, NO_VALID_DEPTH, FusionResult, FusionSettings, fuse
 from jdd_ros.core.ground_distance import GroundSettings, fuse_ground
 from jdd_ros.core.masking import mask_beyond
+from jdd_ros.depth.estimator import CameraNeeded
 from jdd_ros.depth.model import DepthModel, build_depth_model
 from jdd_ros.detect.base import Detector
 from jdd_ros.detect.registry import build_detector
@@ -62,9 +65,16 @@ class Pipeline:
         # depth_source ground: the floor under each box, with these intrinsics (else each frame's own)
         self.ground = GroundSettings.from_params(vars(fusion)) if fusion.depth_source == 'ground' else None
         self.camera = camera
+        # A depth model that needs the camera (metric_focal, alignment ground) gets these intrinsics (else each
+        # frame's own), the mounting geometry of the parameters, and one floor alignment for the whole stream.
+        self.geometry = GroundSettings.from_params(vars(fusion)).geometry
+        self.aligner = depth_model.floor_aligner() if depth_model is not None else None
 
     def run(self, rgb: np.ndarray, depth_m: np.ndarray | None = None, intrinsics: CameraIntrinsics | None = None,
-            detections: list[Detection] | None = None) -> FrameOutput:
+            detections: list[Detection] | None = None, stamp_s: float = 0.0) -> FrameOutput:
+        """One frame; ``stamp_s`` (its time) paces the floor alignment's smoothing over a stream. A depth model
+        whose frame gets no depth (no intrinsics, no floor in view) raises CameraNeeded / NoFloorError (ValueErrors
+        with a ``cause``)."""
         timings = {}
         if self.ground is not None:
             return self._run_ground(rgb, intrinsics, detections, timings)
@@ -73,7 +83,7 @@ class Pipeline:
             if self.depth_model is None:
                 raise UsageError('no depth for this frame: give a depth image or a depth model '
                                  '(--depth-checkpoint / --depth-onnx)')
-            depth_m = self.depth_model.predict(rgb)
+            depth_m = self._predict_depth(rgb, intrinsics, stamp_s)
             timings['depth'] = 1000 * (time.perf_counter() - t)
         image = rgb
         if self.filter_mode == 'mask_then_detect' and self.settings.max_depth > 0:
@@ -85,6 +95,15 @@ class Pipeline:
         result = fuse(detections, depth_m, self.settings, intrinsics, (rgb.shape[1], rgb.shape[0]))
         timings['fuse'] = 1000 * (time.perf_counter() - t)
         return FrameOutput(image, depth_m, result, timings)
+
+    def _predict_depth(self, rgb: np.ndarray, intrinsics: CameraIntrinsics | None, stamp_s: float) -> np.ndarray:
+        model = self.depth_model
+        if not model.needs_camera:
+            return model.predict(rgb)
+        raw = model.run_network(model.preprocess(rgb)[None])[0]
+        depth, _ = model.postprocess_camera(raw, rgb.shape[:2], self.camera or intrinsics, self.geometry,
+                                            self.aligner, stamp_s)
+        return depth
 
     def _detect(self, image: np.ndarray, detections: list[Detection] | None,
                 timings: dict[str, float]) -> list[Detection]:
@@ -120,7 +139,7 @@ def build_pipeline(fusion: FusionNodeParams, detector: DetectorNodeParams | None
     detector_model = build_detector(detector, model_dir) if detector is not None else None
     depth_model = None
     if depth is not None and (depth.checkpoint or depth.onnx_model) and fusion.depth_source != 'ground':
-        depth_model = build_depth_model(depth, depth_sidecar)
+        depth_model = build_depth_model(depth, depth_sidecar, camera=True)
     return Pipeline(detector_model, depth_model, fusion, detector, camera)
 
 
@@ -341,6 +360,7 @@ class ProcessSummary:
     kept: int = 0
     dropped: int = 0
     no_depth_frames: int = 0
+    no_depth_causes: Counter[str] = field(default_factory=Counter)  # no_depth_frames by cause
     times_ms: dict[str, float] = field(default_factory=dict)  # summed over frames
     kept_by_class: dict[str, int] = field(default_factory=dict)
 
@@ -371,10 +391,16 @@ def process(pipeline: Pipeline, frames: Iterable[InputFrame], outputs: Annotated
         frame = item.frame
         if frame.depth_m is None and pipeline.depth_model is None and pipeline.ground is None:
             summary.no_depth_frames += 1
+            summary.no_depth_causes['no depth message with their stamp'] += 1
             continue
         detections = (frame.detections or []) if recorded_detections else None
-        out = pipeline.run(frame.rgb, frame.depth_m if pipeline.depth_model is None else None, frame.intrinsics,
-                           detections)
+        try:
+            out = pipeline.run(frame.rgb, frame.depth_m if pipeline.depth_model is None else None, frame.intrinsics,
+                               detections, item.stamp_ns * 1e-9)
+        except (CameraNeeded, NoFloorError) as exc:  # a depth model that needs the camera: no depth for this frame
+            summary.no_depth_frames += 1
+            summary.no_depth_causes[exc.cause] += 1
+            continue
         outputs.write(item, out, annotate(out))
         for det, reason in [(d, '') for d in out.result.kept] + out.result.dropped_with_reasons():
             writer.writerow(_csv_row(item, det, reason))

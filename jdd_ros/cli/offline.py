@@ -150,8 +150,14 @@ def _pipeline(args: argparse.Namespace, need_detector: bool, need_depth_model: b
     if need_depth_model and not (args.depth_checkpoint or args.depth_onnx):
         raise UsageError('no depth: give a depth image from an RGB-D sensor, or a depth model '
                          '(--depth-checkpoint CKPT.pt or --depth-onnx MODEL.onnx)')
-    return build_pipeline(fusion, detector if need_detector else None, depth, model_dir=args.model_dir,
-                          depth_sidecar=args.depth_sidecar)
+    camera = read_camera_info_file(args.camera_info) if args.camera_info else None
+    pipeline = build_pipeline(fusion, detector if need_detector else None, depth, model_dir=args.model_dir,
+                              depth_sidecar=args.depth_sidecar, camera=camera)
+    model = pipeline.depth_model
+    if model is not None and model.needs_camera and camera is None and camera_required:
+        raise UsageError(f'{model.description} needs the camera to give metres: give --camera-info CAM.yaml (and, '
+                         'for alignment ground, --camera-height, --camera-pitch, --camera-roll)')
+    return pipeline
 
 
 def add_fuse_arguments(parser: argparse.ArgumentParser) -> None:
@@ -247,7 +253,8 @@ def _print_summary(summary: ProcessSummary, wall: float, pipeline: Pipeline, out
     if summary.times_ms:
         print('mean per frame: ' + ', '.join(f'{k} {v / n:.1f} ms' for k, v in summary.times_ms.items()))
     if summary.no_depth_frames:
-        print(f'{summary.no_depth_frames} frames skipped: no depth message with their stamp')
+        causes = ', '.join(f'{n} {cause}' for cause, n in summary.no_depth_causes.items())
+        print(f'{summary.no_depth_frames} frames skipped: {causes}')
     print(f'annotated {outputs.kind}: {outputs.path}\ndetections CSV: {csv_path}')
 
 
