@@ -133,9 +133,17 @@ def test_ground_distances_match_the_sensor_at_the_foot_point(name, tmp_path):
 def test_a_limit_drops_the_unmeasured_detections_as_unmeasured(tmp_path):
     ref = _reference('tum_desk', str(fixture('tum_desk_depth_mm.png')))
     doc = _fuse_ground(str(fixture('tum_desk_color.png')), ref, tmp_path, '--max-depth', '5')
-    assert [d['class_name'] for d in doc['detections']] == ['chair']
+    assert sorted(d['class_name'] for d in doc['detections']) == ['chair', 'chair']
+    measured = [d for d in doc['detections'] if d['depth_m'] is not None]
+    assert len(measured) == 1 and measured[0]['depth_m'] < 5  # the yellow chair, on the floor in view
+    # The red chair, cut by the image's bottom edge: no distance, but surely nearer than the floor at the bottom row
+    [cut] = [d for d in doc['detections'] if d['depth_m'] is None]
+    assert cut['no_depth_reason'] == 'box cut by the image bottom edge' and 0 < cut['depth_at_most_m'] < 5
     assert doc['dropped'] and all(d['depth_m'] is None and d['dropped_reason'].startswith('no depth: ')
                                   for d in doc['dropped'])
+    assert not any('depth_at_most_m' in d for d in doc['dropped'])
+    doc = _fuse_ground(str(fixture('tum_desk_color.png')), ref, tmp_path, '--max-depth', '1')
+    assert 'chair' not in [d['class_name'] for d in doc['detections']]  # 1 m: neither chair is surely within it
 
 
 def test_process_a_folder_with_ground_distances(tmp_path):
