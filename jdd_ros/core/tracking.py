@@ -33,8 +33,8 @@ from scipy.optimize import linear_sum_assignment
 
 from jdd_ros.core.detection import Detection
 
-NOT_CLOSING = math.inf
-NOISE_ADAPTATION = 0.2  # weight of each new innovation in a filter's running noise estimate  # time_to_contact of an object that is not coming closer
+NOT_CLOSING = math.inf  # time_to_contact of an object that is not coming closer
+NOISE_ADAPTATION = 0.2  # weight of each new innovation in a filter's running noise estimate
 
 
 @dataclass(frozen=True)
@@ -49,9 +49,10 @@ class TrackerSettings:
     depth_noise_fraction: float = 0.03  # frame-to-frame noise of a box's distance, as a fraction of it (1 sigma)
     depth_accel: float = 0.2  # distance: white-acceleration density (m / s^2)
     scale_accel: float = 0.05  # inverse box scale (dimensionless / s^2)
-    # A real detector's box sizes also err slowly (yolov4-tiny on the zoomed TUM frame: 0.90-1.16 times the true size, each error lasting up to half a second), which
-    # no white-noise model captures: the box cue's closing rate gets this relative size error over the track's age as
-    # a variance floor, so that where a distance exists it dominates the combination as its accuracy warrants.
+    # A real detector's box sizes also err slowly (yolov4-tiny on the zoomed TUM frame: 0.90-1.16 times the true
+    # size, each error lasting up to half a second), which no white-noise model captures: the box cue's closing rate
+    # gets this relative size error over the track's age as a variance floor, so that where a distance exists it
+    # dominates the combination as its accuracy warrants.
     box_bias_fraction: float = 0.2
     min_observations: int = 3  # rates (range rate, TTC) are reported after this many measurements of their cue
 
