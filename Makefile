@@ -22,7 +22,8 @@ setup:
 	$(PIP) install torch==2.13.0 2>&1 | { grep -v 'is ignored: it is neither' || true; }
 	$(PIP) install -r requirements.txt 2>&1 | { grep -v 'is ignored: it is neither' || true; }
 	$(VENV)/bin/python -c 'import torch, rclpy, cv2; assert cv2.__version__.startswith("4."), cv2.__version__'
-	bash tools/build_vision_msgs.sh $(VENV)
+	bash tools/build_vision_msgs.sh $(VENV) vision_msgs
+	bash tools/build_vision_msgs.sh $(VENV) jdd_ros_msgs
 	$(PIP) install --no-deps --no-build-isolation -e . 2>&1 | { grep -v 'is ignored: it is neither' || true; }
 	# An editable install puts the executables in bin/ and skips setup.py's data_files: lay the package out as colcon
 	# installs it (share/jdd_ros/{launch,config}/ real directories with a link per file, package.xml, the ament marker,
