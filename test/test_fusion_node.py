@@ -188,7 +188,8 @@ def test_max_depth_set_at_run_time_applies_to_the_next_pair(rig, tum_mm):
     [result] = rig.peer.set_parameters(rig.name, {'max_depth': limit})
     assert result.successful, result.reason
     out = rig.pair(header(1_700_000_010), tum_mm)
-    kept = [int(d.id[3:]) for d in out.detections]
+    centres = {((x1 + x2) / 2, (y1 + y2) / 2): i for i, (_, _, (x1, y1, x2, y2)) in enumerate(OBJECTS)}
+    kept = [centres[(d.bbox.center.position.x, d.bbox.center.position.y)] for d in out.detections]  # id: a track's
     assert kept == [i for i, d in depths.items() if d <= limit]  # the far ones and the unmeasurable one are gone
     [result] = rig.peer.set_parameters(rig.name, {'max_depth': 0.0})
     assert result.successful

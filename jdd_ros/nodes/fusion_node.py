@@ -36,6 +36,7 @@ from jdd_ros.ros.managed_node import ManagedNode
 from jdd_ros.ros.markers import DetectionMarkers, distance_sources
 from jdd_ros.ros.messages import detections_to_3d_msg, fused_detections_to_msg, read_detections, stamp_ns
 from jdd_ros.ros.runtime import run_node
+from jdd_ros.ros.tracking import ObjectTracking
 
 COUNTER_LOG_PERIOD_S = 10.0  # wall time, for logging only: the join itself never looks at a clock
 REPEAT_LOG_PERIOD_S = 5.0  # the same problem is logged at most this often (the counters keep the totals)
@@ -64,6 +65,7 @@ class FusionNode(ManagedNode):
         self.pub_3d = self.advertise(Detection3DArray, 'detections_3d')
         self.pub_annotated = self.advertise(Image, 'annotated')
         self.markers = DetectionMarkers(self, lifecycle=True)
+        self.tracking = ObjectTracking(self)  # track IDs, tracks, ttc_alerts, detections_points
 
     def activate(self) -> None:
         cache = self.params.current.cache_size
@@ -147,6 +149,7 @@ class FusionNode(ManagedNode):
             self._problem(f'detections dropped: {n} with {cause} at {_stamp_text(detections_msg.header)} (they '
                           'cannot carry or get a distance)', key=f'detection: {cause}')
         self.counters.add(result, unreadable)
+        self.tracking.on_frame(result, detections_msg.header)  # before publishing: gives the detections their IDs
         self.pub_2d.publish(fused_detections_to_msg(result.kept, detections_msg.header))
         self.diagnostics.published(detections_msg.header)
         msg_3d = None

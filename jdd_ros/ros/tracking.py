@@ -1,0 +1,104 @@
+"""fusion_node's objects over time: track IDs into the fused detections, and the topics built from the tracks.
+
+- ``tracks`` (jdd_ros_msgs/TrackedObjectArray): every kept object of the frame with its track ID, smoothed distance,
+  range rate, time to contact (with variances) and age;
+- ``ttc_alerts`` (the same type): only those whose time to contact is below ``min_ttc``, every frame (empty when none:
+  a safety monitor also sees that the stream is alive);
+- ``detections_points`` (sensor_msgs/PointCloud2, x y z float32): the back-projected point of each kept object (those
+  within ``max_depth``), in the camera frame of the input header: a PointCloud source for Nav2's Collision Monitor or
+  an observation source of the voxel layer.
+
+All carry the input image's header. The tracker (``jdd_ros.core.tracking``) follows header stamps only; a stamp that
+goes back resets it, logged.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+from jdd_ros_msgs.msg import TrackedObject, TrackedObjectArray
+from sensor_msgs.msg import PointCloud2, PointField
+
+from jdd_ros.core.detection import Detection
+from jdd_ros.core.fusion import FusionResult
+from jdd_ros.core.tracking import Tracker, TrackEstimate
+from jdd_ros.ros.messages import stamp_ns
+
+TRACKS_TOPIC, ALERTS_TOPIC, POINTS_TOPIC = 'tracks', 'ttc_alerts', 'detections_points'
+TRACK = 'track'  # the key of a detection's TrackEstimate in Detection.extra
+
+
+def _f(value: float) -> float:
+    return float(value)
+
+
+def tracked_object(det: Detection, est: TrackEstimate) -> TrackedObject:
+    """One TrackedObject: the detection's box and class with its track's estimates."""
+    msg = TrackedObject(id=str(est.track_id), class_id=det.class_name, score=float(det.score))
+    cx, cy = det.center
+    msg.bbox.center.position.x, msg.bbox.center.position.y = float(cx), float(cy)
+    msg.bbox.size_x, msg.bbox.size_y = float(det.width), float(det.height)
+    msg.distance, msg.distance_variance = _f(est.distance_m), _f(est.distance_variance)
+    msg.range_rate, msg.range_rate_variance = _f(est.range_rate_mps), _f(est.range_rate_variance)
+    msg.time_to_contact, msg.time_to_contact_variance = _f(est.ttc_s), _f(est.ttc_variance)
+    msg.time_to_contact_depth, msg.time_to_contact_box = _f(est.ttc_depth_s), _f(est.ttc_box_s)
+    msg.age, msg.hits = float(est.age_s), int(est.hits)
+    return msg
+
+
+def points_cloud(points: list[tuple[float, float, float]], header: Any) -> PointCloud2:
+    """An unorganized PointCloud2 (x, y, z float32, little-endian) of ``points`` carrying ``header``."""
+    cloud = PointCloud2(height=1, width=len(points), is_bigendian=False, point_step=12, row_step=12 * len(points),
+                        is_dense=True)
+    cloud.header = header
+    cloud.fields = [PointField(name=n, offset=4 * i, datatype=PointField.FLOAT32, count=1)
+                    for i, n in enumerate('xyz')]
+    cloud.data = np.asarray(points, dtype='<f4').reshape(-1, 3).tobytes()
+    return cloud
+
+
+def below_min_ttc(est: TrackEstimate | None, min_ttc: float) -> bool:
+    """Whether an object's time to contact is known and below ``min_ttc`` (0 alerts on nothing)."""
+    return est is not None and math.isfinite(est.ttc_s) and est.ttc_s < min_ttc
+
+
+class ObjectTracking:
+    """The tracker of a fusion node and its three outputs (lifecycle publishers of ``node``)."""
+
+    def __init__(self, node: Any) -> None:
+        self.node, self.tracker = node, Tracker()
+        self.pub_tracks = node.advertise(TrackedObjectArray, TRACKS_TOPIC)
+        self.pub_alerts = node.advertise(TrackedObjectArray, ALERTS_TOPIC)
+        self.pub_points = node.advertise(PointCloud2, POINTS_TOPIC)
+
+    def on_frame(self, result: FusionResult, header: Any) -> None:
+        """Track one fused frame (every detection, so that an object keeps its ID across the distance limits), give
+        each detection its track ID (``Detection.id``, ``extra['track']``), publish the kept ones' tracks, alerts
+        and points."""
+        detections = result.kept + result.dropped_far + result.dropped_near + result.dropped_unmeasured
+        update = self.tracker.update(detections, stamp_ns(header))
+        if update.reset:
+            previous = update.previous_stamp_ns
+            self.node.get_logger().warning(
+                f'stamp went back from {previous / 1e9:.3f} to {stamp_ns(header) / 1e9:.3f} s (looping bag or '
+                'restarted source): tracks reset, IDs start again at 1')
+        for det, est in zip(detections, update.estimates):
+            if est is not None:
+                det.id = str(est.track_id)
+                det.extra[TRACK] = est
+        tracked = [(d, d.extra[TRACK]) for d in result.kept if d.extra.get(TRACK) is not None]
+        objects = [tracked_object(d, est) for d, est in tracked]
+        min_ttc = float(self.node.params.current.min_ttc)
+        self._publish(self.pub_tracks, objects, header)
+        self._publish(self.pub_alerts, [o for o, (_, est) in zip(objects, tracked) if below_min_ttc(est, min_ttc)],
+                      header)
+        points = [d.position for d in result.kept if d.position is not None and math.isfinite(d.depth)]
+        self.pub_points.publish(points_cloud(points, header))
+
+    @staticmethod
+    def _publish(pub: Any, objects: list[TrackedObject], header: Any) -> None:
+        msg = TrackedObjectArray(objects=objects)
+        msg.header = header
+        pub.publish(msg)
