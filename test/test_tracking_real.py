@@ -10,34 +10,15 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-import cv2
 import numpy as np
 import pytest
 from harness import reference_median, tum_desk_frame, yolov4_tiny_files
+from tracking_sequences import SPEED, Z0, approach_frames, truth_object
 
 from jdd_ros.core.fusion import FusionSettings, fuse
 from jdd_ros.core.tracking import Tracker
 
-Z0, SPEED, RATE_HZ, SECONDS = 3.0, 0.5, 10.0, 2.5
-
-
-def zoom(image: np.ndarray, s: float, cx: float, cy: float, interpolation: int) -> np.ndarray:
-    m = np.array([[s, 0.0, (1 - s) * cx], [0.0, s, (1 - s) * cy]])
-    return cv2.warpAffine(image, m, (image.shape[1], image.shape[0]), flags=interpolation, borderValue=0)
-
-
-def zoom_box(box: list[float], s: float, cx: float, cy: float) -> np.ndarray:
-    x1, y1, x2, y2 = box
-    return np.array([cx + s * (x1 - cx), cy + s * (y1 - cy), cx + s * (x2 - cx), cy + s * (y2 - cy)])
-
-
-def overlap(a: np.ndarray, b: np.ndarray) -> float:
-    """IoU of two boxes, written out here as the test's own reference."""
-    w = min(a[2], b[2]) - max(a[0], b[0])
-    h = min(a[3], b[3]) - max(a[1], b[1])
-    inter = max(w, 0) * max(h, 0)
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
+SECONDS = 2.5
 
 
 @pytest.fixture(scope='module')
@@ -52,31 +33,13 @@ def tracked():
     first = detector.detect(frame.rgb)
     objects = [(d.class_name, d.xyxy(), reference_median(depth_mm, tuple(d.xyxy())) / 1000.0) for d in first]
     tracker, rows = Tracker(), []
-    for k in range(int(SECONDS * RATE_HZ) + 1):
-        t = k / RATE_HZ
-        s = Z0 / (Z0 - SPEED * t)
-        rgb = zoom(frame.rgb, s, cam.cx, cam.cy, cv2.INTER_LINEAR)
-        depth = zoom(depth_mm, s, cam.cx, cam.cy, cv2.INTER_NEAREST) / 1000.0 / s
-        depth[depth <= 0] = np.nan
+    for t, s, rgb, depth in approach_frames(frame.rgb, frame.depth_m, cam.cx, cam.cy, SECONDS):
         fused = fuse(detector.detect(rgb), depth, FusionSettings(), cam).kept
         update = tracker.update(fused, int(1e12) + int(round(t * 1e9)))
         for det, est in zip(fused, update.estimates):
-            truth = _truth_object(det, objects, s, cam)
+            truth = truth_object(det, objects, s, cam)
             rows.append((t, s, truth, det, est))
     return objects, rows
-
-
-def _truth_object(det, objects, s, cam) -> int | None:
-    """The index of the frame-0 object whose zoomed box this detection is (same class, IoU >= 0.5), if one."""
-    best, best_iou = None, 0.5
-    for i, (name, box, _) in enumerate(objects):
-        truth = zoom_box(box, s, cam.cx, cam.cy)
-        if name != det.class_name or truth[0] < 0 or truth[1] < 0 or truth[2] > cam.width or truth[3] > cam.height:
-            continue
-        iou = overlap(np.array(det.xyxy()), truth)
-        if iou >= best_iou:
-            best, best_iou = i, iou
-    return best
 
 
 def test_real_frame_approach_ids_are_stable(tracked):

@@ -1,17 +1,27 @@
 """Sequences with known motion for the tracker's tests and benchmark: objects moving in the camera's optical frame,
-projected with the fixtures' intrinsics (fx = fy = 525, cx = 319.5, cy = 239.5), with detector-like noise."""
+projected with the fixtures' intrinsics (fx = fy = 525, cx = 319.5, cy = 239.5), with detector-like noise; and the
+real TUM frame zoomed as a camera approaching the scene (``zoom``, ``truth_object``)."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
+import cv2
 import numpy as np
 
 from jdd_ros.core.detection import Detection
 
 FX, CX, CY, WIDTH, HEIGHT = 525.0, 319.5, 239.5, 640, 480
+# The simulated approach: a scene point at distance d at t = 0 is at d * (1 - SPEED * t / Z0) at t, so every object's
+# time to contact is Z0 / SPEED - t and an object at d closes at SPEED * d / Z0 m/s.
+Z0, SPEED, RATE_HZ = 3.0, 0.5, 10.0
+
+
+def zoom_factor(t: float) -> float:
+    return Z0 / (Z0 - SPEED * t)
 
 
 @dataclass
@@ -78,3 +88,50 @@ def sequence(objects: Iterable[MovingObject], seconds: float, rate_hz: float = 1
         order = rng.permutation(len(dets))
         frames.append(Frame(t, start_ns + int(round(t * 1e9)), [dets[i] for i in order], [names[i] for i in order]))
     return frames
+
+
+def zoom(image: np.ndarray, s: float, cx: float, cy: float, interpolation: int) -> np.ndarray:
+    m = np.array([[s, 0.0, (1 - s) * cx], [0.0, s, (1 - s) * cy]])
+    return cv2.warpAffine(image, m, (image.shape[1], image.shape[0]), flags=interpolation, borderValue=0)
+
+
+def zoom_box(box: list[float], s: float, cx: float, cy: float) -> np.ndarray:
+    x1, y1, x2, y2 = box
+    return np.array([cx + s * (x1 - cx), cy + s * (y1 - cy), cx + s * (x2 - cx), cy + s * (y2 - cy)])
+
+
+def overlap(a: np.ndarray, b: np.ndarray) -> float:
+    """IoU of two boxes, written out here as the test's own reference."""
+    w = min(a[2], b[2]) - max(a[0], b[0])
+    h = min(a[3], b[3]) - max(a[1], b[1])
+    inter = max(w, 0) * max(h, 0)
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def truth_object(det: Detection, objects: list, s: float, cam: Any) -> int | None:
+    """The index of the frame-0 object whose zoomed box this detection is (same class, IoU >= 0.5), if one."""
+    best, best_iou = None, 0.5
+    for i, (name, box, _) in enumerate(objects):
+        truth = zoom_box(box, s, cam.cx, cam.cy)
+        if name != det.class_name or truth[0] < 0 or truth[1] < 0 or truth[2] > cam.width or truth[3] > cam.height:
+            continue
+        iou = overlap(np.array(det.xyxy()), truth)
+        if iou >= best_iou:
+            best, best_iou = i, iou
+    return best
+
+
+def approach_frames(rgb: np.ndarray, depth_m: np.ndarray, cx: float, cy: float,
+                    seconds: float) -> list[tuple[float, float, np.ndarray, np.ndarray]]:
+    """(t, zoom factor, rgb, depth in metres, NaN invalid) at RATE_HZ: the frame seen by a camera approaching the
+    scene at SPEED (zoom about the principal point; depth nearest-neighbour, divided by the factor)."""
+    depth = np.where(np.isfinite(depth_m), depth_m, 0.0).astype(np.float32)
+    out = []
+    for k in range(int(round(seconds * RATE_HZ)) + 1):
+        t = k / RATE_HZ
+        s = zoom_factor(t)
+        zoomed = zoom(depth, s, cx, cy, cv2.INTER_NEAREST) / s
+        zoomed[zoomed <= 0] = np.nan
+        out.append((t, s, zoom(rgb, s, cx, cy, cv2.INTER_LINEAR), zoomed))
+    return out
