@@ -14,7 +14,7 @@ from collections import defaultdict
 import numpy as np
 import pytest
 from harness import NodeProcess, tum_desk_frame, yolov4_tiny_files
-from tracking_sequences import SPEED, Z0, approach_frames, truth_object
+from tracking_sequences import SPEED, Z0, approach_frames, id_switches, truth_object
 
 from jdd_ros.io import bags
 from jdd_ros.io.frames import RGBDFrame
@@ -213,3 +213,37 @@ def test_the_point_cloud_holds_the_positions_of_detections_3d(approach_bag, repl
         assert cloud.width == len(d3.detections)
         checked += len(expected)
     assert checked > 100
+
+
+def test_process_csv_has_track_id_range_rate_and_ttc(approach_bag, tmp_path, capsys):
+    """``jdd-ros process`` on the same bag (its recorded detections): one track ID per object, closing range rates
+    and the time to contact of the last frame within 10 % of the truth on average."""
+    import csv
+
+    from jdd_ros.cli import main
+
+    written, zooms, objects, cam = approach_bag
+    assert main(['process', str(written.path), '--out', str(tmp_path / 'a.mp4'), '--use-bag-detections',
+                 '--no-progress']) == 0
+    rows = list(csv.DictReader(open(tmp_path / 'a.csv')))
+    assert {'track_id', 'range_rate_mps', 'ttc_s'} <= set(rows[0])
+    ids = defaultdict(lambda: defaultdict(set))
+    last_ttc = []
+    for r in rows:
+        k = written.stamps_ns.index(int(r['stamp_ns']))
+        det = _row_box(r)
+        truth = truth_object(det, objects, zooms[k], cam)
+        if truth is None:
+            continue
+        ids[truth][k].add(r['track_id'])
+        if k == len(zooms) - 1:
+            assert float(r['range_rate_mps']) < 0
+            last_ttc.append(abs(float(r['ttc_s']) / (Z0 / SPEED - k / 10) - 1))
+    assert id_switches(ids) == 0 and sum(len(v) >= 15 for v in ids.values()) >= 4
+    assert len(last_ttc) >= 4 and np.mean(last_ttc) <= 0.10
+
+
+def _row_box(r):
+    from jdd_ros.core.detection import Detection
+
+    return Detection(r['class_name'], float(r['score']), *(float(r[k]) for k in ('x1', 'y1', 'x2', 'y2')))

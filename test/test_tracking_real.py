@@ -13,7 +13,7 @@ from collections import defaultdict
 import numpy as np
 import pytest
 from harness import reference_median, tum_desk_frame, yolov4_tiny_files
-from tracking_sequences import SPEED, Z0, approach_frames, truth_object
+from tracking_sequences import SPEED, Z0, approach_frames, id_switches, truth_object
 
 from jdd_ros.core.fusion import FusionSettings, fuse
 from jdd_ros.core.tracking import Tracker
@@ -48,10 +48,7 @@ def test_real_frame_approach_ids_are_stable(tracked):
     for t, _, truth, _, est in rows:
         if truth is not None:
             ids[truth][t].add(est.track_id)
-    switches = 0
-    for frames in ids.values():
-        seq = [frames[t] for t in sorted(frames)]
-        switches += sum(not (a & b) for a, b in zip(seq, seq[1:]))  # no ID carried over from the previous frame
+    switches = id_switches(ids)
     long_lived = [i for i, frames in ids.items() if len(frames) >= 15]
     print(f'real approach: {len(objects)} objects at t=0, {len(long_lived)} seen >= 15 frames, {switches} ID switches')
     assert len(long_lived) >= 4

@@ -135,3 +135,13 @@ def approach_frames(rgb: np.ndarray, depth_m: np.ndarray, cx: float, cy: float,
         zoomed[zoomed <= 0] = np.nan
         out.append((t, s, zoom(rgb, s, cx, cy, cv2.INTER_LINEAR), zoomed))
     return out
+
+
+def id_switches(ids: dict) -> int:
+    """ID switches of {object: {frame index: track IDs}}: frames of an object in which none of its IDs of its previous
+    frame is carried on (a duplicate box of one object may hold a second ID beside the first)."""
+    switches = 0
+    for frames in ids.values():
+        seq = [frames[k] for k in sorted(frames)]
+        switches += sum(not (a & b) for a, b in zip(seq, seq[1:]))
+    return switches

@@ -32,7 +32,9 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from jdd_ros.core.detection import Detection
+from jdd_ros.core.fusion import FusionResult
 
+TRACK = 'track'  # the key of a detection's TrackEstimate in Detection.extra (see track_result)
 NOT_CLOSING = math.inf  # time_to_contact of an object that is not coming closer
 NOISE_ADAPTATION = 0.2  # weight of each new innovation in a filter's running noise estimate
 
@@ -304,3 +306,21 @@ def _finite(det: Detection) -> bool:
 
 def _finite_box(det: Detection) -> list[float]:
     return det.xyxy() if _finite(det) else [0.0, 0.0, 0.0, 0.0]  # overlaps nothing: never associated
+
+
+def track_result(tracker: Tracker, result: FusionResult, stamp_ns: int) -> TrackerUpdate:
+    """Track one fused frame: every detection, kept or dropped (an object keeps its ID when it crosses max_depth),
+    each getting its track ID as ``Detection.id`` and its estimate as ``extra[TRACK]`` (see ``track_of``)."""
+    detections = result.kept + result.dropped_far + result.dropped_near + result.dropped_unmeasured
+    update = tracker.update(detections, stamp_ns)
+    for det, est in zip(detections, update.estimates):
+        if est is not None:
+            det.id = str(est.track_id)
+            det.extra[TRACK] = est
+    return update
+
+
+def track_of(det: Detection) -> TrackEstimate | None:
+    """The estimate ``track_result`` gave a detection, if any."""
+    est = det.extra.get(TRACK)
+    return est if isinstance(est, TrackEstimate) else None

@@ -23,11 +23,10 @@ from sensor_msgs.msg import PointCloud2, PointField
 
 from jdd_ros.core.detection import Detection
 from jdd_ros.core.fusion import FusionResult
-from jdd_ros.core.tracking import Tracker, TrackEstimate
+from jdd_ros.core.tracking import Tracker, TrackEstimate, track_of, track_result
 from jdd_ros.ros.messages import stamp_ns
 
 TRACKS_TOPIC, ALERTS_TOPIC, POINTS_TOPIC = 'tracks', 'ttc_alerts', 'detections_points'
-TRACK = 'track'  # the key of a detection's TrackEstimate in Detection.extra
 
 
 def _f(value: float) -> float:
@@ -74,21 +73,15 @@ class ObjectTracking:
         self.pub_points = node.advertise(PointCloud2, POINTS_TOPIC)
 
     def on_frame(self, result: FusionResult, header: Any) -> None:
-        """Track one fused frame (every detection, so that an object keeps its ID across the distance limits), give
-        each detection its track ID (``Detection.id``, ``extra['track']``), publish the kept ones' tracks, alerts
-        and points."""
-        detections = result.kept + result.dropped_far + result.dropped_near + result.dropped_unmeasured
-        update = self.tracker.update(detections, stamp_ns(header))
+        """Track one fused frame (``core.tracking.track_result``: the detections get their track IDs), publish the
+        kept ones' tracks, alerts and points."""
+        update = track_result(self.tracker, result, stamp_ns(header))
         if update.reset:
             previous = update.previous_stamp_ns
             self.node.get_logger().warning(
                 f'stamp went back from {previous / 1e9:.3f} to {stamp_ns(header) / 1e9:.3f} s (looping bag or '
                 'restarted source): tracks reset, IDs start again at 1')
-        for det, est in zip(detections, update.estimates):
-            if est is not None:
-                det.id = str(est.track_id)
-                det.extra[TRACK] = est
-        tracked = [(d, d.extra[TRACK]) for d in result.kept if d.extra.get(TRACK) is not None]
+        tracked = [(d, track_of(d)) for d in result.kept if track_of(d) is not None]
         objects = [tracked_object(d, est) for d, est in tracked]
         min_ttc = float(self.node.params.current.min_ttc)
         self._publish(self.pub_tracks, objects, header)
