@@ -177,3 +177,17 @@ def test_combine_and_ttc_from_rate():
     assert all(math.isnan(v) for v in combine((math.nan, 1.0), (1.0, math.nan)))
     assert ttc_from_rate(0.5, 0.01) == (2.0, 0.01 / 0.5 ** 4)
     assert ttc_from_rate(-0.1, 0.01)[0] == math.inf
+
+
+def test_objects_summary_lists_the_soonest_contact_first():
+    from jdd_ros.core.detection import Detection
+    from jdd_ros.core.tracking import TRACK, TrackEstimate, objects_summary
+
+    far = Detection('bottle', 0.5, 0, 0, 1, 1, depth=2.1, extra={TRACK: TrackEstimate(5, 1.0, 10, ttc_s=math.inf)})
+    near = Detection('book', 0.5, 0, 0, 1, 1, depth=1.2, extra={TRACK: TrackEstimate(9, 1.0, 10, ttc_s=math.nan)})
+    closing = Detection('chair', 0.9, 0, 0, 1, 1, depth=1.75, extra={TRACK: TrackEstimate(3, 1.0, 10, ttc_s=4.06)})
+    untracked = Detection('cup', 0.9, 0, 0, 1, 1, depth=0.5)
+    assert objects_summary([far, near, closing, untracked]) == \
+        '#3 chair 1.75 m TTC 4.1 s; #9 book 1.20 m; #5 bottle 2.10 m'
+    assert objects_summary([far, near, closing], limit=1) == '#3 chair 1.75 m TTC 4.1 s (+2 more)'
+    assert objects_summary([untracked]) == 'none'

@@ -81,6 +81,7 @@ def _run(bag, ros_peer, domain_id) -> tuple[dict, int, int, str]:
     """Replay the bag in a loop into fusion_node; set min_ttc half-way through pass 2; stop after pass 3.
     Returns the messages by topic, the number of tracks messages received before the parameter call began and
     when it returned, and the node's output."""
+    from diagnostic_msgs.msg import DiagnosticArray
     from jdd_ros_msgs.msg import TrackedObjectArray
     from sensor_msgs.msg import PointCloud2
     from vision_msgs.msg import Detection2DArray, Detection3DArray
@@ -91,7 +92,8 @@ def _run(bag, ros_peer, domain_id) -> tuple[dict, int, int, str]:
                'alerts': ros_peer.subscribe(TrackedObjectArray, '/ttc_alerts'),
                'points': ros_peer.subscribe(PointCloud2, '/detections_points'),
                '2d': ros_peer.subscribe(Detection2DArray, '/detections_with_depth'),
-               '3d': ros_peer.subscribe(Detection3DArray, '/detections_3d')}
+               '3d': ros_peer.subscribe(Detection3DArray, '/detections_3d'),
+               'diagnostics': ros_peer.subscribe(DiagnosticArray, '/diagnostics')}
     tracks = inboxes['tracks']
     with NodeProcess('fusion_node', domain_id, params={'min_ttc': 0.0}, remap=REMAP) as node:
         node.wait_for_output('fusion_node ready', timeout=60)
@@ -247,3 +249,12 @@ def _row_box(r):
     from jdd_ros.core.detection import Detection
 
     return Detection(r['class_name'], float(r['score']), *(float(r[k]) for k in ('x1', 'y1', 'x2', 'y2')))
+
+
+def test_diagnostics_carry_the_tracked_objects_for_jdd_ros_status(replayed):
+    """What ``jdd-ros status`` shows under its table: the latest frame's objects with ID, distance and TTC."""
+    import re
+
+    values = [kv.value for m in replayed[0]['diagnostics'] for s in m.status for kv in s.values
+              if kv.key == 'tracked objects']
+    assert any(re.match(r'#\d+ \S+ \d+\.\d\d m TTC \d+\.\d s', v) for v in values), values[-3:]

@@ -324,3 +324,17 @@ def track_of(det: Detection) -> TrackEstimate | None:
     """The estimate ``track_result`` gave a detection, if any."""
     est = det.extra.get(TRACK)
     return est if isinstance(est, TrackEstimate) else None
+
+
+def objects_summary(detections: Sequence[Detection], limit: int = 5) -> str:
+    """The tracked detections of a frame in one line, soonest contact first, then nearest: '#3 chair 1.75 m TTC
+    4.1 s; #5 bottle 2.10 m' (``jdd-ros status``)."""
+    tracked = [(d, est) for d in detections if (est := track_of(d)) is not None]
+    tracked.sort(key=lambda item: (item[1].ttc_s if math.isfinite(item[1].ttc_s) else math.inf,
+                                   item[0].depth if math.isfinite(item[0].depth) else math.inf))
+    parts = []
+    for det, est in tracked[:limit]:
+        text = f'#{est.track_id} {det.class_name} ' + ('? m' if math.isnan(det.depth) else f'{det.depth:.2f} m')
+        parts.append(text + (f' TTC {est.ttc_s:.1f} s' if math.isfinite(est.ttc_s) else ''))
+    more = len(tracked) - limit
+    return '; '.join(parts) + (f' (+{more} more)' if more > 0 else '') if parts else 'none'

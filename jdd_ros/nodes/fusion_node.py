@@ -49,8 +49,10 @@ class FusionNode(ManagedNode):
         self.joiner: StampJoiner | None = None
         self.intrinsics: CameraIntrinsics | None = None
         self.markers: DetectionMarkers | None = None
+        self.tracking: ObjectTracking | None = None
         self.diagnostics = FusionDiagnostics(self, self.params, lambda: (
-            self.counters, self.joiner.counters if self.joiner else None, self.intrinsics))
+            self.counters, self.joiner.counters if self.joiner else None, self.intrinsics),
+            objects=lambda: self.tracking.summary if self.tracking else 'none')
 
     def configure(self) -> None:
         cache = self.params.current.cache_size
@@ -157,7 +159,7 @@ class FusionNode(ManagedNode):
             camera = self.intrinsics.scaled_to(*image_size) if image_size else self.intrinsics
             msg_3d = detections_to_3d_msg(result.kept, detections_msg.header, camera)
             self.pub_3d.publish(msg_3d)
-        self.markers.publish(msg_3d, detections_msg.header, distance_sources(result.kept))
+        self.markers.publish(msg_3d, detections_msg.header, distance_sources(result.kept), self.tracking.ttc_by_id)
         if self.pub_annotated.get_subscription_count() > 0:
             self._results[stamp] = result
             while len(self._results) > self.joiner.cache_size:

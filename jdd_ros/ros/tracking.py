@@ -23,7 +23,7 @@ from sensor_msgs.msg import PointCloud2, PointField
 
 from jdd_ros.core.detection import Detection
 from jdd_ros.core.fusion import FusionResult
-from jdd_ros.core.tracking import Tracker, TrackEstimate, track_of, track_result
+from jdd_ros.core.tracking import Tracker, TrackEstimate, objects_summary, track_of, track_result
 from jdd_ros.ros.messages import stamp_ns
 
 TRACKS_TOPIC, ALERTS_TOPIC, POINTS_TOPIC = 'tracks', 'ttc_alerts', 'detections_points'
@@ -68,6 +68,8 @@ class ObjectTracking:
 
     def __init__(self, node: Any) -> None:
         self.node, self.tracker = node, Tracker()
+        self.summary = 'none'  # the kept objects of the latest frame in one line (diagnostics, jdd-ros status)
+        self.ttc_by_id: dict[str, float] = {}  # the latest frame's track ID -> time to contact (RViz labels)
         self.pub_tracks = node.advertise(TrackedObjectArray, TRACKS_TOPIC)
         self.pub_alerts = node.advertise(TrackedObjectArray, ALERTS_TOPIC)
         self.pub_points = node.advertise(PointCloud2, POINTS_TOPIC)
@@ -87,6 +89,8 @@ class ObjectTracking:
         self._publish(self.pub_tracks, objects, header)
         self._publish(self.pub_alerts, [o for o, (_, est) in zip(objects, tracked) if below_min_ttc(est, min_ttc)],
                       header)
+        self.summary = objects_summary(result.kept)
+        self.ttc_by_id = {o.id: o.time_to_contact for o in objects}
         points = [d.position for d in result.kept if d.position is not None and math.isfinite(d.depth)]
         self.pub_points.publish(points_cloud(points, header))
 
