@@ -259,6 +259,7 @@ def test_bad_input_is_logged_counted_and_survived(rig, tum_mm):
     nan_objects = [('chair', 0.5, (math.nan, math.nan, math.nan, math.nan))] + OBJECTS[:1]
     out = rig.pair(header(1_700_000_032), tum_mm, objects=nan_objects)
     assert math.isnan(out.detections[0].results[0].pose.pose.position.z)
+    assert out.detections[0].id == '' and out.detections[1].id.isdigit()  # no box, no track; the other's track ID
     assert out.detections[1].results[0].pose.pose.position.z == pytest.approx(reference(tum_mm, OBJECTS[0][2])[0],
                                                                                 abs=1e-5)
     # Stamps going backwards (a bag that loops): the cache resets and the old stamp is fused.

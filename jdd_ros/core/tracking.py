@@ -314,8 +314,8 @@ def track_result(tracker: Tracker, result: FusionResult, stamp_ns: int) -> Track
     detections = result.kept + result.dropped_far + result.dropped_near + result.dropped_unmeasured
     update = tracker.update(detections, stamp_ns)
     for det, est in zip(detections, update.estimates):
+        det.id = str(est.track_id) if est is not None else ''  # untracked (no finite box): no ID to clash with one
         if est is not None:
-            det.id = str(est.track_id)
             det.extra[TRACK] = est
     return update
 

@@ -140,8 +140,7 @@ def fused_array(make: Make, detections: Iterable[Detection], header: Any) -> Any
             continue
         for hyp in d.results:
             set_depth_pose(hyp, det)
-        if det.id:  # the track ID where fusion_node tracks, else the ID read
-            d.id = det.id
+        d.id = det.id  # the track ID where fusion_node tracks (empty for an untracked one), else the ID read
         out.append(d)
     return make(DETECTION_2D_ARRAY, header=header, detections=out)
 
