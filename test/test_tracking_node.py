@@ -105,7 +105,7 @@ def _run(bag, ros_peer, domain_id) -> tuple[dict, int, int, str]:
             _wait(lambda: len(_passes(tracks.messages)) == 2 and len(_passes(tracks.messages)[-1]) >= n // 2,
                   60, 'half of the second pass', node, player)
             before = len(tracks.messages)
-            [result] = ros_peer.set_parameters('/fusion_node', {'min_ttc': MIN_TTC})
+            [result] = ros_peer.set_parameters('/fusion_node', {'min_ttc': int(MIN_TTC)})  # an integer is accepted
             assert result.successful, result.reason
             after = len(tracks.messages)
             _wait(lambda: len(_passes(tracks.messages)) >= 4, 60, 'the fourth pass', node, player)
