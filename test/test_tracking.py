@@ -191,3 +191,19 @@ def test_objects_summary_lists_the_soonest_contact_first():
         '#3 chair 1.75 m TTC 4.1 s; #9 book 1.20 m; #5 bottle 2.10 m'
     assert objects_summary([far, near, closing], limit=1) == '#3 chair 1.75 m TTC 4.1 s (+2 more)'
     assert objects_summary([untracked]) == 'none'
+
+
+def test_one_frame_of_background_depth_does_not_disturb_the_range_rate_and_a_lasting_change_is_followed():
+    obj = MovingObject('approaching', (0.0, 0.0, 6.0), (0.0, 0.0, -1.0))
+    frames = sequence([obj], 4.0)
+    frames[20].detections[0].depth *= 2.0  # the box's median read on the wall behind, once
+    per_object, _ = run(frames)
+    errors = relative_errors(per_object, [obj])['approaching']
+    assert max(errors['range_rate']) <= 0.15 and max(errors['ttc_s']) <= 0.15
+    # From frame 30 on the box's distance is 1 m more for good (another surface): followed within 3 frames.
+    frames = sequence([obj], 4.0)
+    for f in frames[30:]:
+        f.detections[0].depth += 1.0
+    per_object, _ = run(frames)
+    estimates = [est for _, est in per_object['approaching']]
+    assert estimates[33].distance_m == pytest.approx(obj.position(3.3)[2] + 1.0, rel=0.05)

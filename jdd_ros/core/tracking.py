@@ -6,7 +6,10 @@ association instead of a tracker library, because the candidates with an Apache-
 and motpy (MIT), count time in frames: their Kalman filters step a fixed dt per ``update`` call and tracks expire after
 a number of calls. Here track state follows the header stamps only (a frame dropped upstream, a 10 Hz or a 30 Hz
 source give the same motion in metres per second), and each track needs per-cue filters for distance and box size
-that those libraries do not expose. AGPL trackers (Ultralytics', boxmot) are excluded by licence.
+that those libraries do not expose (checked: norfair 2.3.0 sets dt = 1 and counts hits per call; motpy 0.0.10 takes
+dt once, at construction). AGPL trackers (Ultralytics', boxmot) are excluded by licence. filterpy (MIT) is not used
+for the filters: each is a 2-state filter, cheaper in plain floats than in numpy matrices (30 tracks x 6 filters per
+frame, benchmarks/bench_tracking.py).
 
 Per track, three constant-velocity Kalman filters (state value and rate, process noise a white acceleration, time
 step from the stamps) run on:
@@ -37,6 +40,8 @@ from jdd_ros.core.fusion import FusionResult
 TRACK = 'track'  # the key of a detection's TrackEstimate in Detection.extra (see track_result)
 NOT_CLOSING = math.inf  # time_to_contact of an object that is not coming closer
 NOISE_ADAPTATION = 0.2  # weight of each new innovation in a filter's running noise estimate
+DEPTH_GATE = 5.0  # a box distance this many standard deviations from the track's prediction is refused ...
+GATE_RESTART = 3  # ... unless this many in a row are: then the distance filter restarts from the new value
 
 
 @dataclass(frozen=True)
@@ -63,14 +68,19 @@ class ConstantVelocity:
     """1-D Kalman filter with state (value, rate), constant-velocity model, variable time step (plain floats: a track
     has a handful of them and numpy's per-call cost would dominate)."""
 
-    __slots__ = ('x', 'v', 'pxx', 'pxv', 'pvv', 'q', 'updates', 'nis')
+    __slots__ = ('x', 'v', 'pxx', 'pxv', 'pvv', 'q', 'updates', 'nis', 'rate_variance', 'rejected')
 
     def __init__(self, value: float, value_variance: float, rate_variance: float, accel: float) -> None:
+        self.q, self.rate_variance = accel * accel, rate_variance
+        self.restart(value, value_variance)
+
+    def restart(self, value: float, value_variance: float) -> None:
+        """Start again from one measurement: rate 0, of unknown precision."""
         self.x, self.v = value, 0.0
-        self.pxx, self.pxv, self.pvv = value_variance, 0.0, rate_variance
-        self.q = accel * accel
+        self.pxx, self.pxv, self.pvv = value_variance, 0.0, self.rate_variance
         self.updates = 1
         self.nis = 1.0  # running mean of the normalized innovation squared (1 when the noise model holds)
+        self.rejected = 0  # consecutive measurements refused by the gate
 
     def predict(self, dt: float) -> None:
         q = self.q
@@ -79,10 +89,18 @@ class ConstantVelocity:
         self.pxv += dt * self.pvv + q * dt * dt / 2.0
         self.pvv += q * dt
 
-    def update(self, z: float, r: float) -> None:
+    def update(self, z: float, r: float, gate: float = math.inf) -> None:
         """Take a measurement ``z`` of nominal variance ``r``; ``r`` is scaled up while the innovations are larger
-        than it claims (real detector boxes jitter more than a nominal model on some objects)."""
+        than it claims (real detector boxes jitter more than a nominal model on some objects). A measurement more
+        than ``gate`` standard deviations off is refused (one frame's box depth read on the background); GATE_RESTART
+        of them in a row mean the value really changed: the filter restarts there."""
         y = z - self.x
+        if y * y > gate * gate * (self.pxx + r * max(1.0, self.nis)):
+            self.rejected += 1
+            if self.rejected >= GATE_RESTART:
+                self.restart(z, r)
+            return
+        self.rejected = 0
         self.nis += NOISE_ADAPTATION * (y * y / (self.pxx + r) - self.nis)
         s = self.pxx + r * max(1.0, self.nis)
         kx, kv = self.pxx / s, self.pxv / s
@@ -169,7 +187,7 @@ class Track:
         if self.depth is None:
             self.depth = ConstantVelocity(z, r, 25.0, self.settings.depth_accel)
         else:
-            self.depth.update(z, r)
+            self.depth.update(z, r, DEPTH_GATE)
 
     def predict(self, stamp_ns: int) -> None:
         dt = (stamp_ns - self.stamp_ns) * 1e-9
