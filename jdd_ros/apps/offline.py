@@ -195,6 +195,7 @@ class InputFrame:
     stamp_ns: int
     source: str
     frame: RGBDFrame
+    timed: bool = True  # stamp_ns is the frame's time (video, bag); an image folder's frames only have an order
 
 
 def input_kind(path: Path) -> str:
@@ -223,7 +224,7 @@ def _folder_frames(path: Path, depth_dir: str | None, scale: float) -> tuple[int
                 if not candidates:
                     raise UsageError(f'no depth image for {f.name} in {depth_dir} (same file name expected)')
                 depth = read_depth_png(candidates[0], scale)
-            yield InputFrame(i, i, f.name, RGBDFrame(read_rgb(f), depth, name=f.name))
+            yield InputFrame(i, i, f.name, RGBDFrame(read_rgb(f), depth, name=f.name), timed=False)
     return len(files), gen()
 
 
@@ -415,7 +416,8 @@ def process(pipeline: Pipeline, frames: Iterable[InputFrame], outputs: Annotated
             summary.no_depth_frames += 1
             summary.no_depth_causes[exc.cause] += 1
             continue
-        track_result(pipeline.tracker, out.result, item.stamp_ns)  # IDs, range rate, TTC over the frames' stamps
+        if item.timed:  # IDs, range rate, TTC over the frames' stamps; an image folder has no time: left empty
+            track_result(pipeline.tracker, out.result, item.stamp_ns)
         outputs.write(item, out, annotate(out))
         for det, reason in [(d, '') for d in out.result.kept] + out.result.dropped_with_reasons():
             writer.writerow(_csv_row(item, det, reason))
