@@ -29,20 +29,16 @@ from jdd_ros.ros.messages import stamp_ns
 TRACKS_TOPIC, ALERTS_TOPIC, POINTS_TOPIC = 'tracks', 'ttc_alerts', 'detections_points'
 
 
-def _f(value: float) -> float:
-    return float(value)
-
-
 def tracked_object(det: Detection, est: TrackEstimate) -> TrackedObject:
     """One TrackedObject: the detection's box and class with its track's estimates."""
     msg = TrackedObject(id=str(est.track_id), class_id=det.class_name, score=float(det.score))
     cx, cy = det.center
     msg.bbox.center.position.x, msg.bbox.center.position.y = float(cx), float(cy)
     msg.bbox.size_x, msg.bbox.size_y = float(det.width), float(det.height)
-    msg.distance, msg.distance_variance = _f(est.distance_m), _f(est.distance_variance)
-    msg.range_rate, msg.range_rate_variance = _f(est.range_rate_mps), _f(est.range_rate_variance)
-    msg.time_to_contact, msg.time_to_contact_variance = _f(est.ttc_s), _f(est.ttc_variance)
-    msg.time_to_contact_depth, msg.time_to_contact_box = _f(est.ttc_depth_s), _f(est.ttc_box_s)
+    msg.distance, msg.distance_variance = float(est.distance_m), float(est.distance_variance)
+    msg.range_rate, msg.range_rate_variance = float(est.range_rate_mps), float(est.range_rate_variance)
+    msg.time_to_contact, msg.time_to_contact_variance = float(est.ttc_s), float(est.ttc_variance)
+    msg.time_to_contact_depth, msg.time_to_contact_box = float(est.ttc_depth_s), float(est.ttc_box_s)
     msg.age, msg.hits = float(est.age_s), int(est.hits)
     return msg
 
