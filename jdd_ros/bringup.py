@@ -76,6 +76,9 @@ ARGUMENTS: tuple[LaunchArgument, ...] = (
     LaunchArgument('max_depth', '', 'Distance threshold in metres (0: none); changeable later with '
                    "'ros2 param set /fusion_node max_depth 4.0'.",
                    targets=(('fusion_node', 'max_depth'), ('detector_node', 'max_depth'))),
+    LaunchArgument('min_ttc', '', f'{spec("fusion_node", "min_ttc").description} Changeable later with '
+                   "'ros2 param set /fusion_node min_ttc 3.0'; empty: the parameter file value.",
+                   targets=(('fusion_node', 'min_ttc'),)),
     LaunchArgument('filter_mode', '', "'detect_then_filter' (default) or 'mask_then_detect' (the detector sees the "
                    'image blanked beyond max_depth).',
                    targets=(('fusion_node', 'filter_mode'), ('detector_node', 'filter_mode'))),

@@ -178,6 +178,9 @@ FUSION_NODE = (
     ParamSpec('max_depth', 0.0, 'Detections farther than this (metres) are dropped; 0 means no limit.',
               dynamic=True, min=0.0, max=1000.0),
     ParamSpec('min_depth', 0.0, 'Detections nearer than this (metres) are dropped.', dynamic=True, min=0.0, max=1000.0),
+    ParamSpec('min_ttc', 2.0,
+              'Tracked objects whose time to contact (seconds, at their current closing speed) is below this are '
+              'published on ttc_alerts, for a safety monitor; 0 alerts on nothing.', dynamic=True, min=0.0, max=3600.0),
     ParamSpec('depth_statistic', 'median',
               "How a box's depth is read: 'center' (the box-centre pixel), 'median' or 'percentile' of the valid "
               'pixels in the central part of the box.', dynamic=True, choices=DEPTH_STATISTICS),

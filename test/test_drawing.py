@@ -59,6 +59,13 @@ def test_crowded_image_drops_the_least_confident_labels_instead_of_covering():
 def test_label_text_and_bad_boxes():
     assert label_text(Detection('chair', 0.87, 0, 0, 1, 1, depth=2.345)) == 'chair 0.87 2.35 m'
     assert label_text(Detection('chair', 0.87, 0, 0, 1, 1), 'no depth') == 'chair 0.87 ? m (no depth)'
+    from jdd_ros.core.tracking import TRACK, TrackEstimate
+
+    closing = Detection('chair', 0.87, 0, 0, 1, 1, depth=2.345,
+                        extra={TRACK: TrackEstimate(7, 1.5, 15, ttc_s=4.06)})
+    assert label_text(closing) == '#7 chair 0.87 2.35 m TTC 4.1 s'
+    receding = Detection('chair', 0.87, 0, 0, 1, 1, extra={TRACK: TrackEstimate(8, 1.5, 15, ttc_s=math.inf)})
+    assert label_text(receding, 'no depth') == '#8 chair 0.87 ? m (no depth)'
     image = np.zeros((50, 60, 3), np.uint8)
     out, rects = draw_detections(image, [Detection('x', 0.5, math.nan, 0, 5, 5),
                                          Detection('y', 0.5, -1e12, -5, 1e12, 80)])

@@ -238,11 +238,12 @@ def test_markers_match_detections_3d_and_gone_objects_are_deleted(feeder, ros_pe
         assert msg3d.header.frame_id == FRAME
         boxes = [m for m in array.markers[2:] if m.type == Marker.CUBE]
         texts = [m.text for m in array.markers[2:] if m.type == Marker.TEXT_VIEW_FACING]
-        assert texts == labels
+        assert texts == [f'#{d.id} {label}' for d, label in zip(msg3d.detections, labels)]  # the track IDs
+        assert all(d.id.isdigit() for d in msg3d.detections)  # static objects: no TTC in the label
         assert len(boxes) == len(msg3d.detections) == len(objects)
         for box, text, d in zip(boxes, texts, msg3d.detections):
             c = d.bbox.center.position
             assert (box.pose.position.x, box.pose.position.y, box.pose.position.z) == (c.x, c.y, c.z)
             assert (box.scale.x, box.scale.y, box.scale.z) == (d.bbox.size.x, d.bbox.size.y, d.bbox.size.z)
-            assert text == f'{d.results[0].hypothesis.class_id} {c.z:.2f} m depth' and math.isfinite(c.x)
+            assert text == f'#{d.id} {d.results[0].hypothesis.class_id} {c.z:.2f} m depth' and math.isfinite(c.x)
     feeder.set(objects=OBJECTS)

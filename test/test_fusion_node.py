@@ -188,7 +188,8 @@ def test_max_depth_set_at_run_time_applies_to_the_next_pair(rig, tum_mm):
     [result] = rig.peer.set_parameters(rig.name, {'max_depth': limit})
     assert result.successful, result.reason
     out = rig.pair(header(1_700_000_010), tum_mm)
-    kept = [int(d.id[3:]) for d in out.detections]
+    centres = {((x1 + x2) / 2, (y1 + y2) / 2): i for i, (_, _, (x1, y1, x2, y2)) in enumerate(OBJECTS)}
+    kept = [centres[(d.bbox.center.position.x, d.bbox.center.position.y)] for d in out.detections]  # id: a track's
     assert kept == [i for i, d in depths.items() if d <= limit]  # the far ones and the unmeasurable one are gone
     [result] = rig.peer.set_parameters(rig.name, {'max_depth': 0.0})
     assert result.successful
@@ -258,6 +259,7 @@ def test_bad_input_is_logged_counted_and_survived(rig, tum_mm):
     nan_objects = [('chair', 0.5, (math.nan, math.nan, math.nan, math.nan))] + OBJECTS[:1]
     out = rig.pair(header(1_700_000_032), tum_mm, objects=nan_objects)
     assert math.isnan(out.detections[0].results[0].pose.pose.position.z)
+    assert out.detections[0].id == '' and out.detections[1].id.isdigit()  # no box, no track; the other's track ID
     assert out.detections[1].results[0].pose.pose.position.z == pytest.approx(reference(tum_mm, OBJECTS[0][2])[0],
                                                                                 abs=1e-5)
     # Stamps going backwards (a bag that loops): the cache resets and the old stamp is fused.

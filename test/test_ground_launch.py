@@ -6,6 +6,7 @@ edge, without a distance; and a camera_height set at run time through the fusion
 ``ros2 param set`` does) must scale the next frame's distance with it (z = height / descent of the ray)."""
 
 import math
+import re
 import signal
 
 import cv2
@@ -95,7 +96,8 @@ def test_launch_ground_publishes_floor_distances_and_camera_height_applies_at_ru
         arrays = marker_inbox.wait_for(1, timeout=5)
         for array in arrays:  # each frame's markers with its stamp: frame 1000 before the height was doubled
             expected = z if array.markers[0].header.stamp.sec == 1000 else 2 * z
-            assert [m.text for m in array.markers if m.text] == [f'chair {expected:.2f} m floor']
+            [text] = [m.text for m in array.markers if m.text]
+            assert re.fullmatch(rf'#\d+ chair {expected:.2f} m floor', text), text  # track ID, distance, source
 
         launch.proc.send_signal(signal.SIGINT)
         assert launch.proc.wait(30) == 0, launch.output

@@ -28,7 +28,7 @@ ALLOWED: dict[str, set[str]] = {
 }
 ROS_LAYERS = {'ros', 'nodes'}
 ROS_MODULES = ('rclpy', 'rcl_interfaces', 'sensor_msgs', 'vision_msgs', 'std_msgs', 'builtin_interfaces',
-               'geometry_msgs', 'diagnostic_msgs', 'visualization_msgs', 'lifecycle_msgs')
+               'geometry_msgs', 'diagnostic_msgs', 'visualization_msgs', 'lifecycle_msgs', 'jdd_ros_msgs')
 MAX_FUNCTION_LINES = 80
 
 

@@ -122,3 +122,13 @@ def test_labels_say_what_gave_each_distance():
     labels = [m.text for m in markers.detection_markers(msg_3d, h, markers.distance_sources(kept)).markers
               if m.ns == markers.LABELS_NS and m.action == Marker.ADD]
     assert labels == [f'chair {floor[0].depth:.2f} m floor', 'bottle 2.29 m depth']
+
+
+def test_tracked_objects_labels_show_id_distance_and_time_to_contact():
+    h = header()
+    tracked = [fused('chair', (5, 255, 240, 475), 1.75), fused('bottle', (285, 22, 312, 105), 2.29)]
+    tracked[0].id, tracked[1].id = '3', '8'
+    msg_3d = detections_to_3d_msg(tracked, h, CAMERA)
+    out = markers.detection_markers(msg_3d, h, ttc_by_id={'3': 4.06, '8': math.inf}).markers
+    assert [m.text for m in out if m.ns == markers.LABELS_NS and m.action == Marker.ADD] == [
+        '#3 chair 1.75 m TTC 4.1 s', '#8 bottle 2.29 m']  # the bottle is not closing: no TTC

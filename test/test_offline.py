@@ -144,6 +144,7 @@ def test_process_image_folder_with_depth_folder_runs_the_real_detector(tmp_path,
     rows = list(csv.DictReader(open(tmp_path / 'annotated.csv')))
     chairs = [r for r in rows if r['class_name'] == 'chair']
     assert len(chairs) == 2
+    assert {(r['track_id'], r['range_rate_mps'], r['ttc_s']) for r in rows} == {('', '', '')}  # no time: no tracks
     metres = read_depth_png(depth)
     assert metres.shape == (480, 640)
     for r in chairs:

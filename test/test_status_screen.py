@@ -91,3 +91,12 @@ def test_bad_arguments_are_refused(argv, capsys):
         main(['status', *argv])
     assert exc.value.code == 2
     assert 'jdd-ros status' in capsys.readouterr().err
+
+
+def test_fusion_nodes_tracked_objects_are_shown_under_the_table():
+    from jdd_ros.core.health import TRACKED_OBJECTS
+
+    fusion = status('fusion_node', **{TRACKED_OBJECTS: '#3 chair 1.75 m TTC 4.1 s; #5 bottle 2.10 m'})
+    lines = screen([status('depth_node'), fusion], 100.5, title='jdd-ros status')
+    assert lines[-1] == 'fusion_node objects: #3 chair 1.75 m TTC 4.1 s; #5 bottle 2.10 m'
+    assert not any('objects:' in line for line in screen(STATUSES, 100.5, title='t'))  # no tracks: no line

@@ -25,6 +25,7 @@ from jdd_ros.core.floor_scale import NoFloorError
 from jdd_ros.core.fusion import FLOOR, NO_VALID_DEPTH, FusionResult, FusionSettings, fuse
 from jdd_ros.core.ground_distance import GroundSettings, fuse_ground
 from jdd_ros.core.masking import mask_beyond
+from jdd_ros.core.tracking import Tracker, track_of, track_result
 from jdd_ros.depth.estimator import CameraNeeded
 from jdd_ros.depth.model import DepthModel, build_depth_model
 from jdd_ros.detect.base import Detector
@@ -36,7 +37,8 @@ from jdd_ros.param_types import DepthNodeParams, DetectorNodeParams, FusionNodeP
 IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp')
 VIDEO_SUFFIXES = ('.mp4', '.avi', '.mkv', '.mov', '.webm', '.m4v')
 CSV_FIELDS = ('frame', 'stamp_ns', 'source', 'class_name', 'score', 'x1', 'y1', 'x2', 'y2', 'depth_m', 'depth_std_m',
-              'depth_valid_fraction', 'x_m', 'y_m', 'z_m', 'kept', 'dropped_reason', 'depth_source', 'no_depth_reason')
+              'depth_valid_fraction', 'x_m', 'y_m', 'z_m', 'kept', 'dropped_reason', 'depth_source', 'no_depth_reason',
+              'track_id', 'range_rate_mps', 'ttc_s')
 
 
 class UsageError(ValueError):
@@ -59,6 +61,7 @@ class Pipeline:
     def __init__(self, detector: Detector | None, depth_model: DepthModel | None, fusion: FusionNodeParams,
                  detection: DetectorNodeParams | None = None, camera: CameraIntrinsics | None = None):
         self.detector, self.depth_model = detector, depth_model
+        self.tracker = Tracker()  # objects over the frames of one input (process)
         self.filter_mode = fusion.filter_mode
         self.settings = FusionSettings.from_params(vars(fusion))
         self.detection = detection or DetectorNodeParams()
@@ -192,6 +195,7 @@ class InputFrame:
     stamp_ns: int
     source: str
     frame: RGBDFrame
+    timed: bool = True  # stamp_ns is the frame's time (video, bag); an image folder's frames only have an order
 
 
 def input_kind(path: Path) -> str:
@@ -220,7 +224,7 @@ def _folder_frames(path: Path, depth_dir: str | None, scale: float) -> tuple[int
                 if not candidates:
                     raise UsageError(f'no depth image for {f.name} in {depth_dir} (same file name expected)')
                 depth = read_depth_png(candidates[0], scale)
-            yield InputFrame(i, i, f.name, RGBDFrame(read_rgb(f), depth, name=f.name))
+            yield InputFrame(i, i, f.name, RGBDFrame(read_rgb(f), depth, name=f.name), timed=False)
     return len(files), gen()
 
 
@@ -351,7 +355,18 @@ def _csv_row(item: InputFrame, det: Detection, reason: str) -> dict[str, Any]:
             'depth_valid_fraction': num(det.depth_valid_fraction, 3), 'x_m': num(pos[0]), 'y_m': num(pos[1]),
             'z_m': num(pos[2]), 'kept': int(not reason), 'dropped_reason': reason,
             'depth_source': det.extra.get('depth_source', ''),  # what gave the distance: depth (image) or floor
-            'no_depth_reason': det.extra.get('no_depth_reason', NO_VALID_DEPTH) if math.isnan(det.depth) else ''}
+            'no_depth_reason': det.extra.get('no_depth_reason', NO_VALID_DEPTH) if math.isnan(det.depth) else '',
+            **_track_columns(det)}
+
+
+def _track_columns(det: Detection) -> dict[str, Any]:
+    """track_id, range_rate_mps, ttc_s ('inf' when not closing; empty while unknown)."""
+    track = track_of(det)
+    if track is None:
+        return {'track_id': '', 'range_rate_mps': '', 'ttc_s': ''}
+    rate, ttc = track.range_rate_mps, track.ttc_s
+    return {'track_id': track.track_id, 'range_rate_mps': '' if math.isnan(rate) else f'{rate:.4f}',
+            'ttc_s': '' if math.isnan(ttc) else 'inf' if math.isinf(ttc) else f'{ttc:.3f}'}
 
 
 @dataclass
@@ -401,6 +416,8 @@ def process(pipeline: Pipeline, frames: Iterable[InputFrame], outputs: Annotated
             summary.no_depth_frames += 1
             summary.no_depth_causes[exc.cause] += 1
             continue
+        if item.timed:  # IDs, range rate, TTC over the frames' stamps; an image folder has no time: left empty
+            track_result(pipeline.tracker, out.result, item.stamp_ns)
         outputs.write(item, out, annotate(out))
         for det, reason in [(d, '') for d in out.result.kept] + out.result.dropped_with_reasons():
             writer.writerow(_csv_row(item, det, reason))

@@ -19,6 +19,7 @@ from jdd_ros.core.health import (
     SKIPPED,
     STALE,
     STALE_AFTER_S,
+    TRACKED_OBJECTS,
     UNKNOWN,
     NodeStatus,
 )
@@ -78,6 +79,9 @@ def screen(statuses: Sequence[NodeStatus], now: float, title: str, width: int | 
                           'ROS_AUTOMATIC_DISCOVERY_RANGE?', width))
         return lines
     lines += table(statuses, now, width)
+    objects = [(s.name, s.values[TRACKED_OBJECTS]) for s in statuses if s.values.get(TRACKED_OBJECTS)]
+    if objects:  # fusion_node's latest frame: track ID, distance, time to contact
+        lines += [''] + [_cut(f'{name} objects: {text}', width) for name, text in objects]
     if verbose:
         lines += [''] + details(statuses, now, width)
     return lines

@@ -42,6 +42,7 @@ REFUSED = 'refused messages'
 LIFECYCLE_STATE = 'lifecycle state'  # a node not 'active' reads no input and is reported WARN
 PACKAGE = 'package'  # value 'jdd_ros': how jdd-ros status tells the package's statuses from others
 UNKNOWN = 'n/a'
+TRACKED_OBJECTS = 'tracked objects'  # fusion_node: its latest frame's objects (ID, distance, time to contact)
 
 
 @dataclass(frozen=True)

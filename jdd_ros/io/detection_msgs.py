@@ -129,7 +129,8 @@ def fused_array(make: Make, detections: Iterable[Detection], header: Any) -> Any
     """Fused detections as a Detection2DArray carrying ``header`` unchanged.
 
     A detection read with ``read_detection_array(..., keep_messages=True)`` is republished as its own Detection2D,
-    every hypothesis unchanged except its pose (``set_depth_pose``); any other is written like ``detection_array``.
+    every hypothesis unchanged except its pose (``set_depth_pose``), its id the detection's (a track ID); any other is
+    written like ``detection_array``.
     """
     out = []
     for i, det in enumerate(detections):
@@ -139,6 +140,7 @@ def fused_array(make: Make, detections: Iterable[Detection], header: Any) -> Any
             continue
         for hyp in d.results:
             set_depth_pose(hyp, det)
+        d.id = det.id  # the track ID where fusion_node tracks (empty for an untracked one), else the ID read
         out.append(d)
     return make(DETECTION_2D_ARRAY, header=header, detections=out)
 

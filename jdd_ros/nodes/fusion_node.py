@@ -36,6 +36,7 @@ from jdd_ros.ros.managed_node import ManagedNode
 from jdd_ros.ros.markers import DetectionMarkers, distance_sources
 from jdd_ros.ros.messages import detections_to_3d_msg, fused_detections_to_msg, read_detections, stamp_ns
 from jdd_ros.ros.runtime import run_node
+from jdd_ros.ros.tracking import ObjectTracking
 
 COUNTER_LOG_PERIOD_S = 10.0  # wall time, for logging only: the join itself never looks at a clock
 REPEAT_LOG_PERIOD_S = 5.0  # the same problem is logged at most this often (the counters keep the totals)
@@ -48,8 +49,10 @@ class FusionNode(ManagedNode):
         self.joiner: StampJoiner | None = None
         self.intrinsics: CameraIntrinsics | None = None
         self.markers: DetectionMarkers | None = None
+        self.tracking: ObjectTracking | None = None
         self.diagnostics = FusionDiagnostics(self, self.params, lambda: (
-            self.counters, self.joiner.counters if self.joiner else None, self.intrinsics))
+            self.counters, self.joiner.counters if self.joiner else None, self.intrinsics),
+            objects=lambda: self.tracking.summary if self.tracking else 'none')
 
     def configure(self) -> None:
         cache = self.params.current.cache_size
@@ -64,6 +67,7 @@ class FusionNode(ManagedNode):
         self.pub_3d = self.advertise(Detection3DArray, 'detections_3d')
         self.pub_annotated = self.advertise(Image, 'annotated')
         self.markers = DetectionMarkers(self, lifecycle=True)
+        self.tracking = ObjectTracking(self)  # track IDs, tracks, ttc_alerts, detections_points
 
     def activate(self) -> None:
         cache = self.params.current.cache_size
@@ -147,6 +151,7 @@ class FusionNode(ManagedNode):
             self._problem(f'detections dropped: {n} with {cause} at {_stamp_text(detections_msg.header)} (they '
                           'cannot carry or get a distance)', key=f'detection: {cause}')
         self.counters.add(result, unreadable)
+        self.tracking.on_frame(result, detections_msg.header)  # before publishing: gives the detections their IDs
         self.pub_2d.publish(fused_detections_to_msg(result.kept, detections_msg.header))
         self.diagnostics.published(detections_msg.header)
         msg_3d = None
@@ -154,7 +159,7 @@ class FusionNode(ManagedNode):
             camera = self.intrinsics.scaled_to(*image_size) if image_size else self.intrinsics
             msg_3d = detections_to_3d_msg(result.kept, detections_msg.header, camera)
             self.pub_3d.publish(msg_3d)
-        self.markers.publish(msg_3d, detections_msg.header, distance_sources(result.kept))
+        self.markers.publish(msg_3d, detections_msg.header, distance_sources(result.kept), self.tracking.ttc_by_id)
         if self.pub_annotated.get_subscription_count() > 0:
             self._results[stamp] = result
             while len(self._results) > self.joiner.cache_size:

@@ -23,7 +23,16 @@ from rclpy.node import Node
 from rclpy.qos import QoSCompatibility, qos_check_compatible
 
 from jdd_ros.core.fusion import FusionCounters
-from jdd_ros.core.health import LIFECYCLE_STATE, PACKAGE, PUBLISH_PERIOD_S, UNKNOWN, WARN, Health, HealthSpec
+from jdd_ros.core.health import (
+    LIFECYCLE_STATE,
+    PACKAGE,
+    PUBLISH_PERIOD_S,
+    TRACKED_OBJECTS,
+    UNKNOWN,
+    WARN,
+    Health,
+    HealthSpec,
+)
 from jdd_ros.core.stamp_join import JoinCounters
 from jdd_ros.inference.hashing import sha256_of
 from jdd_ros.params import SCHEMA
@@ -222,7 +231,8 @@ class FusionDiagnostics(NodeDiagnostics):
 
     SIDES = ('depth', 'detections')
 
-    def __init__(self, node: Node, params: Any, read_state: Callable[[], tuple[Any, Any, Any]]):
+    def __init__(self, node: Node, params: Any, read_state: Callable[[], tuple[Any, Any, Any]],
+                 objects: Callable[[], str] = lambda: 'none'):
         sides = ('detections',) if params.current.depth_source == 'ground' else self.SIDES  # ground: no depth topic
         self._received = dict.fromkeys(sides, 0)
         topics = {side: node.resolve_topic_name(side) for side in sides}
@@ -244,7 +254,8 @@ class FusionDiagnostics(NodeDiagnostics):
                 'duplicate stamps': join.duplicates, 'time jumps': join.resets,
             })
             camera = str(intrinsics) if intrinsics is not None else 'none yet: detections_3d not published'
-            info = [('input topics', ' + '.join(topics.values())), ('camera_info', camera)]
+            info = [('input topics', ' + '.join(topics.values())), ('camera_info', camera),
+                    (TRACKED_OBJECTS, objects())]
             return totals, info + run_time_settings('fusion_node', params.current)
 
         super().__init__(node, ' + '.join(topics.values()), spec, read)

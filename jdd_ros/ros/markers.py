@@ -2,9 +2,10 @@
 
 Per fused frame one MarkerArray in the camera's frame_id with the input stamp: first a DELETEALL for each of the two
 namespaces, then per object a box (its 3D box: centre and size as in detections_3d) and a text label above it
-("chair 1.75 m": class and distance along the optical axis). RViz applies the markers of one array in order within
-one update, so objects that are gone disappear and the others are replaced without blinking, and nothing lingers
-(no lifetimes to tune against the frame rate). The array is built and published only while someone subscribes.
+("#3 chair 1.75 m TTC 4.1 s": track ID, class, distance along the optical axis, time to contact while closing).
+RViz applies the markers of one array in order within one update, so objects that are gone disappear and the others
+are replaced without blinking, and nothing lingers (no lifetimes to tune against the frame rate). The array is built
+and published only while someone subscribes.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import colorsys
 import math
 import zlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from rclpy.node import Node
@@ -29,9 +30,13 @@ BOX_ALPHA = 0.4
 MIN_SIZE_M = 0.01  # RViz refuses a zero scale: a degenerate box is drawn this thin
 
 
-def label_text(class_id: str, depth_m: float, source: str = '') -> str:
-    """'chair 2.25 m floor': class, distance and what gave it ('depth' image or 'floor' geometry) when known."""
-    return f'{class_id} {depth_m:.2f} m' + (f' {source}' if source else '')
+def label_text(class_id: str, depth_m: float, source: str = '', track_id: str = '', ttc_s: float = math.nan) -> str:
+    """'chair 2.25 m floor': class, distance and what gave it ('depth' image or 'floor' geometry) when known; a
+    tracked object also its ID and, while it closes, its time to contact: '#3 chair 1.75 m depth TTC 4.1 s'."""
+    text = f'{class_id} {depth_m:.2f} m' + (f' {source}' if source else '')
+    if track_id:
+        text = f'#{track_id} {text}'
+    return text + (f' TTC {ttc_s:.1f} s' if math.isfinite(ttc_s) else '')
 
 
 def distance_sources(kept: Sequence[Detection]) -> list[str]:
@@ -62,10 +67,12 @@ def _marker(header: Any, ns: str, marker_id: int, kind: int) -> Marker:
     return m
 
 
-def detection_markers(detections_3d: Any | None, header: Any, sources: Sequence[str] = ()) -> MarkerArray:
+def detection_markers(detections_3d: Any | None, header: Any, sources: Sequence[str] = (),
+                      ttc_by_id: Mapping[str, float] | None = None) -> MarkerArray:
     """The markers of one frame: DELETEALL per namespace, then a box and a label per 3D detection (none when
     ``detections_3d`` is None, e.g. without camera_info: the previous frame's markers are then deleted); ``sources``
-    (one per 3D detection) say in each label what gave the distance."""
+    (one per 3D detection) say in each label what gave the distance; with ``ttc_by_id`` (track ID -> time to
+    contact) the labels of tracked objects show their ID and time to contact."""
     out = MarkerArray()
     for ns in (BOXES_NS, LABELS_NS):
         clear = Marker(ns=ns, id=0, action=Marker.DELETEALL)
@@ -87,7 +94,9 @@ def detection_markers(detections_3d: Any | None, header: Any, sources: Sequence[
         text.pose.position.y = c.y - max(size.y, MIN_SIZE_M) / 2 - LABEL_HEIGHT_M
         text.scale.z = LABEL_HEIGHT_M
         text.color.r = text.color.g = text.color.b = text.color.a = 1.0
-        text.text = label_text(name, c.z, sources[i] if i < len(sources) else '')
+        tracked = ttc_by_id is not None and d.id in ttc_by_id
+        text.text = label_text(name, c.z, sources[i] if i < len(sources) else '', d.id if tracked else '',
+                               ttc_by_id[d.id] if tracked else math.nan)
         out.markers += [box, text]
     return out
 
@@ -102,8 +111,9 @@ class DetectionMarkers:
     def watched(self) -> bool:
         return self._pub.get_subscription_count() > 0
 
-    def publish(self, detections_3d: Any | None, header: Any, sources: Sequence[str] = ()) -> None:
+    def publish(self, detections_3d: Any | None, header: Any, sources: Sequence[str] = (),
+                ttc_by_id: Mapping[str, float] | None = None) -> None:
         """Markers for one fused frame: ``detections_3d`` as published (None when there is no 3D output), with what
-        gave each one's distance (``distance_sources``)."""
+        gave each one's distance (``distance_sources``) and the tracks' times to contact by ID."""
         if self.watched:
-            self._pub.publish(detection_markers(detections_3d, header, sources))
+            self._pub.publish(detection_markers(detections_3d, header, sources, ttc_by_id))
