@@ -386,7 +386,16 @@ def _fetch_file(session: _FetchSession, spec: ModelFile, target: Path, source_di
         return digest
     raise ModelError(
         f"model '{model_name}': could not obtain {spec.name} with sha256 {accepted}"
-        + (f' ({spec.size:,} bytes)' if spec.size else '') + ' from any mirror:\n    ' + '\n    '.join(failures))
+        + (f' ({spec.size:,} bytes)' if spec.size else '') + ' from any mirror:\n    ' + '\n    '.join(failures)
+        + f'\n  {offline_hint(model_name)}')
+
+
+def offline_hint(model_name: str) -> str:
+    """What to do without network access (an air-gapped robot, a blocked proxy): the files come from a local copy."""
+    m = known_model(model_name) if model_name in KNOWN_MODELS else None
+    files = ', '.join(spec.name for spec in m.files) if m else 'its files'
+    return (f'offline? copy {files} from a machine that has them (its model cache, or the mirrors above) into a '
+            f'directory and run: jdd-ros fetch-models {model_name} --from DIR')
 
 
 def fetch_model(model: str | KnownModel, directory: str | os.PathLike | None = None,
