@@ -45,12 +45,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"jdd-ros: unknown command '{name}'\n\n{_usage()}", file=sys.stderr)
         return 2
     module_name, help_ = SUBCOMMANDS[name]
-    module = importlib.import_module(module_name)
-    add_arguments, run = module.COMMANDS[name]
-    parser = argparse.ArgumentParser(prog=f'jdd-ros {name}', description=help_)
-    add_arguments(parser)
-    args = parser.parse_args(rest)
-    try:
+    try:  # Ctrl-C while the command's modules load (torch, rclpy) is no error either: no traceback
+        module = importlib.import_module(module_name)
+        add_arguments, run = module.COMMANDS[name]
+        parser = argparse.ArgumentParser(prog=f'jdd-ros {name}', description=help_)
+        add_arguments(parser)
+        args = parser.parse_args(rest)
         return int(run(args) or 0)
     except KeyboardInterrupt:
         return 130

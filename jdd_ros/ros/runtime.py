@@ -13,12 +13,14 @@ from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
 import rclpy
+from rclpy._rclpy_pybind11 import RCLError
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.signals import SignalHandlerOptions
 
 from jdd_ros.ros.dds_config import configure_fastdds
 from jdd_ros.ros.managed_node import START_ERRORS, ManagedNode, interrupted
+from jdd_ros.ros.ros_args import init_error, ros_args_problem
 
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
 SHUTDOWN_GRACE_S = 5.0  # a node asked to stop has this long to tear down; jdd-ros launch waits 10 s before SIGTERM
@@ -87,6 +89,12 @@ def _tear_down(nodes: Sequence[Node]) -> None:
         node.destroy_node()
 
 
+def _refuse(argv: Sequence[str], problem: str) -> NoReturn:
+    """A command line that cannot start a node: one line, exit status 2 (no traceback, no ROS context yet)."""
+    print(f'{os.path.basename(argv[0]) if argv else "jdd_ros"}: {problem}', file=sys.stderr, flush=True)
+    os._exit(2)
+
+
 def run_nodes(make_nodes: Callable[[], Sequence[Node]], args: list[str] | None = None) -> NoReturn:
     """Create the nodes, bring them up, spin until Ctrl-C / SIGTERM, tear down, end the process with its status.
 
@@ -95,9 +103,16 @@ def run_nodes(make_nodes: Callable[[], Sequence[Node]], args: list[str] | None =
     explicit teardown: interpreter finalization adds nothing for a node and is where middleware threads can block.
     """
     tune_malloc()
+    argv = list(args if args is not None else sys.argv)
+    problem = ros_args_problem(argv)
+    if problem:
+        _refuse(argv, problem)
     dds = configure_fastdds()
     stop = _Stop()
-    rclpy.init(args=args if args is not None else sys.argv, signal_handler_options=SignalHandlerOptions.NO)
+    try:
+        rclpy.init(args=argv, signal_handler_options=SignalHandlerOptions.NO)
+    except RCLError as exc:  # what rcl refuses beyond the remappings checked above (a malformed -p rule, ...)
+        _refuse(argv, init_error(exc))
     logger = rclpy.logging.get_logger('jdd_ros')
     nodes: list[Node] = []
     status = 0
