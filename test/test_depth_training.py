@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -222,3 +225,50 @@ def test_encoder_weights_are_refused_unless_the_digest_in_their_name_matches(tmp
     bad.write_bytes(good.read_bytes())
     with pytest.raises(CheckpointError, match='does not start with 00000000'):
         load_encoder_weights(bad)
+
+
+def _train_process(tmp_path, name, *extra):
+    import subprocess
+    import sys
+
+    cmd = [str(Path(sys.executable).parent / 'jdd-ros'), *_tiny(tmp_path, name), *extra]
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, 'PYTHONUNBUFFERED': '1'})
+
+
+def test_ctrl_c_names_the_last_checkpoint_written(tmp_path):
+    """A real SIGINT once the first epoch's checkpoint exists: exit 130 and the message names that checkpoint and its
+    epoch, as the file on disk records it (a Ctrl-C during a save waits for the save and names the new one)."""
+    import signal
+
+    out = tmp_path / 'long.pt'
+    proc = _train_process(tmp_path, 'long.pt', '--epochs', '500')
+    try:
+        deadline = time.monotonic() + 240
+        while not Path(f'{out}.sha256').exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert Path(f'{out}.sha256').exists(), proc.communicate()[1]
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, err
+    _, meta, _ = load_checkpoint(out)  # loads: the checkpoint and its .sha256 agree
+    assert f'the last checkpoint written is {out} (after epoch {meta.epochs} of 500)' in err, err
+    assert f'--resume {out}' in err and 'Traceback' not in err
+
+
+def test_ctrl_c_before_the_first_epoch_ends_says_no_checkpoint_was_written(tmp_path):
+    import signal
+
+    out = tmp_path / 'early.pt'
+    proc = _train_process(tmp_path, 'early.pt', '--synthetic', '4000')  # 500 steps per epoch: far from its end
+    try:
+        assert proc.stdout.readline().startswith('training a')  # the model and data are ready, the epoch starts
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, err
+    assert 'no checkpoint written' in err and 'Traceback' not in err, err
+    assert not out.exists()
