@@ -61,7 +61,9 @@ class SilentInput:
             return None
         self._reported = key
         silent = f"no image received on '{self.topic}' for {now - self._since:.0f} s"
-        if own is not None:
+        if own is not None and self._received:
+            silent += f' (it has {own.publishers} publisher(s))'
+        elif own is not None:
             silent += f' (it has {own.publishers} publisher(s), which sent nothing this node could receive)'
         if not others:
             return (f'{silent}; no other image topic is published in the ROS graph: is the camera driver or bag '
