@@ -14,6 +14,7 @@ from rosbags.image import message_to_cvimage
 
 from jdd_ros.depth.colorize import colorize_depth, legend_layout
 from jdd_ros.depth.estimator import DepthEstimator
+from jdd_ros.depth.model import trust_warnings
 from jdd_ros.inference.backends import resolve_backend
 from jdd_ros.io.image_codec import fill_image
 
@@ -157,6 +158,8 @@ def test_onnx_model_and_synthetic_warning(domain_id, ros_peer, checkpoint, tmp_p
         node.wait_for_output('subscribed to', timeout=60)
         choice = resolve_backend('auto', 'cpu')
         assert 'SYNTHETIC' in node.output
+        warnings = trust_warnings(DepthEstimator.from_checkpoint(synthetic))  # what jdd-ros fuse/process print
+        assert warnings and all(w in node.output for w in warnings)
         assert f'depth backend: {choice.backend} {choice.precision} on cpu ({choice.reason})' in node.output
         ros_peer.wait_for_subscribers(pub)
         ros_peer.wait_for_publishers('/onnx/depth')

@@ -272,3 +272,24 @@ def test_ctrl_c_before_the_first_epoch_ends_says_no_checkpoint_was_written(tmp_p
     assert proc.returncode == 130, err
     assert 'no checkpoint written' in err and 'Traceback' not in err, err
     assert not out.exists()
+
+
+def test_the_missing_checkpoint_hint_is_the_short_run_docs_measured(tmp_path):
+    """The synthetic command a missing checkpoint suggests is the 100-step run whose time docs/depth-training.md
+    states (the earlier hint was 5,000 steps at 240x320: about 5 hours on 2 cores)."""
+    import argparse
+    import shlex
+
+    from jdd_ros.cli.train_depth import add_arguments
+    from jdd_ros.depth.checkpoint import read_checkpoint
+    from jdd_ros.depth.model import QUICK_SYNTHETIC_MINUTES, QUICK_SYNTHETIC_TRAINING
+
+    with pytest.raises(FileNotFoundError) as missing:
+        read_checkpoint(tmp_path / 'absent.pt')
+    assert f"'{QUICK_SYNTHETIC_TRAINING}' ({QUICK_SYNTHETIC_MINUTES})" in str(missing.value)
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    args = parser.parse_args(shlex.split(QUICK_SYNTHETIC_TRAINING)[2:])
+    assert args.synthetic // args.batch_size * args.epochs == 100 and tuple(args.input_size) == (64, 96)
+    docs = (Path(__file__).parents[1] / 'docs' / 'depth-training.md').read_text()
+    assert QUICK_SYNTHETIC_TRAINING in docs and '48 s and 57 s wall' in docs
