@@ -282,7 +282,7 @@ def test_the_missing_checkpoint_hint_is_the_short_run_docs_measured(tmp_path):
 
     from jdd_ros.cli.train_depth import add_arguments
     from jdd_ros.depth.checkpoint import read_checkpoint
-    from jdd_ros.depth.model import QUICK_SYNTHETIC_MINUTES, QUICK_SYNTHETIC_TRAINING
+    from jdd_ros.depth.hints import QUICK_SYNTHETIC_MINUTES, QUICK_SYNTHETIC_TRAINING
 
     with pytest.raises(FileNotFoundError) as missing:
         read_checkpoint(tmp_path / 'absent.pt')

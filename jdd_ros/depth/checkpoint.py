@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from jdd_ros.depth.model import QUICK_SYNTHETIC_MINUTES, QUICK_SYNTHETIC_TRAINING
+from jdd_ros.depth.hints import QUICK_SYNTHETIC_MINUTES, QUICK_SYNTHETIC_TRAINING
 from jdd_ros.depth.unet import DepthUNet
 from jdd_ros.inference import hashing
 from jdd_ros.inference.hashing import sha256_of, sha256_sidecar

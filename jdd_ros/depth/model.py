@@ -10,12 +10,8 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-# A depth model for plumbing tests (the pipeline running end to end), trained on synthetic scenes: 100 steps at 96x64,
-# measured 48 s wall (40 s CPU) on this project's 2-core machine, about 2.5 minutes while other jobs took most of
-# the CPU (docs/depth-training.md, "A checkpoint for plumbing tests"). Its depth means nothing on real images.
-QUICK_SYNTHETIC_TRAINING = ('jdd-ros train-depth --synthetic 200 --input-size 64 96 --epochs 4 --lr 1e-3 --loss silog '
-                            '--out depth.pt')
-QUICK_SYNTHETIC_MINUTES = 'about 1 minute on 2 cores, under 3 on a busy machine'
+from jdd_ros.depth.hints import QUICK_SYNTHETIC_MINUTES, QUICK_SYNTHETIC_TRAINING
+
 NO_MODEL = (
     'depth_node needs a trained depth model: set checkpoint:=/path/depth.pt (a jdd_ros checkpoint: train one with '
     "'jdd-ros train-depth --nyu-csv data/nyu2_train.csv --out depth.pt', or for plumbing tests only "
