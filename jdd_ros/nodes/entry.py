@@ -29,6 +29,9 @@ def start(module: str) -> None:
     """Run ``module.main()`` with Ctrl-C / SIGTERM ending the process quietly while modules are imported."""
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, _stop_now)
+    # Blocked since the interpreter started (tools/ament_layout.py's 00_jdd_ros_node_signals.pth): one that arrived
+    # meanwhile is delivered now, to the handler above.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, (signal.SIGINT, signal.SIGTERM))
     from jdd_ros.ros.ros_args import ros_args_problem
 
     problem = ros_args_problem(sys.argv)
