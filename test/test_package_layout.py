@@ -84,8 +84,8 @@ def test_layout_is_idempotent_and_replaces_an_older_layout(tmp_path):
 
 
 def test_only_the_node_executables_start_with_ctrl_c_held(tmp_path):
-    """The venv's signal .pth acts in the node executables alone (test_user_errors.py: until their handler is in
-    place); any other python of the venv starts with SIGINT and SIGTERM as usual."""
+    """The venv's signal .pth acts in the package's executables alone (test_user_errors.py: until their handler is
+    in place); any other python of the venv starts with SIGINT and SIGTERM as usual."""
     import subprocess
     import sys
 

@@ -156,6 +156,13 @@ def test_ctrl_c_at_any_moment_of_start_up_gives_no_traceback(domain_id, library,
     assert 'stopped while starting' in out or 'at shutdown' in out, out
 
 
+@pytest.mark.parametrize('after_s', [0.0, 0.02, 0.1])
+def test_ctrl_c_while_jdd_ros_launch_starts_exits_130_without_a_traceback(domain_id, after_s):
+    cmd = [str(BIN / 'jdd-ros'), 'launch', 'depth_source:=sensor', 'composition:=false']
+    code, out = _interrupt(cmd, ros_env(domain_id), ('SIGINT blocked',), after_s)
+    assert code == 130 and 'Traceback' not in out and 'Error' not in out, out
+
+
 BACKENDS = ('libopenvino', 'libonnxruntime')  # whichever the CPU's backend choice loads
 
 
