@@ -24,10 +24,10 @@ setup(
     extras_require={'test': ['pytest']},
     entry_points={
         'console_scripts': [
-            'fusion_node = jdd_ros.nodes.fusion_node:main',
-            'detector_node = jdd_ros.nodes.detector_node:main',
-            'depth_node = jdd_ros.nodes.depth_node:main',
-            'pipeline = jdd_ros.nodes.pipeline:main',
+            'fusion_node = jdd_ros.nodes.entry:fusion_node',
+            'detector_node = jdd_ros.nodes.entry:detector_node',
+            'depth_node = jdd_ros.nodes.entry:depth_node',
+            'pipeline = jdd_ros.nodes.entry:pipeline',
             'jdd-ros = jdd_ros.cli:main',
         ],
     },

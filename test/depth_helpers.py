@@ -35,10 +35,11 @@ def plumbing_model(encoder: str = 'resnet18', seed: int = 0) -> DepthUNet:
 
 
 def plumbing_checkpoint(path: Path, encoder: str = 'resnet18', input_size: tuple[int, int] = (64, 96),
-                        trained_on: str = 'plumbing-test', epochs: int = 1, seed: int = 0) -> Path:
+                        trained_on: str = 'plumbing-test', epochs: int = 1, seed: int = 0,
+                        metrics: dict | None = None) -> Path:
     model = plumbing_model(encoder, seed)
     meta = DepthModelMeta(encoder=encoder, input_size=input_size, trained_on=trained_on, epochs=epochs,
-                          metrics={'delta1': np.float32(0.5)}, notes=PLUMBING_NOTE)
+                          metrics=metrics if metrics is not None else {'delta1': np.float32(0.5)}, notes=PLUMBING_NOTE)
     save_checkpoint(path, model, meta)
     return path
 

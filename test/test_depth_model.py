@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
 
-from jdd_ros.depth.colorize import colorize_depth
 from jdd_ros.depth.resnet import ResNetEncoder
 from jdd_ros.depth.unet import DepthUNet
 
@@ -134,15 +132,3 @@ def test_gradients_reach_encoder_and_decoder():
     assert model.encoder.conv1.weight.grad.abs().sum() > 0
     assert model.up5.conv[0].weight.grad.abs().sum() > 0
     assert model.head.weight.grad.abs().sum() > 0
-
-
-def test_colour_view_near_red_far_blue_invalid_black():
-    depth = np.array([[0.5, 1.0, 4.0, np.nan, 0.0]], np.float32)
-    rgb = colorize_depth(depth, near=0.5, far=4.0)
-    assert rgb.shape == (1, 5, 3) and rgb.dtype == np.uint8
-    near, far = rgb[0, 0].astype(int), rgb[0, 2].astype(int)
-    assert near[0] > near[2] and far[2] > far[0]  # red dominates near, blue far
-    assert (rgb[0, 3] == 0).all() and (rgb[0, 4] == 0).all()
-    assert (colorize_depth(np.full((3, 3), np.nan, np.float32)) == 0).all()
-    auto = colorize_depth(np.linspace(1, 3, 20, dtype=np.float32).reshape(4, 5))  # per-frame range
-    assert len({tuple(p) for p in auto.reshape(-1, 3)}) > 10

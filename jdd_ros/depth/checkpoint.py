@@ -16,6 +16,7 @@ from typing import Any
 
 import torch
 
+from jdd_ros.depth.hints import QUICK_SYNTHETIC_MINUTES, QUICK_SYNTHETIC_TRAINING
 from jdd_ros.depth.unet import DepthUNet
 from jdd_ros.inference import hashing
 from jdd_ros.inference.hashing import sha256_of, sha256_sidecar
@@ -25,7 +26,7 @@ VERSION = 1
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 HOW_TO_TRAIN = ("train one with 'jdd-ros train-depth --nyu-csv data/nyu2_train.csv --out depth.pt' (NYU Depth v2) "
-                "or, for plumbing tests only, 'jdd-ros train-depth --synthetic 2000 --out depth.pt'")
+                f"or, for plumbing tests only, '{QUICK_SYNTHETIC_TRAINING}' ({QUICK_SYNTHETIC_MINUTES})")
 
 
 class CheckpointError(ValueError):

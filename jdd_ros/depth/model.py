@@ -10,10 +10,12 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from jdd_ros.depth.hints import QUICK_SYNTHETIC_MINUTES, QUICK_SYNTHETIC_TRAINING
+
 NO_MODEL = (
     'depth_node needs a trained depth model: set checkpoint:=/path/depth.pt (a jdd_ros checkpoint: train one with '
     "'jdd-ros train-depth --nyu-csv data/nyu2_train.csv --out depth.pt', or for plumbing tests only "
-    "'jdd-ros train-depth --synthetic 2000 --out depth.pt') or onnx_model:=/path/model.onnx with its sidecar "
+    f"'{QUICK_SYNTHETIC_TRAINING}', {QUICK_SYNTHETIC_MINUTES}) or onnx_model:=/path/model.onnx with its sidecar "
     'model.yaml next to it (docs/depth-model.md explains how to export Depth Anything V2 and write the sidecar)')
 
 
@@ -84,3 +86,24 @@ def build_depth_model(params: Any, sidecar: str | None = None, *, require_metric
                          'cannot be published as metres; calibrate output_scale/output_shift once and set '
                          'alignment: fixed in its sidecar (docs/depth-model.md)')
     return estimator
+
+
+SYNTHETIC_WARNING = ('!!! This depth model was trained on SYNTHETIC scenes only: its depth on real camera images is '
+                     'NOT trustworthy. Use it for plumbing tests; train on NYU Depth v2 for real use. !!!')
+
+
+def trust_warnings(model: DepthModel) -> list[str]:
+    """Why the depth of a model that loaded may still not be trusted, one line each: trained on synthetic scenes
+    only, or barely trained (held-out δ1 no better than the best constant depth on the same images, as a 2-epoch run
+    gives). depth_node logs these and ``jdd-ros fuse``/``process`` print them: one check, so they cannot disagree."""
+    meta = model.meta
+    found = []
+    if getattr(meta, 'trained_on', '') == 'synthetic':
+        found.append(SYNTHETIC_WARNING)
+    metrics = getattr(meta, 'metrics', None) or {}
+    delta1, constant = metrics.get('delta1'), metrics.get('constant_best_delta1')
+    if isinstance(delta1, (int, float)) and isinstance(constant, (int, float)) and delta1 <= constant:
+        found.append(f'!!! This depth model is BARELY TRAINED: held-out δ1 {delta1:.3f} after {meta.epochs} epoch(s) '
+                     f'is no better than a constant depth on the same images (δ1 {constant:.3f}): its depth is NOT '
+                     'trustworthy. Train it for more epochs or on more data (docs/depth-training.md). !!!')
+    return found

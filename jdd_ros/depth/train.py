@@ -14,6 +14,7 @@ import json
 import math
 import os
 import re
+import signal
 import sys
 import time
 from collections.abc import Callable
@@ -91,6 +92,23 @@ class TrainResult:
     held_out: dict[str, float]
     baselines: dict[str, float]
     seconds: float
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C (or SIGTERM) during training: which checkpoint this run wrote last, so that the user knows what they
+    have and how to continue."""
+
+    def __init__(self, checkpoint: Path | None, epoch: int, epochs: int, resumed_from: str | None = None):
+        self.checkpoint, self.epoch, self.epochs, self.resumed_from = checkpoint, epoch, epochs, resumed_from
+        super().__init__(self.describe())
+
+    def describe(self) -> str:
+        if self.checkpoint is not None:
+            return (f'interrupted: the last checkpoint written is {self.checkpoint} (after epoch {self.epoch} of '
+                    f'{self.epochs}); continue with --resume {self.checkpoint}')
+        kept = f'; {self.resumed_from} is unchanged' if self.resumed_from else ''
+        return (f'interrupted before the end of the first epoch of this run: no checkpoint written (one is written '
+                f'after every epoch){kept}')
 
 
 def build_sources(cfg: TrainConfig) -> tuple[RGBDSource, RGBDSource, str, str]:
@@ -280,6 +298,8 @@ class _Run:
     loss_fn: Callable
     logs: _Logs
     step: int = 0
+    saved: Path | None = None  # the checkpoint this run last wrote, after epoch ``saved_epoch``
+    saved_epoch: int = 0
 
     def train_epoch(self, epoch: int) -> list[float]:
         from tqdm import tqdm
@@ -317,11 +337,19 @@ class _Run:
                               notes=f'{note}; loss {cfg.loss}; {self.step} steps of batch {cfg.batch_size}')
         config = {k: v for k, v in asdict(cfg).items() if k not in ('resume', 'extra')}
         steps_per_epoch = len(self.loader)
-        save_checkpoint(Path(cfg.out), self.model, meta, optimizer_state=self.optimizer.state_dict(),
-                        scheduler_state=self.scheduler.state_dict(),
-                        training_state={'epoch': epoch + 1, 'step': self.step, 'epochs': cfg.epochs,
-                                        'steps_per_epoch': steps_per_epoch, 'total_steps': steps_per_epoch * cfg.epochs,
-                                        'config': json.loads(json.dumps(config, default=str))})
+        # A Ctrl-C waits until the checkpoint and its .sha256 are both written (else the pair could disagree and the
+        # checkpoint be refused), and then reports this one as the last written.
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+        try:
+            save_checkpoint(Path(cfg.out), self.model, meta, optimizer_state=self.optimizer.state_dict(),
+                            scheduler_state=self.scheduler.state_dict(),
+                            training_state={'epoch': epoch + 1, 'step': self.step, 'epochs': cfg.epochs,
+                                            'steps_per_epoch': steps_per_epoch,
+                                            'total_steps': steps_per_epoch * cfg.epochs,
+                                            'config': json.loads(json.dumps(config, default=str))})
+            self.saved, self.saved_epoch = Path(cfg.out), epoch + 1
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
 
 
 def train(cfg: TrainConfig, log: Callable[[str], None] = print) -> TrainResult:
@@ -368,6 +396,8 @@ def train(cfg: TrainConfig, log: Callable[[str], None] = print) -> TrainResult:
                 f'AbsRel {held_out["abs_rel"]:.3f} RMSE {held_out["rmse"]:.3f} m '
                 f'(best constant δ1 {baselines["constant_best_delta1"]:.3f})')
             run.save(epoch, held_out, baselines, trained_on, note)
+    except KeyboardInterrupt:
+        raise TrainingInterrupted(run.saved, run.saved_epoch, cfg.epochs, cfg.resume) from None
     finally:
         logs.close()
     return TrainResult(Path(cfg.out), cfg.epochs, run.step, held_out, baselines, time.perf_counter() - started)

@@ -21,9 +21,9 @@ from sensor_msgs.msg import CameraInfo, Image
 from jdd_ros.core.camera import CameraIntrinsics
 from jdd_ros.core.floor_scale import FLOOR_TOO_NARROW, NO_FLOOR_IN_VIEW, TOO_LITTLE_FLOOR, NoFloorError
 from jdd_ros.core.ground import GroundGeometry
-from jdd_ros.depth.colorize import colorize_depth
+from jdd_ros.depth.colorize import colorize_depth, colour_scale_far
 from jdd_ros.depth.estimator import NO_CAMERA_HEIGHT, NO_CAMERA_INFO, CameraNeeded
-from jdd_ros.depth.model import build_depth_model
+from jdd_ros.depth.model import build_depth_model, trust_warnings
 from jdd_ros.io.camera_info import CameraInfoError, intrinsics_from_camera_info
 from jdd_ros.io.image_codec import fill_image, image_to_numpy, to_rgb8
 from jdd_ros.ros.inference_node import InferenceNode
@@ -99,9 +99,8 @@ class DepthNode(InferenceNode):
         else:
             log.warning(f'model file sha256 {estimator.sha256} NOT verified: nothing to check it against; set '
                         'model_sha256 (or keep the .sha256 file jdd-ros train-depth writes beside the checkpoint)')
-        if estimator.meta.trained_on == 'synthetic':
-            log.warning('!!! This depth model was trained on SYNTHETIC scenes only: its depth on real camera images '
-                        'is NOT trustworthy. Use it for plumbing tests; train on NYU Depth v2 for real use. !!!')
+        for warning in trust_warnings(estimator):
+            log.warning(warning)
         self.model = estimator
         self.aligner = estimator.floor_aligner()
         self._pub_depth = self.advertise(Image, 'depth')
@@ -137,7 +136,8 @@ class DepthNode(InferenceNode):
         self._pub_depth.publish(out)
         self.diagnostics.published(msg.header)
         if p.publish_colored:
-            colored = fill_image(Image(), colorize_depth(depth, far=p.max_depth or None), 'rgb8')
+            far = colour_scale_far(p.max_depth, est.meta.max_depth)
+            colored = fill_image(Image(), colorize_depth(depth, far), 'rgb8')
             colored.header = msg.header
             self._pub_colored.publish(colored)
         t3 = time.perf_counter()

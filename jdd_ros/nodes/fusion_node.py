@@ -6,7 +6,6 @@ header unchanged. Parameters are re-read for every pair, so ``ros2 param set`` a
 
 from __future__ import annotations
 
-import math
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -20,6 +19,7 @@ from jdd_ros.core.camera import CameraIntrinsics
 from jdd_ros.core.fusion import FusionCounters, FusionSettings, PairRefused, check_frames, fuse
 from jdd_ros.core.ground_distance import SETUP_HINTS, GroundSettings, fuse_ground
 from jdd_ros.core.image_size import CAMERA_INFO, IMAGE, DetectionImageSize, Note
+from jdd_ros.core.log_throttle import ProblemThrottle
 from jdd_ros.core.stamp_join import DEPTH, DETECTIONS, StampJoiner
 from jdd_ros.io.camera_info import CameraInfoError, camera_info_size, intrinsics_from_camera_info
 from jdd_ros.io.drawing import draw_detections
@@ -62,7 +62,7 @@ class FusionNode(ManagedNode):
         self._images: OrderedDict[int, Any] = OrderedDict()  # stamp -> Image, kept only while annotated is watched
         self._results: OrderedDict[int, Any] = OrderedDict()  # stamp -> FusionResult waiting for its image
         self._last_log, self._last_summary = time.monotonic(), ''
-        self._problems_logged: dict[str, float] = {}
+        self._problems = ProblemThrottle(REPEAT_LOG_PERIOD_S)
         self.pub_2d = self.advertise(Detection2DArray, 'detections_with_depth')
         self.pub_3d = self.advertise(Detection3DArray, 'detections_3d')
         self.pub_annotated = self.advertise(Image, 'annotated')
@@ -87,11 +87,11 @@ class FusionNode(ManagedNode):
             cause = f'camera_info: {exc.cause}'
             self.counters.bad_messages[cause] += 1
             if not exc.uncalibrated:  # malformed: ignored, so the calibration and size in use stay
-                self._problem(f'camera_info ignored: {exc}; the previous one stays in use', key=cause)
+                self._problem(f'camera_info ignored: {exc}; the previous one stays in use', cause, str(exc))
                 return
             # A driver without a calibration says so: forget the intrinsics; its image size still holds.
             self._problem(f'camera_info without calibration: {exc}; no back-projection until a calibrated one '
-                          'arrives', key=cause)
+                          'arrives', cause, str(exc))
             intrinsics = None
         if camera_info_size(msg) is not None:
             self._note(self.sizes.set(CAMERA_INFO, *camera_info_size(msg)))
@@ -107,7 +107,7 @@ class FusionNode(ManagedNode):
             self._results.clear()
             stamp = msg.header.stamp
             self._problem(f'{side} stamp jumped back to {stamp.sec}.{stamp.nanosec:09d} (looping bag or restarted '
-                          'source): join cache reset', key='time jump')
+                          'source): join cache reset', 'time jump')
         if pair is not None:
             self._fuse(*pair)
         if time.monotonic() - self._last_log > COUNTER_LOG_PERIOD_S:
@@ -126,7 +126,7 @@ class FusionNode(ManagedNode):
         except ValueError as exc:  # PairRefused, or anything else malformed in the pair: count it, go on
             cause = exc.cause if isinstance(exc, PairRefused) else 'malformed pair'
             self.counters.refused[cause] += 1
-            self._problem(f'pair refused: {exc}', key=cause)
+            self._problem(f'pair refused: {exc}', cause, str(exc))
             return
         self._publish(detections_msg, read, result, image_size)
 
@@ -149,7 +149,7 @@ class FusionNode(ManagedNode):
         unreadable = read.skipped_by_cause()
         for cause, n in unreadable.items():
             self._problem(f'detections dropped: {n} with {cause} at {_stamp_text(detections_msg.header)} (they '
-                          'cannot carry or get a distance)', key=f'detection: {cause}')
+                          'cannot carry or get a distance)', f'detection: {cause}')
         self.counters.add(result, unreadable)
         self.tracking.on_frame(result, detections_msg.header)  # before publishing: gives the detections their IDs
         self.pub_2d.publish(fused_detections_to_msg(result.kept, detections_msg.header))
@@ -184,7 +184,7 @@ class FusionNode(ManagedNode):
         except ImageFormatError as exc:
             self.counters.bad_messages[f'image: {exc.cause}'] += 1
             self._problem(f"image refused: {exc}; the detections' image size stays {self.sizes.describe()}",
-                          key=f'image: {exc.cause}')
+                          f'image: {exc.cause}', str(exc))
             return
         if self.pub_annotated.get_subscription_count() == 0:
             return
@@ -211,18 +211,14 @@ class FusionNode(ManagedNode):
             return convert(image_to_numpy(msg), msg.encoding)
         except ImageFormatError as exc:
             self.counters.bad_messages[f'{what}: {exc.cause}'] += 1
-            self._problem(f'{what} refused: {exc}', key=f'{what}: {exc.cause}')
+            self._problem(f'{what} refused: {exc}', f'{what}: {exc.cause}', str(exc))
             return None
 
-    def _problem(self, text: str, key: str | None = None) -> None:
-        """Log a bad-input problem; the same one (``key``, default the text) again only after REPEAT_LOG_PERIOD_S,
-        so that a flood stays readable (the counters keep the totals)."""
-        key = key or text
-        now = time.monotonic()
-        if now - self._problems_logged.get(key, -math.inf) >= REPEAT_LOG_PERIOD_S:
-            if len(self._problems_logged) > 100:
-                self._problems_logged.clear()
-            self._problems_logged[key] = now
+    def _problem(self, text: str, cause: str, value: str = '') -> None:
+        """Log a bad-input problem: each (``cause``, ``value``) at once, the same again only after
+        REPEAT_LOG_PERIOD_S, so that a flood stays readable and a second kind of problem is not hidden behind the
+        first (the counters keep the totals)."""
+        if self._problems.allow(cause, value, time.monotonic()):
             self.get_logger().warning(text)
 
     def _log_counters(self, final: bool = False) -> None:

@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import sys
 
+from rclpy._rclpy_pybind11 import RCLError
 from rclpy.node import Node
 from rclpy.utilities import remove_ros_args
 
 from jdd_ros.ros.lockstep_frames import LockstepFrames
 from jdd_ros.ros.messages import stamp_ns
+from jdd_ros.ros.ros_args import init_error, ros_args_problem
 from jdd_ros.ros.runtime import run_nodes
 
 USAGE = 'usage: pipeline [--without-depth] [--ros-args ...]'
@@ -44,7 +46,14 @@ def make_nodes(with_depth: bool = True) -> list[Node]:
 
 def main(args: list[str] | None = None) -> int:
     argv = list(sys.argv if args is None else args)
-    own = remove_ros_args(argv)[1:]
+    problem = ros_args_problem(argv)
+    try:
+        own = remove_ros_args(argv)[1:] if problem is None else []
+    except RCLError as exc:  # what rcl refuses beyond the remappings ros_args_problem checks
+        problem = init_error(exc)
+    if problem:
+        print(f'pipeline: {problem}', file=sys.stderr)
+        return 2
     if '-h' in own or '--help' in own:
         print(f'{USAGE}\n\n{__doc__}')
         return 0

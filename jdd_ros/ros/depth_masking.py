@@ -17,6 +17,7 @@ import numpy as np
 from rclpy.node import Node
 from sensor_msgs.msg import Image
 
+from jdd_ros.core.log_throttle import ProblemThrottle
 from jdd_ros.core.masking import mask_beyond
 from jdd_ros.io.image_codec import ImageFormatError, depth_to_metres, image_to_numpy
 from jdd_ros.ros.adaptive_qos import AdaptiveSubscription
@@ -36,6 +37,7 @@ class DepthMaskFilter:
         self._sub = None
         self._sub_lock = threading.Lock()
         self.stats = {'masked': 0, 'no_depth': 0, 'bad_depth': 0}
+        self._refusals = ProblemThrottle(5.0)  # each refused depth value logged at once, the same one every 5 s
         if subscribe_now:  # the mode is on from the start: be subscribed before the first frame
             self._subscribe()
         node.add_post_set_parameters_callback(self._on_parameters)  # switched on at run time: subscribe at once
@@ -104,8 +106,9 @@ class DepthMaskFilter:
             result = mask_beyond(rgb, depth, max_depth)
         except (ImageFormatError, ValueError) as exc:
             self.stats['bad_depth'] += 1
-            log.warning(f'mask_then_detect: depth refused ({exc}): detecting on the whole image',
-                        throttle_duration_sec=5.0)
+            if self._refusals.allow(f'depth refused: {getattr(exc, "cause", type(exc).__name__)}', str(exc),
+                                    time.monotonic()):
+                log.warning(f'mask_then_detect: depth refused ({exc}): detecting on the whole image')
             return rgb
         self.stats['masked'] += 1
         log.debug(f'masked beyond {max_depth} m: {100 * result.kept_fraction:.0f} % of the image kept')

@@ -8,11 +8,14 @@ flood of bad frames must not flood the log); the counts keep the totals and the 
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 
+from jdd_ros.core.log_throttle import ProblemThrottle
 from jdd_ros.io.image_codec import ImageFormatError
 from jdd_ros.ros.messages import stamp_ns
 
+REFUSED_LOG_PERIOD_S = 1.0  # the same refused value (an encoding, a failure) is logged again only after this
 MAX_PUBLISHERS = 64  # publishers come and go (restarted drivers, bag loops): their sequence numbers are forgotten
 
 
@@ -39,6 +42,7 @@ class FrameStats:
         self._reported = dict(self.counts)  # counts at the last summary
         self._last_seq: dict[bytes, int] = {}  # executor thread only
         self._last_stamp: int | None = None  # worker thread only
+        self._refusals = ProblemThrottle(REFUSED_LOG_PERIOD_S)  # worker thread only
 
     @property
     def counts(self) -> dict[str, int]:
@@ -134,14 +138,17 @@ class FrameStats:
 
     def refused(self, msg: Any, exc: Exception) -> None:
         """An image the worker could not infer: bad input (ImageFormatError) or a failure of the model."""
+        now = time.monotonic()
         if isinstance(exc, ImageFormatError):
             n = self._add('bad')
-            self._log.warning(f"bad image on '{self.topic}', {_frame(msg.header)} dropped: {exc} ({n} bad frame(s) "
-                              'so far)', throttle_duration_sec=1.0)
+            if self._refusals.allow(f'bad image: {exc.cause}', str(exc), now):
+                self._log.warning(f"bad image on '{self.topic}', {_frame(msg.header)} dropped: {exc} ({n} bad "
+                                  'frame(s) so far)')
         else:
             n = self._add('failed')
-            self._log.error(f'{_frame(msg.header)}: inference failed on a {msg.width}x{msg.height} {msg.encoding} '
-                            f'image ({n} so far): {type(exc).__name__}: {exc}', throttle_duration_sec=1.0)
+            if self._refusals.allow(f'inference failed: {type(exc).__name__}', str(exc), now):
+                self._log.error(f'{_frame(msg.header)}: inference failed on a {msg.width}x{msg.height} '
+                                f'{msg.encoding} image ({n} so far): {type(exc).__name__}: {exc}')
 
     def summary(self, final: bool = False) -> str | None:
         """Counts since start and mean times per frame since the last summary; None when nothing changed (an idle

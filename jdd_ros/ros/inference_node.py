@@ -9,18 +9,22 @@ pipeline the depth and detector nodes share one ``LockstepFrames`` instead, so b
 from __future__ import annotations
 
 import os
+import time
 from typing import Any
 
 from sensor_msgs.msg import Image
 
+from jdd_ros.core.silent_input import SilentInput
 from jdd_ros.ros.adaptive_qos import steady_timer
 from jdd_ros.ros.diagnostics import frame_node_diagnostics
 from jdd_ros.ros.frame_stats import FrameStats
+from jdd_ros.ros.graph import image_topics_in_graph
 from jdd_ros.ros.lockstep_frames import LockstepFrames, Member
 from jdd_ros.ros.managed_node import ManagedNode
 from jdd_ros.ros.newest_frame import NewestFrameWorker
 
 STATS_PERIOD_S = 10.0
+SILENCE_CHECK_PERIOD_S = 1.0  # how often a silent input is looked at (the ROS graph only while it is silent)
 
 
 class InferenceNode(ManagedNode):
@@ -35,6 +39,8 @@ class InferenceNode(ManagedNode):
         self._lockstep = lockstep
         self._worker: NewestFrameWorker | None = None
         self._stats_timer: Any = None
+        self._silence_timer: Any = None
+        self._silence: SilentInput | None = None
         self.diagnostics = frame_node_diagnostics(self, schema_name, lambda: (self.frames, self.model), self.params,
                                                   self.WITHHELD_CAUSES, self.diagnostic_values)
 
@@ -69,6 +75,8 @@ class InferenceNode(ManagedNode):
         else:
             self._worker = NewestFrameWorker(self.process, self._refused, name=f'{self.get_name()}_worker')
         self._stats_timer = steady_timer(self, STATS_PERIOD_S, self.frames.log_summary)
+        self._silence = SilentInput(sub.topic_name, time.monotonic())
+        self._silence_timer = steady_timer(self, SILENCE_CHECK_PERIOD_S, self._check_silence)
         self.get_logger().info(f"subscribed to '{sub.topic_name}' (reliability {self.params.current.reliability}): "
                                'waiting for images')
 
@@ -81,9 +89,10 @@ class InferenceNode(ManagedNode):
         if self._worker is not None:
             self._worker.stop(timeout=5.0)
             self._worker = None
-        if self._stats_timer is not None:
-            self.destroy_timer(self._stats_timer)
-            self._stats_timer = None
+        for timer in (self._stats_timer, self._silence_timer):
+            if timer is not None:
+                self.destroy_timer(timer)
+        self._stats_timer = self._silence_timer = None
 
     def log_final_statistics(self) -> None:
         if self.frames is not None:
@@ -101,6 +110,14 @@ class InferenceNode(ManagedNode):
         worker = self._worker
         if worker is not None:
             self.frames.received(info, worker.offer(msg))
+
+    def _check_silence(self) -> None:
+        """After SILENT_AFTER_S without a frame: one warning naming the input and the image topics that exist."""
+        now = time.monotonic()
+        if self._silence is not None and self._silence.silent(now, self.frames.counts['received']):
+            text = self._silence.report(now, image_topics_in_graph(self))
+            if text:
+                self.get_logger().warning(text)
 
     def _refused(self, msg: Image, exc: Exception) -> None:
         self.frames.refused(msg, exc)

@@ -13,16 +13,19 @@ from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
 import rclpy
+from rclpy._rclpy_pybind11 import RCLError
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.signals import SignalHandlerOptions
 
 from jdd_ros.ros.dds_config import configure_fastdds
 from jdd_ros.ros.managed_node import START_ERRORS, ManagedNode, interrupted
+from jdd_ros.ros.ros_args import init_error, ros_args_problem
 
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
 SHUTDOWN_GRACE_S = 5.0  # a node asked to stop has this long to tear down; jdd-ros launch waits 10 s before SIGTERM
 SPIN_PERIOD_S = 0.2  # how often the spin loop looks at the stop flag
+LOADING_STOP = '[jdd_ros] stopping once the model has loaded (a load cut midway can crash native libraries)\n'
 
 
 def tune_malloc() -> None:
@@ -57,6 +60,7 @@ class _Stop:
     def __init__(self) -> None:
         self.requested = threading.Event()
         self.spinning = False
+        self.loading = False  # bringing a node up (its model load): a stop waits for the end of it
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, self._handle)
 
@@ -66,14 +70,29 @@ class _Stop:
         # ended the process with a traceback and status -2.
         first = not self.requested.is_set()
         self.requested.set()
-        if first and not self.spinning:
+        if first and self.loading:
+            os.write(2, LOADING_STOP.encode())
+        elif first and not self.spinning:
+            raise KeyboardInterrupt
+
+    def bring_up(self, node: ManagedNode) -> None:
+        """``node.bring_up()`` (configure: the model load; activate), then stop here if asked meanwhile. A
+        KeyboardInterrupt raised inside a model load ran into Python code that a native library had called (torch's
+        ONNX export importing a module through nanobind): 'terminate called after throwing an instance of
+        nanobind::python_error', and the process aborted. So the load finishes first (a few seconds at most)."""
+        self.loading = True
+        try:
+            node.bring_up()
+        finally:
+            self.loading = False
+        if self.requested.is_set():
             raise KeyboardInterrupt
 
 
-def _bring_up(nodes: Sequence[Node]) -> None:
+def _bring_up(nodes: Sequence[Node], stop: _Stop) -> None:
     for node in nodes:
         if isinstance(node, ManagedNode) and node.params.current.autostart:
-            node.bring_up()
+            stop.bring_up(node)
 
 
 def _tear_down(nodes: Sequence[Node]) -> None:
@@ -87,6 +106,12 @@ def _tear_down(nodes: Sequence[Node]) -> None:
         node.destroy_node()
 
 
+def _refuse(argv: Sequence[str], problem: str) -> NoReturn:
+    """A command line that cannot start a node: one line, exit status 2 (no traceback, no ROS context yet)."""
+    print(f'{os.path.basename(argv[0]) if argv else "jdd_ros"}: {problem}', file=sys.stderr, flush=True)
+    os._exit(2)
+
+
 def run_nodes(make_nodes: Callable[[], Sequence[Node]], args: list[str] | None = None) -> NoReturn:
     """Create the nodes, bring them up, spin until Ctrl-C / SIGTERM, tear down, end the process with its status.
 
@@ -95,16 +120,23 @@ def run_nodes(make_nodes: Callable[[], Sequence[Node]], args: list[str] | None =
     explicit teardown: interpreter finalization adds nothing for a node and is where middleware threads can block.
     """
     tune_malloc()
+    argv = list(args if args is not None else sys.argv)
+    problem = ros_args_problem(argv)
+    if problem:
+        _refuse(argv, problem)
     dds = configure_fastdds()
     stop = _Stop()
-    rclpy.init(args=args if args is not None else sys.argv, signal_handler_options=SignalHandlerOptions.NO)
+    try:
+        rclpy.init(args=argv, signal_handler_options=SignalHandlerOptions.NO)
+    except RCLError as exc:  # what rcl refuses beyond the remappings checked above (a malformed -p rule, ...)
+        _refuse(argv, init_error(exc))
     logger = rclpy.logging.get_logger('jdd_ros')
     nodes: list[Node] = []
     status = 0
     try:
         nodes = list(make_nodes())
         nodes[0].get_logger().info(dds)
-        _bring_up(nodes)
+        _bring_up(nodes, stop)
         # Up: from here a stop only ends the spin loop. An interrupt raised inside rclpy's Executor constructor left a
         # half-built executor whose __del__ printed a traceback (a Ctrl-C right after "ready", test_ros2_cli).
         stop.spinning = True

@@ -389,6 +389,13 @@ def _fetch_file(session: _FetchSession, spec: ModelFile, target: Path, source_di
         + (f' ({spec.size:,} bytes)' if spec.size else '') + ' from any mirror:\n    ' + '\n    '.join(failures))
 
 
+def offline_hint(m: KnownModel) -> str:
+    """What to do without network access (an air-gapped robot, a blocked proxy): the files come from a local copy."""
+    files = ', '.join(spec.name for spec in m.files)
+    return (f'offline? copy {files} from a machine that has them (its model cache, or the mirrors above) into a '
+            f'directory and run: jdd-ros fetch-models {m.name} --from DIR')
+
+
 def fetch_model(model: str | KnownModel, directory: str | os.PathLike | None = None,
                 source_dir: str | os.PathLike | None = None, timeout: float = DEFAULT_TIMEOUT_S,
                 log: Log = print) -> ModelFiles:
@@ -414,10 +421,10 @@ def fetch_model(model: str | KnownModel, directory: str | os.PathLike | None = N
                 errors.append(exc)
     finally:
         session.close()
-    if len(errors) == 1:
-        raise errors[0]
-    if errors:
-        raise ModelError('\n'.join(str(e) for e in errors))
+    if errors:  # downloads that failed end with the way round them; a --from that failed said what was missing
+        hint = '' if source_dir else f'\n  {offline_hint(m)}'
+        kind = type(errors[0]) if len(errors) == 1 else ModelError  # one error keeps its kind (ChecksumError, ...)
+        raise kind('\n'.join(str(e) for e in errors) + hint)
     return paths
 
 
