@@ -138,7 +138,7 @@ class FusionNode(ManagedNode):
         result = fuse_ground(read.detections, FusionSettings.from_params(current), GroundSettings.from_params(current),
                              self.intrinsics, image_size)
         for cause in result.no_distance.keys() & SETUP_HINTS.keys():
-            self._problem(f'no floor distances: {cause}: {SETUP_HINTS[cause]}', key=cause)
+            self._problem(f'no floor distances: {cause}: {SETUP_HINTS[cause]}', cause)
         self._publish(msg, read, result, image_size)
         if time.monotonic() - self._last_log > COUNTER_LOG_PERIOD_S:
             self._log_counters()
