@@ -122,10 +122,12 @@ def approach(textured: bool, seconds: float = 2.5) -> list[tuple[float, Detectio
     return out
 
 
-def growth_ttc_errors(frames: list, with_images: bool) -> tuple[list[float], set[str]]:
+def growth_ttc_errors(frames: list, with_images: bool, image_every: int = 1) -> tuple[list[float], set[str]]:
     tracker, errors, cues = Tracker(), [], set()
-    for t, det, frame in frames:
-        est = tracker.update([det], 10**12 + int(t * 1e9), frame if with_images else None).estimates[0]
+    for k, (t, det, frame) in enumerate(frames):
+        grey = frame if with_images and k % image_every == 0 else None
+        est = tracker.update([det], 10**12 + int(t * 1e9), grey).estimates[0]
+        assert len(tracker.frames) <= 1  # only the frame of the track's anchor is kept
         if t >= 1.0:
             errors.append(abs(est.ttc_box_s / ((Z_START - SPEED * t) / SPEED) - 1))
             cues.add(est.scale_cue)
@@ -149,3 +151,11 @@ def test_tracker_falls_back_to_the_box_on_a_plain_object():
     boxes_only, _ = growth_ttc_errors(frames, False)
     assert cues == {BOX_CUE}
     assert with_images == pytest.approx(boxes_only)  # exactly the box cue: nothing else was measured
+
+
+def test_tracker_spans_frames_without_an_image():
+    """Images for every third frame only (an image that came after its detections): the frames between take the box
+    at its slow error's weight, and the next image measures the scale change since the last one."""
+    errors, cues = growth_ttc_errors(approach(textured=True), True, image_every=3)
+    assert cues == {IMAGE_CUE, BOX_CUE}
+    assert np.mean(errors) <= 0.05

@@ -175,16 +175,22 @@ class TrackEstimate:
 class Track:
     """One object over time: its box, distance and inverse-scale filters."""
 
-    def __init__(self, track_id: int, det: Detection, stamp_ns: int, s: TrackerSettings) -> None:
+    def __init__(self, track_id: int, det: Detection, stamp_ns: int, s: TrackerSettings,
+                 with_image: bool = False) -> None:
         self.track_id, self.class_name, self.settings = track_id, det.class_name, s
         self.first_ns = self.last_seen_ns = self.stamp_ns = stamp_ns
         self.hits = 1
         r = self._box_noise(det) ** 2
         self.box = [ConstantVelocity(v, r, 1e4, s.box_accel) for v in _box_state(det)]
         self.size0 = self.last_size = max(_size(det), 1e-6)
-        self.last_box = tuple(det.xyxy())
-        self.u, self.scale_cue, self.image_steps, self.box_steps = 1.0, BOX_CUE, 0, 0  # u: chained size0 / size
+        self.scale_cue, self.image_steps, self.box_steps = BOX_CUE, 0, 0
         self.scale = ConstantVelocity(1.0, self._scale_noise(det), 1.0, s.scale_accel)
+        self.last_u = 1.0  # the scale filter's value after the previous detection
+        # The latest detection that came with its frame's image (stamp, box, u after it): the earlier frame of the
+        # next image measurement, which spans any frames without an image in between.
+        self.anchor: tuple[int, tuple[float, ...], float] | None = None
+        if with_image:
+            self.anchor = (stamp_ns, tuple(det.xyxy()), 1.0)
         self.depth: ConstantVelocity | None = None
         self._update_depth(det)
 
@@ -218,42 +224,50 @@ class Track:
         cx, cy, w, h = (f.x for f in self.box)
         return cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2
 
-    def update(self, det: Detection, prev_grey: np.ndarray | None = None, grey: np.ndarray | None = None) -> None:
-        """Take this frame's detection; ``prev_grey`` (the frame of the track's previous detection) and ``grey``
-        (this frame), where known, measure the scale change on the image inside the box."""
+    def update(self, det: Detection, anchor_grey: np.ndarray | None = None, grey: np.ndarray | None = None) -> None:
+        """Take this frame's detection; ``anchor_grey`` (the frame of ``self.anchor``) and ``grey`` (this frame),
+        where known, measure the scale change on the image inside the box."""
         r = self._box_noise(det) ** 2
         for f, v in zip(self.box, _box_state(det)):
             f.update(v, r)
-        self._update_scale(det, prev_grey, grey)
+        self._update_scale(det, anchor_grey, grey)
         self._update_depth(det)
         self.hits += 1
         self.last_seen_ns = self.stamp_ns
 
-    def _update_scale(self, det: Detection, prev_grey: np.ndarray | None, grey: np.ndarray | None) -> None:
-        """Chain u by this frame's scale change: from the image inside the box where both frames are there and
-        enough features survive, else from the box sizes (with the box's noise model, as before images were used)."""
+    def _update_scale(self, det: Detection, anchor_grey: np.ndarray | None, grey: np.ndarray | None) -> None:
+        """Measure u: from the image inside the box where this frame's and the anchor's images are there and enough
+        features survive (u = anchor's u / scale change); else from the box sizes: u = size0 / size while the
+        track never had an image measurement (the box cue as it is without images), else the box's ratio to the
+        previous detection with the box's slow error as its noise (one such step barely moves the filter)."""
         size, box = max(_size(det), 1e-6), tuple(det.xyxy())
         change = None
-        if prev_grey is not None and grey is not None:
-            change = window_scale_change(prev_grey, grey, self.last_box, self._expected_box(box),
+        if anchor_grey is not None and grey is not None and self.anchor is not None:
+            change = window_scale_change(anchor_grey, grey, self.anchor[1], self._expected_box(box),
                                          self.settings.image_scale)
         if change is not None:
-            self.u /= change.ratio
-            r = self.u * self.u * change.variance / (change.ratio * change.ratio)
+            z = self.anchor[2] / change.ratio
+            r = z * z * change.variance / (change.ratio * change.ratio)
             self.scale_cue, self.image_steps = IMAGE_CUE, self.image_steps + 1
-        else:
-            self.u *= self.last_size / size
-            r = self._scale_noise(det) * (self.u * size / self.size0) ** 2  # as for u = size0 / size
+        elif self.image_steps == 0:
+            z, r = self.size0 / size, self._scale_noise(det)
             self.scale_cue, self.box_steps = BOX_CUE, self.box_steps + 1
-        self.scale.update(self.u, r)
-        self.last_size, self.last_box = size, box
+        else:
+            z = self.last_u * self.last_size / size
+            r = self._scale_noise(det) * (z * size / self.size0) ** 2 + (z * self.settings.box_bias_fraction) ** 2
+            self.scale_cue, self.box_steps = BOX_CUE, self.box_steps + 1
+        self.scale.update(z, r)
+        self.last_size, self.last_u = size, self.scale.x
+        if grey is not None:
+            self.anchor = (self.stamp_ns, box, self.scale.x)
 
     def _expected_box(self, box: tuple[float, ...]) -> tuple[float, ...]:
-        """The detection's box resized to the size the scale filter predicts (once it knows a rate): the first guess
-        of the image measurement, closer than the detector's size (see ``image_scale_change``)."""
+        """The detection's box resized to the size the scale filter predicts since the anchor (once it knows a
+        rate): the first guess of the image measurement, closer than the detector's size (``image_scale_change``)."""
+        anchor_box, anchor_u = self.anchor[1], self.anchor[2]
         if self.scale.updates < self.settings.min_observations or self.scale.x <= 0:
             return box
-        half = self.last_size * self.u / self.scale.x / 2
+        half = _size_of(anchor_box) * anchor_u / self.scale.x / 2
         cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
         return cx - half, cy - half, cx + half, cy + half
 
@@ -295,6 +309,10 @@ def _size(det: Detection) -> float:
     return math.sqrt(abs(det.width) * abs(det.height))
 
 
+def _size_of(box: tuple[float, ...]) -> float:
+    return math.sqrt(abs(box[2] - box[0]) * abs(box[3] - box[1]))
+
+
 def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Intersection over union of every box of ``a`` (N x 4, x1 y1 x2 y2) with every box of ``b`` (M x 4)."""
     lo = np.maximum(a[:, None, :2], b[None, :, :2])
@@ -326,7 +344,7 @@ class Tracker:
     last_stamp_ns: int | None = None
     next_id: int = 1
     resets: int = 0
-    # stamp -> grey frame, only those in which a live track was last detected (the earlier frame of its next scale
+    # stamp -> grey frame, only those holding a live track's anchor (the earlier frame of its next scale
     # measurement): at most one per frame of max_age_s, usually one
     frames: dict[int, np.ndarray] = field(default_factory=dict)
 
@@ -356,20 +374,20 @@ class Tracker:
                 out.estimates.append(None)
                 continue
             if track is None:
-                track = Track(self.next_id, det, stamp_ns, self.settings)
+                track = Track(self.next_id, det, stamp_ns, self.settings, grey is not None)
                 self.next_id += 1
                 self.tracks.append(track)
             else:
-                track.update(det, self.frames.get(track.last_seen_ns), grey)
+                track.update(det, self.frames.get(track.anchor[0]) if track.anchor else None, grey)
             out.estimates.append(track.estimate())
         self._keep_frame(stamp_ns, grey)
         return out
 
     def _keep_frame(self, stamp_ns: int, grey: np.ndarray | None) -> None:
-        """Keep ``grey`` while a track was last detected in it; forget every frame no live track needs."""
+        """Keep ``grey`` while a track's anchor is in it; forget every frame no live track needs."""
         if grey is not None:
             self.frames[stamp_ns] = grey
-        needed = {t.last_seen_ns for t in self.tracks}
+        needed = {t.anchor[0] for t in self.tracks if t.anchor is not None}
         self.frames = {k: v for k, v in self.frames.items() if k in needed}
 
     def _associate(self, detections: Sequence[Detection]) -> dict[int, Track]:
