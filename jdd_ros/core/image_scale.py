@@ -41,6 +41,7 @@ class ScaleSettings:
     min_spacing_px: float = 4.0  # between two features
     inset: float = 0.15  # this fraction of the box's width / height on each side is not searched (background)
     window_px: int = 15  # Lucas-Kanade window (pixels, odd)
+    iterations: int = 30  # Lucas-Kanade iterations per level at most
     levels: int = 2  # pyramid levels above the image: about window_px * 2**levels / 2 pixels from the first guess
     margin: float = 0.25  # ``window_scale_change``: the window around both boxes, this fraction of their size ...
     margin_px: int = 16  # ... plus this many pixels (room for the tracker's window and a wrong first guess)
@@ -133,7 +134,7 @@ def _track(prev: np.ndarray, cur: np.ndarray, p0: np.ndarray, guess: np.ndarray,
     """The points of ``p0`` that Lucas-Kanade tracks into ``cur`` (starting from ``guess``) and back to within
     ``fb_max_px``: (N x 2, N x 2)."""
     lk = {'winSize': (s.window_px, s.window_px), 'maxLevel': s.levels,
-          'criteria': (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 30, 0.01)}
+          'criteria': (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, s.iterations, 0.01)}
     p1, ok1, _ = cv2.calcOpticalFlowPyrLK(prev, cur, p0, guess, flags=cv2.OPTFLOW_USE_INITIAL_FLOW, **lk)
     back, ok2, _ = cv2.calcOpticalFlowPyrLK(cur, prev, p1, p0.copy(), flags=cv2.OPTFLOW_USE_INITIAL_FLOW, **lk)
     fb = np.linalg.norm((back - p0).reshape(-1, 2), axis=1)
