@@ -170,16 +170,20 @@ def _box(o):
 def test_time_to_contact_over_dds_is_within_10_percent(approach_bag, replayed):
     written, zooms, objects, cam = approach_bag
     messages = replayed[0]
-    errors = []
+    errors, growth = [], []
     for k, msg in enumerate(_passes(messages['tracks'])[0]):
         t = (_stamp(msg) - written.stamps_ns[0]) / 1e9
         for o in msg.objects:
             if o.age >= 1.0 and truth_object(_box(o), objects, zooms[k], cam) is not None:
                 errors.append(abs(o.time_to_contact / (Z0 / SPEED - t) - 1))
+                growth.append(abs(o.time_to_contact_box / (Z0 / SPEED - t) - 1))
                 assert o.time_to_contact_variance > 0 and o.hits >= 1
     print(f'over DDS: TTC relative error mean {np.mean(errors):.3f}, p95 {np.percentile(errors, 95):.3f}, '
-          f'n {len(errors)}')
+          f'n {len(errors)}; growth cue alone mean {np.mean(growth):.3f}, p95 {np.percentile(growth, 95):.3f}')
     assert len(errors) >= 40 and np.mean(errors) <= 0.10
+    # The growth cue alone, on the image of the detections' stamp (measured: mean 2.5 %; the issue asks 15 %; an
+    # image that arrives after its detections leaves that frame to the box, and the next image spans the gap).
+    assert np.mean(growth) <= 0.15
 
 
 def test_min_ttc_set_at_run_time_changes_the_alerts_from_the_next_frame(replayed):

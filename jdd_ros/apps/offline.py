@@ -24,6 +24,7 @@ from jdd_ros.core.detection import Detection
 from jdd_ros.core.floor_scale import NoFloorError
 from jdd_ros.core.fusion import FLOOR, NO_VALID_DEPTH, FusionResult, FusionSettings, fuse
 from jdd_ros.core.ground_distance import GroundSettings, fuse_ground
+from jdd_ros.core.image_scale import to_grey
 from jdd_ros.core.masking import mask_beyond
 from jdd_ros.core.tracking import Tracker, track_of, track_result
 from jdd_ros.depth.estimator import CameraNeeded
@@ -417,7 +418,7 @@ def process(pipeline: Pipeline, frames: Iterable[InputFrame], outputs: Annotated
             summary.no_depth_causes[exc.cause] += 1
             continue
         if item.timed:  # IDs, range rate, TTC over the frames' stamps; an image folder has no time: left empty
-            track_result(pipeline.tracker, out.result, item.stamp_ns)
+            track_result(pipeline.tracker, out.result, item.stamp_ns, to_grey(frame.rgb))  # growth on the image
         outputs.write(item, out, annotate(out))
         for det, reason in [(d, '') for d in out.result.kept] + out.result.dropped_with_reasons():
             writer.writerow(_csv_row(item, det, reason))

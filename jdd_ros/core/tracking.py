@@ -17,9 +17,15 @@ step from the stamps) run on:
 - the box (centre x, y, width, height in pixels): predicts where the object is for the association, so a crossing
   or briefly occluded object is found again where it went;
 - the distance (any depth source): smoothed distance, range rate (m/s, negative = closing) and TTC = -z / (dz/dt);
-- the inverse box scale u = size0 / size (size = sqrt(width * height)), proportional to the distance for a rigid
+- the inverse scale u = size0 / size (size = sqrt(width * height)), proportional to the distance for a rigid
   object, so TTC = -u / (du/dt) needs no depth at all. It is the box-growth cue TTC = dt / (scale - 1) of two frames,
   filtered over all frames: for an object approaching at constant speed u falls linearly, so the model is exact.
+  Each frame measures the scale change since the track's previous detection, and u is chained from it
+  (u_k = u_{k-1} / scale_k). Where the caller gives the frames' grey images, the scale change is measured on the
+  texture inside the box (``core.image_scale``: features tracked by Lucas-Kanade, median ratio of their distances),
+  far more precise than the detector's box edges; where it has no image, or too few features survive, the ratio of
+  the box sizes is used (chained over box ratios only, that is u = size0 / size exactly), and the estimate says
+  which (``TrackEstimate.scale_cue``).
 
 Both TTC cues are combined by inverse-variance weighting of their closing rates 1/TTC (well-defined when the object
 is not closing: rate <= 0 means no contact, TTC = +inf). Variances follow by first-order propagation.
@@ -36,12 +42,14 @@ from scipy.optimize import linear_sum_assignment
 
 from jdd_ros.core.detection import Detection
 from jdd_ros.core.fusion import FusionResult
+from jdd_ros.core.image_scale import ScaleSettings, window_scale_change
 
 TRACK = 'track'  # the key of a detection's TrackEstimate in Detection.extra (see track_result)
 NOT_CLOSING = math.inf  # time_to_contact of an object that is not coming closer
 NOISE_ADAPTATION = 0.2  # weight of each new innovation in a filter's running noise estimate
 DEPTH_GATE = 5.0  # a box distance this many standard deviations from the track's prediction is refused ...
 GATE_RESTART = 3  # ... unless this many in a row are: then the distance filter restarts from the new value
+IMAGE_CUE, BOX_CUE = 'image', 'box'  # what measured a track's latest scale change (TrackEstimate.scale_cue)
 
 
 @dataclass(frozen=True)
@@ -61,6 +69,10 @@ class TrackerSettings:
     # gets this relative size error over the track's age as a variance floor, so that where a distance exists it
     # dominates the combination as its accuracy warrants.
     box_bias_fraction: float = 0.2
+    # The image-measured scale (core.image_scale) has no such slow error; what is left is the drift of the chained
+    # ratios. The floor is a mix of both by the share of the track's scale steps each cue measured.
+    image_bias_fraction: float = 0.02
+    image_scale: ScaleSettings = field(default_factory=ScaleSettings)  # feature tracking inside the boxes
     min_observations: int = 3  # rates (range rate, TTC) are reported after this many measurements of their cue
 
 
@@ -155,20 +167,30 @@ class TrackEstimate:
     ttc_s: float = math.nan  # combined cues
     ttc_variance: float = math.nan
     ttc_depth_s: float = math.nan  # from the distance history alone
-    ttc_box_s: float = math.nan  # from the box growth alone
+    ttc_box_s: float = math.nan  # from the growth alone (of the image inside the box, or of the box: scale_cue)
+    scale_cue: str = BOX_CUE  # IMAGE_CUE: the latest scale change was measured on the image inside the box
+    image_scale_share: float = 0.0  # the share of the track's scale changes measured on the image
 
 
 class Track:
     """One object over time: its box, distance and inverse-scale filters."""
 
-    def __init__(self, track_id: int, det: Detection, stamp_ns: int, s: TrackerSettings) -> None:
+    def __init__(self, track_id: int, det: Detection, stamp_ns: int, s: TrackerSettings,
+                 with_image: bool = False) -> None:
         self.track_id, self.class_name, self.settings = track_id, det.class_name, s
         self.first_ns = self.last_seen_ns = self.stamp_ns = stamp_ns
         self.hits = 1
         r = self._box_noise(det) ** 2
         self.box = [ConstantVelocity(v, r, 1e4, s.box_accel) for v in _box_state(det)]
-        self.size0 = max(_size(det), 1e-6)
+        self.size0 = self.last_size = max(_size(det), 1e-6)
+        self.scale_cue, self.image_steps, self.box_steps = BOX_CUE, 0, 0
         self.scale = ConstantVelocity(1.0, self._scale_noise(det), 1.0, s.scale_accel)
+        self.last_u = 1.0  # the scale filter's value after the previous detection
+        # The latest detection that came with its frame's image (stamp, box, u after it): the earlier frame of the
+        # next image measurement, which spans any frames without an image in between.
+        self.anchor: tuple[int, tuple[float, ...], float] | None = None
+        if with_image:
+            self.anchor = (stamp_ns, tuple(det.xyxy()), 1.0)
         self.depth: ConstantVelocity | None = None
         self._update_depth(det)
 
@@ -202,14 +224,58 @@ class Track:
         cx, cy, w, h = (f.x for f in self.box)
         return cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2
 
-    def update(self, det: Detection) -> None:
+    def update(self, det: Detection, anchor_grey: np.ndarray | None = None, grey: np.ndarray | None = None) -> None:
+        """Take this frame's detection; ``anchor_grey`` (the frame of ``self.anchor``) and ``grey`` (this frame),
+        where known, measure the scale change on the image inside the box."""
         r = self._box_noise(det) ** 2
         for f, v in zip(self.box, _box_state(det)):
             f.update(v, r)
-        self.scale.update(self.size0 / max(_size(det), 1e-6), self._scale_noise(det))
+        self._update_scale(det, anchor_grey, grey)
         self._update_depth(det)
         self.hits += 1
         self.last_seen_ns = self.stamp_ns
+
+    def _update_scale(self, det: Detection, anchor_grey: np.ndarray | None, grey: np.ndarray | None) -> None:
+        """Measure u: from the image inside the box where this frame's and the anchor's images are there and enough
+        features survive (u = anchor's u / scale change); else from the box sizes: u = size0 / size while the
+        track never had an image measurement (the box cue as it is without images), else the box's ratio to the
+        previous detection with the box's slow error as its noise (one such step barely moves the filter)."""
+        size, box = max(_size(det), 1e-6), tuple(det.xyxy())
+        change = None
+        if anchor_grey is not None and grey is not None and self.anchor is not None:
+            change = window_scale_change(anchor_grey, grey, self.anchor[1], self._expected_box(box),
+                                         self.settings.image_scale)
+        if change is not None:
+            z = self.anchor[2] / change.ratio
+            r = z * z * change.variance / (change.ratio * change.ratio)
+            self.scale_cue, self.image_steps = IMAGE_CUE, self.image_steps + 1
+        elif self.image_steps == 0:
+            z, r = self.size0 / size, self._scale_noise(det)
+            self.scale_cue, self.box_steps = BOX_CUE, self.box_steps + 1
+        else:
+            z = self.last_u * self.last_size / size
+            r = self._scale_noise(det) * (z * size / self.size0) ** 2 + (z * self.settings.box_bias_fraction) ** 2
+            self.scale_cue, self.box_steps = BOX_CUE, self.box_steps + 1
+        self.scale.update(z, r)
+        self.last_size, self.last_u = size, self.scale.x
+        if grey is not None:
+            self.anchor = (self.stamp_ns, box, self.scale.x)
+
+    def _expected_box(self, box: tuple[float, ...]) -> tuple[float, ...]:
+        """The detection's box resized to the size the scale filter predicts since the anchor (once it knows a
+        rate): the first guess of the image measurement, closer than the detector's size (``image_scale_change``)."""
+        anchor_box, anchor_u = self.anchor[1], self.anchor[2]
+        if self.scale.updates < self.settings.min_observations or self.scale.x <= 0:
+            return box
+        half = _size_of(anchor_box) * anchor_u / self.scale.x / 2
+        cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+        return cx - half, cy - half, cx + half, cy + half
+
+    def _scale_bias(self) -> float:
+        """The relative slow error of u: the box's and the image's, by the share of the steps each measured."""
+        steps = self.image_steps + self.box_steps
+        share = self.image_steps / steps if steps else 0.0
+        return share * self.settings.image_bias_fraction + (1.0 - share) * self.settings.box_bias_fraction
 
     def estimate(self) -> TrackEstimate:
         n = self.settings.min_observations
@@ -217,7 +283,7 @@ class Track:
         depth_rate = box_rate = (math.nan, math.nan)
         if self.scale.updates >= n:
             rate, var = closing_rate(self.scale)
-            box_rate = (rate, var + (self.settings.box_bias_fraction / max(out.age_s, 1e-3)) ** 2)
+            box_rate = (rate, var + (self._scale_bias() / max(out.age_s, 1e-3)) ** 2)
         if self.depth is not None:
             z, var_z = self.depth.x, self.depth.pxx
             out.distance_m, out.distance_variance = z, var_z
@@ -229,6 +295,8 @@ class Track:
         out.ttc_depth_s = ttc_from_rate(*depth_rate)[0]
         out.ttc_box_s = ttc_from_rate(*box_rate)[0]
         out.ttc_s, out.ttc_variance = ttc_from_rate(*combine(depth_rate, box_rate))
+        steps = self.image_steps + self.box_steps
+        out.scale_cue, out.image_scale_share = self.scale_cue, self.image_steps / steps if steps else 0.0
         return out
 
 
@@ -239,6 +307,10 @@ def _box_state(det: Detection) -> tuple[float, float, float, float]:
 
 def _size(det: Detection) -> float:
     return math.sqrt(abs(det.width) * abs(det.height))
+
+
+def _size_of(box: tuple[float, ...]) -> float:
+    return math.sqrt(abs(box[2] - box[0]) * abs(box[3] - box[1]))
 
 
 def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -272,13 +344,18 @@ class Tracker:
     last_stamp_ns: int | None = None
     next_id: int = 1
     resets: int = 0
+    # stamp -> grey frame, only those holding a live track's anchor (the earlier frame of its next scale
+    # measurement): at most one per frame of max_age_s, usually one
+    frames: dict[int, np.ndarray] = field(default_factory=dict)
 
     def reset(self) -> None:
         """Forget every track; IDs start again at 1 (a looped bag gets the IDs of its first pass)."""
-        self.tracks, self.last_stamp_ns, self.next_id = [], None, 1
+        self.tracks, self.last_stamp_ns, self.next_id, self.frames = [], None, 1, {}
 
-    def update(self, detections: Sequence[Detection], stamp_ns: int) -> TrackerUpdate:
+    def update(self, detections: Sequence[Detection], stamp_ns: int, grey: np.ndarray | None = None) -> TrackerUpdate:
         """Associate the frame's detections with the tracks, update them, and return one estimate per detection.
+        ``grey``, the frame's image (grey uint8, the detections' pixels; ``core.image_scale.to_grey``), lets the
+        scale change be measured on the image inside the boxes; without it the box sizes measure it.
         A stamp not newer than the previous frame's resets the tracks first (``TrackerUpdate.reset``)."""
         out = TrackerUpdate([], previous_stamp_ns=self.last_stamp_ns)
         if self.last_stamp_ns is not None and stamp_ns <= self.last_stamp_ns:
@@ -297,13 +374,21 @@ class Tracker:
                 out.estimates.append(None)
                 continue
             if track is None:
-                track = Track(self.next_id, det, stamp_ns, self.settings)
+                track = Track(self.next_id, det, stamp_ns, self.settings, grey is not None)
                 self.next_id += 1
                 self.tracks.append(track)
             else:
-                track.update(det)
+                track.update(det, self.frames.get(track.anchor[0]) if track.anchor else None, grey)
             out.estimates.append(track.estimate())
+        self._keep_frame(stamp_ns, grey)
         return out
+
+    def _keep_frame(self, stamp_ns: int, grey: np.ndarray | None) -> None:
+        """Keep ``grey`` while a track's anchor is in it; forget every frame no live track needs."""
+        if grey is not None:
+            self.frames[stamp_ns] = grey
+        needed = {t.anchor[0] for t in self.tracks if t.anchor is not None}
+        self.frames = {k: v for k, v in self.frames.items() if k in needed}
 
     def _associate(self, detections: Sequence[Detection]) -> dict[int, Track]:
         """detection index -> its track: maximum total IoU with predicted boxes, same class, IoU >= min_iou."""
@@ -326,11 +411,13 @@ def _finite_box(det: Detection) -> list[float]:
     return det.xyxy() if _finite(det) else [0.0, 0.0, 0.0, 0.0]  # overlaps nothing: never associated
 
 
-def track_result(tracker: Tracker, result: FusionResult, stamp_ns: int) -> TrackerUpdate:
+def track_result(tracker: Tracker, result: FusionResult, stamp_ns: int,
+                 grey: np.ndarray | None = None) -> TrackerUpdate:
     """Track one fused frame: every detection, kept or dropped (an object keeps its ID when it crosses max_depth),
-    each getting its track ID as ``Detection.id`` and its estimate as ``extra[TRACK]`` (see ``track_of``)."""
+    each getting its track ID as ``Detection.id`` and its estimate as ``extra[TRACK]`` (see ``track_of``).
+    ``grey``: the frame's grey image where the caller has it (see ``Tracker.update``)."""
     detections = result.kept + result.dropped_far + result.dropped_near + result.dropped_unmeasured
-    update = tracker.update(detections, stamp_ns)
+    update = tracker.update(detections, stamp_ns, grey)
     for det, est in zip(detections, update.estimates):
         det.id = str(est.track_id) if est is not None else ''  # untracked (no finite box): no ID to clash with one
         if est is not None:

@@ -186,6 +186,7 @@ class FusionNode(ManagedNode):
             self._problem(f"image refused: {exc}; the detections' image size stays {self.sizes.describe()}",
                           f'image: {exc.cause}', str(exc))
             return
+        self.tracking.on_image(msg)  # the grey frame for the growth cue of the detections of its stamp
         if self.pub_annotated.get_subscription_count() == 0:
             return
         stamp = stamp_ns(msg.header)

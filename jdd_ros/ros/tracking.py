@@ -9,12 +9,15 @@
   an observation source of the voxel layer.
 
 All carry the input image's header. The tracker (``jdd_ros.core.tracking``) follows header stamps only; a stamp that
-goes back resets it, logged.
+goes back resets it, logged. The growth cue measures the scale change on the image inside the boxes where the
+``image`` message of the detections' stamp has arrived (the latest IMAGES_KEPT grey frames are kept by stamp; the
+camera's image usually comes before the detections made from it), and on the box sizes where it has not.
 """
 
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
 from typing import Any
 
 import numpy as np
@@ -23,10 +26,13 @@ from sensor_msgs.msg import PointCloud2, PointField
 
 from jdd_ros.core.detection import Detection
 from jdd_ros.core.fusion import FusionResult
+from jdd_ros.core.image_scale import to_grey
 from jdd_ros.core.tracking import Tracker, TrackEstimate, objects_summary, track_of, track_result
+from jdd_ros.io.image_codec import image_to_numpy, to_rgb8
 from jdd_ros.ros.messages import stamp_ns
 
 TRACKS_TOPIC, ALERTS_TOPIC, POINTS_TOPIC = 'tracks', 'ttc_alerts', 'detections_points'
+IMAGES_KEPT = 4  # grey frames waiting for the detections of their stamp (a detector lags the camera by 1-2 frames)
 
 
 def tracked_object(det: Detection, est: TrackEstimate) -> TrackedObject:
@@ -69,11 +75,19 @@ class ObjectTracking:
         self.pub_tracks = node.advertise(TrackedObjectArray, TRACKS_TOPIC)
         self.pub_alerts = node.advertise(TrackedObjectArray, ALERTS_TOPIC)
         self.pub_points = node.advertise(PointCloud2, POINTS_TOPIC)
+        self.greys: OrderedDict[int, np.ndarray] = OrderedDict()  # stamp -> grey frame, the latest IMAGES_KEPT
+
+    def on_image(self, msg: Any) -> None:
+        """Keep a checked colour image (``colour_image_size`` passed) as a grey frame for the detections of its
+        stamp."""
+        self.greys[stamp_ns(msg.header)] = to_grey(to_rgb8(image_to_numpy(msg), msg.encoding))
+        while len(self.greys) > IMAGES_KEPT:
+            self.greys.popitem(last=False)
 
     def on_frame(self, result: FusionResult, header: Any) -> None:
         """Track one fused frame (``core.tracking.track_result``: the detections get their track IDs), publish the
         kept ones' tracks, alerts and points."""
-        update = track_result(self.tracker, result, stamp_ns(header))
+        update = track_result(self.tracker, result, stamp_ns(header), self.greys.pop(stamp_ns(header), None))
         if update.reset:
             previous = update.previous_stamp_ns
             self.node.get_logger().warning(

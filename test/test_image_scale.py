@@ -1,0 +1,161 @@
+"""The scale change of an object measured on the image inside its box (core.image_scale), and the tracker's growth
+cue built on it (core.tracking): synthetic textures scaled by known factors, the truth known by construction."""
+
+from __future__ import annotations
+
+import math
+
+import cv2
+import numpy as np
+import pytest
+
+from jdd_ros.core.detection import Detection
+from jdd_ros.core.image_scale import image_scale_change, to_grey, window_scale_change
+from jdd_ros.core.tracking import BOX_CUE, IMAGE_CUE, Tracker
+
+
+def texture(size: int, seed: int = 0) -> np.ndarray:
+    """Blurred random noise stretched to 0..255: texture with corners everywhere, like a cluttered object."""
+    rng = np.random.default_rng(seed)
+    noise = cv2.GaussianBlur(rng.uniform(0, 255, (size, size)).astype(np.float32), (0, 0), 2.0)
+    return cv2.normalize(noise, None, 0, 255, cv2.NORM_MINMAX).astype(np.uint8)
+
+
+def similarity(image: np.ndarray, s: float, centre: tuple[float, float], shift: tuple[float, float],
+               border: int = cv2.BORDER_REFLECT) -> np.ndarray:
+    """``image`` scaled by ``s`` about ``centre``, then moved by ``shift`` pixels (bilinear)."""
+    cx, cy = centre
+    m = np.array([[s, 0.0, (1 - s) * cx + shift[0]], [0.0, s, (1 - s) * cy + shift[1]]])
+    return cv2.warpAffine(image, m, (image.shape[1], image.shape[0]), flags=cv2.INTER_LINEAR, borderMode=border)
+
+
+@pytest.mark.parametrize('s', [0.95, 0.98, 1.0, 1.01, 1.02, 1.05, 1.1])
+def test_scale_of_a_texture_scaled_by_a_known_factor(s):
+    img = texture(240)
+    rng = np.random.default_rng(int(s * 1000))
+    moved = similarity(img, s, (118.3, 121.7), (3.5, -2.25)).astype(np.float64) + rng.normal(0, 2.0, img.shape)
+    cur = np.clip(moved, 0, 255).astype(np.uint8)
+    change = image_scale_change(img, cur, (70.0, 70.0, 170.0, 170.0))
+    assert change is not None and change.points >= 30
+    # within 1 % of the growth (5e-4 at least): a frame-to-frame TTC error of 1 % from this alone
+    assert change.ratio == pytest.approx(s, rel=max(5e-4, 0.01 * abs(s - 1)))
+    sigma = math.sqrt(change.variance)
+    assert 0 < sigma < 2e-3 and abs(change.ratio - s) <= 4 * sigma + 1e-4  # the variance says how good it is
+
+
+def test_first_guess_lets_a_large_motion_be_tracked():
+    """An object that moved 60 px between frames: found from its detection box as the first guess."""
+    img = texture(320, seed=1)
+    cur = similarity(img, 1.03, (100.0, 160.0), (60.0, 0.0))
+    box = (60.0, 120.0, 140.0, 200.0)
+    expected = (60.0 - 1.2 + 60.0, 120.0 - 1.2, 140.0 + 1.2 + 60.0, 200.0 + 1.2)  # the detection: centre, size
+    change = image_scale_change(img, cur, box, expected)
+    assert change is not None and change.ratio == pytest.approx(1.03, rel=5e-4)
+
+
+def test_background_inside_the_box_does_not_bias_it():
+    """A textured object growing by 4 % in front of a background that does not (far away); its box holds a margin
+    of background on every side: the inset keeps the features off the occlusion edge (high-contrast corners that
+    move with neither), and the median of the pair ratios follows the object."""
+    background, obj = texture(300, seed=2), texture(300, seed=3)
+    inside = np.zeros((300, 300), np.uint8)
+    inside[100:200, 100:200] = 255
+    frames = []
+    for s in (1.0, 1.04):
+        grown_obj = similarity(obj, s, (150.0, 150.0), (0.0, 0.0))
+        grown_mask = similarity(inside, s, (150.0, 150.0), (0.0, 0.0), border=cv2.BORDER_CONSTANT) > 127
+        frames.append(np.where(grown_mask, grown_obj, background))
+    box = (85.0, 85.0, 215.0, 215.0)  # 15 px of background on each side (11.5 % of the box), as a detector's box
+    change = image_scale_change(frames[0], frames[1], box)
+    assert change is not None and change.ratio == pytest.approx(1.04, rel=5e-4)
+
+
+def test_plain_or_tiny_boxes_give_no_measurement():
+    flat = np.full((200, 200), 128, np.uint8)
+    assert image_scale_change(flat, flat, (50.0, 50.0, 150.0, 150.0)) is None  # no features: the caller uses boxes
+    img = texture(200)
+    assert image_scale_change(img, img, (100.0, 100.0, 104.0, 104.0)) is None  # too small to hold enough
+    with pytest.raises(ValueError, match='one size'):
+        image_scale_change(img, img[:100], (50.0, 50.0, 150.0, 150.0))
+
+
+def test_window_of_whole_frames():
+    frame = texture(480, seed=4)[:, :]
+    frame = np.hstack([frame, texture(480, seed=5)[:, :160]])  # 640 x 480
+    cur = similarity(frame, 1.025, (319.5, 239.5), (0.0, 0.0))
+    box = (200.0, 150.0, 300.0, 250.0)
+    grown = tuple(319.5 + 1.025 * (v - 319.5) if i % 2 == 0 else 239.5 + 1.025 * (v - 239.5) for i, v in enumerate(box))
+    change = window_scale_change(frame, cur, box, grown)
+    assert change is not None and change.ratio == pytest.approx(1.025, rel=5e-4)
+    assert window_scale_change(frame, cur[:, :600], box, grown) is None  # the camera changed its resolution
+    assert window_scale_change(frame, cur, (700.0, 500.0, 800.0, 600.0), (700.0, 500.0, 800.0, 600.0)) is None
+    assert window_scale_change(frame, cur, box, (math.nan,) * 4) is None
+
+
+def test_to_grey():
+    rgb = np.zeros((4, 5, 3), np.uint8)
+    rgb[..., 1] = 200
+    grey = to_grey(rgb)
+    assert grey.shape == (4, 5) and grey.dtype == np.uint8 and int(grey[0, 0]) == round(0.587 * 200)
+    assert to_grey(grey) is not None and to_grey(grey).shape == (4, 5)
+
+
+# A textured object 0.6 m wide approaching a camera (fx 525) from 4 m at 0.8 m/s, 10 Hz, before a far background;
+# its detector boxes err slowly in size like yolov4-tiny's (+-10 %, period 1.2 s).
+FX, Z_START, SPEED, SIDE_M = 525.0, 4.0, 0.8, 0.6
+
+
+def approach(textured: bool, seconds: float = 2.5) -> list[tuple[float, Detection, np.ndarray]]:
+    background = cv2.resize(texture(240, seed=6), (640, 480))
+    obj = texture(400, seed=7) if textured else np.full((400, 400), 200, np.uint8)
+    out = []
+    for k in range(int(seconds * 10) + 1):
+        t = k / 10
+        side = FX * SIDE_M / (Z_START - SPEED * t)  # pixels
+        scale = side / 400
+        m = np.array([[scale, 0.0, 320 - scale * 200], [0.0, scale, 240 - scale * 200]])
+        drawn = cv2.warpAffine(obj, m, (640, 480), flags=cv2.INTER_LINEAR)
+        mask = cv2.warpAffine(np.full((400, 400), 255, np.uint8), m, (640, 480), flags=cv2.INTER_NEAREST) > 0
+        frame = np.where(mask, drawn, background)
+        half = side / 2 * (1 + 0.1 * math.sin(2 * math.pi * t / 1.2))
+        out.append((t, Detection('box', 0.9, 320 - half, 240 - half, 320 + half, 240 + half), frame))
+    return out
+
+
+def growth_ttc_errors(frames: list, with_images: bool, image_every: int = 1) -> tuple[list[float], set[str]]:
+    tracker, errors, cues = Tracker(), [], set()
+    for k, (t, det, frame) in enumerate(frames):
+        grey = frame if with_images and k % image_every == 0 else None
+        est = tracker.update([det], 10**12 + int(t * 1e9), grey).estimates[0]
+        assert len(tracker.frames) <= 1  # only the frame of the track's anchor is kept
+        if t >= 1.0:
+            errors.append(abs(est.ttc_box_s / ((Z_START - SPEED * t) / SPEED) - 1))
+            cues.add(est.scale_cue)
+    return errors, cues
+
+
+def test_tracker_growth_cue_from_the_image_despite_biased_boxes():
+    frames = approach(textured=True)
+    with_images, cues = growth_ttc_errors(frames, True)
+    boxes_only, box_cues = growth_ttc_errors(frames, False)
+    print(f'growth TTC mean error: image {np.mean(with_images):.3f}, boxes {np.mean(boxes_only):.3f}')
+    assert cues == {IMAGE_CUE} and box_cues == {BOX_CUE}
+    assert np.mean(with_images) <= 0.05 and max(with_images) <= 0.10
+    assert np.mean(boxes_only) > 2 * np.mean(with_images)  # what the images are for
+
+
+def test_tracker_falls_back_to_the_box_on_a_plain_object():
+    """No texture to track: the box sizes measure the growth, and the estimate says so."""
+    frames = approach(textured=False)
+    with_images, cues = growth_ttc_errors(frames, True)
+    boxes_only, _ = growth_ttc_errors(frames, False)
+    assert cues == {BOX_CUE}
+    assert with_images == pytest.approx(boxes_only)  # exactly the box cue: nothing else was measured
+
+
+def test_tracker_spans_frames_without_an_image():
+    """Images for every third frame only (an image that came after its detections): the frames between take the box
+    at its slow error's weight, and the next image measures the scale change since the last one."""
+    errors, cues = growth_ttc_errors(approach(textured=True), True, image_every=3)
+    assert cues == {IMAGE_CUE, BOX_CUE}
+    assert np.mean(errors) <= 0.05
