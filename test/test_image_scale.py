@@ -159,3 +159,53 @@ def test_tracker_spans_frames_without_an_image():
     errors, cues = growth_ttc_errors(approach(textured=True), True, image_every=3)
     assert cues == {IMAGE_CUE, BOX_CUE}
     assert np.mean(errors) <= 0.05
+
+
+def approach_of_four(seconds: float = 2.5) -> list[tuple[float, list[Detection], np.ndarray]]:
+    """Four textured objects (a 2x2 grid) approaching as in ``approach``, boxes with the same slow size error."""
+    background = cv2.resize(texture(240, seed=6), (640, 480))
+    objects = [texture(400, seed=10 + i) for i in range(4)]
+    centres = [(160, 120), (480, 120), (160, 360), (480, 360)]
+    out = []
+    for k in range(int(seconds * 10) + 1):
+        t = k / 10
+        side = FX * SIDE_M / (Z_START - SPEED * t)
+        scale, frame, dets = side / 400, background.copy(), []
+        for obj, (cx, cy) in zip(objects, centres):
+            m = np.array([[scale, 0.0, cx - scale * 200], [0.0, scale, cy - scale * 200]])
+            mask = cv2.warpAffine(np.full((400, 400), 255, np.uint8), m, (640, 480), flags=cv2.INTER_NEAREST) > 0
+            frame = np.where(mask, cv2.warpAffine(obj, m, (640, 480), flags=cv2.INTER_LINEAR), frame)
+            half = side / 2 * (1 + 0.1 * math.sin(2 * math.pi * t / 1.2))
+            dets.append(Detection('box', 0.9, cx - half, cy - half, cx + half, cy + half))
+        out.append((t, dets, frame))
+    return out
+
+
+@pytest.mark.parametrize('budget', [1, 2])
+def test_an_image_budget_caps_the_measurements_of_a_frame_and_every_track_gets_its_turn(budget):
+    """ttc_image_objects: at most ``budget`` boxes are measured on the image per frame, the longest unmeasured
+    first; each track's measurement then spans the frames it waited, so the growth cue stays accurate."""
+    tracker, errors, per_track = Tracker(), [], {}
+    for t, dets, frame in approach_of_four():
+        before = {tr.track_id: tr.image_steps for tr in tracker.tracks}
+        estimates = tracker.update(dets, 10**12 + int(t * 1e9), frame, image_budget=budget).estimates
+        measured = [tr.track_id for tr in tracker.tracks if tr.image_steps > before.get(tr.track_id, 0)]
+        assert len(measured) <= budget
+        for track_id in measured:
+            per_track[track_id] = per_track.get(track_id, 0) + 1
+        if t >= 1.0:
+            errors += [abs(est.ttc_box_s / ((Z_START - SPEED * t) / SPEED) - 1) for est in estimates]
+    assert sorted(per_track) == [1, 2, 3, 4]  # every track had its turns ...
+    assert max(per_track.values()) - min(per_track.values()) <= 1  # ... in rotation
+    print(f'budget {budget}: growth TTC mean error {np.mean(errors):.3f}, image measurements {per_track}')
+    assert np.mean(errors) <= 0.05
+
+
+def test_a_budget_of_zero_is_the_box_cue_alone():
+    frames = approach(textured=True)
+    tracker = Tracker()
+    for t, det, frame in frames:
+        est = tracker.update([det], 10**12 + int(t * 1e9), frame, image_budget=0).estimates[0]
+    boxes_only, _ = growth_ttc_errors(frames, False)
+    assert est.scale_cue == BOX_CUE and est.image_scale_share == 0.0
+    assert abs(est.ttc_box_s / ((Z_START - SPEED * frames[-1][0]) / SPEED) - 1) == pytest.approx(boxes_only[-1])

@@ -63,6 +63,7 @@ class Pipeline:
                  detection: DetectorNodeParams | None = None, camera: CameraIntrinsics | None = None):
         self.detector, self.depth_model = detector, depth_model
         self.tracker = Tracker()  # objects over the frames of one input (process)
+        self.image_budget = fusion.ttc_image_objects
         self.filter_mode = fusion.filter_mode
         self.settings = FusionSettings.from_params(vars(fusion))
         self.detection = detection or DetectorNodeParams()
@@ -418,7 +419,8 @@ def process(pipeline: Pipeline, frames: Iterable[InputFrame], outputs: Annotated
             summary.no_depth_causes[exc.cause] += 1
             continue
         if item.timed:  # IDs, range rate, TTC over the frames' stamps; an image folder has no time: left empty
-            track_result(pipeline.tracker, out.result, item.stamp_ns, to_grey(frame.rgb))  # growth on the image
+            budget = pipeline.image_budget  # growth measured on the image, for at most this many boxes a frame
+            track_result(pipeline.tracker, out.result, item.stamp_ns, to_grey(frame.rgb) if budget else None, budget)
         outputs.write(item, out, annotate(out))
         for det, reason in [(d, '') for d in out.result.kept] + out.result.dropped_with_reasons():
             writer.writerow(_csv_row(item, det, reason))

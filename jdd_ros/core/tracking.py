@@ -352,10 +352,13 @@ class Tracker:
         """Forget every track; IDs start again at 1 (a looped bag gets the IDs of its first pass)."""
         self.tracks, self.last_stamp_ns, self.next_id, self.frames = [], None, 1, {}
 
-    def update(self, detections: Sequence[Detection], stamp_ns: int, grey: np.ndarray | None = None) -> TrackerUpdate:
+    def update(self, detections: Sequence[Detection], stamp_ns: int, grey: np.ndarray | None = None,
+               image_budget: int | None = None) -> TrackerUpdate:
         """Associate the frame's detections with the tracks, update them, and return one estimate per detection.
         ``grey``, the frame's image (grey uint8, the detections' pixels; ``core.image_scale.to_grey``), lets the
-        scale change be measured on the image inside the boxes; without it the box sizes measure it.
+        scale change be measured on the image inside the boxes; without it the box sizes measure it. ``image_budget``
+        caps the image measurements of this frame (about 1 ms each): the tracks measured longest ago go first, the
+        others take their box size this frame and their turn later (a measurement spans the frames in between).
         A stamp not newer than the previous frame's resets the tracks first (``TrackerUpdate.reset``)."""
         out = TrackerUpdate([], previous_stamp_ns=self.last_stamp_ns)
         if self.last_stamp_ns is not None and stamp_ns <= self.last_stamp_ns:
@@ -368,6 +371,7 @@ class Tracker:
         for t in self.tracks:
             t.predict(stamp_ns)
         assigned = self._associate(detections)
+        measured = _image_turn(list(assigned.values()), image_budget) if grey is not None else set()
         for i, det in enumerate(detections):
             track = assigned.get(i)
             if track is None and not _finite(det):
@@ -378,7 +382,9 @@ class Tracker:
                 self.next_id += 1
                 self.tracks.append(track)
             else:
-                track.update(det, self.frames.get(track.anchor[0]) if track.anchor else None, grey)
+                turn = track.track_id in measured
+                track.update(det, self.frames.get(track.anchor[0]) if turn and track.anchor else None,
+                             grey if turn else None)
             out.estimates.append(track.estimate())
         self._keep_frame(stamp_ns, grey)
         return out
@@ -403,6 +409,14 @@ class Tracker:
         return {int(r): self.tracks[c] for r, c in zip(rows, cols) if iou[r, c] >= self.settings.min_iou}
 
 
+def _image_turn(tracks: list[Track], budget: int | None) -> set[int]:
+    """IDs of the tracks whose growth is measured on this frame's image: all of them without a budget, else at most
+    ``budget``, those whose last image measurement (their anchor) is oldest first."""
+    if budget is not None and len(tracks) > budget:
+        tracks = sorted(tracks, key=lambda t: t.anchor[0] if t.anchor else -1)[:max(budget, 0)]
+    return {t.track_id for t in tracks}
+
+
 def _finite(det: Detection) -> bool:
     return all(math.isfinite(v) for v in det.xyxy())
 
@@ -412,12 +426,13 @@ def _finite_box(det: Detection) -> list[float]:
 
 
 def track_result(tracker: Tracker, result: FusionResult, stamp_ns: int,
-                 grey: np.ndarray | None = None) -> TrackerUpdate:
+                 grey: np.ndarray | None = None, image_budget: int | None = None) -> TrackerUpdate:
     """Track one fused frame: every detection, kept or dropped (an object keeps its ID when it crosses max_depth),
     each getting its track ID as ``Detection.id`` and its estimate as ``extra[TRACK]`` (see ``track_of``).
-    ``grey``: the frame's grey image where the caller has it (see ``Tracker.update``)."""
+    ``grey``: the frame's grey image where the caller has it, ``image_budget`` the most boxes measured on it (see
+    ``Tracker.update``)."""
     detections = result.kept + result.dropped_far + result.dropped_near + result.dropped_unmeasured
-    update = tracker.update(detections, stamp_ns, grey)
+    update = tracker.update(detections, stamp_ns, grey, image_budget)
     for det, est in zip(detections, update.estimates):
         det.id = str(est.track_id) if est is not None else ''  # untracked (no finite box): no ID to clash with one
         if est is not None:

@@ -79,7 +79,10 @@ class ObjectTracking:
 
     def on_image(self, msg: Any) -> None:
         """Keep a checked colour image (``colour_image_size`` passed) as a grey frame for the detections of its
-        stamp."""
+        stamp (none while ttc_image_objects is 0: box sizes only)."""
+        if self.node.params.current.ttc_image_objects == 0:
+            self.greys.clear()
+            return
         self.greys[stamp_ns(msg.header)] = to_grey(to_rgb8(image_to_numpy(msg), msg.encoding))
         while len(self.greys) > IMAGES_KEPT:
             self.greys.popitem(last=False)
@@ -87,7 +90,8 @@ class ObjectTracking:
     def on_frame(self, result: FusionResult, header: Any) -> None:
         """Track one fused frame (``core.tracking.track_result``: the detections get their track IDs), publish the
         kept ones' tracks, alerts and points."""
-        update = track_result(self.tracker, result, stamp_ns(header), self.greys.pop(stamp_ns(header), None))
+        budget = self.node.params.current.ttc_image_objects
+        update = track_result(self.tracker, result, stamp_ns(header), self.greys.pop(stamp_ns(header), None), budget)
         if update.reset:
             previous = update.previous_stamp_ns
             self.node.get_logger().warning(
