@@ -152,3 +152,14 @@ def gone_line(before: FrameResult, after: FrameResult, column: Column) -> str | 
     items = ', '.join(f'{d.class_name} {d.depth:.2f} m' for d in sorted(gone, key=lambda d: d.depth))
     return textwrap.fill(f'gone ({column.label}), beyond max_depth {after.max_depth:g} m: {items}', width=116,
                          initial_indent='    ', subsequent_indent='      ')
+
+
+def write_sample_bag(path: str | Path, seconds: float = 4.0, rate_hz: float = 10.0) -> Path:
+    """The sample as a ROS 2 bag (the desk frame and its mirror, alternating, ``rate_hz`` for ``seconds``) on the
+    demo's topics, for ``jdd-ros replay`` / ``ros2 bag play`` and ``jdd-ros process``; returns the bag directory."""
+    from jdd_ros.io.bags import BagTopics, write_bag
+
+    frames = sample_frames()
+    count = max(2, int(round(seconds * rate_hz)))
+    topics = BagTopics(image=IMAGE_TOPIC, depth=DEPTH_TOPIC, camera_info=CAMERA_INFO_TOPIC)
+    return write_bag(path, [frames[i % len(frames)] for i in range(count)], rate_hz=rate_hz, topics=topics).path
