@@ -1,5 +1,5 @@
-"""The parameter tables of the docs, generated from the schema (jdd_ros/params.py) so the docs cannot drift from the code:
-every parameter of every node in docs/parameters.md, the ten that people change most in the README.
+"""The parameter tables of the docs, generated from the schema (jdd_ros/params.py) so the docs cannot drift from the
+code: every parameter of every node in docs/parameters.md, the ten that people change most in the README.
 
 Usage: python tools/params_table.py [--write]   (test/test_readme.py checks that both files hold this output;
 --write-readme is the same as --write)
