@@ -79,6 +79,7 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.Compl
 def test_demo_prints_each_object_with_the_sensor_distance_of_its_box(demo_run):
     proc, _, domain = demo_run
     assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert 'Traceback' not in proc.stdout + proc.stderr, proc.stderr
     assert f'ROS_DOMAIN_ID={domain}' in proc.stdout and 'ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST' in proc.stdout
     depth_mm = cv2.imread(str(fixture('tum_desk_depth_mm.png')), cv2.IMREAD_UNCHANGED)
     depth = {'desk': depth_mm, 'desk mirrored': np.ascontiguousarray(depth_mm[:, ::-1])}
@@ -131,7 +132,8 @@ def test_demo_writes_the_annotated_images_and_stops_every_process(demo_run):
     shutil.rmtree(workdir)
 
 
-def test_ctrl_c_stops_the_demo_and_its_nodes():
+@pytest.mark.parametrize('when', ['  processes:', 'frame 1 of'], ids=['while the nodes start', 'while playing'])
+def test_ctrl_c_stops_the_demo_and_its_nodes(when):
     yolov4_tiny_files()
     proc = subprocess.Popen([str(BIN / 'jdd-ros'), 'demo', '--domain-id', str(new_domain_id()), '--keep-logs'],
                             env=_user_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -139,7 +141,7 @@ def test_ctrl_c_stops_the_demo_and_its_nodes():
     try:
         for line in proc.stdout:
             lines.append(line)
-            if line.startswith('frame 1 of'):
+            if line.startswith(when):
                 break
         proc.send_signal(signal.SIGINT)
         out, _ = proc.communicate(timeout=60)

@@ -175,9 +175,9 @@ def _run_nodes(args: argparse.Namespace, env: demo.DemoEnvironment, stop: thread
 
     run_ = _Run(args, env, stop)
     code = 1
+    watcher = threading.Thread(target=watch, name='demo_supervisor', daemon=True)
     try:
         supervisor.start()
-        watcher = threading.Thread(target=watch, name='demo_supervisor', daemon=True)
         watcher.start()
         with ClientNode('_jdd_ros_demo', large_messages=True, domain_id=env.domain_id) as client:
             code = run_.drive(client)
@@ -187,7 +187,9 @@ def _run_nodes(args: argparse.Namespace, env: demo.DemoEnvironment, stop: thread
         print(f'jdd-ros demo: {exc}', file=sys.stderr)
     finally:
         supervisor.request_stop('demo finished' if code == 0 else 'demo stopped')
-        supervisor.stop()
+        if watcher.is_alive():
+            watcher.join()  # its wait() stops every node (SIGINT, then SIGTERM, then SIGKILL) and returns
+        supervisor.stop()  # a no-op once stopped; stops them when the watcher never started
         log.close()
     if ended.is_set() and code != 130 and any(c.proc.returncode not in (0, -2, -15) for c in supervisor.children):
         print(f'jdd-ros demo: a node ended early; its log: {env.workdir / "nodes.log"}', file=sys.stderr)
