@@ -165,3 +165,14 @@ def test_demo_help_runs_without_ros():
     out = subprocess.run([sys.executable, '-m', 'jdd_ros.cli', 'demo', '--help'], capture_output=True, text=True,
                          check=True).stdout
     assert '--max-depth' in out
+
+
+def test_the_sample_is_installed_with_the_package():
+    """The demo reads the sample from the installed package (share/jdd_ros/sample, setup.py data_files), not from
+    the checkout's test/fixtures: the same bytes."""
+    from jdd_ros.apps.demo import SAMPLE_FILES, sample_file
+
+    for name in SAMPLE_FILES:
+        path = sample_file(name)
+        assert path.parent.parts[-2:] == ('jdd_ros', 'sample') and 'test' not in path.parent.parts[-3:], path
+        assert path.read_bytes() == fixture(name).read_bytes()
