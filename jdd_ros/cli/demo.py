@@ -103,17 +103,27 @@ class _Run:
         print(f'nodes ready after {time.monotonic() - began:.1f} s (models loaded); playing {self.total} frames\n')
         self.play_phase(driver, frames, float(driver.get_parameter(demo.SENSOR_COLUMN.node, 'max_depth')),
                         'demo_before.png')
-        value = f'{self.args.max_depth:g}'
-        print(f'\n$ ros2 param set {demo.SENSOR_COLUMN.node} max_depth {value}'
-              f'      # done here as jdd-ros param set does it: {demo.SENSOR_COLUMN.node}/set_parameters')
-        line, ok = driver.set_parameter(demo.SENSOR_COLUMN.node, 'max_depth', value)
-        print(line + '\n')
-        if not ok:
+        if not self._set_max_depth(driver):
             return 1
         self.play_phase(driver, frames, self.args.max_depth, 'demo_after.png')
         if driver.lost:
             print(f'({driver.lost} frame(s) had no answer in time and were sent again)')
         return 0
+
+
+    def _set_max_depth(self, driver: Any) -> bool:
+        """``ros2 param set NODE max_depth M`` on every column's fusion node; False when one refused it."""
+        value = f'{self.args.max_depth:g}'
+        print()
+        for column in self.columns:
+            print(f'$ ros2 param set {column.node} max_depth {value}'
+                  f'      # done here as jdd-ros param set does it: {column.node}/set_parameters')
+            line, ok = driver.set_parameter(column.node, 'max_depth', value)
+            print(line)
+            if not ok:
+                return False
+        print()
+        return True
 
 
 def _start_message(env: demo.DemoEnvironment, commands: list) -> None:
