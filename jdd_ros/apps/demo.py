@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from jdd_ros.bringup import package_file
+from jdd_ros.bringup import NodeLaunch, package_file
 from jdd_ros.core.detection import Detection
 from jdd_ros.io.frames import KINECT_640x480, RGBDFrame, read_rgbd
 
@@ -60,6 +60,37 @@ class Column:
 
 
 SENSOR_COLUMN = Column('sensor depth', '/fusion_node', '/detections_with_depth')
+# A second fusion node beside the first: the same detections, distances from the floor under each box
+# (depth_source ground, the camera's height, pitch and roll calibrated from the sample's depth frame).
+GROUND_COLUMN = Column('floor geometry', '/ground_fusion_node', '/ground/detections_with_depth')
+
+
+def ground_supported() -> bool:
+    """Whether this fusion_node has depth_source 'ground' (distances from the floor geometry)."""
+    from jdd_ros.params import SCHEMA
+
+    found = [s for s in SCHEMA['fusion_node'] if s.name == 'depth_source']
+    return bool(found) and 'ground' in (found[0].choices or ())
+
+
+def calibrate_ground(frame: RGBDFrame) -> tuple[float, float, float]:
+    """(height m, pitch deg, roll deg) of the camera above the floor of ``frame``'s sensor depth, as
+    ``jdd-ros calibrate-ground`` finds them."""
+    from jdd_ros.core.ground_fit import fit_floor
+
+    g = fit_floor(frame.depth_m, frame.intrinsics).geometry
+    return round(g.height, 3), round(g.pitch, 2), round(g.roll, 2)
+
+
+def ground_node(height: float, pitch: float, roll: float) -> NodeLaunch:
+    """The second fusion node: depth_source ground with this geometry, the sample's topics, outputs under /ground."""
+    outputs = ('detections_3d', 'annotated', 'detection_markers')
+    return NodeLaunch('fusion_node', GROUND_COLUMN.node.lstrip('/'),
+                      parameters={'depth_source': 'ground', 'camera_height': height, 'camera_pitch': pitch,
+                                  'camera_roll': roll},
+                      remappings=[('image', IMAGE_TOPIC), ('camera_info', CAMERA_INFO_TOPIC),
+                                  ('detections_with_depth', GROUND_COLUMN.topic)]
+                      + [(name, f'/ground/{name}') for name in outputs])
 
 
 def launch_assignments(log_level: str = 'warn') -> list[str]:

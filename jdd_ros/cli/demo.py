@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from jdd_ros.apps import demo
-from jdd_ros.apps.launcher import Supervisor, build_commands
+from jdd_ros.apps.launcher import Supervisor, build_commands, node_command
+from jdd_ros.bringup import default_params_file
 
 READY_TIMEOUT_S = 180.0  # model loading on a busy 2-core machine
 
@@ -38,15 +39,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--write-bag', metavar='PATH',
                         help='only write the sample as a ROS 2 bag (PATH.mcap or PATH.db3 names the storage; 4 s at '
                              '10 Hz on /camera/image_raw, /camera/depth/image_raw, /camera/camera_info) and exit')
+    parser.add_argument('--no-ground', action='store_true',
+                        help='only the sensor-depth column (no second fusion node with distances from the floor)')
     parser.add_argument('--keep-logs', action='store_true', help="keep the nodes' logs (kept anyway on a failure)")
 
 
 class _Run:
     """One demo run: the nodes, the driver, what has been printed so far."""
 
-    def __init__(self, args: argparse.Namespace, env: demo.DemoEnvironment, stop: threading.Event):
+    def __init__(self, args: argparse.Namespace, env: demo.DemoEnvironment, stop: threading.Event,
+                 columns: list[demo.Column]):
         self.args, self.env, self.stop = args, env, stop
-        self.columns = [demo.SENSOR_COLUMN]
+        self.columns = columns
         self.total = 2 * args.loops * len(demo.sample_frames())
         self.played = 0
         self.shown: dict[str, demo.FrameResult] = {}  # the last table printed, per sample image
@@ -99,7 +103,9 @@ class _Run:
         driver = DemoDriver(client, [c.topic for c in self.columns], demo.IMAGE_TOPIC, demo.DEPTH_TOPIC,
                             demo.CAMERA_INFO_TOPIC, self.stop)
         began = time.monotonic()
-        driver.wait_ready({demo.IMAGE_TOPIC: {'detector_node'}, demo.DEPTH_TOPIC: {'fusion_node'}}, READY_TIMEOUT_S)
+        expected = {demo.IMAGE_TOPIC: {'detector_node'}, demo.DEPTH_TOPIC: {'fusion_node'},
+                    '/detections': {c.node.lstrip('/') for c in self.columns}}
+        driver.wait_ready(expected, READY_TIMEOUT_S)
         print(f'nodes ready after {time.monotonic() - began:.1f} s (models loaded); playing {self.total} frames\n')
         self.play_phase(driver, frames, float(driver.get_parameter(demo.SENSOR_COLUMN.node, 'max_depth')),
                         'demo_before.png')
@@ -126,9 +132,29 @@ class _Run:
         return True
 
 
-def _start_message(env: demo.DemoEnvironment, commands: list) -> None:
-    print('jdd-ros demo: the real nodes on the TUM RGB-D desk frame and its mirror image, depth from the sensor')
-    print(f"  started as: jdd-ros launch {' '.join(demo.launch_assignments())}")
+def _plan(with_ground: bool) -> tuple[list[tuple[str, list[str]]], list[demo.Column], list[str]]:
+    """The processes to start, the columns to print and the lines that say what they are."""
+    commands = build_commands(demo.launch_assignments())
+    columns = [demo.SENSOR_COLUMN]
+    notes = [f"  started as: jdd-ros launch {' '.join(demo.launch_assignments())}"]
+    if with_ground and demo.ground_supported():
+        try:
+            height, pitch, roll = demo.calibrate_ground(demo.sample_frames()[0])
+        except ValueError as exc:  # the floor fit's NoFloorFound
+            notes.append(f'  (no floor-geometry column: {exc})')
+        else:
+            node = demo.ground_node(height, pitch, roll)
+            commands.append((node.name, node_command(node, default_params_file().resolve(), 'warn')))
+            columns.append(demo.GROUND_COLUMN)
+            notes.append(f'  beside it {node.name}: depth_source ground, camera_height {height:g} m, camera_pitch '
+                         f"{pitch:g}, camera_roll {roll:g} deg (the floor of the sample's depth frame, as jdd-ros "
+                         'calibrate-ground finds it)')
+    return commands, columns, notes
+
+
+def _start_message(env: demo.DemoEnvironment, commands: list, notes: list[str]) -> None:
+    print('jdd-ros demo: the real nodes on the TUM RGB-D desk frame and its mirror image')
+    print('\n'.join(notes))
     print(f"  processes: {', '.join(name for name, _ in commands)}; ROS_DOMAIN_ID={env.domain_id}, "
           f'ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST, logs in {env.workdir}')
     sys.stdout.flush()
@@ -153,9 +179,9 @@ def run(args: argparse.Namespace) -> int:
     previous = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     began = time.monotonic()
     try:
-        commands = build_commands(demo.launch_assignments())
-        _start_message(env, commands)
-        code = _run_nodes(args, env, stop, commands)
+        commands, columns, notes = _plan(not args.no_ground)
+        _start_message(env, commands, notes)
+        code = _run_nodes(args, env, stop, commands, columns)
     except (ValueError, FileNotFoundError) as exc:
         print(f'jdd-ros demo: {exc}', file=sys.stderr)
         code = 2
@@ -168,7 +194,8 @@ def run(args: argparse.Namespace) -> int:
     return code
 
 
-def _run_nodes(args: argparse.Namespace, env: demo.DemoEnvironment, stop: threading.Event, commands: list) -> int:
+def _run_nodes(args: argparse.Namespace, env: demo.DemoEnvironment, stop: threading.Event, commands: list,
+               columns: list[demo.Column]) -> int:
     """Start the nodes, drive the demo, stop the nodes; the exit status."""
     from jdd_ros.ros.client_node import ClientNode
     from jdd_ros.ros.demo_driver import Interrupted
@@ -183,7 +210,7 @@ def _run_nodes(args: argparse.Namespace, env: demo.DemoEnvironment, stop: thread
         ended.set()
         stop.set()
 
-    run_ = _Run(args, env, stop)
+    run_ = _Run(args, env, stop, columns)
     code = 1
     watcher = threading.Thread(target=watch, name='demo_supervisor', daemon=True)
     try:
