@@ -24,7 +24,8 @@ from harness import BIN, fixture, new_domain_id, reference_median, yolov4_tiny_f
 from jdd_ros.params import defaults
 
 HEADING = re.compile(r'^frame (\d+) of (\d+) \((desk|desk mirrored)\), max_depth (.+):$')
-ROW = re.compile(r'^    (.+?)\s+(\d\.\d\d)\s+\[([-\d., ]+)\]\s+(\d+\.\d\d) m$')
+# class, score, box, sensor distance, then the floor-geometry column where fusion_node has depth_source ground
+ROW = re.compile(r'^    (.+?)\s+(\d\.\d\d)\s+\[([-\d., ]+)\]\s+(\d+\.\d\d) m(?:\s+(\d+\.\d\d|-|dropped)(?: m)?)?$')
 MAX_DEPTH = 2.0
 
 
@@ -47,7 +48,9 @@ def _tables(output: str) -> list[tuple[str, str, list[tuple[str, float, tuple[fl
         row = ROW.match(line)
         if row and current is not None:
             box = tuple(float(v) for v in row.group(3).split(','))
-            current[2].append((row.group(1), float(row.group(2)), box, float(row.group(4))))
+            floor = row.group(5)
+            floor = float(floor) if floor and floor[0].isdigit() else floor
+            current[2].append((row.group(1), float(row.group(2)), box, float(row.group(4)), floor))
         elif not line.startswith('    '):
             current = None
     return tables
@@ -88,14 +91,14 @@ def test_demo_prints_each_object_with_the_sensor_distance_of_its_box(demo_run):
     assert {t[0] for t in tables} == {'desk', 'desk mirrored'}, proc.stdout
     checked = 0
     for image, _, rows in tables:
-        for class_name, _, box, distance in rows:
+        for class_name, _, box, distance, _ in rows:
             # boxes are printed to 0.1 px: the reference region may differ by a pixel column at an edge
             expected = reference_median(depth[image], box, fraction, scale=0.001)
             assert distance == pytest.approx(expected, abs=0.015), (image, class_name, box, distance, expected)
             checked += 1
     assert checked >= 12
     first_desk = next(rows for image, _, rows in tables if image == 'desk')
-    chairs = sorted(d for c, _, _, d in first_desk if c == 'chair')
+    chairs = sorted(d for c, _, _, d, _ in first_desk if c == 'chair')
     assert len(chairs) == 2 and chairs[0] < MAX_DEPTH < chairs[1], first_desk  # the sample's near and far chair
 
 
@@ -110,9 +113,9 @@ def test_demo_sets_max_depth_through_the_parameter_service_and_the_far_chair_dis
     for image in ('desk', 'desk mirrored'):
         was = next(rows for name, _, rows in tables_before if name == image)
         now = next(rows for name, _, rows in tables_after if name == image)
-        assert any(d > MAX_DEPTH for *_, d in was)
-        assert now and all(d <= MAX_DEPTH for *_, d in now), now
-        assert [r for r in was if r[3] <= MAX_DEPTH] == now  # the near objects stay, unchanged
+        assert any(r[3] > MAX_DEPTH for r in was)
+        assert now and all(r[3] <= MAX_DEPTH for r in now), now
+        assert [r[:4] for r in was if r[3] <= MAX_DEPTH] == [r[:4] for r in now]  # the near objects stay, unchanged
     assert re.search(r'gone \(sensor depth\), beyond max_depth 2 m: .*chair 2\.2\d m', after)
 
 
@@ -176,3 +179,24 @@ def test_the_sample_is_installed_with_the_package():
         path = sample_file(name)
         assert path.parent.parts[-2:] == ('jdd_ros', 'sample') and 'test' not in path.parent.parts[-3:], path
         assert path.read_bytes() == fixture(name).read_bytes()
+
+
+def test_the_floor_geometry_column_agrees_with_the_sensor_where_it_gives_a_distance(demo_run):
+    """Where fusion_node has depth_source ground, a second fusion node gives each floor-standing object's distance
+    from the camera's height and angles (calibrated from the sample's depth): the far chair's agrees with its sensor
+    depth; the near chair, cut by the image's bottom edge, and the table-top objects get none."""
+    from jdd_ros.apps.demo import ground_supported
+
+    proc, _, _ = demo_run
+    if not ground_supported():
+        pytest.skip("this fusion_node has no depth_source 'ground': the demo shows the sensor column only")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert 'ground_fusion_node: depth_source ground, camera_height' in proc.stdout
+    before = _tables(proc.stdout.partition('$ ros2 param set')[0])
+    for image, _, rows in before:
+        floor = {(c, round(d, 2)): f for c, _, _, d, f in rows}
+        far_chair = next(f for (c, d), f in floor.items() if c == 'chair' and d > MAX_DEPTH)
+        near_chair = next(f for (c, d), f in floor.items() if c == 'chair' and d < MAX_DEPTH)
+        sensor = next(d for (c, d) in floor if c == 'chair' and d > MAX_DEPTH)
+        assert far_chair == pytest.approx(sensor, rel=0.05), (image, rows)
+        assert near_chair == '-' and all(f == '-' for (c, _), f in floor.items() if c in ('bottle', 'book'))

@@ -57,12 +57,15 @@ class Column:
     label: str
     node: str
     topic: str
+    note: str = ''  # printed once under the first table: what the column's '- m' means
 
 
 SENSOR_COLUMN = Column('sensor depth', '/fusion_node', '/detections_with_depth')
 # A second fusion node beside the first: the same detections, distances from the floor under each box
 # (depth_source ground, the camera's height, pitch and roll calibrated from the sample's depth frame).
-GROUND_COLUMN = Column('floor geometry', '/ground_fusion_node', '/ground/detections_with_depth')
+GROUND_COLUMN = Column('floor geometry', '/ground_fusion_node', '/ground/detections_with_depth',
+                       "floor geometry: the floor under the bottom centre of each box, for classes that stand on the "
+                       "floor (ground_classes); '- m' for the others and for a box cut by the image's bottom edge")
 
 
 def ground_supported() -> bool:
@@ -153,13 +156,14 @@ def table(result: FrameResult, columns: Sequence[Column]) -> list[str]:
     ids = list(dict.fromkeys([d.id for c in columns for d in result.columns[c.label]]))
     any_det = {i: next(by_id[c.label][i] for c in columns if i in by_id[c.label]) for i in ids}
     ids.sort(key=lambda i: (i not in {d.id for d in first}, np.nan_to_num(any_det[i].depth, nan=1e9)))
+    widths = [max(15, len(c.label) + 3) for c in columns]
     head = '    ' + f"{'object':<14}{'score':>6}  {'box [x1, y1, x2, y2] px':<32}" + ''.join(
-        f'{c.label:>15}' for c in columns)
+        f'{c.label:>{w}}' for c, w in zip(columns, widths))
     lines = [head]
     for i in ids:
         d = any_det[i]
         lines.append(f'    {d.class_name:<14}{d.score:6.2f}  {_box(d):<32}'
-                     + ''.join(f'{_distance(by_id[c.label].get(i)):>15}' for c in columns))
+                     + ''.join(f'{_distance(by_id[c.label].get(i)):>{w}}' for c, w in zip(columns, widths)))
     return lines
 
 
@@ -170,19 +174,26 @@ def frame_heading(result: FrameResult, total: int) -> str:
 
 def signature(result: FrameResult, columns: Sequence[Column]) -> tuple:
     """What a reader compares between frames: each column's objects with their distances to the centimetre."""
-    return tuple(tuple(sorted((d.class_name, round(d.depth, 2) if math.isfinite(d.depth) else None)
+    return tuple(tuple(sorted((d.class_name, round(d.depth, 2) if math.isfinite(d.depth) else -1.0)
                               for d in result.columns[c.label])) for c in columns)
 
 
 def gone_line(before: FrameResult, after: FrameResult, column: Column) -> str | None:
-    """The objects ``column`` reported for the same image before and no longer does, with their distances."""
+    """The objects ``column`` reported for the same image before and no longer does: those beyond max_depth with
+    their distances, and how many had no distance (a fusion node drops those while a max_depth is set)."""
     now = {d.id for d in after.columns[column.label]}
     gone = [d for d in before.columns[column.label] if d.id not in now]
     if not gone:
         return None
-    items = ', '.join(f'{d.class_name} {d.depth:.2f} m' for d in sorted(gone, key=lambda d: d.depth))
-    return textwrap.fill(f'gone ({column.label}), beyond max_depth {after.max_depth:g} m: {items}', width=116,
-                         initial_indent='    ', subsequent_indent='      ')
+    far = sorted((d for d in gone if math.isfinite(d.depth)), key=lambda d: d.depth)
+    parts = []
+    if far:
+        parts.append(f'beyond max_depth {after.max_depth:g} m: ' + ', '.join(f'{d.class_name} {d.depth:.2f} m'
+                                                                             for d in far))
+    if len(gone) > len(far):
+        parts.append(f'{len(gone) - len(far)} without a distance (dropped while max_depth is set)')
+    return textwrap.fill(f"gone ({column.label}), {'; '.join(parts)}", width=116, initial_indent='    ',
+                         subsequent_indent='      ')
 
 
 def write_sample_bag(path: str | Path, seconds: float = 4.0, rate_hz: float = 10.0) -> Path:

@@ -14,6 +14,7 @@ import os
 import shutil
 import signal
 import sys
+import textwrap
 import threading
 import time
 from pathlib import Path
@@ -76,6 +77,10 @@ class _Run:
             return
         print(heading)
         print('\n'.join(demo.table(result, self.columns)))
+        if not self.shown:
+            for c in self.columns:
+                if c.note:
+                    print(textwrap.fill(f'({c.note})', width=116, initial_indent='    ', subsequent_indent='     '))
         if previous is not None:
             for column in self.columns:
                 line = demo.gone_line(previous, result, column)
