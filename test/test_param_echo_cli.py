@@ -69,14 +69,15 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize('args, stdout, stderr, status', CASES, ids=[' '.join(c[0]) for c in CASES])
-def test_jdd_ros_param_answers_as_ros2_param(fusion, args, stdout, stderr, status):
+def test_jdd_ros_param_answers_as_ros2_param(fusion):
+    """A user's session, in order (each set changes what the next get reads); every step also through ros2 param
+    (a set is sent again with the same value: the same answer)."""
     _, domain = fusion
-    got = _param(domain, *args)
-    assert got.returncode == status, got
-    assert got.stdout == stdout
-    assert got.stderr.strip().startswith(stderr) and (stderr or not got.stderr.strip()), got.stderr
-    _same_as_ros2(domain, got, *args)  # a set is run again by ros2 param with the same value: the same answer
+    for args, stdout, stderr, status in CASES:
+        got = _param(domain, *args)
+        assert (got.returncode, got.stdout) == (status, stdout), (args, got)
+        assert got.stderr.strip().startswith(stderr) and (stderr or not got.stderr.strip()), (args, got.stderr)
+        _same_as_ros2(domain, got, *args)
 
 
 def test_a_refused_value_names_the_choices_and_leaves_the_value(fusion):
