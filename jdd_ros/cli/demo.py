@@ -42,6 +42,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              '10 Hz on /camera/image_raw, /camera/depth/image_raw, /camera/camera_info) and exit')
     parser.add_argument('--no-ground', action='store_true',
                         help='only the sensor-depth column (no second fusion node with distances from the floor)')
+    parser.add_argument('--log-level', default='warn', choices=('debug', 'info', 'warn', 'error'),
+                        help="the nodes' log level (their output goes to the log directory; default warn)")
     parser.add_argument('--keep-logs', action='store_true', help="keep the nodes' logs (kept anyway on a failure)")
 
 
@@ -117,6 +119,9 @@ class _Run:
         if not self._set_max_depth(driver):
             return 1
         self.play_phase(driver, frames, self.args.max_depth, 'demo_after.png')
+        if driver.first_frame_sends > 1:
+            print(f'(the first frame was sent {driver.first_frame_sends} times: a node had not yet matched the other '
+                  "nodes' outputs when it was sent)")
         if driver.lost:
             print(f'({driver.lost} frame(s) had no answer in time and were sent again)')
         return 0
@@ -137,11 +142,11 @@ class _Run:
         return True
 
 
-def _plan(with_ground: bool) -> tuple[list[tuple[str, list[str]]], list[demo.Column], list[str]]:
+def _plan(with_ground: bool, log_level: str) -> tuple[list[tuple[str, list[str]]], list[demo.Column], list[str]]:
     """The processes to start, the columns to print and the lines that say what they are."""
-    commands = build_commands(demo.launch_assignments())
+    commands = build_commands(demo.launch_assignments(log_level))
     columns = [demo.SENSOR_COLUMN]
-    notes = [f"  started as: jdd-ros launch {' '.join(demo.launch_assignments())}"]
+    notes = [f"  started as: jdd-ros launch {' '.join(demo.launch_assignments(log_level))}"]
     if with_ground and demo.ground_supported():
         try:
             height, pitch, roll = demo.calibrate_ground(demo.sample_frames()[0])
@@ -149,7 +154,7 @@ def _plan(with_ground: bool) -> tuple[list[tuple[str, list[str]]], list[demo.Col
             notes.append(f'  (no floor-geometry column: {exc})')
         else:
             node = demo.ground_node(height, pitch, roll)
-            commands.append((node.name, node_command(node, default_params_file().resolve(), 'warn')))
+            commands.append((node.name, node_command(node, default_params_file().resolve(), log_level)))
             columns.append(demo.GROUND_COLUMN)
             notes.append(f'  beside it {node.name}: depth_source ground, camera_height {height:g} m, camera_pitch '
                          f"{pitch:g}, camera_roll {roll:g} deg (the floor of the sample's depth frame, as jdd-ros "
@@ -184,7 +189,7 @@ def run(args: argparse.Namespace) -> int:
     previous = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     began = time.monotonic()
     try:
-        commands, columns, notes = _plan(not args.no_ground)
+        commands, columns, notes = _plan(not args.no_ground, args.log_level)
         _start_message(env, commands, notes)
         code = _run_nodes(args, env, stop, commands, columns)
     except (ValueError, FileNotFoundError) as exc:
