@@ -14,8 +14,10 @@ SENSOR = Column('sensor depth', '/fusion_node', '/detections_with_depth')
 FLOOR = Column('floor geometry', '/ground_fusion_node', '/ground/detections_with_depth')
 
 
-def det(ident: str, name: str, depth: float, score: float = 0.9) -> Detection:
-    return Detection(name, score, 10.0, 20.0, 110.5, 220.25, id=ident, depth=depth)
+def det(ident: str, name: str, depth: float, score: float = 0.9, track: str = '') -> Detection:
+    """A detection whose box follows from ``ident`` (the detector's object); ``track``: a fusion node's track ID."""
+    k = 30.0 * int(ident)
+    return Detection(name, score, 10.0 + k, 20.0, 110.5 + k, 220.25, id=track or ident, depth=depth)
 
 
 def test_one_column_lists_each_object_nearest_first_with_its_box_and_distance():
@@ -25,13 +27,16 @@ def test_one_column_lists_each_object_nearest_first_with_its_box_and_distance():
     assert lines[0].split()[:2] == ['object', 'score'] and lines[0].rstrip().endswith('sensor depth')
     assert [ln.split()[0] for ln in lines[1:]] == ['chair', 'bottle', 'book']
     assert lines[1].endswith('1.75 m') and '[10.0, 20.0, 110.5, 220.2]' in lines[1]
+    assert '[40.0, 20.0, 140.5, 220.2]' in lines[2]
     assert lines[3].endswith('- m')  # not measurable
     assert frame_heading(result, 8) == 'frame 1 of 8 (desk), max_depth no limit:'
 
 
-def test_two_columns_side_by_side_match_detections_by_id_and_show_what_one_dropped():
-    result = FrameResult(5, 'desk', 2.0, {SENSOR.label: [det('0', 'chair', 1.75)],
-                                          FLOOR.label: [det('0', 'chair', 1.80), det('1', 'chair', 2.31)]})
+def test_two_columns_side_by_side_match_detections_by_box_and_show_what_one_dropped():
+    # each fusion node numbers its own tracks: rows are matched by the detector's box, not by ID
+    result = FrameResult(5, 'desk', 2.0, {SENSOR.label: [det('0', 'chair', 1.75, track='7')],
+                                          FLOOR.label: [det('0', 'chair', 1.80, track='2'),
+                                                        det('1', 'chair', 2.31, track='7')]})
     lines = table(result, [SENSOR, FLOOR])
     assert lines[0].split()[-4:] == ['sensor', 'depth', 'floor', 'geometry']
     assert lines[1].split()[-4:] == ['1.75', 'm', '1.80', 'm']

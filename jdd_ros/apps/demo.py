@@ -139,6 +139,12 @@ class FrameResult:
     columns: dict[str, list[Detection]] = field(default_factory=dict)
 
 
+def same_object(d: Detection) -> tuple:
+    """What tells one detector detection from another across fusion nodes and frames of the same image: its class
+    and box, which every fusion node republishes unchanged (its ``id`` is each node's own track ID)."""
+    return (d.class_name, round(d.x1, 1), round(d.y1, 1), round(d.x2, 1), round(d.y2, 1))
+
+
 def _distance(d: Detection | None) -> str:
     if d is None:
         return 'dropped'
@@ -152,10 +158,11 @@ def _box(d: Detection) -> str:
 def table(result: FrameResult, columns: Sequence[Column]) -> list[str]:
     """The frame's objects, one line each (class, score, box in pixels, each column's distance), nearest first."""
     first = result.columns[columns[0].label]
-    by_id = {c.label: {d.id: d for d in result.columns[c.label]} for c in columns}
-    ids = list(dict.fromkeys([d.id for c in columns for d in result.columns[c.label]]))
+    by_id = {c.label: {same_object(d): d for d in result.columns[c.label]} for c in columns}
+    ids = list(dict.fromkeys([same_object(d) for c in columns for d in result.columns[c.label]]))
     any_det = {i: next(by_id[c.label][i] for c in columns if i in by_id[c.label]) for i in ids}
-    ids.sort(key=lambda i: (i not in {d.id for d in first}, np.nan_to_num(any_det[i].depth, nan=1e9)))
+    in_first = {same_object(d) for d in first}
+    ids.sort(key=lambda i: (i not in in_first, np.nan_to_num(any_det[i].depth, nan=1e9)))
     widths = [max(15, len(c.label) + 3) for c in columns]
     head = '    ' + f"{'object':<14}{'score':>6}  {'box [x1, y1, x2, y2] px':<32}" + ''.join(
         f'{c.label:>{w}}' for c, w in zip(columns, widths))
@@ -181,8 +188,8 @@ def signature(result: FrameResult, columns: Sequence[Column]) -> tuple:
 def gone_line(before: FrameResult, after: FrameResult, column: Column) -> str | None:
     """The objects ``column`` reported for the same image before and no longer does: those beyond max_depth with
     their distances, and how many had no distance (a fusion node drops those while a max_depth is set)."""
-    now = {d.id for d in after.columns[column.label]}
-    gone = [d for d in before.columns[column.label] if d.id not in now]
+    now = {same_object(d) for d in after.columns[column.label]}
+    gone = [d for d in before.columns[column.label] if same_object(d) not in now]
     if not gone:
         return None
     far = sorted((d for d in gone if math.isfinite(d.depth)), key=lambda d: d.depth)
