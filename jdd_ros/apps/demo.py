@@ -204,11 +204,13 @@ def gone_line(before: FrameResult, after: FrameResult, column: Column) -> str | 
 
 
 def write_sample_bag(path: str | Path, seconds: float = 4.0, rate_hz: float = 10.0) -> Path:
-    """The sample as a ROS 2 bag (the desk frame and its mirror, alternating, ``rate_hz`` for ``seconds``) on the
-    demo's topics, for ``jdd-ros replay`` / ``ros2 bag play`` and ``jdd-ros process``; returns the bag directory."""
+    """The sample as a ROS 2 bag: the desk frame, ``rate_hz`` for ``seconds``, as a still camera records it (the
+    mirror image is left out: switching images frame by frame would look like objects jumping to fusion_node's
+    tracker), on the demo's topics, for ``jdd-ros replay`` / ``ros2 bag play`` and ``jdd-ros process``; returns the
+    bag directory."""
     from jdd_ros.io.bags import BagTopics, write_bag
 
-    frames = sample_frames()
+    desk = sample_frames()[0]
     count = max(2, int(round(seconds * rate_hz)))
     topics = BagTopics(image=IMAGE_TOPIC, depth=DEPTH_TOPIC, camera_info=CAMERA_INFO_TOPIC)
-    return write_bag(path, [frames[i % len(frames)] for i in range(count)], rate_hz=rate_hz, topics=topics).path
+    return write_bag(path, [desk] * count, rate_hz=rate_hz, topics=topics).path

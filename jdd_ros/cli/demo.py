@@ -38,8 +38,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--domain-id', type=int, default=None, metavar='ID',
                         help='ROS_DOMAIN_ID of the demo (default: a free one picked at random in 100-229)')
     parser.add_argument('--write-bag', metavar='PATH',
-                        help='only write the sample as a ROS 2 bag (PATH.mcap or PATH.db3 names the storage; 4 s at '
-                             '10 Hz on /camera/image_raw, /camera/depth/image_raw, /camera/camera_info) and exit')
+                        help='only write the sample desk frame as a ROS 2 bag (PATH.mcap or PATH.db3 names the '
+                             'storage; 4 s at 10 Hz on /camera/image_raw, /camera/depth/image_raw, /camera/camera_info)'
+                             ' and exit')
     parser.add_argument('--no-ground', action='store_true',
                         help='only the sensor-depth column (no second fusion node with distances from the floor)')
     parser.add_argument('--log-level', default='warn', choices=('debug', 'info', 'warn', 'error'),
@@ -60,15 +61,19 @@ class _Run:
         self.written: list[Path] = []
 
     def play_phase(self, driver: Any, frames: list, max_depth: float, image_name: str) -> None:
-        """Every frame of the phase, printed; the first frame's annotated image written to ``image_name``."""
-        for loop in range(self.args.loops):
-            for k, frame in enumerate(frames):
+        """Every frame of the phase, printed; the first image's annotated frame written to ``image_name``. Each image
+        is played ``loops`` times in a row, as a still camera sends it, and the next image after a cut: alternating the
+        image and its mirror would make fusion_node's tracker see objects jump (and report a time to contact)."""
+        for k, frame in enumerate(frames):
+            if self.played:
+                driver.cut()  # another image: no track carries over from the last one
+            for loop in range(self.args.loops):
                 ns, got = driver.play(frame)
                 self.played += 1
                 result = demo.FrameResult(self.played, frame.name, max_depth,
                                           {c.label: got[c.topic] for c in self.columns})
                 self._print(result)
-                if loop == 0 and k == 0:
+                if k == 0 and loop == self.args.loops - 1:
                     self._write_annotated(driver, ns, image_name)
 
     def _print(self, result: demo.FrameResult) -> None:

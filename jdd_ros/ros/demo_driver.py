@@ -25,6 +25,8 @@ from jdd_ros.ros.messages import stamp_ns
 from jdd_ros.ros.param_tool import ParamTool, set_result_line
 
 FRAME_TIMEOUT_S = 15.0
+CAMERA_PERIOD_NS = 100_000_000  # frames are stamped as a 10 Hz camera's, whatever the pace of the demo
+CUT_NS = 2_000_000_000
 ATTEMPTS = 3
 # The first frame: the demo sees every node's subscriptions, but not whether one node's publisher has matched another
 # node's subscription yet (discovery between two other processes; measured: ground_fusion_node matched the pipeline's
@@ -101,6 +103,7 @@ class DemoDriver:
         self.first_frame_sends = 0  # how often the first frame was sent until it was answered
         self.answered = False  # whether any frame has been answered yet
         self._last_ns = 0
+        self._gap_ns = 0
 
     def _subscribers(self, topic: str) -> set[str]:
         return {info.node_name for info in self.client.node.get_subscriptions_info_by_topic(topic)}
@@ -124,9 +127,17 @@ class DemoDriver:
             raise Interrupted
 
     def _stamp_ns(self) -> int:
-        now = self.client.node.get_clock().now().nanoseconds
-        self._last_ns = max(now, self._last_ns + 1_000_000)  # strictly increasing, as a camera's
+        """The next frame's stamp: a 10 Hz camera's, after ``cut()`` a jump forward."""
+        if not self._last_ns:
+            self._last_ns = self.client.node.get_clock().now().nanoseconds
+        self._last_ns += CAMERA_PERIOD_NS + self._gap_ns
+        self._gap_ns = 0
         return self._last_ns
+
+    def cut(self) -> None:
+        """The next frame shows another scene: its stamp jumps CUT_NS ahead, beyond fusion_node's track lifetime
+        (1 s), so no object of the last scene is taken to have moved into this one (a time to contact from nothing)."""
+        self._gap_ns = CUT_NS
 
     def _publish(self, frame: RGBDFrame, ns: int) -> None:
         from builtin_interfaces.msg import Time
