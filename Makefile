@@ -3,6 +3,7 @@
 #             model.
 #             With ../shared beside the checkout also the real ROS 2 launch system and command line (ros2 launch,
 #             ros2 run, ros2 param, launch_testing, ...) from ../shared/tools/ros2-overlay.
+# make demo:  jdd-ros demo (the pipeline on a sample frame that ships with jdd_ros; about a minute).
 # make test:  ruff + the whole test suite (real DDS between processes, on this machine only).
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -12,7 +13,7 @@ export ROS_AUTOMATIC_DISCOVERY_RANGE := LOCALHOST
 SHARED ?= $(or $(JDD_ROS_SHARED),../shared)
 ROS2_OVERLAY := $(SHARED)/tools/ros2-overlay
 
-.PHONY: setup test lint bench clean
+.PHONY: setup test lint bench demo clean
 
 setup:
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 10), "Python >= 3.10 is required"'
@@ -43,6 +44,10 @@ setup:
 test:
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/python -m pytest test
+
+# make demo: the real nodes on the sample RGB-D frame: distances, max_depth changed at run time, annotated image.
+demo:
+	$(VENV)/bin/jdd-ros demo
 
 lint:
 	$(VENV)/bin/ruff check .

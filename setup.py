@@ -13,6 +13,9 @@ setup(
         ('share/' + package_name, ['package.xml']),
         ('share/' + package_name + '/launch', glob('launch/*.launch.py')),
         ('share/' + package_name + '/config', glob('config/*.yaml') + glob('config/*.xml')),
+        # the sample `jdd-ros demo` plays: the TUM RGB-D desk frame (CC BY 4.0, test/fixtures/README.md)
+        ('share/' + package_name + '/sample',
+         ['test/fixtures/tum_desk_color.png', 'test/fixtures/tum_desk_depth_mm.png', 'test/fixtures/README.md']),
     ],
     # ROS convention: runtime dependencies come from package.xml (colcon) or requirements.txt (make setup).
     install_requires=['setuptools'],

@@ -183,13 +183,12 @@ def test_two_inputs_each_starved_on_its_own_and_the_slower_rate_is_the_input_rat
     assert (a.level, a.message) == (WARN, f"no input on '/detections' for {STARVED_AFTER_S:.0f} s")
 
 
-def test_readme_states_the_rules_with_these_constants_and_the_keys():
+def test_the_diagnostics_doc_states_the_rules_with_these_constants_and_the_keys():
     from pathlib import Path
 
     from jdd_ros.core import health
 
-    readme = (Path(__file__).resolve().parents[1] / 'README.md').read_text()
-    section = readme[readme.index('## Diagnostics'):readme.index('## Detector')]
+    section = (Path(__file__).resolve().parents[1] / 'docs' / 'diagnostics.md').read_text()
     stated = {
         'PUBLISH_PERIOD_S': f'{health.PUBLISH_PERIOD_S:g} s',
         'STARVED_AFTER_S': f'{health.STARVED_AFTER_S:g} s',

@@ -134,8 +134,8 @@ def test_every_node_reports_its_status_with_the_keys(camera, statuses, checkpoin
     assert detector['model sha256'] == sha256_of(weights)[:16]
     assert (detector['confidence_threshold'], detector['nms_threshold'], detector['classes']) == ('0.25', '0.45', '[]')
     assert int(values(got['pipe/fusion_node'])['pairs fused']) > 0  # the two nodes' outputs were joined
-    # The README documents every key (run-time parameters as a group: their own table is the schema's).
-    readme = (REPO / 'README.md').read_text()
+    # docs/diagnostics.md documents every key (run-time parameters as a group: their own table is the schema's).
+    readme = (REPO / 'docs' / 'diagnostics.md').read_text()
     keys_doc = readme[readme.index('**Keys**'):readme.index('**RViz markers.**')]
     parameters = {spec.name for specs in SCHEMA.values() for spec in specs if spec.dynamic}
     undocumented = {k for s in got.values() for k in values(s) if k not in parameters and f'`{k}`' not in keys_doc}

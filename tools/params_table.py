@@ -1,6 +1,8 @@
-"""The README's parameter tables, generated from the schema (jdd_ros/params.py) so the docs cannot drift from the code.
+"""The parameter tables of the docs, generated from the schema (jdd_ros/params.py) so the docs cannot drift from the
+code: every parameter of every node in docs/parameters.md, the ten that people change most in the README.
 
-Usage: python tools/params_table.py [--write-readme]   (test/test_readme.py checks the README holds this output)
+Usage: python tools/params_table.py [--write]   (test/test_readme.py checks that both files hold this output;
+--write-readme is the same as --write)
 """
 
 from __future__ import annotations
@@ -10,10 +12,25 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from jdd_ros.params import SCHEMA  # noqa: E402
+from jdd_ros.params import SCHEMA, spec  # noqa: E402
 
-README = Path(__file__).resolve().parents[1] / 'README.md'
+REPO = Path(__file__).resolve().parents[1]
+README = REPO / 'README.md'
+PARAMETERS_DOC = REPO / 'docs' / 'parameters.md'
 BEGIN, END = '<!-- params:begin -->', '<!-- params:end -->'
+# The parameters a user changes most, with the node(s) whose parameter is meant: the README's short table.
+COMMON: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ('max_depth', ('fusion_node',)),
+    ('min_depth', ('fusion_node',)),
+    ('depth_statistic', ('fusion_node',)),
+    ('box_fraction', ('fusion_node',)),
+    ('confidence_threshold', ('detector_node',)),
+    ('classes', ('detector_node',)),
+    ('model', ('detector_node',)),
+    ('weights', ('detector_node',)),
+    ('device', ('detector_node', 'depth_node')),
+    ('onnx_model', ('depth_node',)),
+)
 
 
 def _fmt(value: object) -> str:
@@ -24,29 +41,52 @@ def _fmt(value: object) -> str:
     return f'`{value}`'
 
 
+def _allowed(s: object) -> str:
+    allowed = s.constraints().replace('changeable at run time', '').replace('read at start-up', '')
+    return allowed.strip('; ').replace('|', '/') or '—'
+
+
 def tables() -> str:
+    """Every node's parameters (docs/parameters.md)."""
     out = []
     for node, specs in SCHEMA.items():
         out.append(f'#### `{node}`\n')
         out.append('| parameter | default | run-time | allowed | meaning |')
         out.append('|---|---|---|---|---|')
         for s in specs:
-            allowed = s.constraints().replace('changeable at run time', '').replace('read at start-up', '')
-            allowed = allowed.strip('; ').replace('|', '/') or '—'
-            out.append(f"| `{s.name}` | {_fmt(s.default)} | {'yes' if s.dynamic else 'no'} | {allowed} | "
+            out.append(f"| `{s.name}` | {_fmt(s.default)} | {'yes' if s.dynamic else 'no'} | {_allowed(s)} | "
                        f'{s.description} |')
         out.append('')
     return '\n'.join(out).rstrip() + '\n'
 
 
-def readme_with_tables(text: str) -> str:
+def common_table() -> str:
+    """The ten parameters people change most (the README)."""
+    out = ['| parameter | node | default | run-time | meaning |', '|---|---|---|---|---|']
+    for name, nodes in COMMON:
+        s = spec(nodes[0], name)
+        where = ', '.join(f'`{n}`' for n in nodes)
+        out.append(f"| `{name}` | {where} | {_fmt(s.default)} | {'yes' if s.dynamic else 'no'} | {s.description} |")
+    return '\n'.join(out) + '\n'
+
+
+def with_table(text: str, table: str) -> str:
     head, rest = text.split(BEGIN, 1)
     _, tail = rest.split(END, 1)
-    return f'{head}{BEGIN}\n{tables()}{END}{tail}'
+    return f'{head}{BEGIN}\n{table}{END}{tail}'
+
+
+def readme_with_tables(text: str) -> str:
+    return with_table(text, common_table())
+
+
+def parameters_doc_with_tables(text: str) -> str:
+    return with_table(text, tables())
 
 
 if __name__ == '__main__':
-    if sys.argv[1:] == ['--write-readme']:
+    if sys.argv[1:] in (['--write'], ['--write-readme']):
         README.write_text(readme_with_tables(README.read_text()))
+        PARAMETERS_DOC.write_text(parameters_doc_with_tables(PARAMETERS_DOC.read_text()))
     else:
         print(tables(), end='')

@@ -14,6 +14,7 @@ import sys
 
 # name -> (module, one-line help)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    'demo': ('jdd_ros.cli.demo', 'the whole pipeline on a sample frame: distances, max_depth changed, annotated image'),
     'fetch-models': ('jdd_ros.cli.fetch_models', 'download and sha256-verify known detector models into the cache'),
     'detect': ('jdd_ros.cli.detect', 'run a detector on image files (Darknet YOLOv4, or --family ultralytics)'),
     'train-depth': ('jdd_ros.cli.train_depth', 'train the U-Net depth model (NYU Depth v2 or synthetic scenes)'),
@@ -25,6 +26,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
                          'one RGB-D frame (for depth_source ground)'),
     'launch': ('jdd_ros.cli.launch', 'start the depth, detector and fusion nodes without a ROS installation'),
     'replay': ('jdd_ros.cli.replay', 'play a ROS 2 bag into running nodes with /clock (ros2 bag play --clock)'),
+    'param': ('jdd_ros.cli.param', 'list, get, set, describe node parameters, as ros2 param (no ROS install needed)'),
+    'echo': ('jdd_ros.cli.echo', 'one line per detection (class, score, distance, ID) of detections_with_depth'),
     'status': ('jdd_ros.cli.status', "the running nodes' /diagnostics on one refreshing screen (--once: one snapshot)"),
 }
 
