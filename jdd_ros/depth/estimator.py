@@ -124,19 +124,25 @@ class DepthEstimator:
                         input_size: Sequence[int] | None = None, *, sha256: str | None = None,
                         require_trained: bool = True, threads: int = 0, precision: str = 'auto') -> DepthEstimator:
         """A trained jdd_ros checkpoint; the ONNX backends (``backend``/``precision``: see
-        ``jdd_ros.inference.backends.resolve_backend``) run its ONNX export, made in memory first."""
-        from jdd_ros.depth.checkpoint import load_checkpoint
-
+        ``jdd_ros.inference.backends.resolve_backend``) run its ONNX export, from the export cache when valid (then
+        torch is not imported at all)."""
         choice = resolve_backend(backend, device, precision)
-        model, meta, rest = load_checkpoint(path, 'cpu', require_trained=require_trained, sha256=sha256)
-        size = _check_size(input_size) if input_size else _check_size(meta.input_size)
         if choice.backend == 'torch':
+            from jdd_ros.depth.checkpoint import load_checkpoint
+
+            model, meta, rest = load_checkpoint(path, 'cpu', require_trained=require_trained, sha256=sha256)
+            size = _check_size(input_size) if input_size else _check_size(meta.input_size)
             run, where = _torch_run(model, device, threads), device
         else:
-            from jdd_ros.depth.onnx_export import model_to_onnx_bytes
+            from jdd_ros.depth.onnx_export import cached_checkpoint_export
+            from jdd_ros.inference.export_cache import recorded_digest
 
-            runner, choice = open_model(model_to_onnx_bytes(model, size), device=device, choice=choice,
-                                        threads=threads, input_shape=(1, 3, *size),
+            size = _check_size(input_size) if input_size else None
+            onnx_path, meta, rest = cached_checkpoint_export(path, size, sha256=sha256,
+                                                             require_trained=require_trained)
+            size = size or _check_size(meta.input_size)
+            runner, choice = open_model(onnx_path, device=device, choice=choice, threads=threads,
+                                        onnx_sha256=recorded_digest(onnx_path), input_shape=(1, 3, *size),
                                         name=f'depth-{meta.encoder}-{size[0]}x{size[1]}')
             where = f"{device}, {runner.threads} thread{'s' if runner.threads != 1 else ''}"
 
