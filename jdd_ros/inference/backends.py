@@ -67,11 +67,8 @@ def resolve_backend(backend: str, device: str, precision: str = 'auto', int8_par
         return _on_cuda(backend, device, precision)
     if precision == 'int8':
         return _int8(backend)
-    if precision == 'auto' and backend in ('auto', 'openvino') and int8_parity and _has('openvino'):
-        native, isa = _native_int8()
-        if native:
-            return BackendChoice('openvino', 'int8', f'this model keeps its detections in int8 (measured) and this '
-                                 f'CPU computes int8 natively ({isa}): OpenVINO int8')
+    if int8_parity and precision == 'auto' and (int8 := _auto_int8(backend)):
+        return int8
     if backend == 'openvino' or (backend == 'auto' and precision == 'bf16'):
         return _openvino(backend, precision)
     if precision == 'bf16':
@@ -79,6 +76,11 @@ def resolve_backend(backend: str, device: str, precision: str = 'auto', int8_par
                          'fp32 here')
     if backend != 'auto':
         return BackendChoice(backend, 'fp32', f'backend {backend} asked for')
+    return _auto_on_cpu(precision)
+
+
+def _auto_on_cpu(precision: str) -> BackendChoice:
+    """Backend auto on the CPU with precision 'auto' or 'fp32': OpenVINO bf16 where native, else ONNX Runtime."""
     if precision == 'auto' and _has('openvino'):
         native, isa = _native_bf16()
         if native:
@@ -94,6 +96,17 @@ def resolve_backend(backend: str, device: str, precision: str = 'auto', int8_par
             return BackendChoice('openvino', 'fp32', 'onnxruntime is not installed')
         return BackendChoice('torch', 'fp32', 'neither onnxruntime nor openvino is installed')
     return BackendChoice('onnxruntime', 'fp32', why)
+
+
+def _auto_int8(backend: str) -> BackendChoice | None:
+    """OpenVINO int8 for a model that keeps its results in int8, where the CPU computes int8 natively; else None."""
+    if backend not in ('auto', 'openvino') or not _has('openvino'):
+        return None
+    native, isa = _native_int8()
+    if not native:
+        return None
+    return BackendChoice('openvino', 'int8', f'this model keeps its detections in int8 (measured) and this CPU '
+                         f'computes int8 natively ({isa}): OpenVINO int8')
 
 
 def _int8(backend: str) -> BackendChoice:
