@@ -1,5 +1,5 @@
-"""Detector speed: this package's backends (PyTorch, ONNX Runtime, OpenVINO fp32 and bf16) against OpenCV DNN, same
-image, same machine, interleaved in one run.
+"""Detector speed: this package's backends (PyTorch, ONNX Runtime, OpenVINO fp32, bf16 and int8) against OpenCV DNN,
+same image, same machine, interleaved in one run.
 
 Models: the real COCO yolov4-tiny at 416, and the full yolov4.cfg at 416 and 608 with synthetic weights written in
 Darknet format (the official yolov4.weights cannot be downloaded here; speed does not depend on the values).
@@ -37,6 +37,10 @@ REPO = Path(__file__).resolve().parents[1]
 ITERATIONS = {'tiny416': 30, 'yolov4-416': 6, 'yolov4-608': 4}
 # (backend, precision); 'auto' is what `jdd-ros detect` and the nodes run by default on this machine.
 BACKENDS = (('torch', 'fp32'), ('onnxruntime', 'fp32'), ('openvino', 'fp32'), ('auto', 'auto'))
+# yolov4-tiny only, on CPUs with VNNI / AMX-INT8: int8 is measured against the issue's parity bound (IoU >= 0.9, scores
+# within 0.05), and a miss is counted in the table, not fatal ('auto' does not pick int8 where it misses).
+INT8 = (('openvino', 'int8'),)
+TOLERANCES = {'bf16': (0.9, 0.03), 'int8': (0.9, 0.05)}
 
 
 def timed(runs: dict[str, object], iterations: int) -> dict[str, tuple[float, float]]:
@@ -72,6 +76,7 @@ def main() -> int:
 
     from jdd_ros.detect.darknet.detector import YoloDetector
     from jdd_ros.detect.darknet.opencv_reference import OpenCVDarknet, compare_detections
+    from jdd_ros.inference.openvino import cpu_supports_int8
 
     torch.set_num_threads(args.threads)
     cv2.setNumThreads(args.threads)
@@ -91,7 +96,7 @@ def main() -> int:
             files, size, conf = yolov4_files, int(name.split('-')[1]), 0.3
         opencv = OpenCVDarknet(files[0], files[1], (size, size))
         backends = {'OpenCV DNN 4.x': None}
-        for backend, precision in BACKENDS:
+        for backend, precision in BACKENDS + (INT8 if name == 'tiny416' and cpu_supports_int8() else ()):
             start = time.perf_counter()
             detector = YoloDetector(*files, backend=backend, precision=precision, input_size=size)
             label = f'jdd_ros {"auto = " if backend == "auto" else ""}{detector.backend} {detector.precision}'
@@ -107,11 +112,11 @@ def main() -> int:
                 counts[label] = str(len(reference))
                 continue
             found = detector.detect(image, conf)
-            bf16 = detector.precision == 'bf16'
-            problems = compare_detections(found, reference, *((0.9, 0.03) if bf16 else (0.98, 0.01)))
+            bf16, int8 = detector.precision == 'bf16', detector.precision == 'int8'
+            problems = compare_detections(found, reference, *TOLERANCES.get(detector.precision, (0.98, 0.01)))
             counts[label] = str(len(found))
-            if problems and bf16 and name != 'tiny416':
-                counts[label] += f' ({len(problems)} differences beyond the bf16 tolerances)'
+            if problems and (int8 or (bf16 and name != 'tiny416')):
+                counts[label] += f' ({len(problems)} differences beyond the {detector.precision} tolerances)'
             elif problems:
                 print(f'{name} {label}: detections differ from OpenCV DNN: {problems}', file=sys.stderr)
                 return 1
@@ -136,12 +141,13 @@ def main() -> int:
         fastest = min(r[3] for r in rows if r[0] == name)
         mark = '**' if median == fastest else ''
         print(f'| {model} | {size} | {label} | {mark}{median:.1f}{mark} | {best:.1f} | {count} |')
-    tiny = {label.split(' = ')[0]: median for name, _, label, median, _, _ in rows if name == 'tiny416'}
-    if 'jdd_ros auto' in tiny:
-        ratio = tiny['jdd_ros auto'] / tiny['OpenCV DNN 4.x']
-        print(f'\nyolov4-tiny, `jdd-ros detect` per image (auto = {auto}): {tiny["jdd_ros auto"]:.1f} ms = '
-              f'{ratio:.2f}x OpenCV DNN\'s {tiny["OpenCV DNN 4.x"]:.1f} ms (target <= 0.6x), detections equal within '
-              'the tolerances above.')
+    tiny = {label: median for name, _, label, median, _, _ in rows if name == 'tiny416'}
+    if 'OpenCV DNN 4.x' in tiny:
+        opencv_ms = tiny.pop('OpenCV DNN 4.x')
+        ratios = ', '.join(f'{label.removeprefix("jdd_ros ")} {ms:.1f} ms = {ms / opencv_ms:.2f}x'
+                           for label, ms in tiny.items())
+        print(f'\nyolov4-tiny 416, `jdd-ros detect` per image against OpenCV DNN\'s {opencv_ms:.1f} ms: {ratios} '
+              '(issue 22 target: <= 0.4x with int8 where it keeps the detections).')
     return 0
 
 

@@ -136,12 +136,15 @@ THREADS = ParamSpec(
 PRECISION = ParamSpec(
     'precision', 'auto',
     "What the network computes in on CPU: 'auto' is bf16 where the CPU computes bf16 natively (AVX512_BF16 or AMX; "
-    "backend openvino, ~2x fp32) and fp32 elsewhere; 'fp32' for results closest to the reference implementations; "
-    "'bf16' is refused on a CPU without native bf16. On CUDA 'auto' keeps the model's default (fp16 for Darknet).",
+    "backend openvino, ~2x fp32), else fp32; 'fp32' for results closest to the reference implementations; 'int8' "
+    "(OpenVINO + NNCF on CPUs with VNNI or AMX-INT8, quantised once and cached; check your model's results: "
+    "yolov4-tiny scores move by up to 0.09) and 'bf16' are refused on a CPU without native support. On CUDA 'auto' "
+    "keeps the model's default (fp16 for Darknet).",
     choices=PRECISIONS)
 
-_AUTO_BACKEND = ("'auto' is openvino bf16 on CPUs with native bf16 (AVX512_BF16/AMX), onnxruntime fp32 on other CPUs "
-                 'and torch on CUDA (see precision); the start-up log says which runs and why')
+_AUTO_BACKEND = ("'auto' is openvino bf16 on CPUs with native bf16 (AVX512_BF16/AMX; int8 where precision says so), "
+                 'onnxruntime fp32 on other CPUs and torch on CUDA (see precision); the start-up log says which runs '
+                 'and why')
 
 AUTOSTART = ParamSpec(
     'autostart', True,
@@ -258,7 +261,7 @@ DEPTH_NODE = (
               'Expected sha256 of the checkpoint or ONNX file; empty uses <checkpoint>.sha256 or the sidecar sha256.'),
     ParamSpec('device', 'cpu', f'Inference device: {DEVICES_HELP}.', check=_check_device),
     ParamSpec('backend', 'auto', f"Inference backend; {_AUTO_BACKEND}. onnxruntime and openvino run a checkpoint's "
-              "ONNX export (made in memory); 'torch' runs checkpoints only.", choices=BACKENDS),
+              "ONNX export (made once, then cached); 'torch' runs checkpoints only.", choices=BACKENDS),
     PRECISION,
     ParamSpec('input_height', 0, 'Network input height in pixels (0 or >= 32; multiples of 32 are fastest, others '
               'are padded); 0 uses the model default.', min=0, max=4096, check=_check_depth_input_size),

@@ -127,7 +127,7 @@ def test_auto_is_the_default_of_both_model_nodes():
     for node in ('detector_node', 'depth_node'):
         assert spec(node, 'backend').default == 'auto'
         assert spec(node, 'precision').default == 'auto'
-        assert spec(node, 'precision').choices == ('auto', 'bf16', 'fp32')
+        assert spec(node, 'precision').choices == ('auto', 'bf16', 'fp32', 'int8')
 
 
 def test_an_onnx_only_model_on_cuda_runs_onnxruntime_not_torch():

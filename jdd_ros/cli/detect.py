@@ -78,7 +78,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              f'On this machine\'s CPU: {auto_here()}')
     parser.add_argument('--precision', choices=PRECISIONS, default='auto',
                         help="'auto' (default): bf16 where the CPU computes it natively, else fp32; 'fp32': closest "
-                             "to the reference implementations; 'bf16' is refused without native bf16")
+                             "to the reference implementations; 'bf16' is refused without native bf16; 'int8' "
+                             '(OpenVINO + NNCF, Darknet models; quantised once, then cached) is refused without VNNI '
+                             'or AMX-INT8')
     parser.add_argument('--device', default='cpu', help="'cpu', 'cuda' or 'cuda:N'")
     parser.add_argument('--json', dest='json_out', metavar='OUT', help="write the detections as JSON ('-': stdout)")
     parser.add_argument('--out-image', metavar='OUT.png',

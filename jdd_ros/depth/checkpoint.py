@@ -12,12 +12,9 @@ import os
 import tempfile
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from jdd_ros.depth.hints import QUICK_SYNTHETIC_MINUTES, QUICK_SYNTHETIC_TRAINING
-from jdd_ros.depth.unet import DepthUNet
 from jdd_ros.inference import hashing
 from jdd_ros.inference.hashing import sha256_of, sha256_sidecar
 
@@ -25,6 +22,11 @@ FORMAT = 'jdd_ros.depth_checkpoint'
 VERSION = 1
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+if TYPE_CHECKING:  # torch is imported where a checkpoint is read or written: the metadata and checks need none
+    import torch
+
+    from jdd_ros.depth.unet import DepthUNet
+
 HOW_TO_TRAIN = ("train one with 'jdd-ros train-depth --nyu-csv data/nyu2_train.csv --out depth.pt' (NYU Depth v2) "
                 f"or, for plumbing tests only, '{QUICK_SYNTHETIC_TRAINING}' ({QUICK_SYNTHETIC_MINUTES})")
 
@@ -116,6 +118,8 @@ def save_checkpoint(path: str | os.PathLike, model: DepthUNet, meta: DepthModelM
             or not math.isclose(meta.max_depth, model.max_depth):
         raise ValueError(f'meta ({meta.encoder}, {meta.min_depth}-{meta.max_depth} m) does not describe the model '
                          f'({model.encoder_name}, {model.min_depth}-{model.max_depth} m)')
+    import torch
+
     payload = {
         'format': FORMAT,
         'version': VERSION,
@@ -142,6 +146,8 @@ def save_checkpoint(path: str | os.PathLike, model: DepthUNet, meta: DepthModelM
 def read_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 'cpu',
                     sha256: str | None = None) -> dict[str, Any]:
     """The raw checkpoint dict after the sha256 check and format check (no model is built)."""
+    import torch
+
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f'depth checkpoint {path} not found; {HOW_TO_TRAIN}')
@@ -163,18 +169,26 @@ def read_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     return payload
 
 
-def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 'cpu', *, require_trained: bool = True,
-                    sha256: str | None = None) -> tuple[DepthUNet, DepthModelMeta, dict[str, Any]]:
-    """The model (eval mode), its metadata, and the rest: optimizer/scheduler/training_state for resuming, the
-    file's sha256 and what it was verified against ('' = nothing to verify against)."""
-    payload = read_checkpoint(path, map_location, sha256)
-    meta = DepthModelMeta.from_dict(payload['meta'])
+def check_meta(path: str | os.PathLike, meta: DepthModelMeta, require_trained: bool = True) -> None:
+    """CheckpointError when ``meta`` describes a model that must not run: untrained (its depth would be noise) or of
+    an architecture this jdd_ros does not know."""
     if require_trained and not meta.is_trained:
         raise CheckpointError(
             f"{path} holds an UNTRAINED depth model (trained_on='{meta.trained_on}', epochs={meta.epochs}): its "
             f'depth would be noise, so it is refused; {HOW_TO_TRAIN}')
     if meta.architecture != 'unet':
         raise CheckpointError(f"{path}: unknown architecture '{meta.architecture}' (this jdd_ros knows 'unet')")
+
+
+def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 'cpu', *, require_trained: bool = True,
+                    sha256: str | None = None) -> tuple[DepthUNet, DepthModelMeta, dict[str, Any]]:
+    """The model (eval mode), its metadata, and the rest: optimizer/scheduler/training_state for resuming, the
+    file's sha256 and what it was verified against ('' = nothing to verify against)."""
+    from jdd_ros.depth.unet import DepthUNet
+
+    payload = read_checkpoint(path, map_location, sha256)
+    meta = DepthModelMeta.from_dict(payload['meta'])
+    check_meta(path, meta, require_trained)
     model = DepthUNet(meta.encoder, meta.min_depth, meta.max_depth)
     try:
         model.load_state_dict(payload['model_state'])

@@ -20,7 +20,7 @@ from torch.utils.data import Dataset
 
 from jdd_ros.depth.augment import AugmentPolicy
 from jdd_ros.depth.checkpoint import IMAGENET_MEAN, IMAGENET_STD
-from jdd_ros.depth.estimator import resize_rgb
+from jdd_ros.depth.resize import resize_rgb
 
 
 @dataclass

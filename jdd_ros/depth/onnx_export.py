@@ -3,30 +3,49 @@
 The export has dynamic batch, height and width (any multiple of 32 works) when its input size is a multiple of 32,
 else it is fixed to that size. The sidecar carries the input size, normalisation, depth range, training data and the
 ONNX file's sha256.
+
+``cached_checkpoint_export`` keeps a checkpoint's export (and its metadata) in the export cache, keyed by the
+checkpoint's verified sha256 and the export settings, and looks it up before torch is imported: the ONNX backends
+start from a warm cache without torch.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import io
+import json
 import os
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-import torch
-
-from jdd_ros.depth.checkpoint import DepthModelMeta, load_checkpoint
+from jdd_ros.depth.checkpoint import HOW_TO_TRAIN, DepthModelMeta, check_meta, load_checkpoint, verify_sha256
 from jdd_ros.depth.sidecar import OnnxDepthSpec, sidecar_path, write_sidecar
+from jdd_ros.inference.export_cache import (
+    cache_key,
+    cached_file,
+    default_cache_dir,
+    read_verified,
+    torch_version,
+    write_verified,
+)
 from jdd_ros.inference.hashing import sha256_of
+
+if TYPE_CHECKING:
+    import torch
 
 OPSET = 17
 INPUT_NAME = 'image'
 OUTPUT_NAME = 'depth'
+# Bump when the cached export or its metadata file changes, so stale entries are not reused.
+CACHE_FORMAT = 1
 
 
 def export_module(module: torch.nn.Module, input_size: tuple[int, int], f: str | os.PathLike | io.BytesIO,
                   opset: int = OPSET, dynamic: bool = True) -> None:
     """Export any ``N,3,H,W -> N,1,H,W`` module (TorchScript-based exporter: needs no onnxscript)."""
+    import torch
+
     module = module.eval()
     # Our U-Net pads sizes that are not multiples of 32 with amounts fixed at trace time: such exports are static.
     dynamic = dynamic and input_size[0] % 32 == 0 and input_size[1] % 32 == 0
@@ -66,3 +85,42 @@ def export_checkpoint(checkpoint: str | os.PathLike, out: str | os.PathLike, inp
     side = sidecar_path(out)
     write_sidecar(side, spec, comment=f'jdd_ros depth model exported from {Path(checkpoint).name}\n{meta.describe()}')
     return out, side
+
+
+def cached_checkpoint_export(checkpoint: str | os.PathLike, input_size: tuple[int, int] | None = None, *,
+                             sha256: str | None = None, require_trained: bool = True,
+                             cache_dir: str | os.PathLike | None = None) -> tuple[Path, DepthModelMeta, dict[str, Any]]:
+    """(the ONNX export of ``checkpoint`` at ``input_size`` (default: its own), its metadata, {'sha256',
+    'sha256_verified_against'}), from the export cache when valid.
+
+    The checkpoint is sha256-verified first (against ``sha256`` or its ``.sha256`` file) and its digest keys both
+    cached files: its metadata (JSON) and its export per input size, opset and torch version; each is used only while
+    its own recorded sha256 matches. torch is imported only to fill a miss.
+    """
+    path = Path(checkpoint)
+    if not path.is_file():
+        raise FileNotFoundError(f'depth checkpoint {path} not found; {HOW_TO_TRAIN}')
+    digest, verified_against = verify_sha256(path, sha256)
+    directory = Path(cache_dir or default_cache_dir('onnx'))
+    loaded: list[Any] = []  # the model, once loaded for a miss
+
+    def load() -> Any:
+        if not loaded:
+            model, meta, _ = load_checkpoint(path, require_trained=require_trained, sha256=digest)
+            loaded.extend([model, meta])
+        return loaded[0]
+
+    meta_file = directory / f'depth-meta-{cache_key([digest, f"format{CACHE_FORMAT}"])}.json'
+    data = read_verified(meta_file)
+    if data is None:
+        load()
+        write_verified(meta_file, json.dumps(loaded[1].to_dict()).encode())
+        meta = loaded[1]
+    else:
+        meta = DepthModelMeta.from_dict(json.loads(data))
+    check_meta(path, meta, require_trained)
+    size = tuple(int(v) for v in (input_size or meta.input_size))
+    key = cache_key([digest, f'{size[0]}x{size[1]}', f'opset{OPSET}', f'format{CACHE_FORMAT}', torch_version()])
+    onnx_path = directory / f'depth-{meta.encoder}-{size[0]}x{size[1]}-{key}.onnx'
+    cached_file(onnx_path, lambda tmp: export_module(load(), size, tmp))
+    return onnx_path, meta, {'sha256': digest, 'sha256_verified_against': verified_against}

@@ -5,7 +5,9 @@ UNUSED_FOR_S (old torch/OpenVINO versions and model files leave entries that no 
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import importlib.metadata
 import os
 import tempfile
 import time
@@ -20,6 +22,16 @@ UNUSED_FOR_S = 30 * 24 * 3600
 def default_cache_dir(kind: str) -> Path:
     base = os.environ.get('XDG_CACHE_HOME') or os.path.join(os.path.expanduser('~'), '.cache')
     return Path(base) / 'jdd_ros' / kind
+
+
+@functools.lru_cache(maxsize=1)
+def torch_version() -> str:
+    """The installed torch's version as ``torch.__version__`` spells it, read from the package metadata so that a
+    cache key can name it without importing torch; '' when torch is not installed."""
+    try:
+        return importlib.metadata.version('torch')
+    except importlib.metadata.PackageNotFoundError:
+        return ''
 
 
 def cache_key(parts: Iterable[str]) -> str:

@@ -1,4 +1,6 @@
-"""OpenVINO inference of ONNX models on the CPU, in bf16 where the CPU computes bf16 natively, else fp32.
+"""OpenVINO inference of ONNX models on the CPU, in bf16 where the CPU computes bf16 natively, else fp32; in int8
+(NNCF post-training quantisation) where asked for or where the model keeps its detections in int8 on a CPU with
+VNNI / AMX-INT8.
 
 Why (measured on the build machine, an AVX512_BF16 CPU without AMX: README, Speed): OpenVINO bf16 runs yolov4-tiny
 and the depth U-Net ~2x faster than ONNX Runtime fp32, with detections within IoU 0.99 / score 0.02 of OpenCV DNN's
@@ -7,7 +9,8 @@ on such CPUs, so the precision is always set explicitly and read back after comp
 
 The runner has ``OnnxRuntimeRunner``'s contract (``jdd_ros.inference.runner.Runner``): called with the first input's
 batch as the ONNX declares it, it returns the outputs in the ONNX's order; ``inputs``, ``outputs`` and ``metadata``
-describe the ONNX as declared. Compiled models are cached (``cache_dir``), sha256-checked like the ONNX exports.
+describe the ONNX as declared. Compiled models are cached (``cache_dir``), sha256-checked like the ONNX exports;
+quantised ones too, under a key that also names the calibration set and NNCF's version.
 """
 
 from __future__ import annotations
@@ -18,7 +21,8 @@ import json
 import os
 import struct
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +33,9 @@ from jdd_ros.inference.hashing import sha256_of
 from jdd_ros.inference.runner import TensorInfo
 
 PIN = '2026.4.1'  # the version measured (requirements.txt pins it)
-_OV_PRECISION = {'bf16': 'bf16', 'fp32': 'f32'}
+NNCF_PIN = '3.4.0'
+# OpenVINO's inference precision per precision of ours; int8: the quantised layers run in int8, the rest in f32.
+_OV_PRECISION = {'bf16': 'bf16', 'fp32': 'f32', 'int8': 'f32'}
 # ONNX Runtime's spelling of element types, which the families read (TensorInfo.type).
 _TYPE_NAMES = {'f32': 'tensor(float)', 'f16': 'tensor(float16)', 'bf16': 'tensor(bfloat16)', 'f64': 'tensor(double)',
                'u8': 'tensor(uint8)', 'i8': 'tensor(int8)', 'i32': 'tensor(int32)', 'i64': 'tensor(int64)',
@@ -91,6 +97,99 @@ def cpu_supports_bf16() -> bool:
     if flags is not None:
         return bool(flags & {'avx512_bf16', 'amx_bf16'})
     return core.get_property('CPU', 'INFERENCE_PRECISION_HINT').get_type_name() == 'bf16'
+
+
+_INT8_FLAGS = (('amx_int8', 'AMX-INT8'), ('avx512_vnni', 'AVX512_VNNI'), ('avx_vnni', 'AVX_VNNI'))
+
+
+@functools.lru_cache(maxsize=1)
+def cpu_int8_isa() -> str:
+    """The int8 dot-product instructions of this CPU as the logs name them, or the widest float ISA without them."""
+    flags = _cpu_flags() or set()
+    for flag, name in _INT8_FLAGS:
+        if flag in flags:
+            return name
+    return cpu_isa()
+
+
+@functools.lru_cache(maxsize=1)
+def cpu_supports_int8() -> bool:
+    """True when this CPU has int8 dot-product instructions (AVX512_VNNI, AVX_VNNI or AMX-INT8), where quantised
+    convolutions run faster than float ones, and OpenVINO lists INT8 among its CPU capabilities. Read from the
+    kernel's flags at run time (False where they cannot be read: OpenVINO lists INT8 on CPUs without VNNI too)."""
+    flags = _cpu_flags()
+    if not flags or not flags & {flag for flag, _ in _INT8_FLAGS}:
+        return False
+    try:
+        import openvino as ov
+    except ImportError:
+        return False
+    return 'INT8' in ov.Core().get_property('CPU', 'OPTIMIZATION_CAPABILITIES')
+
+
+_FLOAT_TYPES = ('Add', 'Subtract', 'Multiply', 'Divide', 'Power', 'Exp', 'Sigmoid', 'Concat', 'Interpolate', 'MVN',
+                'ReduceMean', 'SquaredDifference', 'Maximum', 'Minimum', 'Clamp')
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Inputs for post-training quantisation: ``batches()`` gives the model's first input as it is run (batches of
+    one, preprocessed like real frames); ``name`` identifies the set and the recipe in the cache key (change it
+    when either changes)."""
+
+    name: str
+    batches: Callable[[], Iterable[np.ndarray]]
+    keep_float: tuple[str, ...] = ()  # regular expressions of layer names left in float (the most sensitive ones)
+
+
+def quantize_int8(model: Any, calibration: Calibration) -> Any:
+    """``model`` (an OpenVINO model) with its convolutions and matrix products quantised to int8 by NNCF,
+    activation ranges from ``calibration``. The decoding after the last convolutions stays in float."""
+    try:
+        import nncf
+    except ImportError:
+        raise RuntimeError(f"precision int8 needs the 'nncf' package to quantise the model once (pip install "
+                           f'nncf=={NNCF_PIN}); or use precision auto, bf16 or fp32') from None
+    import contextlib
+    import io
+    import logging
+
+    nncf.set_log_level(logging.WARNING)  # its info lines are not for a node's log
+    data = list(calibration.batches())
+    # Only the convolutions and matrix products: element-wise operations quantised with the ranges of the calibration
+    # images saturate on real ones (measured: yolov4-tiny's decoding, sigmoid(objectness) x sigmoid(class), then
+    # clipped every score near 0.28).
+    ignored = nncf.IgnoredScope(types=list(_FLOAT_TYPES), patterns=list(calibration.keep_float), validate=False)
+    from nncf.quantization.advanced_parameters import AdvancedQuantizationParameters
+    from nncf.quantization.range_estimator import RangeEstimatorParametersSet
+
+    # Activation ranges from the minimum and maximum seen (not their means over the images): the calibration scenes
+    # are not the camera's, and a clipped activation moved yolov4-tiny's scores more than a coarser step (measured).
+    advanced = AdvancedQuantizationParameters(activations_range_estimator_params=RangeEstimatorParametersSet.MINMAX)
+    with contextlib.redirect_stdout(io.StringIO()):  # nor its progress bars (rich, on stdout)
+        return nncf.quantize(model, nncf.Dataset(data), preset=nncf.QuantizationPreset.MIXED,
+                             subset_size=len(data), ignored_scope=ignored, advanced_parameters=advanced)
+
+
+def nncf_version() -> str:
+    try:
+        import importlib.metadata
+
+        return importlib.metadata.version('nncf')
+    except importlib.metadata.PackageNotFoundError:
+        return ''
+
+
+def int8_layer_count(compiled: Any) -> int:
+    """How many layers of the compiled model really run in int8 (OpenVINO runs a quantised layer in float where the
+    CPU lacks the instructions, without saying so)."""
+    count = 0
+    for op in compiled.get_runtime_model().get_ordered_ops():
+        info = op.get_rt_info()
+        if 'runtimePrecision' in info and 'layerType' in info:
+            precision, kind = str(info['runtimePrecision'].astype(str)), str(info['layerType'].astype(str))
+            count += precision.lower() in ('i8', 'u8') and kind in ('Convolution', 'FullyConnected', 'MatMul')
+    return count
 
 
 _BINDINGS_READY = False
@@ -223,10 +322,12 @@ class OpenVinoRunner:
     @classmethod
     def open(cls, model: str | os.PathLike | bytes, precision: str, *, threads: int = 0,
              cache_dir: str | os.PathLike | None = None, onnx_sha256: str | None = None, name: str = '',
-             input_shape: Sequence[int | None] | None = None) -> OpenVinoRunner:
-        """Compile ``model`` (an ONNX file, or its bytes) for the CPU in ``precision`` ('bf16' or 'fp32', already
-        resolved: ``jdd_ros.inference.backends.resolve_backend``), or import its verified compiled copy from
-        ``cache_dir``. ValueError (one line) when OpenVINO cannot read or compile it.
+             input_shape: Sequence[int | None] | None = None,
+             calibration: Calibration | None = None) -> OpenVinoRunner:
+        """Compile ``model`` (an ONNX file, or its bytes) for the CPU in ``precision`` ('int8', 'bf16' or 'fp32',
+        already resolved: ``jdd_ros.inference.backends.resolve_backend``), or import its verified compiled copy from
+        ``cache_dir``. ValueError (one line) when OpenVINO cannot read or compile it. 'int8' quantises the model
+        with NNCF on ``calibration`` first (a cache miss only).
 
         Settings (each measured, README Speed): the LATENCY hint, one stream running each request on ``threads``
         threads (0: all usable cores; THROUGHPUT splits the cores into streams one synchronous request cannot use:
@@ -236,14 +337,13 @@ class OpenVinoRunner:
         caller has just verified it.
         """
         if precision not in _OV_PRECISION:
-            raise ValueError(f"precision {precision!r}: the OpenVINO runner takes 'bf16' or 'fp32'")
+            raise ValueError(f"precision {precision!r}: the OpenVINO runner takes 'int8', 'bf16' or 'fp32'")
         try:
             import openvino as ov
         except ImportError:
             raise RuntimeError(f"backend openvino needs the 'openvino' package (pip install openvino=={PIN}); or use "
                                'backend onnxruntime') from None
-        if precision == 'bf16' and not cpu_supports_bf16():
-            raise ValueError(f'precision bf16: this CPU ({cpu_isa()}) has no native bf16 (AVX512_BF16 or AMX)')
+        _check_precision(precision, calibration)
         _init_bindings()
         threads = threads or default_threads()
         config = {'INFERENCE_PRECISION_HINT': _OV_PRECISION[precision], 'PERFORMANCE_HINT': 'LATENCY',
@@ -256,6 +356,8 @@ class OpenVinoRunner:
             graph = read_onnx(model)
             interface = _interface(graph)  # as the ONNX declares it, before the shape is fixed
             _fix_shape(graph, input_shape)
+            if precision == 'int8':
+                graph = quantize_int8(graph, calibration)
             return core.compile_model(graph, 'CPU', config), interface
 
         if cache_dir is None:
@@ -265,12 +367,15 @@ class OpenVinoRunner:
             key = cache_key([digest, precision, str(list(input_shape or [])), openvino_version() or '',
                              str(core.get_property('CPU', 'FULL_DEVICE_NAME')),
                              ','.join(core.get_property('CPU', 'OPTIMIZATION_CAPABILITIES')),
-                             ' '.join(sorted(_cpu_flags() or ())), f'format{CACHE_FORMAT}'])
+                             ' '.join(sorted(_cpu_flags() or ())), f'format{CACHE_FORMAT}',
+                             *([calibration.name, nncf_version()] if precision == 'int8' else [])])
             compiled, interface, source = _cached(core, compile_onnx, Path(cache_dir) / f'{stem}-{key}.ovblob',
                                                   config)
         got = compiled.get_property('INFERENCE_PRECISION_HINT').get_type_name()
         if got != _OV_PRECISION[precision]:  # OpenVINO falls back silently; we do not
             raise RuntimeError(f'OpenVINO compiled {stem} in {got}, not {precision}')
+        if precision == 'int8' and not int8_layer_count(compiled):
+            raise RuntimeError(f'OpenVINO runs no layer of {stem} in int8 on this CPU ({cpu_int8_isa()})')
         return cls(compiled, interface, precision, threads, source)
 
     def __call__(self, batch: np.ndarray) -> list[np.ndarray]:
@@ -283,6 +388,16 @@ class OpenVinoRunner:
         with self._lock:
             results = self._request.infer({0: batch}, share_inputs=True)  # outputs are copies (share_outputs off)
             return [results[port] for port in self._ports]
+
+
+def _check_precision(precision: str, calibration: Calibration | None) -> None:
+    if precision == 'bf16' and not cpu_supports_bf16():
+        raise ValueError(f'precision bf16: this CPU ({cpu_isa()}) has no native bf16 (AVX512_BF16 or AMX)')
+    if precision == 'int8' and not cpu_supports_int8():
+        raise ValueError(f'precision int8: this CPU ({cpu_int8_isa()}) has no int8 dot-product instructions '
+                         '(AVX512_VNNI, AVX_VNNI or AMX-INT8)')
+    if precision == 'int8' and calibration is None:
+        raise ValueError('precision int8: this model comes without calibration inputs to quantise it with')
 
 
 def _compiled(compile_onnx: Any) -> tuple[Any, dict[str, Any]]:

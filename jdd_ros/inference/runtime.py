@@ -7,13 +7,18 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from jdd_ros.inference.backends import BackendChoice, resolve_backend
 from jdd_ros.inference.devices import is_cuda
 from jdd_ros.inference.runner import Runner
 
+if TYPE_CHECKING:
+    from jdd_ros.inference.openvino import Calibration
 
-def resolve_onnx_backend(backend: str, device: str, precision: str = 'auto') -> BackendChoice:
+
+def resolve_onnx_backend(backend: str, device: str, precision: str = 'auto',
+                         int8_parity: bool = False) -> BackendChoice:
     """``resolve_backend`` for a model that exists only as ONNX (no torch module): 'auto' on CUDA is ONNX Runtime's
     CUDA provider (onnxruntime-gpu) instead of torch; 'torch' is refused."""
     if backend == 'torch':
@@ -22,14 +27,15 @@ def resolve_onnx_backend(backend: str, device: str, precision: str = 'auto') -> 
         choice = resolve_backend('onnxruntime', device, precision)
         return BackendChoice(choice.backend, choice.precision, 'an ONNX model on CUDA runs on ONNX Runtime (its CUDA '
                              'provider, onnxruntime-gpu)')
-    return resolve_backend(backend, device, precision)
+    return resolve_backend(backend, device, precision, int8_parity)
 
 
 def open_model(model: str | os.PathLike | bytes, *, device: str = 'cpu', backend: str = 'auto',
                precision: str = 'auto', threads: int = 0, onnx_sha256: str | None = None, name: str = '',
                input_shape: Sequence[int | None] | None = None,
                cache_dir: str | os.PathLike | None | bool = True,
-               choice: BackendChoice | None = None) -> tuple[Runner, BackendChoice]:
+               choice: BackendChoice | None = None,
+               calibration: Calibration | None = None) -> tuple[Runner, BackendChoice]:
     """``model`` (an ONNX file or its bytes) ready to run, and the backend choice that runs it.
 
     ``backend`` 'auto', 'onnxruntime' or 'openvino' (torch runs no ONNX: ValueError); ``precision`` 'auto', 'bf16' or
@@ -38,7 +44,8 @@ def open_model(model: str | os.PathLike | bytes, *, device: str = 'cpu', backend
     cached in ``cache_dir`` (True: ``~/.cache/jdd_ros/openvino``; None/False: not cached) under a key made of the
     ONNX's sha256 (``onnx_sha256`` when the caller has verified it already), the precision, OpenVINO's version and
     the CPU; it is used only while its own sha256 matches the one recorded when it was written. ``choice``: what a
-    family already resolved (``resolve_backend``), used instead of ``backend`` and ``precision``.
+    family already resolved (``resolve_backend``), used instead of ``backend`` and ``precision``. ``calibration``:
+    the family's inputs for int8 quantisation (``jdd_ros.inference.openvino.Calibration``); int8 needs it.
     """
     choice = choice or resolve_onnx_backend(backend, device, precision)
     if choice.backend == 'torch':  # auto without onnxruntime and openvino
@@ -50,7 +57,8 @@ def open_model(model: str | os.PathLike | bytes, *, device: str = 'cpu', backend
         directory = default_cache_dir('openvino') if cache_dir is True else (cache_dir or None)
         stem = name or ('model' if isinstance(model, bytes) else Path(model).stem)
         runner = OpenVinoRunner.open(model, choice.precision, threads=threads, cache_dir=directory,
-                                     onnx_sha256=onnx_sha256, name=stem, input_shape=input_shape)
+                                     onnx_sha256=onnx_sha256, name=stem, input_shape=input_shape,
+                                     calibration=calibration)
         return runner, choice
     from jdd_ros.inference.onnx_runtime import OnnxRuntimeRunner
 

@@ -106,6 +106,13 @@ class DarknetConfig:
     def channels(self) -> int:
         return self.net.get_int('channels', 3)
 
+    @property
+    def num_classes(self) -> int | None:
+        """The class count its [yolo] layers agree on (None when they do not: building the model says why); read
+        without torch, so a cached export can be used without building the model."""
+        counts = {layer.get_int('classes', 20) for layer in self.layers if layer.type == 'yolo'}
+        return counts.pop() if len(counts) == 1 else None
+
 
 def parse_cfg_text(text: str, source: str = '<string>') -> DarknetConfig:
     """Parse cfg text; raises :class:`DarknetConfigError` naming the layer for anything not supported."""

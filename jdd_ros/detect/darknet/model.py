@@ -321,3 +321,20 @@ class ImageInputModel(nn.Module):
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, ...]:
         x = images.permute(0, 3, 1, 2).float() * (1.0 / 255.0)
         return self.model(x.to(self.dtype, memory_format=self.memory_format))
+
+
+class TorchRunner:
+    """The model on a torch device as a runner (uint8 NHWC batch in, each head's rows out), for backend torch."""
+
+    def __init__(self, model: DarknetModel, device: str, fp16: bool):
+        dtype = torch.float16 if fp16 else torch.float32
+        self.device = torch.device(device)
+        # channels-last suits cuDNN's fp16 kernels; on CPU the contiguous layout measured faster (bench_detector.py).
+        layout = torch.channels_last if self.device.type == 'cuda' else torch.contiguous_format
+        self.net = ImageInputModel(model, dtype, layout).to(device=self.device, dtype=dtype,
+                                                            memory_format=layout).eval()
+
+    def __call__(self, batch: np.ndarray) -> list[np.ndarray]:
+        with torch.inference_mode():
+            images = torch.from_numpy(batch).to(self.device, non_blocking=True)
+            return [head.cpu().numpy() for head in self.net(images)]
