@@ -40,7 +40,9 @@ COMMANDS = readme_commands()
 HANDLED = {
     'ci': r'^make (setup|test)$',
     'make demo': r'^make demo$',
-    'fuse': r'^\.venv/bin/jdd-ros fuse ',
+    'fuse': r'^\.venv/bin/jdd-ros fuse (?!.*--depth-source ground)',
+    'calibrate ground': r'^\.venv/bin/jdd-ros calibrate-ground ',
+    'ground fuse': r'^\.venv/bin/jdd-ros fuse .*--depth-source ground',
     'write bag': r'^\.venv/bin/jdd-ros demo --write-bag ',
     'process': r'^\.venv/bin/jdd-ros process ',
     'camera launch': r'^ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST \.venv/bin/jdd-ros launch (?!.*use_sim_time)',
@@ -137,6 +139,23 @@ def test_the_offline_quick_start_commands_run(offline_outputs):
     assert (out / 'desk_annotated.mp4').stat().st_size > 0
     rows = (out / 'desk_annotated.csv').read_text().splitlines()
     assert len(rows) > 1 and 'chair' in rows[1]
+
+
+def test_the_floor_quick_start_calibrates_the_camera_and_gives_floor_distances():
+    """Step 4: calibrate-ground prints the geometry the ground fuse command is given (rounded), and the far chair gets
+    the floor's distance at its feet, within 5 % of the sensor depth there (2.23 m)."""
+    import yaml
+
+    calibrated = _bash(command('calibrate ground'), timeout=120)
+    assert calibrated.returncode == 0, calibrated.stderr
+    geometry = yaml.safe_load(calibrated.stdout)
+    given = re.findall(r'--camera-(height|pitch|roll) ([-\d.]+)', command('ground fuse'))
+    for name, value in given:
+        assert geometry[f'camera_{name}'] == pytest.approx(float(value), abs=0.01 if name == 'height' else 0.1)
+    fused = _bash(command('ground fuse'), timeout=300)
+    assert fused.returncode == 0, fused.stderr
+    distances = [float(m) for m in re.findall(r'chair .* ([\d.]+) m', fused.stdout)]
+    assert len(distances) == 1 and distances[0] == pytest.approx(2.23, rel=0.05), fused.stdout
 
 
 def test_the_camera_launch_command_is_valid():

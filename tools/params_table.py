@@ -22,14 +22,14 @@ BEGIN, END = '<!-- params:begin -->', '<!-- params:end -->'
 COMMON: tuple[tuple[str, tuple[str, ...]], ...] = (
     ('max_depth', ('fusion_node',)),
     ('min_depth', ('fusion_node',)),
-    ('depth_statistic', ('fusion_node',)),
-    ('box_fraction', ('fusion_node',)),
+    ('min_ttc', ('fusion_node',)),
+    ('camera_height', ('fusion_node', 'depth_node')),
+    ('camera_pitch', ('fusion_node', 'depth_node')),
+    ('camera_roll', ('fusion_node', 'depth_node')),
     ('confidence_threshold', ('detector_node',)),
     ('classes', ('detector_node',)),
-    ('model', ('detector_node',)),
-    ('weights', ('detector_node',)),
+    ('depth_statistic', ('fusion_node',)),
     ('device', ('detector_node', 'depth_node')),
-    ('onnx_model', ('depth_node',)),
 )
 
 
