@@ -21,16 +21,6 @@ import onnx
 import yaml
 from onnx import TensorProto, helper, numpy_helper
 
-# Boxes on real objects of the TUM desk frame (test/test_box_depth.py places them by looking at the picture).
-TUM_BOXES = {
-    'chair_red': (5, 255, 240, 475),
-    'chair_yellow': (372, 230, 530, 435),
-    'globe': (55, 10, 165, 105),
-    'dice': (125, 195, 172, 245),
-    'bottle': (285, 22, 312, 105),
-    'bag': (467, 95, 548, 192),
-}
-
 
 def tile_boxes(width: int = 640, height: int = 480, cols: int = 4, rows: int = 4) -> dict[str, tuple]:
     """A grid of boxes over the image (for a frame without known objects)."""

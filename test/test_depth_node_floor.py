@@ -9,9 +9,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from diag_helpers import Statuses, describe, level, values
-from floor_models import TUM_BOXES, buffer_model, filled_depth, reference_floor
+from floor_models import buffer_model, filled_depth, reference_floor
 from harness import NodeProcess, reference_median, tum_desk_frame
 from rosbags.image import message_to_cvimage
+from test_box_depth import TUM_BOXES
 
 from jdd_ros.io.image_codec import fill_image
 

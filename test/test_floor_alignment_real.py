@@ -9,8 +9,9 @@ import json
 
 import numpy as np
 import pytest
-from floor_models import TUM_BOXES, buffer_model, filled_depth, reference_floor, tile_boxes
+from floor_models import buffer_model, filled_depth, reference_floor, tile_boxes
 from harness import fixture, reference_median, shared_file, tum_desk_frame
+from test_box_depth import TUM_BOXES
 
 from jdd_ros.cli import main
 from jdd_ros.core.camera import CameraIntrinsics
