@@ -107,7 +107,8 @@ def test_readme_states_the_two_setup_commands_that_ci_runs():
 def test_make_demo_runs_jdd_ros_demo():
     """``make demo`` runs ``jdd-ros demo`` (which test_demo.py runs from a clean directory and checks)."""
     command('make demo')
-    dry = _bash('make -n demo', check=True).stdout.strip()
+    # --no-print-directory: under 'make test' (CI) this make is a sub-make, which prints 'Entering directory' lines
+    dry = _bash('make -n --no-print-directory demo', check=True).stdout.strip()
     assert dry == '.venv/bin/jdd-ros demo'
 
 
