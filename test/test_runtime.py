@@ -19,6 +19,33 @@ def make_node():
 run_node(make_node)
 """
 
+# The second signal lands while the first handler is still setting the stop request: 'jdd-ros launch' SIGKILLed sends
+# its children the parent-death SIGTERM, and a terminal's Ctrl-C reaches them a moment later. With threading.Event
+# (its set() takes a lock) a pipeline hung for good in three nested handlers; core.stop_flag takes none.
+_NODE_SIGNALLED_WHILE_HANDLING = """
+import os, signal, time
+from rclpy.node import Node
+from jdd_ros.core import stop_flag
+from jdd_ros.ros.runtime import run_node
+
+plain_set, raised = stop_flag.StopFlag.set, []
+
+def set_during_a_second_signal(self):
+    if not raised:
+        raised.append(True)
+        signal.raise_signal(signal.SIGINT)  # handled at once, inside this handler
+    plain_set(self)
+
+stop_flag.StopFlag.set = set_during_a_second_signal
+
+def make_node():
+    os.kill(os.getpid(), signal.SIGTERM)
+    time.sleep(0.5)
+    return Node('signalled_twice')
+
+run_node(make_node)
+"""
+
 _NODE_FAILING_TO_START = """
 from jdd_ros.ros.runtime import run_node
 
@@ -35,6 +62,13 @@ def test_stop_during_start_up_exits_with_status_0(domain_id, sig):
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert 'cannot start' not in out.stderr and 'Traceback' not in out.stderr, out.stderr
+
+
+def test_a_second_signal_inside_the_first_handler_still_stops_the_node(domain_id):
+    out = subprocess.run([sys.executable, '-c', _NODE_SIGNALLED_WHILE_HANDLING], env=ros_env(domain_id),
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert 'stopped while starting' in out.stderr and 'Traceback' not in out.stderr, out.stderr
 
 
 def test_a_real_start_up_error_is_one_line_and_status_2(domain_id):

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from jdd_ros import bringup
+from jdd_ros.core.stop_flag import StopFlag
 from jdd_ros.params import load_params_file
 
 _PR_SET_PDEATHSIG = 1
@@ -120,7 +121,7 @@ class Supervisor:
         self.env.setdefault('PYTHONUNBUFFERED', '1')
         self.stop_timeout = stop_timeout
         self._lock = threading.Lock()
-        self._stop = threading.Event()
+        self._stop = StopFlag()  # request_stop runs in signal handlers: no lock (core.stop_flag)
         self._stop_reason = ''
         self._stopped = False
         self._width = max((len(c.name) for c in self.children), default=0)

@@ -23,6 +23,7 @@ from typing import Any
 from jdd_ros.apps import demo
 from jdd_ros.apps.launcher import Supervisor, build_commands, node_command
 from jdd_ros.bringup import default_params_file
+from jdd_ros.core.stop_flag import StopFlag
 
 READY_TIMEOUT_S = 180.0  # model loading on a busy 2-core machine
 
@@ -51,7 +52,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 class _Run:
     """One demo run: the nodes, the driver, what has been printed so far."""
 
-    def __init__(self, args: argparse.Namespace, env: demo.DemoEnvironment, stop: threading.Event,
+    def __init__(self, args: argparse.Namespace, env: demo.DemoEnvironment, stop: StopFlag,
                  columns: list[demo.Column]):
         self.args, self.env, self.stop = args, env, stop
         self.columns = columns
@@ -190,7 +191,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     env = demo.DemoEnvironment.create(args.domain_id)
     os.environ.update(env.variables())  # the demo's own DDS participant: same domain, same discovery range
-    stop = threading.Event()
+    stop = StopFlag()  # set by the signal handlers: no lock (core.stop_flag)
     previous = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     began = time.monotonic()
     try:
@@ -209,7 +210,7 @@ def run(args: argparse.Namespace) -> int:
     return code
 
 
-def _run_nodes(args: argparse.Namespace, env: demo.DemoEnvironment, stop: threading.Event, commands: list,
+def _run_nodes(args: argparse.Namespace, env: demo.DemoEnvironment, stop: StopFlag, commands: list,
                columns: list[demo.Column]) -> int:
     """Start the nodes, drive the demo, stop the nodes; the exit status."""
     from jdd_ros.ros.client_node import ClientNode

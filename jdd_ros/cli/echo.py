@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import argparse
 import signal
-import threading
 from typing import Any
+
+from jdd_ros.core.stop_flag import StopFlag
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -22,7 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from jdd_ros.ros.echo import run_echo
 
-    stop = threading.Event()
+    stop = StopFlag()  # set by the signal handler: no lock (core.stop_flag)
 
     def on_signal(_signum: int, _frame: Any) -> None:
         stop.set()

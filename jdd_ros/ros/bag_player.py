@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import importlib
 import sys
-import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from jdd_ros.core.stop_flag import StopFlag
 from jdd_ros.io.bags import open_bag
 from jdd_ros.ros.dds_config import configure_fastdds
 
@@ -88,7 +88,7 @@ class BagReplayer:
             self.clock_publisher.publish(self._clock_msg)
 
     def wait_for_subscribers(self, topics: Iterable[str] | None = None, timeout: float = 10.0,
-                             settle_s: float = 0.5, stop: threading.Event | None = None) -> list[str]:
+                             settle_s: float = 0.5, stop: StopFlag | None = None) -> list[str]:
         """Wait (at most ``timeout``) until every played topic (or those of ``topics``) has a subscriber, then
         ``settle_s`` more; returns the topics still without one.
 
@@ -97,7 +97,7 @@ class BagReplayer:
         settling time follows the last match (``ros2 bag play --delay`` exists for the same reason). ``stop`` ends
         the wait early.
         """
-        stop = stop or threading.Event()
+        stop = stop or StopFlag()
         deadline = time.monotonic() + timeout
         waiting = {t: self.publishers[t] for t in (self.publishers if topics is None else topics)}
         while waiting and time.monotonic() < deadline and not stop.is_set():
@@ -106,7 +106,7 @@ class BagReplayer:
         stop.wait(settle_s)
         return [p.topic_name for p in waiting.values()]
 
-    def _sleep_until(self, wall: float, bag_ns_at: Any, stop: threading.Event) -> bool:
+    def _sleep_until(self, wall: float, bag_ns_at: Any, stop: StopFlag) -> bool:
         """Sleep until monotonic time ``wall`` publishing the clock; False when ``stop`` was set."""
         while True:
             left = wall - time.monotonic()
@@ -116,9 +116,9 @@ class BagReplayer:
             if stop.wait(min(left, self.clock_period)):
                 return False
 
-    def play(self, loops: int | None = 1, stop: threading.Event | None = None) -> ReplayStats:
+    def play(self, loops: int | None = 1, stop: StopFlag | None = None) -> ReplayStats:
         """Play the bag ``loops`` times (None: until ``stop`` is set); returns what was published."""
-        stop = stop or threading.Event()
+        stop = stop or StopFlag()
         began = time.monotonic()
         t0 = time.monotonic()
         while (loops is None or self.stats.loops < loops) and not stop.is_set():
@@ -158,7 +158,7 @@ def replay(bag: str, *, rate: float = 1.0, loop: bool = False, topics: list[str]
     dds = configure_fastdds()
     # Ctrl-C / SIGTERM end the playback between two messages. rclpy's own handlers would shut the context down at
     # once, and the publish in progress would fail with a traceback ("publisher's context is invalid").
-    stop = threading.Event()
+    stop = StopFlag()  # set by the signal handlers: no lock (core.stop_flag)
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
     # The command's own options are not ROS arguments (FROM:=TO would be read as a remap rule).
     rclpy.init(args=[], signal_handler_options=SignalHandlerOptions.NO)

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from jdd_ros.core.detection import Detection
+from jdd_ros.core.stop_flag import StopFlag
 from jdd_ros.io.detection_msgs import read_detection_array
 from jdd_ros.io.frames import RGBDFrame
 from jdd_ros.io.image_codec import fill_image, image_to_numpy, to_rgb8
@@ -68,7 +69,7 @@ class _Collector:
                 self.by_stamp.pop(next(iter(self.by_stamp)))
             self.cond.notify_all()
 
-    def wait(self, stamp: int, timeout: float, stop: threading.Event) -> Any | None:
+    def wait(self, stamp: int, timeout: float, stop: StopFlag) -> Any | None:
         deadline = time.monotonic() + timeout
         with self.cond:
             while stamp not in self.by_stamp:
@@ -83,7 +84,7 @@ class DemoDriver:
     """Publishes the sample frames and reads the fusion nodes' answers (``topics``: one per column)."""
 
     def __init__(self, client: ClientNode, topics: Sequence[str], image_topic: str, depth_topic: str,
-                 camera_info_topic: str, stop: threading.Event):
+                 camera_info_topic: str, stop: StopFlag):
         from sensor_msgs.msg import CameraInfo, Image
         from vision_msgs.msg import Detection2DArray
 

@@ -14,6 +14,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any, TextIO
 
+from jdd_ros.core.stop_flag import StopFlag
 from jdd_ros.ros.client_node import ClientNode
 
 DETECTION_ARRAY = 'vision_msgs/msg/Detection2DArray'
@@ -99,14 +100,14 @@ class Echo:
 
 
 def run_echo(topic: str, *, once: bool = False, as_csv: bool = False, timeout: float | None = None,
-             stop: threading.Event | None = None, out: TextIO | None = None, err: TextIO | None = None) -> int:
+             stop: StopFlag | None = None, out: TextIO | None = None, err: TextIO | None = None) -> int:
     """Echo ``topic`` until Ctrl-C (``stop``), ``once`` message, or ``timeout`` seconds without one (exit 1)."""
     from vision_msgs.msg import Detection2DArray
 
     from jdd_ros.ros.qos import output_qos
 
     out, err = out or sys.stdout, err or sys.stderr
-    stop = stop or threading.Event()
+    stop = stop or StopFlag()
     topic = topic if topic.startswith('/') else '/' + topic
     with ClientNode('_jdd_ros_echo') as client:
         client.wait_until(lambda: bool(topic_type(client, topic)), 2.0, stop)

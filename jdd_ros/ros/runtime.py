@@ -18,6 +18,7 @@ from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.signals import SignalHandlerOptions
 
+from jdd_ros.core.stop_flag import StopFlag
 from jdd_ros.ros.dds_config import configure_fastdds
 from jdd_ros.ros.managed_node import START_ERRORS, ManagedNode, interrupted
 from jdd_ros.ros.ros_args import init_error, ros_args_problem
@@ -58,7 +59,7 @@ class _Stop:
     (the final statistics) would fail to reach /rosout."""
 
     def __init__(self) -> None:
-        self.requested = threading.Event()
+        self.requested = StopFlag()  # set by the handler: no lock (core.stop_flag)
         self.spinning = False
         self.loading = False  # bringing a node up (its model load): a stop waits for the end of it
         for sig in (signal.SIGINT, signal.SIGTERM):
