@@ -18,7 +18,8 @@ frame, 640x480 rgb8, published reliable (as a bag player does) by this process a
 Cells run interleaved (the order rotates per rate), so a change in this shared machine's load hits all of them; the
 CPU share others took during each cell (from /proc/stat, minus this process and the pipeline's) is printed with it.
 Prints Markdown tables. Usage: .venv/bin/python benchmarks/bench_pipeline.py [--seconds 12] [--rates 5,15,30]
-[--rounds 2] [--configs auto,fp32,1thread,serial] (--rounds N repeats every cell N times, interleaved, and sums them)
+[--rounds 2] [--configs auto,fp32,1thread,serial,boxcue] (--rounds N repeats every cell N times, interleaved,
+and sums them)
 """
 
 from __future__ import annotations
@@ -53,8 +54,10 @@ CONFIGS = {  # label -> pipeline parameters (None: the serial reference)
     'pipeline, precision fp32': {'precision': 'fp32'},
     'pipeline, auto, 1 thread per network': {'threads': 1},
     'serial reference': None,
+    # tracking's growth cue measured on box sizes only (no image work in fusion_node): the cost of the image cue
+    'pipeline, auto, ttc_image_objects 0': {'ttc_image_objects': 0},
 }
-SHORT = dict(zip(('auto', 'fp32', '1thread', 'serial'), CONFIGS))
+SHORT = dict(zip(('auto', 'fp32', '1thread', 'serial', 'boxcue'), CONFIGS))
 
 
 @dataclass

@@ -23,7 +23,7 @@ class FusionNodeParams:
     max_depth: float = 0.0
     min_depth: float = 0.0
     min_ttc: float = 2.0
-    ttc_image_objects: int = 8
+    ttc_image_objects: int = 3
     depth_statistic: str = 'median'
     depth_percentile: float = 20.0
     box_fraction: float = 0.5

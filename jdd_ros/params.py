@@ -184,7 +184,7 @@ FUSION_NODE = (
     ParamSpec('min_ttc', 2.0,
               'Tracked objects whose time to contact (seconds, at their current closing speed) is below this are '
               'published on ttc_alerts, for a safety monitor; 0 alerts on nothing.', dynamic=True, min=0.0, max=3600.0),
-    ParamSpec('ttc_image_objects', 8,
+    ParamSpec('ttc_image_objects', 3,
               "Tracked objects whose growth (the time-to-contact cue that needs no depth) is measured on the image in "
               'one frame: features inside the box, about 1 ms of CPU each; the others take their box size that frame '
               'and their turn in a later one (longest unmeasured first). 0: box sizes only.',

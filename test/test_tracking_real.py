@@ -21,8 +21,11 @@ from tracking_sequences import SPEED, Z0, approach_frames, id_switches, truth_ob
 from jdd_ros.core.fusion import FusionSettings, fuse
 from jdd_ros.core.image_scale import to_grey
 from jdd_ros.core.tracking import BOX_CUE, IMAGE_CUE, Tracker
+from jdd_ros.params import defaults
 
 SECONDS = 2.5
+
+BUDGET = defaults('fusion_node')['ttc_image_objects']  # image measurements per frame, as fusion_node's default
 
 
 @pytest.fixture(scope='module')
@@ -40,7 +43,7 @@ def tracked():
     for t, s, rgb, depth in approach_frames(frame.rgb, frame.depth_m, cam.cx, cam.cy, SECONDS):
         fused = fuse(detector.detect(rgb), depth, FusionSettings(), cam).kept
         stamp = int(1e12) + int(round(t * 1e9))
-        update = with_image.update(fused, stamp, to_grey(rgb))
+        update = with_image.update(fused, stamp, to_grey(rgb), BUDGET)  # as fusion_node does by default
         update_boxes = boxes_only.update(fused, stamp)
         for det, est, est_boxes in zip(fused, update.estimates, update_boxes.estimates):
             truth = truth_object(det, objects, s, cam)
@@ -90,13 +93,16 @@ def test_real_frame_approach_range_rate_and_ttc_within_10_percent(tracked):
             cues[est.scale_cue] += 1
     print('real approach relative errors, with images (mean, median, p95, n):', summary(errors), dict(cues))
     assert len(errors['ttc_s']) >= 40
-    # Measured: range rate mean 2.3 %, combined TTC 2.2 %, distance alone 1.9 %, growth alone 2.5 % (p95 6.2 %);
-    # the issue asks 10 % and, for the growth alone, 15 %: these bounds are about twice what was measured.
+    # Measured with fusion_node's default of 3 image measurements a frame: range rate mean 1.5 %, combined TTC 1.7 %,
+    # distance alone 1.9 %, growth alone 1.8 % (p95 2.6 %); with every box measured each frame: 2.3, 2.2, 1.9, 2.5 %.
+    # The issue asks 10 % and, for the growth alone, 15 %: these bounds are about twice what was measured.
     assert np.mean(errors['range_rate']) <= 0.05 and np.mean(errors['ttc_s']) <= 0.05
     assert np.mean(errors['ttc_depth_s']) <= 0.10
     assert all(np.isfinite(errors['ttc_box_s'])) and np.mean(errors['ttc_box_s']) <= 0.05
     assert np.percentile(errors['ttc_box_s'], 95) <= 0.12
-    assert cues[IMAGE_CUE] >= 0.9 * sum(cues.values())  # the image measured nearly every scale change
+    # The budget is used: measured 44 of 112 scale steps on the image (3 a frame among 5-11 tracked objects); the
+    # steps between are box sizes at their slow error's weight, and each image measurement spans them.
+    assert cues[IMAGE_CUE] >= 0.3 * sum(cues.values())
 
 
 def test_real_frame_approach_box_sizes_alone(tracked):
