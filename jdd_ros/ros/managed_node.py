@@ -117,9 +117,12 @@ class ManagedNode(LifecycleNode):
     def destroy_node(self) -> None:
         """Destroy the node and its lifecycle state machine: rclpy's LifecycleNode leaves the state machine holding
         the node's handle, so the node, and with it the DDS participant, was never destroyed; each start then left
-        its shared-memory segments (33.5 MiB) in /dev/shm for good."""
+        its shared-memory segments (33.5 MiB) in /dev/shm for good. A node whose constructor a Ctrl-C / SIGTERM cut
+        short (the context destroys it at shutdown) may have no state machine yet."""
         super().destroy_node()
-        self._state_machine.destroy_when_not_in_use()
+        state_machine = getattr(self, '_state_machine', None)
+        if state_machine is not None:
+            state_machine.destroy_when_not_in_use()
 
     @property
     def lifecycle_state(self) -> str:
