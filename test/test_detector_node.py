@@ -182,7 +182,13 @@ def test_a_burst_is_not_processed_as_a_backlog(files, domain_id, ros_peer, rgb):
         assert len(answered) == len(set(answered)), 'each frame is inferred at most once'
         assert answered == sorted(answered), 'never an older frame after a newer one'
         assert len(answered) < len(stamps), f'a backlog was processed: {answered}'
-        proc.wait_for_output(r'\d+ frame\(s\) skipped so far', timeout=5)
+    # Its final statistics count what it inferred: exactly the frames answered. (Where the skipped frames were
+    # dropped, in the node's newest-frame hand-over or already in the middleware's queue, varies with the load: the
+    # 'dropped a frame' line is not always there; test_newest_frame.py counts the hand-over's drops.)
+    final = re.findall(r'(\d+) frames received, (\d+) inferred, (\d+) skipped', proc.output)
+    assert final, proc.output
+    received, inferred, skipped = map(int, final[-1])
+    assert inferred == len(answered) and received <= len(stamps) and inferred + skipped <= len(stamps), final[-1]
 
 
 def test_bad_images_are_logged_and_the_node_keeps_running(io, node, rgb):
