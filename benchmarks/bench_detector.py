@@ -57,8 +57,8 @@ def timed(runs: dict[str, object], iterations: int) -> dict[str, tuple[float, fl
 
 
 def synthetic_yolov4(workdir: Path) -> tuple[Path, Path, list[str]]:
-    from jdd_ros.detect.darknet.model import build_model
-    from jdd_ros.detect.darknet.synthetic import synthetic_darknet_arrays
+    from jdd_ros.detect.darknet.network import build_model
+    from jdd_ros.detect.darknet.random_weights import synthetic_darknet_arrays
     from jdd_ros.detect.darknet.weights import write_weights
 
     cfg = YOLOV4_CFG

@@ -57,8 +57,8 @@ def in_process(iterations: int, threads: int) -> list[tuple[str, float]]:
     from jdd_ros.io.drawing import draw_detections
     from jdd_ros.io.image_codec import fill_image, image_to_numpy, to_rgb8
     from jdd_ros.ros.messages import detections_to_msg
+    from jdd_ros.ros.node_process import tune_malloc
     from jdd_ros.ros.qos import output_qos
-    from jdd_ros.ros.runtime import tune_malloc
 
     tune_malloc()
     torch.set_num_threads(threads)

@@ -55,7 +55,7 @@ def main() -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
 
-    from jdd_ros.apps.offline import Pipeline
+    from jdd_ros.apps.file_pipeline import Pipeline
     from jdd_ros.detect.darknet.detector import YoloDetector
     from jdd_ros.io.frames import KINECT_640x480, read_rgbd
     from jdd_ros.param_types import DetectorNodeParams, FusionNodeParams

@@ -131,7 +131,7 @@ def test_auto_is_the_default_of_both_model_nodes():
 
 
 def test_an_onnx_only_model_on_cuda_runs_onnxruntime_not_torch():
-    from jdd_ros.inference.runtime import resolve_onnx_backend
+    from jdd_ros.inference.model_loading import resolve_onnx_backend
 
     choice = resolve_onnx_backend('auto', 'cuda:0')
     assert choice.backend == 'onnxruntime' and 'CUDA provider' in choice.reason

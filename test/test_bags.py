@@ -14,7 +14,7 @@ from harness import NodeProcess, fixture, mirror_box, real_rgbd_frames, referenc
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 
 from jdd_ros.core.detection import Detection
-from jdd_ros.depth import synthetic
+from jdd_ros.depth import synthetic_scenes
 from jdd_ros.io import bags
 from jdd_ros.io.frames import KINECT_640x480, RGBDFrame, read_depth_png, read_rgb
 from jdd_ros.ros.bag_player import BagReplayer
@@ -33,7 +33,7 @@ def _frames():
     for f in frames:
         f.detections = [Detection(n, 0.9, x1, y1, x2, y2) for n, x1, y1, x2, y2 in REAL_BOXES[f.name]]
     for seed in (1, 2):
-        scene = synthetic.render_scene(seed, 480, 640)  # one camera: the real frames' size
+        scene = synthetic_scenes.render_scene(seed, 480, 640)  # one camera: the real frames' size
         frames.append(RGBDFrame(scene.rgb, scene.depth, scene.intrinsics, name=f'scene{seed}', detections=[
             Detection(o.kind, 0.8, *o.bbox_xyxy) for o in scene.objects]))
     return frames
@@ -136,7 +136,7 @@ def test_best_effort_camera_and_reliable_player_both_reach_the_default_subscript
     from sensor_msgs.msg import Image
     from vision_msgs.msg import Detection2DArray
 
-    rendered = synthetic.render_scene(3, 240, 320)  # small: best-effort full-size frames lose fragments
+    rendered = synthetic_scenes.render_scene(3, 240, 320)  # small: best-effort full-size frames lose fragments
     scene = RGBDFrame(rendered.rgb, rendered.depth, detections=[Detection(o.kind, 0.8, *o.bbox_xyxy)
                                                                for o in rendered.objects])
     with _fusion(domain_id) as node:

@@ -12,8 +12,8 @@ from harness import fixture, yolov4_tiny_files
 
 from jdd_ros.detect.darknet.cfg import DarknetConfigError, parse_cfg_text
 from jdd_ros.detect.darknet.detector import YoloDetector
-from jdd_ros.detect.darknet.model import build_model
-from jdd_ros.detect.darknet.synthetic import synthetic_darknet_arrays
+from jdd_ros.detect.darknet.network import build_model
+from jdd_ros.detect.darknet.random_weights import synthetic_darknet_arrays
 from jdd_ros.detect.darknet.weights import DarknetWeightsError, WeightsHeader, write_weights
 
 torch.set_num_threads(1)

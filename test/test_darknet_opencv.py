@@ -21,9 +21,9 @@ from harness import fixture, yolov4_tiny_files
 
 from jdd_ros.detect.darknet.cfg import parse_cfg_text
 from jdd_ros.detect.darknet.detector import YoloDetector
-from jdd_ros.detect.darknet.model import build_model
+from jdd_ros.detect.darknet.network import build_model
 from jdd_ros.detect.darknet.opencv_reference import OpenCVDarknet, compare_detections, head_relative_error
-from jdd_ros.detect.darknet.synthetic import synthetic_darknet_arrays
+from jdd_ros.detect.darknet.random_weights import synthetic_darknet_arrays
 from jdd_ros.detect.darknet.weights import write_weights
 from jdd_ros.inference.backends import resolve_backend
 from jdd_ros.inference.openvino import cpu_supports_bf16

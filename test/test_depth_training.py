@@ -18,7 +18,7 @@ from nyu_fixtures import make_nyu_csv_files, write_labeled_mat, write_nyu_zip
 from jdd_ros.cli import main
 from jdd_ros.depth.checkpoint import DepthModelMeta, load_checkpoint, save_checkpoint
 from jdd_ros.depth.metrics import METRIC_NAMES, MetricAccumulator, best_constant_delta1, compute_metrics
-from jdd_ros.depth.synthetic import render_scene
+from jdd_ros.depth.synthetic_scenes import render_scene
 from jdd_ros.depth.unet import DepthUNet
 
 TEST_SEEDS = range(2_000_000, 2_000_032)  # neither training (0..) nor train-depth's own held-out set (1,000,000..)
@@ -163,7 +163,7 @@ def test_nyu_labeled_mat_trains_on_the_official_split(tmp_path):
 
 def test_augmentation_moves_depth_with_the_image_and_never_recolours_it():
     from jdd_ros.depth.augment import AugmentPolicy, horizontal_flip
-    from jdd_ros.depth.synthetic import synthetic_dataset
+    from jdd_ros.depth.synthetic_scenes import synthetic_dataset
 
     rng = np.random.default_rng(0)
     cols = np.tile(np.arange(8, dtype=np.float32), (4, 1))

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from test_ground import CAMERA, reference_floor_depth
 
-from jdd_ros.apps.offline import detection_record
+from jdd_ros.apps.file_pipeline import detection_record
 from jdd_ros.core.detection import Detection
 from jdd_ros.core.fusion import FusionCounters, FusionSettings
 from jdd_ros.core.ground import floor_depth_variance

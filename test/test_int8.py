@@ -20,8 +20,8 @@ from jdd_ros.detect.darknet.detector import DARKNET_INT8_KEEPS_DETECTIONS, YoloD
 from jdd_ros.detect.darknet.opencv_reference import compare_detections
 from jdd_ros.inference import backends, openvino
 from jdd_ros.inference.backends import resolve_backend
+from jdd_ros.inference.model_loading import open_model
 from jdd_ros.inference.openvino import Calibration, OpenVinoRunner, cpu_supports_int8
-from jdd_ros.inference.runtime import open_model
 
 NATIVE_INT8 = cpu_supports_int8()
 needs_int8 = pytest.mark.skipif(not NATIVE_INT8, reason='this CPU has no VNNI / AMX-INT8: int8 is refused here, '

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from jdd_ros import bringup
-from jdd_ros.apps import launcher
+from jdd_ros.apps import node_supervisor
 from jdd_ros.params import load_params_file
 
 REPO = Path(__file__).resolve().parents[1]
@@ -179,7 +179,7 @@ def test_launch_file_and_launcher_start_the_same_nodes(launch_module):
              'filter_mode': 'mask_then_detect', 'cfg': '/m/a.cfg', 'weights': '/m/a.weights', 'names': '/m/a.names',
              'composition': 'false'}
     _, nodes = _run(launch_module, **given)
-    commands = launcher.build_commands([f'{k}:={v}' for k, v in given.items()], str(PARAMS_FILE))
+    commands = node_supervisor.build_commands([f'{k}:={v}' for k, v in given.items()], str(PARAMS_FILE))
     assert [name for name, _ in commands] == [n.kwargs['name'] for n in nodes]
     for (_, cmd), node in zip(commands, nodes):
         pairs = [cmd[i + 1] for i, a in enumerate(cmd) if a == '-p']
@@ -198,7 +198,7 @@ def test_launch_file_and_launcher_start_the_same_pipeline(launch_module):
 
     given = {'depth_checkpoint': '/m/depth.pt', 'image': '/cam/image', 'max_depth': '2.5', 'namespace': 'r1'}
     _, nodes = _run(launch_module, **given)
-    [(name, cmd)] = launcher.build_commands([f'{k}:={v}' for k, v in given.items()], str(PARAMS_FILE))
+    [(name, cmd)] = node_supervisor.build_commands([f'{k}:={v}' for k, v in given.items()], str(PARAMS_FILE))
     assert name == 'pipeline' and Path(cmd[0]).name == nodes[0].kwargs['executable']
     files = [cmd[i + 1] for i, a in enumerate(cmd) if a == '--params-file']
     launched = Path(nodes[0].kwargs['parameters'][1])

@@ -10,7 +10,7 @@ import time
 import pytest
 from harness import BIN, NodeProcess, fixture, ros_env, yolov4_tiny_files
 
-from jdd_ros.apps.launcher import Supervisor
+from jdd_ros.apps.node_supervisor import Supervisor
 
 
 def _model_args():

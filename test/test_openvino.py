@@ -19,8 +19,8 @@ from harness import fixture
 from ultralytics_models import build_model, ultralytics_metadata
 
 from jdd_ros.depth.estimator import DepthEstimator
+from jdd_ros.inference.model_loading import open_model
 from jdd_ros.inference.openvino import OpenVinoRunner, cpu_supports_bf16
-from jdd_ros.inference.runtime import open_model
 
 NATIVE_BF16 = cpu_supports_bf16()
 DEPTH_SIZE = (240, 320)

@@ -20,7 +20,7 @@ from depth_helpers import plumbing_checkpoint, sample_image
 from diag_helpers import COMMON_KEYS, Statuses, describe, level, values
 from harness import BIN, REPO, NodeProcess, new_domain_id, ros_env, yolov4_tiny_files
 
-from jdd_ros.apps.launcher import describe_status
+from jdd_ros.apps.node_supervisor import describe_status
 from jdd_ros.core.health import OK, WARN
 from jdd_ros.inference.backends import resolve_backend
 from jdd_ros.inference.hashing import sha256_of

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from jdd_ros.core.camera import CameraIntrinsics
-from jdd_ros.depth.synthetic import MIN_VISIBLE_PIXELS, render_scene
+from jdd_ros.depth.synthetic_scenes import MIN_VISIBLE_PIXELS, render_scene
 
 SEEDS = range(12)
 
@@ -125,7 +125,7 @@ def test_custom_intrinsics_and_dataset():
     assert s.intrinsics == intr
     with pytest.raises(ValueError, match='intrinsics'):
         render_scene(3, 48, 80, intrinsics=intr)
-    from jdd_ros.depth.synthetic import synthetic_dataset
+    from jdd_ros.depth.synthetic_scenes import synthetic_dataset
 
     ds = synthetic_dataset(range(3), (64, 96))
     assert len(ds) == 3

@@ -20,8 +20,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     'train-depth': ('jdd_ros.cli.train_depth', 'train the U-Net depth model (NYU Depth v2 or synthetic scenes)'),
     'eval-depth': ('jdd_ros.cli.eval_depth', 'evaluate a depth checkpoint with the standard NYU metrics'),
     'export-depth-onnx': ('jdd_ros.cli.export_depth', 'export a depth checkpoint to ONNX with its sidecar YAML'),
-    'fuse': ('jdd_ros.cli.offline', 'detections with distances on one image (depth PNG, depth model or the floor)'),
-    'process': ('jdd_ros.cli.offline', 'annotate a bag, video or image folder and write a CSV of every detection'),
+    'fuse': ('jdd_ros.cli.fuse', 'detections with distances on one image (depth PNG, depth model or the floor)'),
+    'process': ('jdd_ros.cli.fuse', 'annotate a bag, video or image folder and write a CSV of every detection'),
     'calibrate-ground': ('jdd_ros.cli.calibrate_ground', "the camera's height, pitch and roll above the floor from "
                          'one RGB-D frame (for depth_source ground)'),
     'launch': ('jdd_ros.cli.launch', 'start the depth, detector and fusion nodes without a ROS installation'),

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from jdd_ros.apps import demo
-from jdd_ros.apps.launcher import Supervisor, build_commands, node_command
+from jdd_ros.apps.node_supervisor import Supervisor, build_commands, node_command
 from jdd_ros.bringup import default_params_file
 from jdd_ros.core.stop_flag import StopFlag
 

@@ -7,7 +7,7 @@ import signal
 import sys
 from typing import Any
 
-from jdd_ros.apps.launcher import Supervisor, build_commands, show_args
+from jdd_ros.apps.node_supervisor import Supervisor, build_commands, show_args
 from jdd_ros.ros.ros_args import ros_args_problem
 
 

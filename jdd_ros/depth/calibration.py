@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from jdd_ros.depth.synthetic import render_scene
+from jdd_ros.depth.synthetic_scenes import render_scene
 
 CALIBRATION_SEED_BASE = 2_000_000  # training uses 0.., held-out evaluation 1_000_000..
 CALIBRATION_COUNT = 128  # measured: 64 scenes gave larger int8 deviations on the real photos than 128

@@ -23,7 +23,7 @@ from jdd_ros.depth.resize import resize_rgb
 from jdd_ros.depth.sidecar import OnnxDepthSpec, load_sidecar, sidecar_path
 from jdd_ros.inference.backends import BackendChoice, resolve_backend
 from jdd_ros.inference.devices import torch_device
-from jdd_ros.inference.runtime import open_model, resolve_onnx_backend
+from jdd_ros.inference.model_loading import open_model, resolve_onnx_backend
 
 # Measured (test/test_int8.py): the U-Net in int8 against fp32 on the real photos (skimage astronaut, coffee, chelsea,
 # the TUM desk and SUN corridor frames), median relative depth error 0.3-0.5 % (a plumbing U-Net at 240x320; 0.02 %

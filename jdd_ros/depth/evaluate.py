@@ -59,7 +59,7 @@ def _estimator(args: EvalOptions):
 def _source(args: EvalOptions):
     """(source, dataset description, eigen crop by default?)"""
     if args.synthetic is not None:
-        from jdd_ros.depth.synthetic import SyntheticSource, held_out_seeds
+        from jdd_ros.depth.synthetic_scenes import SyntheticSource, held_out_seeds
 
         h, w = args.synthetic_size
         seeds = held_out_seeds(args.synthetic)

@@ -114,7 +114,7 @@ class TrainingInterrupted(KeyboardInterrupt):
 def build_sources(cfg: TrainConfig) -> tuple[RGBDSource, RGBDSource, str, str]:
     """(train source, held-out source, trained_on, a note on what exactly was used)."""
     if cfg.synthetic is not None:
-        from jdd_ros.depth.synthetic import SyntheticSource, held_out_seeds, train_seeds
+        from jdd_ros.depth.synthetic_scenes import SyntheticSource, held_out_seeds, train_seeds
 
         h, w = cfg.input_size
         n_val = cfg.val_count if cfg.val_count is not None else max(16, cfg.synthetic // 10)

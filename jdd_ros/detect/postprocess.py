@@ -1,6 +1,6 @@
 """From decoded YOLO rows to boxes: score threshold, per-class greedy NMS, boxes in original-image pixels.
 
-Rows are those of :class:`jdd_ros.detect.darknet.model.DarknetModel` (OpenCV DNN layout): ``cx, cy, w, h`` as fractions
+Rows are those of ``DarknetModel`` (detect.darknet.network) (OpenCV DNN layout): ``cx, cy, w, h`` as fractions
 of the network input, objectness, then objectness x class probability per class. The network input is the whole
 image resized without letterbox, so fractions map straight to original-image pixels.
 """

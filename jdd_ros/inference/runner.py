@@ -1,6 +1,6 @@
 """What every inference runner provides, whichever backend runs the model (ONNX Runtime, OpenVINO).
 
-A model family opens its ONNX model with ``jdd_ros.inference.runtime.open_model`` and uses only this contract: call
+A model family opens its ONNX model with ``inference.model_loading.open_model`` and uses only this contract: call
 the runner with the first input's batch (as the ONNX declares it: dtype and layout), get every output in the ONNX's
 order; ``inputs``/``outputs`` describe the graph as the ONNX declares it and ``metadata`` holds its metadata_props.
 """

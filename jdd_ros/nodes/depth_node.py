@@ -28,7 +28,7 @@ from jdd_ros.io.camera_info import CameraInfoError, intrinsics_from_camera_info
 from jdd_ros.io.image_codec import fill_image, image_to_numpy, to_rgb8
 from jdd_ros.ros.inference_node import InferenceNode
 from jdd_ros.ros.messages import stamp_ns
-from jdd_ros.ros.runtime import run_node
+from jdd_ros.ros.node_process import run_node
 
 
 def camera_geometry(params: Any) -> GroundGeometry | None:

@@ -24,7 +24,7 @@ from jdd_ros.io.image_codec import fill_image, image_to_numpy, to_rgb8
 from jdd_ros.ros.depth_masking import DepthMaskFilter
 from jdd_ros.ros.inference_node import InferenceNode
 from jdd_ros.ros.messages import detections_to_msg
-from jdd_ros.ros.runtime import run_node
+from jdd_ros.ros.node_process import run_node
 
 
 class DetectorNode(InferenceNode):

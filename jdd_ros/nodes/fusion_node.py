@@ -35,7 +35,7 @@ from jdd_ros.ros.diagnostics import FusionDiagnostics
 from jdd_ros.ros.managed_node import ManagedNode
 from jdd_ros.ros.markers import DetectionMarkers, distance_sources
 from jdd_ros.ros.messages import detections_to_3d_msg, fused_detections_to_msg, read_detections, stamp_ns
-from jdd_ros.ros.runtime import run_node
+from jdd_ros.ros.node_process import run_node
 from jdd_ros.ros.tracking import ObjectTracking
 
 COUNTER_LOG_PERIOD_S = 10.0  # wall time, for logging only: the join itself never looks at a clock

@@ -21,8 +21,8 @@ from rclpy.utilities import remove_ros_args
 
 from jdd_ros.ros.lockstep_frames import LockstepFrames
 from jdd_ros.ros.messages import stamp_ns
+from jdd_ros.ros.node_process import run_nodes
 from jdd_ros.ros.ros_args import init_error, ros_args_problem
-from jdd_ros.ros.runtime import run_nodes
 
 USAGE = 'usage: pipeline [--without-depth] [--ros-args ...]'
 

@@ -70,7 +70,7 @@ class YoloDetector:
         self.precision = 'fp16' if fp16 else 'fp32'
         where = self.device
         if choice.backend == 'torch':
-            from jdd_ros.detect.darknet.model import TorchRunner, build_model
+            from jdd_ros.detect.darknet.network import TorchRunner, build_model
 
             model = build_model(config, weights)
             self._run = TorchRunner(model, device, fp16)
@@ -78,10 +78,10 @@ class YoloDetector:
         else:
             from jdd_ros.detect.darknet.onnx_export import cached_export
             from jdd_ros.inference.export_cache import recorded_digest
-            from jdd_ros.inference.runtime import open_model
+            from jdd_ros.inference.model_loading import open_model
 
             def build():  # only on a cache miss: the weights' size is checked against the cfg here
-                from jdd_ros.detect.darknet.model import build_model
+                from jdd_ros.detect.darknet.network import build_model
 
                 return build_model(config, weights)
 

@@ -17,7 +17,7 @@ from jdd_ros.inference.export_cache import cache_key, cached_file, default_cache
 from jdd_ros.inference.hashing import sha256_of
 
 if TYPE_CHECKING:
-    from jdd_ros.detect.darknet.model import DarknetModel
+    from jdd_ros.detect.darknet.network import DarknetModel
 
 OPSET = 17
 # Bump when the exported graph changes, so stale cached exports are not reused.
@@ -29,7 +29,7 @@ def export_onnx(model: DarknetModel, path: str | Path, input_hw: tuple[int, int]
     """Export ``model`` (uint8 NHWC input, dynamic batch) to ``path``."""
     import torch
 
-    from jdd_ros.detect.darknet.model import ImageInputModel
+    from jdd_ros.detect.darknet.network import ImageInputModel
 
     dtype = torch.float16 if fp16 else torch.float32
     net = ImageInputModel(model, dtype).to(device=device, dtype=dtype).eval()

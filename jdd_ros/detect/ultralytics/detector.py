@@ -1,7 +1,7 @@
 """Object detection with the YOLO models users already have: ONNX exports by Ultralytics (YOLOv8, YOLO11, YOLOv10,
 YOLO26, YOLOv5u ...) and by YOLOv5's export.py, with the same interface as the Darknet family's YoloDetector.
 
-Running the model is the inference layer's job (``jdd_ros.inference.runtime.open_model``: ONNX Runtime or OpenVINO,
+Running the model is the inference layer's job (``inference.model_loading.open_model``: ONNX Runtime or OpenVINO,
 graph inputs/outputs, metadata, a call from a batch to the outputs); this module only checks what the export is, and
 feeds the numpy stages (:mod:`.preprocess`, :mod:`.layout`, :mod:`.decode`).
 """
@@ -58,7 +58,7 @@ def open_runner(path: Path, device: str, threads: int = 0, *, backend: str = 'au
     """The export opened by the inference layer on ``device``, and the backend choice. ValueError when the backend
     cannot read it as a model; RuntimeError when CUDA is asked for and cannot be used (rather than silently running
     on the CPU)."""
-    from jdd_ros.inference.runtime import open_model, resolve_onnx_backend
+    from jdd_ros.inference.model_loading import open_model, resolve_onnx_backend
 
     choice = resolve_onnx_backend(backend, device, precision)
     try:

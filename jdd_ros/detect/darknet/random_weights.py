@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from jdd_ros.detect.darknet.model import BN_EPS, ConvBlock, DarknetModel
+from jdd_ros.detect.darknet.network import BN_EPS, ConvBlock, DarknetModel
 from jdd_ros.detect.darknet.weights import WeightsHeader, write_weights
 
 

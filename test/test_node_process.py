@@ -9,7 +9,7 @@ from harness import ros_env
 _NODE_STOPPED_WHILE_STARTING = """
 import os, signal, time
 from rclpy.node import Node
-from jdd_ros.ros.runtime import run_node
+from jdd_ros.ros.node_process import run_node
 
 def make_node():
     os.kill(os.getpid(), signal.{sig})  # as if the user or jdd-ros launch stopped us during model loading
@@ -26,7 +26,7 @@ _NODE_SIGNALLED_WHILE_HANDLING = """
 import os, signal, time
 from rclpy.node import Node
 from jdd_ros.core import stop_flag
-from jdd_ros.ros.runtime import run_node
+from jdd_ros.ros.node_process import run_node
 
 plain_set, raised = stop_flag.StopFlag.set, []
 
@@ -47,7 +47,7 @@ run_node(make_node)
 """
 
 _NODE_FAILING_TO_START = """
-from jdd_ros.ros.runtime import run_node
+from jdd_ros.ros.node_process import run_node
 
 def make_node():
     raise FileNotFoundError('weights file /nowhere/yolo.weights does not exist')

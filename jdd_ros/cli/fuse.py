@@ -1,4 +1,4 @@
-"""``jdd-ros fuse`` and ``jdd-ros process``: the nodes' pipeline on files (``jdd_ros.apps.offline``), with the
+"""``jdd-ros fuse`` and ``jdd-ros process``: the nodes' pipeline on files (``jdd_ros.apps.file_pipeline``), with the
 nodes' parameter schema validating every value, so a value refused by ``ros2 param set`` is refused here with the
 same reason."""
 
@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from jdd_ros.apps.offline import (
+from jdd_ros.apps.file_pipeline import (
     AnnotatedOutput,
     Pipeline,
     ProcessSummary,
