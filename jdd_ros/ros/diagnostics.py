@@ -35,8 +35,11 @@ from jdd_ros.core.health import (
 )
 from jdd_ros.core.stamp_join import JoinCounters
 from jdd_ros.inference.hashing import sha256_of
+from jdd_ros.param_types import FusionNodeParams
 from jdd_ros.params import SCHEMA
+from jdd_ros.ros.fusion_inputs import FusionInputs
 from jdd_ros.ros.messages import stamp_ns
+from jdd_ros.ros.parameters import NodeParameters
 from jdd_ros.ros.qos import advertise, output_qos
 
 DIAGNOSTICS_TOPIC = '/diagnostics'  # absolute: a node in a namespace still reports where the tools listen
@@ -226,12 +229,12 @@ def frame_node_diagnostics(node: Node, schema_name: str, parts: Callable[[], tup
 
 
 class FusionDiagnostics(NodeDiagnostics):
-    """Diagnostics of fusion_node: ``received(side)`` for each depth / detections message; ``read_state()`` gives
-    (FusionCounters, JoinCounters, the camera intrinsics), each None while unknown (not configured yet)."""
+    """Diagnostics of fusion_node: ``received(side)`` for each depth / detections message; ``inputs()`` gives the
+    node's FusionInputs (counters, join, camera intrinsics), None while it is not configured."""
 
     SIDES = ('depth', 'detections')
 
-    def __init__(self, node: Node, params: Any, read_state: Callable[[], tuple[Any, Any, Any]],
+    def __init__(self, node: Node, params: NodeParameters[FusionNodeParams], inputs: Callable[[], FusionInputs | None],
                  objects: Callable[[], str] = lambda: 'none'):
         sides = ('detections',) if params.current.depth_source == 'ground' else self.SIDES  # ground: no depth topic
         self._received = dict.fromkeys(sides, 0)
@@ -240,25 +243,30 @@ class FusionDiagnostics(NodeDiagnostics):
                           refused=('pairs refused', 'bad messages'))
 
         def read() -> Reading:
-            fusion, join, intrinsics = read_state()
-            fusion, join = fusion or FusionCounters(), join or JoinCounters()  # None: not configured yet
-            with self._lock:
-                totals = {f'{side} received': n for side, n in self._received.items()}
-            totals.update({
-                'pairs fused': fusion.pairs, 'pairs refused': fusion.refused_pairs,
-                'bad messages': sum(fusion.bad_messages.values()),
-                'frames lost': sum(join.evicted.values()),  # halves evicted without their partner
-                'detections kept': fusion.kept, 'detections dropped': fusion.dropped_far + fusion.dropped_near
-                + fusion.dropped_unmeasured + sum(fusion.dropped_unreadable.values()),
-                'detections without a distance': sum(fusion.no_distance.values()),
-                'duplicate stamps': join.duplicates, 'time jumps': join.resets,
-            })
+            state = inputs()
+            totals = self._totals(state.counters if state else FusionCounters(),  # None: not configured yet
+                                  state.join.counters if state else JoinCounters())
+            intrinsics = state.intrinsics if state else None
             camera = str(intrinsics) if intrinsics is not None else 'none yet: detections_3d not published'
             info = [('input topics', ' + '.join(topics.values())), ('camera_info', camera),
                     (TRACKED_OBJECTS, objects())]
             return totals, info + run_time_settings('fusion_node', params.current)
 
         super().__init__(node, ' + '.join(topics.values()), spec, read)
+
+    def _totals(self, fusion: FusionCounters, join: JoinCounters) -> dict[str, int]:
+        with self._lock:
+            totals = {f'{side} received': n for side, n in self._received.items()}
+        totals.update({
+            'pairs fused': fusion.pairs, 'pairs refused': fusion.refused_pairs,
+            'bad messages': sum(fusion.bad_messages.values()),
+            'frames lost': sum(join.evicted.values()),  # halves evicted without their partner
+            'detections kept': fusion.kept, 'detections dropped': fusion.dropped_far + fusion.dropped_near
+            + fusion.dropped_unmeasured + sum(fusion.dropped_unreadable.values()),
+            'detections without a distance': sum(fusion.no_distance.values()),
+            'duplicate stamps': join.duplicates, 'time jumps': join.resets,
+        })
+        return totals
 
     def received(self, side: str) -> None:
         with self._lock:
