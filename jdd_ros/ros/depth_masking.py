@@ -38,6 +38,7 @@ class DepthMaskFilter:
         self.node, self.reliability, self.wait_s = node, reliability, wait_s
         self._join: StampMatcher[Image | int] = StampMatcher((FRAME, DEPTH), KEPT_DEPTHS, MAX_STAMP_GAP_NS)
         self._matched: dict[int, Image] = {}  # frame stamp -> its depth, matched when the depth came
+        self._last: tuple[int, Image | None] = (-1, None)  # the latest frame's stamp and depth (a frame sent again)
         self._cond = threading.Condition()  # guards the join; notified when a waiting frame got its depth
         self._sub = None
         self._sub_lock = threading.Lock()
@@ -82,6 +83,8 @@ class DepthMaskFilter:
         stamp = stamp_ns(header)
         deadline = time.monotonic() + self.wait_s
         with self._cond:
+            if stamp == self._last[0] and self._last[1] is not None:  # a frame sent again: the join matches once
+                return self._last[1]
             match = self._join.add(FRAME, stamp, stamp)
             while match is None and stamp not in self._matched:
                 left = deadline - time.monotonic()
@@ -89,7 +92,9 @@ class DepthMaskFilter:
                     match = self._join.settle(FRAME, stamp)
                     break
                 self._cond.wait(left)
-            return match[DEPTH] if match is not None else self._matched.pop(stamp, None)
+            depth = match[DEPTH] if match is not None else self._matched.pop(stamp, None)
+            self._last = (stamp, depth)
+            return depth
 
     def __call__(self, rgb: np.ndarray, header: Header, max_depth: float) -> np.ndarray:
         log = self.node.get_logger()
