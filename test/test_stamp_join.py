@@ -88,3 +88,11 @@ def test_counters_summary_names_every_input():
     c.evicted['image'] += 2
     assert 'unmatched and evicted: 2 image, 0 result' in c.summary()
     assert JoinCounters().evicted == {'depth': 0, 'detections': 0}
+
+
+def test_items_may_be_none():
+    """What an input carries is the caller's: None is an item like any other."""
+    m = StampMatcher(('frame', 'depth'), 4, tolerance_ns=50 * MS)
+    m.add('depth', 10 * MS, None)
+    assert m.add('frame', 12 * MS, 'f') is None
+    assert m.add('depth', 20 * MS, 'd20') == {'frame': 'f', 'depth': None}

@@ -20,6 +20,7 @@ from typing import Generic, TypeVar
 DEPTH, DETECTIONS = 'depth', 'detections'
 
 T = TypeVar('T')
+_STORED = object()  # _match's item when the anchor item is in the store already
 Store = OrderedDict  # stamp (ns) -> item, oldest first
 
 
@@ -102,12 +103,12 @@ class StampMatcher(Generic[T]):
         return self._match_near(name, stamp) if self.tolerance_ns > 0 else None
 
     def settle(self, name: str, stamp_ns: int) -> dict[str, T] | None:
-        """Stop waiting for ``name``'s unmatched item of ``stamp_ns``: its set with the nearest partners within the
-        tolerance that are there now, or None (the item is then withdrawn, counted as evicted)."""
+        """Stop waiting for the first input's unmatched item of ``stamp_ns`` (``name``): its set with the nearest
+        partners within the tolerance that are there now, or None (the item is then withdrawn, counted as evicted)."""
         stamp = int(stamp_ns)
         if stamp not in self._pending[name]:
             return None
-        match = self._match(self._pending, name, stamp, None, settle=True)
+        match = self._match(self._pending, name, stamp, _STORED, settle=True)
         if match is None:
             self._evict(name, self._pending[name], only=[stamp])
         return match
@@ -183,9 +184,9 @@ class StampMatcher(Generic[T]):
         nearest = min(store, key=lambda s: abs(s - stamp))
         return nearest if abs(nearest - stamp) <= self.tolerance_ns else None
 
-    def _match(self, view: Mapping[str, Store[int, T]], name: str, stamp: int, item: T | None,
+    def _match(self, view: Mapping[str, Store[int, T]], name: str, stamp: int, item: T | object,
                settle: bool = False) -> dict[str, T] | None:
-        """The set that ``name``'s item of ``stamp`` (``item``, or in ``view`` when None) completes in ``view``."""
+        """The set that ``name``'s item of ``stamp`` (``item``, or in ``view`` when _STORED) completes in ``view``."""
         stamps, nearest = {name: stamp}, name == self.inputs[0]
         for other in self.inputs:
             if other != name:
@@ -193,7 +194,7 @@ class StampMatcher(Generic[T]):
                 if found is None:
                     return None
                 stamps[other] = found
-        items = {n: view[n].pop(s) if n != name or item is None else item for n, s in stamps.items()}
+        items = {n: view[n].pop(s) if n != name or item is _STORED else item for n, s in stamps.items()}
         self.counters.matched += 1
         if view is self._pending:
             self._end_old_loop()  # all inputs are in the same loop now
@@ -205,7 +206,7 @@ class StampMatcher(Generic[T]):
         """With a tolerance, ``name``'s new stamp may decide the partners of the first input's waiting items."""
         lead = self.inputs[0]
         for s in [s for s in self._pending[lead] if name != lead and abs(s - stamp) <= self.tolerance_ns]:
-            match = self._match(self._pending, lead, s, None)
+            match = self._match(self._pending, lead, s, _STORED)
             if match is not None:
                 return match
         return None
