@@ -74,9 +74,10 @@ def bench_core(repeat: int) -> list[str]:
 
     from jdd_ros.core.camera import CameraIntrinsics
     from jdd_ros.core.detection import Detection
-    from jdd_ros.core.fusion import FusionSettings, fuse
+    from jdd_ros.core.fusion import fuse
     from jdd_ros.io.drawing import draw_detections
     from jdd_ros.io.image_codec import depth_to_metres, fill_image, image_to_numpy
+    from jdd_ros.param_types import FusionNodeParams as FusionSettings  # the node's snapshot
     from jdd_ros.ros.messages import detections_to_msg, fused_detections_to_msg, msg_to_detections
 
     mm, source = depth_mm()

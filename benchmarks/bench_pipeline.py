@@ -186,10 +186,11 @@ class SerialReference:
     """OpenCV DNN, then ONNX Runtime fp32, then fuse(), one frame after the other in this process."""
 
     def __init__(self, checkpoint: Path, threads: int):
-        from jdd_ros.core.fusion import FusionSettings, fuse
+        from jdd_ros.core.fusion import fuse
         from jdd_ros.depth.estimator import DepthEstimator
         from jdd_ros.detect.base import read_names
         from jdd_ros.detect.darknet.opencv_reference import OpenCVDarknet
+        from jdd_ros.param_types import FusionNodeParams as FusionSettings  # the node's snapshot
 
         cv2.setNumThreads(threads)
         self.names = read_names(FILES['names'])

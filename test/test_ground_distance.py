@@ -12,7 +12,7 @@ from test_ground import CAMERA, reference_floor_depth
 
 from jdd_ros.apps.file_pipeline import detection_record
 from jdd_ros.core.detection import Detection
-from jdd_ros.core.fusion import FusionCounters, FusionSettings
+from jdd_ros.core.fusion import FusionCounters
 from jdd_ros.core.ground import floor_depth_variance
 from jdd_ros.core.ground_distance import (
     ABOVE_HORIZON,
@@ -23,10 +23,9 @@ from jdd_ros.core.ground_distance import (
     GroundSettings,
     fuse_ground,
 )
-from jdd_ros.params import defaults
+from jdd_ros.param_types import FusionNodeParams as Settings
 
-GROUND = GroundSettings.from_params({**defaults('fusion_node'), 'camera_height': 1.78, 'camera_pitch': 29.0,
-                                     'camera_roll': 1.5})
+GROUND = GroundSettings.from_params(Settings(camera_height=1.78, camera_pitch=29, camera_roll=1.5))
 
 
 def det(name: str, box: tuple[float, float, float, float], **kw) -> Detection:
@@ -35,7 +34,7 @@ def det(name: str, box: tuple[float, float, float, float], **kw) -> Detection:
 
 @pytest.mark.parametrize('box', [(391.4, 217.2, 527.6, 426.1), (10.0, 300.0, 120.0, 380.0), (300, 150, 340, 260)])
 def test_distance_is_the_floor_under_the_bottom_centre(box):
-    [out] = fuse_ground([det('chair', box)], FusionSettings(), GROUND, CAMERA).kept
+    [out] = fuse_ground([det('chair', box)], Settings(), GROUND, CAMERA).kept
     u, v = (box[0] + box[2]) / 2, box[3]
     reference = reference_floor_depth(u, v, 1.78, 29.0, 1.5)
     assert out.depth == pytest.approx(reference, rel=1e-9)
@@ -49,9 +48,9 @@ def test_distance_is_the_floor_under_the_bottom_centre(box):
 
 def test_boxes_in_a_resized_image_get_the_same_distance():
     box = (391.4, 217.2, 527.6, 426.1)
-    [full] = fuse_ground([det('person', box)], FusionSettings(), GROUND, CAMERA).kept
+    [full] = fuse_ground([det('person', box)], Settings(), GROUND, CAMERA).kept
     half = tuple((c + 0.5) / 2 - 0.5 for c in box)  # the same box in the 320x240 image (pixel-centre convention)
-    [small] = fuse_ground([det('person', half)], FusionSettings(), GROUND, CAMERA, image_size=(320, 240)).kept
+    [small] = fuse_ground([det('person', half)], Settings(), GROUND, CAMERA, image_size=(320, 240)).kept
     assert small.depth == pytest.approx(full.depth, rel=1e-9)
 
 
@@ -61,7 +60,7 @@ def test_every_cause_of_no_distance_is_recorded_and_counted():
     detections = [det('chair', (391, 217, 527, 426)), det('bottle', (300, 100, 320, 200)),
                   det('chair', (6, 271, 243, 484.9)), det('person', (300, 20, 340, horizon_v - 2)),
                   det('person', (509, 79, 640, 473))]  # 7 px short of the edge: within a detector's edge error
-    result = fuse_ground(detections, FusionSettings(), level, CAMERA)
+    result = fuse_ground(detections, Settings(), level, CAMERA)
     reasons = [d.extra.get('no_depth_reason') for d in result.kept]
     assert reasons == [None, NOT_GROUNDED, CUT_BY_BOTTOM, ABOVE_HORIZON, CUT_BY_BOTTOM]
     assert all(math.isnan(d.depth) and d.position is None for d in result.kept[1:])
@@ -77,9 +76,9 @@ def test_every_cause_of_no_distance_is_recorded_and_counted():
 
 def test_unknown_geometry_or_camera_gives_no_distance():
     box = det('chair', (391, 217, 527, 426))
-    unknown = GroundSettings.from_params({**defaults('fusion_node')})  # camera_height 0: unknown
-    [a] = fuse_ground([box], FusionSettings(), unknown, CAMERA).kept
-    [b] = fuse_ground([box], FusionSettings(), GROUND, None).kept
+    unknown = GroundSettings.from_params(Settings())  # camera_height 0: unknown
+    [a] = fuse_ground([box], Settings(), unknown, CAMERA).kept
+    [b] = fuse_ground([box], Settings(), GROUND, None).kept
     assert (a.extra['no_depth_reason'], b.extra['no_depth_reason']) == (HEIGHT_UNKNOWN, NO_CAMERA_INFO)
     assert math.isnan(a.depth) and math.isnan(b.depth)
 
@@ -87,21 +86,21 @@ def test_unknown_geometry_or_camera_gives_no_distance():
 def test_limits_drop_the_far_ones_and_the_unmeasured_ones_only_as_unmeasured():
     near, far = det('chair', (391, 217, 527, 426)), det('person', (300, 150, 340, 262))
     unmeasured = det('bottle', (300, 100, 320, 200))
-    [near_depth, far_depth] = [d.depth for d in fuse_ground([near, far], FusionSettings(), GROUND, CAMERA).kept]
+    [near_depth, far_depth] = [d.depth for d in fuse_ground([near, far], Settings(), GROUND, CAMERA).kept]
     assert near_depth < 3.0 < far_depth
-    result = fuse_ground([near, far, unmeasured], FusionSettings(max_depth=3.0), GROUND, CAMERA)
+    result = fuse_ground([near, far, unmeasured], Settings(max_depth=3.0), GROUND, CAMERA)
     assert [d.class_name for d in result.kept] == ['chair']
     assert [d.class_name for d in result.dropped_far] == ['person']
     assert [(d.class_name, why) for d, why in result.dropped_with_reasons() if d.class_name == 'bottle'] == [
         ('bottle', f'no depth: {NOT_GROUNDED}')]
-    unlimited = fuse_ground([near, far, unmeasured], FusionSettings(), GROUND, CAMERA)
+    unlimited = fuse_ground([near, far, unmeasured], Settings(), GROUND, CAMERA)
     assert [d.class_name for d in unlimited.kept] == ['chair', 'person', 'bottle']  # no limit: kept, distance unknown
 
 
 def test_ground_classes_are_configurable():
     only_bottles = GroundSettings(('bottle',), 1.78, 29.0, 1.5)
     [chair, bottle] = fuse_ground([det('chair', (391, 217, 527, 426)), det('bottle', (300, 300, 320, 400))],
-                                  FusionSettings(), only_bottles, CAMERA).kept
+                                  Settings(), only_bottles, CAMERA).kept
     assert chair.extra['no_depth_reason'] == NOT_GROUNDED and bottle.extra['depth_source'] == 'floor'
     assert {'person', 'chair', 'car', 'bicycle', 'dog'} <= set(GROUND.classes)
     assert 'bottle' not in GROUND.classes and 'pottedplant' not in GROUND.classes
@@ -113,13 +112,13 @@ def test_a_person_cut_by_the_bottom_edge_is_kept_under_max_depth_when_surely_wit
     close = det('person', (250, 100, 390, 480))
     bound = reference_floor_depth(320.0, 479.5, 1.78, 29.0, 1.5)  # the floor at the bottom row under the box
     assert 1.0 < bound < 3.0
-    [out] = fuse_ground([close], FusionSettings(), GROUND, CAMERA).kept
+    [out] = fuse_ground([close], Settings(), GROUND, CAMERA).kept
     assert math.isnan(out.depth) and out.extra['depth_at_most'] == pytest.approx(bound, rel=1e-9)
     record = detection_record(out)
     assert record['depth_m'] is None and record['depth_at_most_m'] == pytest.approx(bound, abs=1e-4)
-    assert [d.class_name for d in fuse_ground([close], FusionSettings(max_depth=3.0), GROUND, CAMERA).kept] == [
+    assert [d.class_name for d in fuse_ground([close], Settings(max_depth=3.0), GROUND, CAMERA).kept] == [
         'person']
-    beyond = fuse_ground([close], FusionSettings(max_depth=bound - 0.1), GROUND, CAMERA)  # not surely within it
+    beyond = fuse_ground([close], Settings(max_depth=bound - 0.1), GROUND, CAMERA)  # not surely within it
     assert beyond.kept == [] and [d.class_name for d in beyond.dropped_unmeasured] == ['person']
-    with_min = fuse_ground([close], FusionSettings(max_depth=3.0, min_depth=0.5), GROUND, CAMERA)
+    with_min = fuse_ground([close], Settings(max_depth=3.0, min_depth=0.5), GROUND, CAMERA)
     assert with_min.kept == []  # min_depth cannot be checked without a distance

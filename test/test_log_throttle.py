@@ -20,3 +20,13 @@ def test_a_cause_with_ever_changing_values_is_capped_per_period():
     assert allowed == [True, True, True] + [False] * 7
     assert throttle.allow('other cause', 'x', 0.5)
     assert throttle.allow('bad size', '99 bytes', 1.2)  # the period moved on
+
+
+def test_a_summary_is_logged_once_per_period_and_only_when_it_changed():
+    """The nodes' periodic counter lines: the first at once, then at most one per period, none while unchanged."""
+    throttle = ProblemThrottle(period_s=10.0, max_values=1, repeat=False)
+    assert throttle.allow('counters', '1 pair', 0.0)
+    assert not throttle.allow('counters', '2 pairs', 5.0)  # changed, but within the period
+    assert throttle.allow('counters', '3 pairs', 10.0)
+    assert not throttle.allow('counters', '3 pairs', 25.0)  # unchanged: nothing new to say
+    assert throttle.allow('counters', '4 pairs', 25.1)

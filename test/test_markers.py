@@ -12,7 +12,8 @@ from visualization_msgs.msg import Marker
 
 from jdd_ros.core.camera import CameraIntrinsics
 from jdd_ros.core.detection import Detection
-from jdd_ros.core.fusion import FusionSettings, fuse
+from jdd_ros.core.fusion import fuse
+from jdd_ros.param_types import FusionNodeParams as Settings
 from jdd_ros.ros import markers
 from jdd_ros.ros.messages import detections_to_3d_msg
 
@@ -115,8 +116,8 @@ def test_labels_say_what_gave_each_distance():
 
     h = header()
     floor = fuse_ground([Detection('chair', 0.8, 391, 217, 527, 426), Detection('bottle', 0.9, 285, 22, 312, 105)],
-                        FusionSettings(), GroundSettings(('chair',), 1.78, 29.0, 0.7), CAMERA).kept
-    depth = fuse(DETECTIONS[1:2], np.full((480, 640), 2.29, dtype=np.float32), FusionSettings(), CAMERA).kept
+                        Settings(), GroundSettings(('chair',), 1.78, 29.0, 0.7), CAMERA).kept
+    depth = fuse(DETECTIONS[1:2], np.full((480, 640), 2.29, dtype=np.float32), Settings(), CAMERA).kept
     kept = floor + depth  # the bottle from the floor has no distance: not in detections_3d
     msg_3d = detections_to_3d_msg(kept, h, CAMERA)
     labels = [m.text for m in markers.detection_markers(msg_3d, h, markers.distance_sources(kept)).markers

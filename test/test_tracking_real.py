@@ -18,9 +18,10 @@ import pytest
 from harness import reference_median, tum_desk_frame, yolov4_tiny_files
 from tracking_sequences import SPEED, Z0, approach_frames, id_switches, truth_object
 
-from jdd_ros.core.fusion import FusionSettings, fuse
+from jdd_ros.core.fusion import fuse
 from jdd_ros.core.image_scale import to_grey
 from jdd_ros.core.tracking import BOX_CUE, IMAGE_CUE, Tracker
+from jdd_ros.param_types import FusionNodeParams as Settings
 from jdd_ros.params import defaults
 
 SECONDS = 2.5
@@ -41,7 +42,7 @@ def tracked():
     objects = [(d.class_name, d.xyxy(), reference_median(depth_mm, tuple(d.xyxy())) / 1000.0) for d in first]
     with_image, boxes_only, rows, rows_boxes = Tracker(), Tracker(), [], []
     for t, s, rgb, depth in approach_frames(frame.rgb, frame.depth_m, cam.cx, cam.cy, SECONDS):
-        fused = fuse(detector.detect(rgb), depth, FusionSettings(), cam).kept
+        fused = fuse(detector.detect(rgb), depth, Settings(), cam).kept
         stamp = int(1e12) + int(round(t * 1e9))
         update = with_image.update(fused, stamp, to_grey(rgb), BUDGET)  # as fusion_node does by default
         update_boxes = boxes_only.update(fused, stamp)

@@ -65,14 +65,14 @@ class Pipeline:
         self.tracker = Tracker()  # objects over the frames of one input (process)
         self.image_budget = fusion.ttc_image_objects
         self.filter_mode = fusion.filter_mode
-        self.settings = FusionSettings.from_params(vars(fusion))
+        self.settings: FusionSettings = fusion
         self.detection = detection or DetectorNodeParams()
         # depth_source ground: the floor under each box, with these intrinsics (else each frame's own)
-        self.ground = GroundSettings.from_params(vars(fusion)) if fusion.depth_source == 'ground' else None
+        self.ground = GroundSettings.from_params(fusion) if fusion.depth_source == 'ground' else None
         self.camera = camera
         # A depth model that needs the camera (metric_focal, alignment ground) gets these intrinsics (else each
         # frame's own), the mounting geometry of the parameters, and one floor alignment for the whole stream.
-        self.geometry = GroundSettings.from_params(vars(fusion)).geometry
+        self.geometry = GroundSettings.from_params(fusion).geometry
         self.aligner = depth_model.floor_aligner() if depth_model is not None else None
 
     def run(self, rgb: np.ndarray, depth_m: np.ndarray | None = None, intrinsics: CameraIntrinsics | None = None,

@@ -10,11 +10,11 @@ import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Protocol
 
 import numpy as np
 
-from jdd_ros.core.box_depth import STATISTICS, boxes_depth, valid_depth
+from jdd_ros.core.box_depth import boxes_depth, valid_depth
 from jdd_ros.core.camera import CameraIntrinsics, scale_coordinate
 from jdd_ros.core.detection import Detection
 
@@ -29,31 +29,30 @@ BORDER_TOLERANCE = 0.05
 DEPTH, FLOOR = 'depth', 'floor'
 
 
-@dataclass(frozen=True)
-class FusionSettings:
-    """The fusion node's dynamic parameters (see jdd_ros.params.FUSION_NODE for their meaning)."""
-
-    max_depth: float = 0.0
-    min_depth: float = 0.0
-    depth_statistic: str = 'median'
-    depth_percentile: float = 20.0
-    box_fraction: float = 0.5
-    min_valid_fraction: float = 0.1
-    depth_registered: bool = False
-
-    def __post_init__(self) -> None:
-        if self.depth_statistic not in STATISTICS:
-            raise ValueError(f"unknown depth_statistic '{self.depth_statistic}' (one of: {', '.join(STATISTICS)})")
-
-    @classmethod
-    def from_params(cls, params: Mapping[str, Any]) -> FusionSettings:
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in params.items() if k in names})
+class FusionSettings(Protocol):
+    """What the fusion reads of the fusion node's parameters: any object with these attributes, such as the node's
+    snapshot (``jdd_ros.param_types.FusionNodeParams``, which gives their defaults; ``jdd_ros.params`` their meaning
+    and checks), so the core never copies them."""
 
     @property
-    def limited(self) -> bool:
-        """Whether a distance limit is set: then a detection whose depth cannot be measured is dropped."""
-        return self.max_depth > 0 or self.min_depth > 0
+    def max_depth(self) -> float: ...
+    @property
+    def min_depth(self) -> float: ...
+    @property
+    def depth_statistic(self) -> str: ...
+    @property
+    def depth_percentile(self) -> float: ...
+    @property
+    def box_fraction(self) -> float: ...
+    @property
+    def min_valid_fraction(self) -> float: ...
+    @property
+    def depth_registered(self) -> bool: ...
+
+
+def limited(settings: FusionSettings) -> bool:
+    """Whether a distance limit is set: then a detection whose depth cannot be measured is dropped."""
+    return settings.max_depth > 0 or settings.min_depth > 0
 
 
 @dataclass
@@ -78,7 +77,7 @@ class FusionResult:
             self.no_distance[fused.extra.get('no_depth_reason', NO_VALID_DEPTH)] += 1
             within = settings.max_depth > 0 and settings.min_depth == 0 and \
                 fused.extra.get('depth_at_most', math.inf) <= settings.max_depth
-            (self.dropped_unmeasured if settings.limited and not within else self.kept).append(fused)
+            (self.dropped_unmeasured if limited(settings) and not within else self.kept).append(fused)
         elif settings.max_depth > 0 and depth > settings.max_depth:
             self.dropped_far.append(fused)
         elif depth < settings.min_depth:

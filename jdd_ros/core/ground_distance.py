@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Protocol
 
 from jdd_ros.core.camera import CameraIntrinsics
 from jdd_ros.core.detection import Detection
@@ -42,6 +42,24 @@ SETUP_HINTS = {NO_CAMERA_INFO: 'connect camera_info (the floor needs the intrins
                                "'jdd-ros calibrate-ground' measures it)"}
 
 
+class GroundParams(Protocol):
+    """What the floor reads of the fusion node's parameters (the node's snapshot has them; jdd_ros.params says what
+    they mean)."""
+
+    @property
+    def ground_classes(self) -> Sequence[str]: ...
+    @property
+    def camera_height(self) -> float: ...
+    @property
+    def camera_pitch(self) -> float: ...
+    @property
+    def camera_roll(self) -> float: ...
+    @property
+    def camera_height_std(self) -> float: ...
+    @property
+    def camera_angle_std(self) -> float: ...
+
+
 @dataclass(frozen=True)
 class GroundSettings:
     """The fusion node's floor parameters (see jdd_ros.params: ground_classes, camera_height, ...)."""
@@ -54,10 +72,10 @@ class GroundSettings:
     angle_std: float = 1.0
 
     @classmethod
-    def from_params(cls, params: Mapping[str, Any]) -> GroundSettings:
-        return cls(tuple(params['ground_classes']), float(params['camera_height']), float(params['camera_pitch']),
-                   float(params['camera_roll']), float(params['camera_height_std']),
-                   float(params['camera_angle_std']))
+    def from_params(cls, p: GroundParams) -> GroundSettings:
+        """The floor settings of the node's parameter snapshot (integers given for doubles are made floats)."""
+        return cls(tuple(p.ground_classes), float(p.camera_height), float(p.camera_pitch), float(p.camera_roll),
+                   float(p.camera_height_std), float(p.camera_angle_std))
 
     @property
     def geometry(self) -> GroundGeometry | None:

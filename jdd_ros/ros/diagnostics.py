@@ -15,12 +15,13 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
-from rclpy.qos import QoSCompatibility, qos_check_compatible
+from rclpy.qos import QoSCompatibility, QoSProfile, qos_check_compatible
+from rclpy.topic_endpoint_info import TopicEndpointInfo
+from std_msgs.msg import Header
 
 from jdd_ros.core.fusion import FusionCounters
 from jdd_ros.core.health import (
@@ -33,20 +34,26 @@ from jdd_ros.core.health import (
     Health,
     HealthSpec,
 )
+from jdd_ros.core.log_throttle import ProblemThrottle
 from jdd_ros.core.stamp_join import JoinCounters
 from jdd_ros.inference.hashing import sha256_of
+from jdd_ros.param_types import FusionNodeParams
 from jdd_ros.params import SCHEMA
+from jdd_ros.ros.frame_stats import FrameStats
+from jdd_ros.ros.fusion_inputs import FusionInputs
 from jdd_ros.ros.messages import stamp_ns
+from jdd_ros.ros.parameters import NodeParameters
 from jdd_ros.ros.qos import advertise, output_qos
 
 DIAGNOSTICS_TOPIC = '/diagnostics'  # absolute: a node in a namespace still reports where the tools listen
 NOT_CHECKED_TOPICS = frozenset({'/rosout', '/parameter_events', DIAGNOSTICS_TOPIC, '/clock'})
+ERROR_LOG_PERIOD_S = 60.0  # the same failure to publish is logged at most this often
 SHA256_PREFIX = 16  # hex digits of the model's sha256 shown (as in the start-up log)
 
 Reading = tuple[Mapping[str, int], Sequence[tuple[str, str]]]  # (cumulative counters, further key-values)
 
 
-def _peer(info: Any) -> str:
+def _peer(info: TopicEndpointInfo) -> str:
     return f"{info.node_namespace.rstrip('/')}/{info.node_name}"
 
 
@@ -55,11 +62,12 @@ def _reason(text: str) -> str:
     return text.strip().removeprefix('ERROR:').strip().rstrip(';').strip()
 
 
-def _is_own(info: Any, node: Node) -> bool:
+def _is_own(info: TopicEndpointInfo, node: Node) -> bool:
     return info.node_name == node.get_name() and info.node_namespace == node.get_namespace()
 
 
-def _incompatible(topic: str, local_qos: Any, peers: list[Any], own: list[Any], we_publish: bool) -> list[str]:
+def _incompatible(topic: str, local_qos: QoSProfile, peers: list[TopicEndpointInfo], own: list[TopicEndpointInfo],
+                  we_publish: bool) -> list[str]:
     """The ``peers`` on ``topic`` that the node's endpoint cannot match. The endpoint's QoS is taken from its entries
     in the graph (``own``) where they are there, as the middleware applied it: the local profile (``local_qos``) has
     0 for 'default' durations, which compare as unset against a peer's 'infinite' ones and look incompatible."""
@@ -92,7 +100,7 @@ def qos_problems(node: Node) -> list[str]:
     return found
 
 
-def _text(value: Any) -> str:
+def _text(value: object) -> str:
     if isinstance(value, bool):
         return 'true' if value else 'false'
     if isinstance(value, (list, tuple)):
@@ -100,12 +108,12 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-def run_time_settings(schema_name: str, current: Any) -> list[tuple[str, str]]:
+def run_time_settings(schema_name: str, current: object) -> list[tuple[str, str]]:
     """The node's run-time parameters (thresholds, modes) as they apply to the next frame."""
     return [(spec.name, _text(getattr(current, spec.name))) for spec in SCHEMA[schema_name] if spec.dynamic]
 
 
-def model_name(params: Any) -> str:
+def model_name(params: object) -> str:
     """The model file a node runs (file name), or the known model's name."""
     for attr in ('onnx_model', 'checkpoint', 'weights'):
         if getattr(params, attr, ''):
@@ -126,11 +134,12 @@ class NodeDiagnostics:
         self.hardware_id = hardware_id
         self._read = read
         self._lock = threading.Lock()
+        self._errors = ProblemThrottle(ERROR_LOG_PERIOD_S)  # the executor thread only
         self.health = Health(spec, time.monotonic(), read()[0])
         self._pub = advertise(node, DiagnosticArray, DIAGNOSTICS_TOPIC, output_qos(10))
         self._timer = node.create_timer(PUBLISH_PERIOD_S, self.publish, clock=Clock(clock_type=ClockType.STEADY_TIME))
 
-    def published(self, header: Any) -> None:
+    def published(self, header: Header) -> None:
         """One output for the input of ``header`` was just published: its latency on the node's clock."""
         now_ns = self._node.get_clock().now().nanoseconds
         if now_ns == 0:  # use_sim_time before the first /clock message: no time to compare the stamp with
@@ -158,15 +167,15 @@ class NodeDiagnostics:
             msg.header.stamp = self._node.get_clock().now().to_msg()
             self._pub.publish(msg)
         except Exception as exc:  # noqa: BLE001 - reporting health must never stop the node
-            self._node.get_logger().error(f'diagnostics not published: {type(exc).__name__}: {exc}',
-                                          throttle_duration_sec=60.0)
+            if self._errors.allow('diagnostics not published', f'{type(exc).__name__}: {exc}', time.monotonic()):
+                self._node.get_logger().error(f'diagnostics not published: {type(exc).__name__}: {exc}')
 
 
 FRAME_COUNTERS = ('frames received', 'frames inferred', 'frames skipped', 'frames lost', 'frames refused',
                   'inference failures', 'stamps backwards')
 
 
-def frame_totals(frames: Any) -> dict[str, int]:
+def frame_totals(frames: FrameStats | None) -> dict[str, int]:
     """The counters of depth_node / detector_node from their FrameStats (None: not configured yet, all 0)."""
     if frames is None:
         return dict.fromkeys(FRAME_COUNTERS, 0)
@@ -183,7 +192,7 @@ def _file_sha256(path: str) -> str:
         return ''
 
 
-def model_sha256(model: Any, params: Any) -> str:
+def model_sha256(model: object | None, params: object) -> str:
     """The model's own digest (``model.sha256``), else that of the model file the parameters name, else ''."""
     digest = getattr(model, 'sha256', '') if model is not None else ''
     if digest:
@@ -197,8 +206,8 @@ def withheld_counter(cause: str) -> str:
     return f'frames without output ({cause})'
 
 
-def frame_node_diagnostics(node: Node, schema_name: str, parts: Callable[[], tuple[Any, Any]],
-                           params: Any, withheld_causes: Sequence[str] = (),
+def frame_node_diagnostics(node: Node, schema_name: str, parts: Callable[[], tuple[FrameStats | None, object | None]],
+                           params: NodeParameters, withheld_causes: Sequence[str] = (),
                            extra_info: Callable[[], list[tuple[str, str]]] | None = None) -> NodeDiagnostics:
     """Diagnostics of depth_node and detector_node. ``parts()`` returns their (FrameStats, model), each None while
     the node is not configured. The model gives ``backend``, ``device`` and ``sha256``; ``params`` is the node's
@@ -226,12 +235,12 @@ def frame_node_diagnostics(node: Node, schema_name: str, parts: Callable[[], tup
 
 
 class FusionDiagnostics(NodeDiagnostics):
-    """Diagnostics of fusion_node: ``received(side)`` for each depth / detections message; ``read_state()`` gives
-    (FusionCounters, JoinCounters, the camera intrinsics), each None while unknown (not configured yet)."""
+    """Diagnostics of fusion_node: ``received(side)`` for each depth / detections message; ``inputs()`` gives the
+    node's FusionInputs (counters, join, camera intrinsics), None while it is not configured."""
 
     SIDES = ('depth', 'detections')
 
-    def __init__(self, node: Node, params: Any, read_state: Callable[[], tuple[Any, Any, Any]],
+    def __init__(self, node: Node, params: NodeParameters[FusionNodeParams], inputs: Callable[[], FusionInputs | None],
                  objects: Callable[[], str] = lambda: 'none'):
         sides = ('detections',) if params.current.depth_source == 'ground' else self.SIDES  # ground: no depth topic
         self._received = dict.fromkeys(sides, 0)
@@ -240,25 +249,30 @@ class FusionDiagnostics(NodeDiagnostics):
                           refused=('pairs refused', 'bad messages'))
 
         def read() -> Reading:
-            fusion, join, intrinsics = read_state()
-            fusion, join = fusion or FusionCounters(), join or JoinCounters()  # None: not configured yet
-            with self._lock:
-                totals = {f'{side} received': n for side, n in self._received.items()}
-            totals.update({
-                'pairs fused': fusion.pairs, 'pairs refused': fusion.refused_pairs,
-                'bad messages': sum(fusion.bad_messages.values()),
-                'frames lost': sum(join.evicted.values()),  # halves evicted without their partner
-                'detections kept': fusion.kept, 'detections dropped': fusion.dropped_far + fusion.dropped_near
-                + fusion.dropped_unmeasured + sum(fusion.dropped_unreadable.values()),
-                'detections without a distance': sum(fusion.no_distance.values()),
-                'duplicate stamps': join.duplicates, 'time jumps': join.resets,
-            })
+            state = inputs()
+            totals = self._totals(state.counters if state else FusionCounters(),  # None: not configured yet
+                                  state.join.counters if state else JoinCounters())
+            intrinsics = state.intrinsics if state else None
             camera = str(intrinsics) if intrinsics is not None else 'none yet: detections_3d not published'
             info = [('input topics', ' + '.join(topics.values())), ('camera_info', camera),
                     (TRACKED_OBJECTS, objects())]
             return totals, info + run_time_settings('fusion_node', params.current)
 
         super().__init__(node, ' + '.join(topics.values()), spec, read)
+
+    def _totals(self, fusion: FusionCounters, join: JoinCounters) -> dict[str, int]:
+        with self._lock:
+            totals = {f'{side} received': n for side, n in self._received.items()}
+        totals.update({
+            'pairs fused': fusion.pairs, 'pairs refused': fusion.refused_pairs,
+            'bad messages': sum(fusion.bad_messages.values()),
+            'frames lost': sum(join.evicted.values()),  # halves evicted without their partner
+            'detections kept': fusion.kept, 'detections dropped': fusion.dropped_far + fusion.dropped_near
+            + fusion.dropped_unmeasured + sum(fusion.dropped_unreadable.values()),
+            'detections without a distance': sum(fusion.no_distance.values()),
+            'duplicate stamps': join.duplicates, 'time jumps': join.resets,
+        })
+        return totals
 
     def received(self, side: str) -> None:
         with self._lock:

@@ -14,9 +14,10 @@ import colorsys
 import math
 import zlib
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 from rclpy.node import Node
+from std_msgs.msg import Header
+from vision_msgs.msg import Detection3D, Detection3DArray
 from visualization_msgs.msg import Marker, MarkerArray
 
 from jdd_ros.core.detection import Detection
@@ -50,7 +51,7 @@ def class_color(class_id: str) -> tuple[float, float, float]:
     return colorsys.hsv_to_rgb(hue, 0.85, 1.0)
 
 
-def _best_class(detection: Any) -> str:
+def _best_class(detection: Detection3D) -> str:
     if not detection.results:
         return ''
     return max(detection.results, key=lambda r: r.hypothesis.score).hypothesis.class_id
@@ -60,14 +61,14 @@ def _finite(*values: float) -> bool:
     return all(math.isfinite(v) for v in values)
 
 
-def _marker(header: Any, ns: str, marker_id: int, kind: int) -> Marker:
+def _marker(header: Header, ns: str, marker_id: int, kind: int) -> Marker:
     m = Marker(ns=ns, id=marker_id, type=kind, action=Marker.ADD)
     m.header = header
     m.pose.orientation.w = 1.0
     return m
 
 
-def detection_markers(detections_3d: Any | None, header: Any, sources: Sequence[str] = (),
+def detection_markers(detections_3d: Detection3DArray | None, header: Header, sources: Sequence[str] = (),
                       ttc_by_id: Mapping[str, float] | None = None) -> MarkerArray:
     """The markers of one frame: DELETEALL per namespace, then a box and a label per 3D detection (none when
     ``detections_3d`` is None, e.g. without camera_info: the previous frame's markers are then deleted); ``sources``
@@ -111,7 +112,7 @@ class DetectionMarkers:
     def watched(self) -> bool:
         return self._pub.get_subscription_count() > 0
 
-    def publish(self, detections_3d: Any | None, header: Any, sources: Sequence[str] = (),
+    def publish(self, detections_3d: Detection3DArray | None, header: Header, sources: Sequence[str] = (),
                 ttc_by_id: Mapping[str, float] | None = None) -> None:
         """Markers for one fused frame: ``detections_3d`` as published (None when there is no 3D output), with what
         gave each one's distance (``distance_sources``) and the tracks' times to contact by ID."""

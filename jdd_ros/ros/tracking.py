@@ -18,17 +18,19 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
-from typing import Any
 
 import numpy as np
 from jdd_ros_msgs.msg import TrackedObject, TrackedObjectArray
-from sensor_msgs.msg import PointCloud2, PointField
+from rclpy.publisher import Publisher
+from sensor_msgs.msg import Image, PointCloud2, PointField
+from std_msgs.msg import Header
 
 from jdd_ros.core.detection import Detection
 from jdd_ros.core.fusion import FusionResult
 from jdd_ros.core.image_scale import to_grey
 from jdd_ros.core.tracking import Tracker, TrackEstimate, objects_summary, track_of, track_result
 from jdd_ros.io.image_codec import image_to_numpy, to_rgb8
+from jdd_ros.ros.managed_node import ManagedNode
 from jdd_ros.ros.messages import stamp_ns
 
 TRACKS_TOPIC, ALERTS_TOPIC, POINTS_TOPIC = 'tracks', 'ttc_alerts', 'detections_points'
@@ -49,7 +51,7 @@ def tracked_object(det: Detection, est: TrackEstimate) -> TrackedObject:
     return msg
 
 
-def points_cloud(points: list[tuple[float, float, float]], header: Any) -> PointCloud2:
+def points_cloud(points: list[tuple[float, float, float]], header: Header) -> PointCloud2:
     """An unorganized PointCloud2 (x, y, z float32, little-endian) of ``points`` carrying ``header``."""
     cloud = PointCloud2(height=1, width=len(points), is_bigendian=False, point_step=12, row_step=12 * len(points),
                         is_dense=True)
@@ -68,7 +70,7 @@ def below_min_ttc(est: TrackEstimate | None, min_ttc: float) -> bool:
 class ObjectTracking:
     """The tracker of a fusion node and its three outputs (lifecycle publishers of ``node``)."""
 
-    def __init__(self, node: Any) -> None:
+    def __init__(self, node: ManagedNode) -> None:
         self.node, self.tracker = node, Tracker()
         self.summary = 'none'  # the kept objects of the latest frame in one line (diagnostics, jdd-ros status)
         self.ttc_by_id: dict[str, float] = {}  # the latest frame's track ID -> time to contact (RViz labels)
@@ -77,7 +79,7 @@ class ObjectTracking:
         self.pub_points = node.advertise(PointCloud2, POINTS_TOPIC)
         self.greys: OrderedDict[int, np.ndarray] = OrderedDict()  # stamp -> grey frame, the latest IMAGES_KEPT
 
-    def on_image(self, msg: Any) -> None:
+    def on_image(self, msg: Image) -> None:
         """Keep a checked colour image (``colour_image_size`` passed) as a grey frame for the detections of its
         stamp (none while ttc_image_objects is 0: box sizes only)."""
         if self.node.params.current.ttc_image_objects == 0:
@@ -87,7 +89,7 @@ class ObjectTracking:
         while len(self.greys) > IMAGES_KEPT:
             self.greys.popitem(last=False)
 
-    def on_frame(self, result: FusionResult, header: Any) -> None:
+    def on_frame(self, result: FusionResult, header: Header) -> None:
         """Track one fused frame (``core.tracking.track_result``: the detections get their track IDs), publish the
         kept ones' tracks, alerts and points."""
         budget = self.node.params.current.ttc_image_objects
@@ -109,7 +111,7 @@ class ObjectTracking:
         self.pub_points.publish(points_cloud(points, header))
 
     @staticmethod
-    def _publish(pub: Any, objects: list[TrackedObject], header: Any) -> None:
+    def _publish(pub: Publisher, objects: list[TrackedObject], header: Header) -> None:
         msg = TrackedObjectArray(objects=objects)
         msg.header = header
         pub.publish(msg)
