@@ -382,11 +382,7 @@ class OpenVinoRunner:
             (compiled, interface), source = _compiled(compile_onnx), 'onnx'
         else:
             digest = onnx_sha256 or (hashlib.sha256(model).hexdigest() if in_memory else sha256_of(model))
-            key = cache_key([digest, precision, str(list(input_shape or [])), openvino_version() or '',
-                             str(core.get_property('CPU', 'FULL_DEVICE_NAME')),
-                             ','.join(core.get_property('CPU', 'OPTIMIZATION_CAPABILITIES')),
-                             ' '.join(sorted(_cpu_flags() or ())), f'format{CACHE_FORMAT}',
-                             *([calibration.name, nncf_version()] if precision == 'int8' else [])])
+            key = _compiled_key(core, digest, precision, input_shape, calibration)
             compiled, interface, source = _cached(core, compile_onnx, Path(cache_dir) / f'{stem}-{key}.ovblob',
                                                   config)
         got = compiled.get_property('INFERENCE_PRECISION_HINT').get_type_name()
@@ -406,6 +402,17 @@ class OpenVinoRunner:
         with self._lock:
             results = self._request.infer({0: batch}, share_inputs=True)  # outputs are copies (share_outputs off)
             return [results[port] for port in self._ports]
+
+
+def _compiled_key(core: ov.Core, onnx_sha256: str, precision: str, input_shape: Sequence[int | None] | None,
+                  calibration: Calibration | None) -> str:
+    """What a compiled model depends on: the ONNX, precision, fixed input shape, OpenVINO's version, the CPU (name,
+    capabilities, flags), the cache format, and for int8 the calibration set and NNCF's version."""
+    return cache_key([onnx_sha256, precision, str(list(input_shape or [])), openvino_version() or '',
+                      str(core.get_property('CPU', 'FULL_DEVICE_NAME')),
+                      ','.join(core.get_property('CPU', 'OPTIMIZATION_CAPABILITIES')),
+                      ' '.join(sorted(_cpu_flags() or ())), f'format{CACHE_FORMAT}',
+                      *([calibration.name, nncf_version()] if precision == 'int8' and calibration else [])])
 
 
 def _check_precision(precision: str, calibration: Calibration | None) -> None:
