@@ -32,7 +32,7 @@ EXTRA_ALLOWED: dict[str, set[str]] = {'detect': {'jdd_ros.depth.calibration', 'j
 ROS_LAYERS = {'ros', 'nodes'}
 ROS_MODULES = ('rclpy', 'rcl_interfaces', 'sensor_msgs', 'vision_msgs', 'std_msgs', 'builtin_interfaces',
                'geometry_msgs', 'diagnostic_msgs', 'visualization_msgs', 'lifecycle_msgs', 'jdd_ros_msgs')
-MAX_FUNCTION_LINES = 80
+MAX_FUNCTION_LINES = 60
 
 
 def _modules() -> dict[str, Path]:

@@ -12,7 +12,7 @@ import os
 import tempfile
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, TypedDict
 
 from jdd_ros.depth.hints import QUICK_SYNTHETIC_MINUTES, QUICK_SYNTHETIC_TRAINING
 from jdd_ros.inference import hashing
@@ -26,6 +26,36 @@ if TYPE_CHECKING:  # torch is imported where a checkpoint is read or written: th
     import torch
 
     from jdd_ros.depth.unet import DepthUNet
+
+# What a checkpoint stores beside tensors (weights_only unpickling and YAML accept these).
+Plain = bool | int | float | str | list['Plain'] | dict[str, 'Plain'] | None
+StateDict = dict[str, object]  # an optimizer's or scheduler's state_dict(), as torch returns it
+
+
+class Verified(TypedDict):
+    """A model file's sha256 and what it was verified against ('' = nothing to verify against)."""
+
+    sha256: str
+    sha256_verified_against: str
+
+
+class CheckpointRest(Verified):
+    """What ``load_checkpoint`` returns beside the model and its metadata: the training state to resume from, and
+    the file's verification."""
+
+    optimizer_state: StateDict | None
+    scheduler_state: StateDict | None
+    training_state: dict[str, Plain] | None
+
+
+class CheckpointPayload(CheckpointRest):
+    """The checkpoint dict as stored (the two sha256 fields added when it is read)."""
+
+    format: str
+    version: int
+    meta: dict[str, Plain]
+    model_state: dict[str, torch.Tensor]
+
 
 HOW_TO_TRAIN = ("train one with 'jdd-ros train-depth --nyu-csv data/nyu2_train.csv --out depth.pt' (NYU Depth v2) "
                 f"or, for plumbing tests only, '{QUICK_SYNTHETIC_TRAINING}' ({QUICK_SYNTHETIC_MINUTES})")
@@ -55,7 +85,7 @@ class DepthModelMeta:
     def is_trained(self) -> bool:
         return bool(self.trained_on) and self.epochs > 0
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Plain]:
         """Plain Python types only (what weights_only unpickling and YAML accept)."""
         d = asdict(self)
         d['input_size'] = [int(v) for v in self.input_size]
@@ -65,7 +95,7 @@ class DepthModelMeta:
         return d
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> DepthModelMeta:
+    def from_dict(cls, data: dict[str, Plain]) -> DepthModelMeta:
         known = {f.name for f in fields(cls)}
         kwargs = {k: v for k, v in data.items() if k in known}
         for key in ('input_size', 'mean', 'std'):
@@ -87,7 +117,7 @@ class DepthModelMeta:
         return text + (f' ({metrics})' if metrics else '')
 
 
-def _plain(value: Any) -> Any:
+def _plain(value: object) -> Plain:
     """Numbers from numpy/torch become Python floats/ints so the checkpoint stays weights_only-loadable."""
     if isinstance(value, dict):
         return {str(k): _plain(v) for k, v in value.items()}
@@ -111,8 +141,9 @@ def verify_sha256(path: str | os.PathLike, expected: str | None = None) -> tuple
         raise CheckpointError(str(exc)) from None
 
 
-def save_checkpoint(path: str | os.PathLike, model: DepthUNet, meta: DepthModelMeta, *, optimizer_state: Any = None,
-                    scheduler_state: Any = None, training_state: dict | None = None) -> None:
+def save_checkpoint(path: str | os.PathLike, model: DepthUNet, meta: DepthModelMeta, *,
+                    optimizer_state: StateDict | None = None, scheduler_state: StateDict | None = None,
+                    training_state: dict[str, object] | None = None) -> None:
     """Write atomically (temp file + rename, so an interrupted save never leaves half a checkpoint) + ``.sha256``."""
     if meta.encoder != model.encoder_name or not math.isclose(meta.min_depth, model.min_depth) \
             or not math.isclose(meta.max_depth, model.max_depth):
@@ -144,7 +175,7 @@ def save_checkpoint(path: str | os.PathLike, model: DepthUNet, meta: DepthModelM
 
 
 def read_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 'cpu',
-                    sha256: str | None = None) -> dict[str, Any]:
+                    sha256: str | None = None) -> CheckpointPayload:
     """The raw checkpoint dict after the sha256 check and format check (no model is built)."""
     import torch
 
@@ -181,7 +212,7 @@ def check_meta(path: str | os.PathLike, meta: DepthModelMeta, require_trained: b
 
 
 def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 'cpu', *, require_trained: bool = True,
-                    sha256: str | None = None) -> tuple[DepthUNet, DepthModelMeta, dict[str, Any]]:
+                    sha256: str | None = None) -> tuple[DepthUNet, DepthModelMeta, CheckpointRest]:
     """The model (eval mode), its metadata, and the rest: optimizer/scheduler/training_state for resuming, the
     file's sha256 and what it was verified against ('' = nothing to verify against)."""
     from jdd_ros.depth.unet import DepthUNet
@@ -195,6 +226,8 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     except RuntimeError as exc:
         raise CheckpointError(f'{path}: weights do not match a {meta.encoder} U-Net: {str(exc)[:300]}') from exc
     model.to(map_location).eval()
-    rest = {k: payload.get(k) for k in ('optimizer_state', 'scheduler_state', 'training_state', 'sha256',
-                                        'sha256_verified_against')}
+    rest = CheckpointRest(optimizer_state=payload.get('optimizer_state'),
+                          scheduler_state=payload.get('scheduler_state'),
+                          training_state=payload.get('training_state'), sha256=payload['sha256'],
+                          sha256_verified_against=payload['sha256_verified_against'])
     return model, meta, rest

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
@@ -18,12 +19,15 @@ import numpy as np
 from jdd_ros.core.camera import CameraIntrinsics
 from jdd_ros.core.floor_scale import AppliedScale, FloorAligner
 from jdd_ros.core.ground import GroundGeometry
-from jdd_ros.depth.checkpoint import DepthModelMeta, verify_sha256
+from jdd_ros.depth.checkpoint import DepthModelMeta, Verified, verify_sha256
 from jdd_ros.depth.resize import resize_rgb
 from jdd_ros.depth.sidecar import OnnxDepthSpec, load_sidecar, sidecar_path
 from jdd_ros.inference.backends import BackendChoice, resolve_backend
-from jdd_ros.inference.devices import torch_device
 from jdd_ros.inference.model_loading import open_model, resolve_onnx_backend
+from jdd_ros.inference.runner import Runner, TensorInfo
+
+if TYPE_CHECKING:
+    from jdd_ros.inference.openvino import Calibration
 
 # Measured (test/test_int8.py): the U-Net in int8 against fp32 on the real photos (skimage astronaut, coffee, chelsea,
 # the TUM desk and SUN corridor frames), median relative depth error 0.3-0.5 % (a plumbing U-Net at 240x320; 0.02 %
@@ -54,23 +58,7 @@ NO_CAMERA_INFO = 'no camera_info yet'
 NO_CAMERA_HEIGHT = 'camera_height unknown'
 
 
-def _torch_run(model: Any, device: str, threads: int) -> Callable[[np.ndarray], np.ndarray]:
-    """The checkpoint's module on ``device`` as a batch -> raw output function."""
-    import torch
-
-    dev = torch_device(device)
-    model.to(dev).eval()
-    if threads:
-        torch.set_num_threads(threads)
-
-    def run(batch: np.ndarray) -> np.ndarray:
-        with torch.inference_mode():
-            out = model(torch.from_numpy(batch).to(dev))
-        return out[:, 0].float().cpu().numpy()
-    return run
-
-
-def _int8_calibration(meta: DepthModelMeta, size: tuple[int, int]) -> Any:
+def _int8_calibration(meta: DepthModelMeta, size: tuple[int, int]) -> Calibration:
     """The package's synthetic scenes, resized and normalised as frames are, for NNCF."""
     from jdd_ros.depth.calibration import CALIBRATION_NAME, calibration_images
     from jdd_ros.inference.openvino import Calibration
@@ -85,7 +73,7 @@ def _int8_calibration(meta: DepthModelMeta, size: tuple[int, int]) -> Any:
 
 
 def _open_onnx(path: Path, spec: OnnxDepthSpec, size: tuple[int, int], *, device: str, backend: str, precision: str,
-               threads: int, digest: str) -> tuple[Any, BackendChoice]:
+               threads: int, digest: str) -> tuple[Runner, BackendChoice]:
     """The ONNX depth model opened by the inference layer; ValueError when the backend cannot load it."""
     if backend == 'torch':
         raise ValueError(f"{path}: backend torch runs jdd_ros checkpoints only; an ONNX depth model runs on backend "
@@ -105,6 +93,117 @@ def _open_onnx(path: Path, spec: OnnxDepthSpec, size: tuple[int, int], *, device
     except Exception as exc:  # noqa: BLE001 - ORT raises its own exception types
         name = 'ONNX Runtime' if choice.backend == 'onnxruntime' else 'OpenVINO'
         raise ValueError(f'{path}: {name} cannot load it: {str(exc).strip().splitlines()[0][:300]}') from exc
+
+
+def _where(device: str, runner: Runner) -> str:
+    """Where a runner computes, for the description: the device and its CPU threads."""
+    return f"{device}, {runner.threads} thread{'s' if runner.threads != 1 else ''}" if runner.threads else device
+
+
+def _checkpoint_on_torch(path: str | os.PathLike, size: tuple[int, int] | None, *, device: str, threads: int,
+                         sha256: str | None, require_trained: bool
+                         ) -> tuple[Runner, DepthModelMeta, Verified, tuple[int, int]]:
+    """Backend torch: the checkpoint's module (loaded and verified) opened by the inference layer."""
+    from jdd_ros.depth.checkpoint import load_checkpoint
+    from jdd_ros.depth.onnx_export import INPUT_NAME, OUTPUT_NAME
+    from jdd_ros.inference.model_loading import open_torch_module
+
+    model, meta, rest = load_checkpoint(path, 'cpu', require_trained=require_trained, sha256=sha256)
+    size = size or _check_size(meta.input_size)
+    runner = open_torch_module(model, device=device, threads=threads,
+                               inputs=[TensorInfo(INPUT_NAME, (None, 3, *size), 'tensor(float)')],
+                               outputs=[TensorInfo(OUTPUT_NAME, (None, 1, *size), 'tensor(float)')])
+    return runner, meta, rest, size
+
+
+def _checkpoint_export(path: str | os.PathLike, size: tuple[int, int] | None, choice: BackendChoice, *, device: str,
+                       threads: int, sha256: str | None, require_trained: bool
+                       ) -> tuple[Runner, DepthModelMeta, Verified, tuple[int, int], BackendChoice]:
+    """The ONNX backends: the checkpoint's export (from the export cache when valid: then torch is not imported)
+    opened by the inference layer, quantised with the calibration scenes for int8."""
+    from jdd_ros.depth.onnx_export import cached_checkpoint_export
+    from jdd_ros.inference.export_cache import recorded_digest
+
+    onnx_path, meta, rest = cached_checkpoint_export(path, size, sha256=sha256, require_trained=require_trained)
+    size = size or _check_size(meta.input_size)
+    calibration = _int8_calibration(meta, size) if choice.precision == 'int8' else None
+    runner, choice = open_model(onnx_path, device=device, choice=choice, threads=threads,
+                                onnx_sha256=recorded_digest(onnx_path), input_shape=(1, 3, *size),
+                                name=f'depth-{meta.encoder}-{size[0]}x{size[1]}', calibration=calibration)
+    return runner, meta, rest, size, choice
+
+
+@dataclass(frozen=True)
+class _OnnxBinding:
+    """How an external ONNX depth model is fed and read, checked against what its sidecar says: the image input's
+    element type, the output that holds depth, and the batch size the model fixes (0: any)."""
+
+    dtype: type[np.floating]
+    out_name: str
+    out_index: int
+    batch_limit: int
+
+    @classmethod
+    def of(cls, path: Path, spec: OnnxDepthSpec, runner: Runner, size: tuple[int, int]) -> _OnnxBinding:
+        """ValueError naming the model, the sidecar key and what the model has when they disagree."""
+        inputs = {i.name: i for i in runner.inputs}
+        outputs = [o.name for o in runner.outputs]
+        first = runner.inputs[0].name
+        in_name, out_name = spec.input_name or first, spec.output_name or outputs[0]
+        if in_name not in inputs:
+            raise ValueError(f"{path}: sidecar input_name '{in_name}' is not an input (inputs: {', '.join(inputs)})")
+        if in_name != first:
+            raise ValueError(f"{path}: sidecar input_name '{in_name}' is not the model's first input "
+                             f"({first}); a depth model takes the image as its first input")
+        if out_name not in outputs:
+            raise ValueError(f"{path}: sidecar output_name '{out_name}' is not an output "
+                             f"(outputs: {', '.join(outputs)})")
+        shape = list(inputs[in_name].shape)
+        _check_input_shape(path, spec, in_name, shape, size)
+        dtype = np.float16 if inputs[in_name].type == 'tensor(float16)' else np.float32
+        return cls(dtype, out_name, outputs.index(out_name), shape[0] if isinstance(shape[0], int) else 0)
+
+    def run_function(self, path: Path, runner: Runner) -> Callable[[np.ndarray], np.ndarray]:
+        """Batch (N leading, float32) -> the depth output as N,H,W float32."""
+        def run(batch: np.ndarray) -> np.ndarray:
+            out = np.asarray(runner(batch.astype(self.dtype, copy=False))[self.out_index], np.float32)
+            if out.ndim == 4 and out.shape[1] == 1:
+                out = out[:, 0]
+            elif out.ndim == 4 and out.shape[-1] == 1:
+                out = out[..., 0]
+            elif out.ndim == 2:
+                out = out[None]
+            if out.ndim != 3:
+                raise ValueError(f'{path}: output {self.out_name} has shape {out.shape}; expected N,1,H,W or N,H,W')
+            return out
+        return run
+
+
+def _check_input_shape(path: Path, spec: OnnxDepthSpec, in_name: str, shape: list[int | None],
+                       size: tuple[int, int]) -> None:
+    """A 4-D image input with 3 channels and the input size where the model fixes them, in the sidecar's layout."""
+    if len(shape) != 4:
+        raise ValueError(f'{path}: input {in_name} has shape {shape}; a 4-D image input is expected')
+    hw_axes = (1, 2) if spec.input_layout == 'nhwc' else (2, 3)
+    ch_axis = 3 if spec.input_layout == 'nhwc' else 1
+    if isinstance(shape[ch_axis], int) and shape[ch_axis] != 3:
+        raise ValueError(f'{path}: input {in_name} has {shape[ch_axis]} channels at axis {ch_axis} '
+                         f'(shape {shape}); is input_layout ({spec.input_layout}) right?')
+    for axis, want in zip(hw_axes, size):
+        if isinstance(shape[axis], int) and shape[axis] != want:
+            raise ValueError(f'{path}: the model takes {shape} ({spec.input_layout}) but the input size is '
+                             f'{size[0]}x{size[1]} (h x w); fix input_size in the sidecar')
+
+
+def _onnx_meta(path: Path, spec: OnnxDepthSpec, size: tuple[int, int]) -> DepthModelMeta:
+    return DepthModelMeta(architecture='onnx', encoder=spec.name or path.stem, input_size=size, mean=spec.mean,
+                          std=spec.std, min_depth=spec.min_depth, max_depth=spec.max_depth,
+                          trained_on=spec.trained_on, epochs=0, notes=f'external ONNX model {path.name}')
+
+
+def _output_description(spec: OnnxDepthSpec) -> str:
+    plain = spec.output_kind != 'relative_inverse' and spec.alignment == 'fixed'
+    return spec.output_kind + ('' if plain else f' (alignment {spec.alignment})')
 
 
 class DepthEstimator:
@@ -143,33 +242,20 @@ class DepthEstimator:
         ``jdd_ros.inference.backends.resolve_backend``) run its ONNX export, from the export cache when valid (then
         torch is not imported at all)."""
         choice = resolve_backend(backend, device, precision, int8_parity=UNET_INT8_KEEPS_DEPTH)
+        size = _check_size(input_size) if input_size else None
         if choice.backend == 'torch':
-            from jdd_ros.depth.checkpoint import load_checkpoint
-
-            model, meta, rest = load_checkpoint(path, 'cpu', require_trained=require_trained, sha256=sha256)
-            size = _check_size(input_size) if input_size else _check_size(meta.input_size)
-            run, where = _torch_run(model, device, threads), device
+            runner, meta, rest, size = _checkpoint_on_torch(path, size, device=device, threads=threads,
+                                                            sha256=sha256, require_trained=require_trained)
         else:
-            from jdd_ros.depth.onnx_export import cached_checkpoint_export
-            from jdd_ros.inference.export_cache import recorded_digest
+            runner, meta, rest, size, choice = _checkpoint_export(path, size, choice, device=device, threads=threads,
+                                                                  sha256=sha256, require_trained=require_trained)
 
-            size = _check_size(input_size) if input_size else None
-            onnx_path, meta, rest = cached_checkpoint_export(path, size, sha256=sha256,
-                                                             require_trained=require_trained)
-            size = size or _check_size(meta.input_size)
-            calibration = _int8_calibration(meta, size) if choice.precision == 'int8' else None
-            runner, choice = open_model(onnx_path, device=device, choice=choice, threads=threads,
-                                        onnx_sha256=recorded_digest(onnx_path), input_shape=(1, 3, *size),
-                                        name=f'depth-{meta.encoder}-{size[0]}x{size[1]}', calibration=calibration)
-            where = f"{device}, {runner.threads} thread{'s' if runner.threads != 1 else ''}"
-
-            def run(batch: np.ndarray) -> np.ndarray:
-                return runner(batch)[0][:, 0]
-        precision = 'fp32' if choice.backend == 'torch' else runner.precision
-        description = (f'{meta.describe()}; network input {size[1]}x{size[0]}; {choice.backend} {precision} on '
-                       f'{where}; from {Path(path).name}')
+        def run(batch: np.ndarray) -> np.ndarray:
+            return runner(batch)[0][:, 0]
+        description = (f'{meta.describe()}; network input {size[1]}x{size[0]}; {choice.backend} {runner.precision} '
+                       f'on {_where(device, runner)}; from {Path(path).name}')
         est = cls(run, input_size=size, mean=meta.mean, std=meta.std, meta=meta, description=description,
-                  backend=choice.backend, precision=precision, backend_reason=choice.reason)
+                  backend=choice.backend, precision=runner.precision, backend_reason=choice.reason)
         est.sha256, est.sha256_verified_against = rest['sha256'], rest['sha256_verified_against']
         return est
 
@@ -184,64 +270,21 @@ class DepthEstimator:
             raise FileNotFoundError(f'ONNX depth model {path} not found; export ours with '
                                     "'jdd-ros export-depth-onnx --checkpoint depth.pt --out depth.onnx' or see "
                                     'docs/depth-model.md for external models')
-        spec = load_sidecar(sidecar or sidecar_path(path))
+        sidecar = Path(sidecar) if sidecar else sidecar_path(path)
+        spec = load_sidecar(sidecar)
         digest, verified_against = verify_sha256(path, sha256 or spec.sha256 or None)
         if spec.sha256 and not sha256:
-            verified_against = f'the sha256 in {sidecar or sidecar_path(path)}'
+            verified_against = f'the sha256 in {sidecar}'
         size = (int(input_size[0]), int(input_size[1])) if input_size else spec.input_size
         runner, choice = _open_onnx(path, spec, size, device=device, backend=backend, precision=precision,
                                     threads=threads, digest=digest)
-        inputs = {i.name: i for i in runner.inputs}
-        outputs = [o.name for o in runner.outputs]
-        in_name = spec.input_name or runner.inputs[0].name
-        out_name = spec.output_name or outputs[0]
-        if in_name not in inputs:
-            raise ValueError(f"{path}: sidecar input_name '{in_name}' is not an input (inputs: {', '.join(inputs)})")
-        if in_name != runner.inputs[0].name:
-            raise ValueError(f"{path}: sidecar input_name '{in_name}' is not the model's first input "
-                             f"({runner.inputs[0].name}); a depth model takes the image as its first input")
-        if out_name not in outputs:
-            raise ValueError(f"{path}: sidecar output_name '{out_name}' is not an output "
-                             f"(outputs: {', '.join(outputs)})")
-        shape = list(inputs[in_name].shape)
-        if len(shape) != 4:
-            raise ValueError(f'{path}: input {in_name} has shape {shape}; a 4-D image input is expected')
-        hw_axes = (1, 2) if spec.input_layout == 'nhwc' else (2, 3)
-        ch_axis = 3 if spec.input_layout == 'nhwc' else 1
-        if isinstance(shape[ch_axis], int) and shape[ch_axis] != 3:
-            raise ValueError(f'{path}: input {in_name} has {shape[ch_axis]} channels at axis {ch_axis} '
-                             f'(shape {shape}); is input_layout ({spec.input_layout}) right?')
-        for axis, want in zip(hw_axes, size):
-            if isinstance(shape[axis], int) and shape[axis] != want:
-                raise ValueError(f'{path}: the model takes {shape} ({spec.input_layout}) but the input size is '
-                                 f'{size[0]}x{size[1]} (h x w); fix input_size in the sidecar')
-        dtype = np.float16 if inputs[in_name].type == 'tensor(float16)' else np.float32
-        batch_limit = shape[0] if isinstance(shape[0], int) else 0
-        out_index = outputs.index(out_name)
-
-        def run(batch: np.ndarray) -> np.ndarray:
-            out = np.asarray(runner(batch.astype(dtype, copy=False))[out_index], np.float32)
-            if out.ndim == 4 and out.shape[1] == 1:
-                out = out[:, 0]
-            elif out.ndim == 4 and out.shape[-1] == 1:
-                out = out[..., 0]
-            elif out.ndim == 2:
-                out = out[None]
-            if out.ndim != 3:
-                raise ValueError(f'{path}: output {out_name} has shape {out.shape}; expected N,1,H,W or N,H,W')
-            return out
-
-        meta = DepthModelMeta(architecture='onnx', encoder=spec.name or path.stem, input_size=size,
-                              mean=spec.mean, std=spec.std, min_depth=spec.min_depth, max_depth=spec.max_depth,
-                              trained_on=spec.trained_on, epochs=0, notes=f'external ONNX model {path.name}')
-        plain = spec.output_kind != 'relative_inverse' and spec.alignment == 'fixed'
-        kind = spec.output_kind + ('' if plain else f' (alignment {spec.alignment})')
-        description = (f"ONNX model {spec.name or path.name}, {kind} depth, input {size[1]}x{size[0]}"
-                       f"{', trained on ' + spec.trained_on if spec.trained_on else ''}; {choice.backend} "
-                       f"{runner.precision} on {device}, {runner.threads} thread{'s' if runner.threads != 1 else ''}")
-        est = cls(run, input_size=size, mean=spec.mean, std=spec.std, meta=meta, description=description,
-                  backend=choice.backend, spec=spec, batch_size_limit=batch_limit, precision=runner.precision,
-                  backend_reason=choice.reason)
+        binding = _OnnxBinding.of(path, spec, runner, size)
+        description = (f"ONNX model {spec.name or path.name}, {_output_description(spec)} depth, input "
+                       f"{size[1]}x{size[0]}{', trained on ' + spec.trained_on if spec.trained_on else ''}; "
+                       f"{choice.backend} {runner.precision} on {_where(device, runner)}")
+        est = cls(binding.run_function(path, runner), input_size=size, mean=spec.mean, std=spec.std,
+                  meta=_onnx_meta(path, spec, size), description=description, backend=choice.backend, spec=spec,
+                  batch_size_limit=binding.batch_limit, precision=runner.precision, backend_reason=choice.reason)
         est.sha256, est.sha256_verified_against = digest, verified_against
         return est
 

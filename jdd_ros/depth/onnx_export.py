@@ -17,9 +17,16 @@ import json
 import os
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from jdd_ros.depth.checkpoint import HOW_TO_TRAIN, DepthModelMeta, check_meta, load_checkpoint, verify_sha256
+from jdd_ros.depth.checkpoint import (
+    HOW_TO_TRAIN,
+    DepthModelMeta,
+    Verified,
+    check_meta,
+    load_checkpoint,
+    verify_sha256,
+)
 from jdd_ros.depth.sidecar import OnnxDepthSpec, sidecar_path, write_sidecar
 from jdd_ros.inference.export_cache import (
     cache_key,
@@ -33,6 +40,8 @@ from jdd_ros.inference.hashing import sha256_of
 
 if TYPE_CHECKING:
     import torch
+
+    from jdd_ros.depth.unet import DepthUNet
 
 OPSET = 17
 INPUT_NAME = 'image'
@@ -89,7 +98,7 @@ def export_checkpoint(checkpoint: str | os.PathLike, out: str | os.PathLike, inp
 
 def cached_checkpoint_export(checkpoint: str | os.PathLike, input_size: tuple[int, int] | None = None, *,
                              sha256: str | None = None, require_trained: bool = True,
-                             cache_dir: str | os.PathLike | None = None) -> tuple[Path, DepthModelMeta, dict[str, Any]]:
+                             cache_dir: str | os.PathLike | None = None) -> tuple[Path, DepthModelMeta, Verified]:
     """(the ONNX export of ``checkpoint`` at ``input_size`` (default: its own), its metadata, {'sha256',
     'sha256_verified_against'}), from the export cache when valid.
 
@@ -102,25 +111,24 @@ def cached_checkpoint_export(checkpoint: str | os.PathLike, input_size: tuple[in
         raise FileNotFoundError(f'depth checkpoint {path} not found; {HOW_TO_TRAIN}')
     digest, verified_against = verify_sha256(path, sha256)
     directory = Path(cache_dir or default_cache_dir('onnx'))
-    loaded: list[Any] = []  # the model, once loaded for a miss
+    loaded: list[tuple[DepthUNet, DepthModelMeta]] = []  # the model and its metadata, once loaded for a miss
 
-    def load() -> Any:
+    def load() -> tuple[DepthUNet, DepthModelMeta]:
         if not loaded:
             model, meta, _ = load_checkpoint(path, require_trained=require_trained, sha256=digest)
-            loaded.extend([model, meta])
+            loaded.append((model, meta))
         return loaded[0]
 
     meta_file = directory / f'depth-meta-{cache_key([digest, f"format{CACHE_FORMAT}"])}.json'
     data = read_verified(meta_file)
     if data is None:
-        load()
-        write_verified(meta_file, json.dumps(loaded[1].to_dict()).encode())
-        meta = loaded[1]
+        meta = load()[1]
+        write_verified(meta_file, json.dumps(meta.to_dict()).encode())
     else:
         meta = DepthModelMeta.from_dict(json.loads(data))
     check_meta(path, meta, require_trained)
     size = tuple(int(v) for v in (input_size or meta.input_size))
     key = cache_key([digest, f'{size[0]}x{size[1]}', f'opset{OPSET}', f'format{CACHE_FORMAT}', torch_version()])
     onnx_path = directory / f'depth-{meta.encoder}-{size[0]}x{size[1]}-{key}.onnx'
-    cached_file(onnx_path, lambda tmp: export_module(load(), size, tmp))
-    return onnx_path, meta, {'sha256': digest, 'sha256_verified_against': verified_against}
+    cached_file(onnx_path, lambda tmp: export_module(load()[0], size, tmp))
+    return onnx_path, meta, Verified(sha256=digest, sha256_verified_against=verified_against)

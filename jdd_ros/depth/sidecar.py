@@ -22,11 +22,12 @@ metric kinds (a metric model outside its training domain is off by 1.5-2x).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
 
 OUTPUT_KINDS = ('metric', 'relative_inverse', 'metric_focal')
 ALIGNMENTS = ('fixed', 'reference', 'ground')
@@ -71,8 +72,8 @@ class OnnxDepthSpec:
         """True when metres need the camera's intrinsics (camera_info) and, for alignment ground, its mounting."""
         return self.output_kind == 'metric_focal' or self.alignment == 'ground'
 
-    def to_yaml_dict(self) -> dict[str, Any]:
-        d: dict[str, Any] = {}
+    def to_yaml_dict(self) -> dict[str, object]:
+        d: dict[str, object] = {}
         for f in fields(self):
             v = getattr(self, f.name)
             d[f.name] = list(v) if isinstance(v, tuple) else v
@@ -87,7 +88,7 @@ def sidecar_path(model_path: str | os.PathLike) -> Path:
     return p.with_suffix('.yaml') if p.suffix == '.onnx' else Path(str(p) + '.yaml')
 
 
-def _number(path: Path, key: str, value: Any, positive: bool = False) -> float:
+def _number(path: Path, key: str, value: object, positive: bool = False) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise SidecarError(f'{path}: {key} must be a finite number, got {value!r}')
     if positive and value <= 0:
@@ -95,65 +96,107 @@ def _number(path: Path, key: str, value: Any, positive: bool = False) -> float:
     return float(value)
 
 
-def _triple(path: Path, key: str, value: Any, positive: bool = False) -> tuple[float, float, float]:
+def _positive(path: Path, key: str, value: object) -> float:
+    return _number(path, key, value, positive=True)
+
+
+def _not_negative(path: Path, key: str, value: object) -> float:
+    number = _number(path, key, value)
+    if number < 0:
+        raise SidecarError(f'{path}: {key} must be >= 0, got {value!r}')
+    return number
+
+
+def _time_constant(path: Path, key: str, value: object) -> float:
+    number = _number(path, key, value)
+    if number < 0:
+        raise SidecarError(f'{path}: {key} must be >= 0 seconds (0: no smoothing)')
+    return number
+
+
+def _fraction(path: Path, key: str, value: object) -> float:
+    number = _number(path, key, value, positive=True)
+    if number > 1:
+        raise SidecarError(f'{path}: {key} is a fraction of the image, in (0, 1]')
+    return number
+
+
+def _scale(path: Path, key: str, value: object) -> float | None:
+    """output_scale: not 0; null (as if absent) lets the output kind choose (1.0, or required)."""
+    if value is None:
+        return None
+    number = _number(path, key, value)
+    if number == 0:
+        raise SidecarError(f'{path}: {key} must not be 0')
+    return number
+
+
+def _triple(path: Path, key: str, value: object, positive: bool = False) -> tuple[float, float, float]:
     if not isinstance(value, (list, tuple)) or len(value) != 3:
         raise SidecarError(f'{path}: {key} must be a list of 3 numbers (one per channel, RGB order), got {value!r}')
-    return tuple(_number(path, f'{key}[{i}]', v, positive) for i, v in enumerate(value))  # type: ignore[return-value]
+    first, second, third = (_number(path, f'{key}[{i}]', v, positive) for i, v in enumerate(value))
+    return first, second, third
 
 
-def _choice(path: Path, key: str, value: Any, choices: tuple[str, ...]) -> str:
-    if not isinstance(value, str) or value.lower() not in choices:
-        raise SidecarError(f"{path}: {key} must be one of {', '.join(choices)}, got {value!r}")
-    return value.lower()
+def _positive_triple(path: Path, key: str, value: object) -> tuple[float, float, float]:
+    return _triple(path, key, value, positive=True)
 
 
-def _string_fields(path: Path, data: dict[str, Any]) -> dict[str, str]:
-    kw = {key: data[key] for key in ('name', 'trained_on', 'input_name', 'output_name', 'sha256') if key in data}
-    for key, value in kw.items():
-        if not isinstance(value, str):
-            raise SidecarError(f'{path}: {key} must be a string, got {value!r}')
-    return kw
+def _choice(choices: tuple[str, ...]) -> Callable[[Path, str, object], str]:
+    def check(path: Path, key: str, value: object) -> str:
+        if not isinstance(value, str) or value.lower() not in choices:
+            raise SidecarError(f"{path}: {key} must be one of {', '.join(choices)}, got {value!r}")
+        return value.lower()
+    return check
 
 
-def _positive_fields(path: Path, data: dict[str, Any]) -> dict[str, float]:
-    """pixel_scale, reference_focal (> 0), alignment_time_constant (>= 0), min_floor_fraction (in (0, 1])."""
-    kw = {key: _number(path, key, data[key], positive=True) for key in ('pixel_scale', 'reference_focal')
-          if key in data}
-    if 'alignment_time_constant' in data:
-        kw['alignment_time_constant'] = _number(path, 'alignment_time_constant', data['alignment_time_constant'])
-        if kw['alignment_time_constant'] < 0:
-            raise SidecarError(f'{path}: alignment_time_constant must be >= 0 seconds (0: no smoothing)')
-    if 'min_floor_fraction' in data:
-        kw['min_floor_fraction'] = _number(path, 'min_floor_fraction', data['min_floor_fraction'], positive=True)
-        if kw['min_floor_fraction'] > 1:
-            raise SidecarError(f'{path}: min_floor_fraction is a fraction of the image, in (0, 1]')
-    return kw
+def _string(path: Path, key: str, value: object) -> str:
+    if not isinstance(value, str):
+        raise SidecarError(f'{path}: {key} must be a string, got {value!r}')
+    return value
 
 
-def _output_fields(path: Path, data: dict[str, Any]) -> dict[str, float]:
-    """output_scale (not 0), output_shift, min_depth and max_depth (>= 0, min below max)."""
-    kw: dict[str, float] = {}
-    if data.get('output_scale') is not None:
-        kw['output_scale'] = _number(path, 'output_scale', data['output_scale'])
-        if kw['output_scale'] == 0:
-            raise SidecarError(f'{path}: output_scale must not be 0')
-    if 'output_shift' in data:
-        kw['output_shift'] = _number(path, 'output_shift', data['output_shift'])
-    for key in ('min_depth', 'max_depth'):
-        if key in data:
-            kw[key] = _number(path, key, data[key])
-            if kw[key] < 0:
-                raise SidecarError(f'{path}: {key} must be >= 0, got {data[key]!r}')
-    if kw.get('max_depth', 0.0) and kw.get('min_depth', 0.0) >= kw['max_depth']:
-        raise SidecarError(f"{path}: min_depth {kw.get('min_depth')} must be below max_depth {kw['max_depth']}")
-    return kw
+def _input_size(path: Path, key: str, value: object) -> tuple[int, int]:
+    if (not isinstance(value, (list, tuple)) or len(value) != 2
+            or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value)):
+        raise SidecarError(f'{path}: {key} must be [height, width] in pixels (positive integers), got {value!r}')
+    return int(value[0]), int(value[1])
 
 
-def _consistent(path: Path, kw: dict[str, Any]) -> OnnxDepthSpec:
+# Every key of a sidecar and the check that turns its YAML value into the spec's value (or raises SidecarError
+# naming the file, the key and what is allowed). Keys in the order a sidecar is checked.
+FIELD_CHECKS: dict[str, Callable[[Path, str, object], object]] = {
+    'input_size': _input_size,
+    'output_kind': _choice(OUTPUT_KINDS),
+    'name': _string,
+    'trained_on': _string,
+    'input_name': _string,
+    'output_name': _string,
+    'sha256': _string,
+    'mean': _triple,
+    'std': _positive_triple,
+    'pixel_scale': _positive,
+    'reference_focal': _positive,
+    'alignment_time_constant': _time_constant,
+    'min_floor_fraction': _fraction,
+    'channel_order': _choice(CHANNEL_ORDERS),
+    'input_layout': _choice(LAYOUTS),
+    'alignment': _choice(ALIGNMENTS),
+    'output_scale': _scale,
+    'output_shift': _number,
+    'min_depth': _not_negative,
+    'max_depth': _not_negative,
+}
+REQUIRED = ('input_size', 'output_kind')
+
+
+def _consistent(path: Path, kw: dict[str, object]) -> OnnxDepthSpec:
     """The spec of the validated values, with the checks that involve several keys."""
-    spec = OnnxDepthSpec(**kw)
+    spec = OnnxDepthSpec(**kw)  # type: ignore[arg-type]  # each value checked by FIELD_CHECKS
+    if spec.max_depth and spec.min_depth >= spec.max_depth:
+        raise SidecarError(f'{path}: min_depth {spec.min_depth} must be below max_depth {spec.max_depth}')
     if spec.output_kind != 'relative_inverse' and spec.output_scale is None:
-        spec = OnnxDepthSpec(**{**kw, 'output_scale': 1.0})
+        spec = dataclasses.replace(spec, output_scale=1.0)
     if spec.output_kind != 'relative_inverse' and spec.alignment == 'reference':
         raise SidecarError(f'{path}: alignment reference applies to relative_inverse models only (output_kind is '
                            f'{spec.output_kind}); a metric model takes fixed or ground')
@@ -167,35 +210,20 @@ def _consistent(path: Path, kw: dict[str, Any]) -> OnnxDepthSpec:
     return spec
 
 
-def parse_sidecar(data: Any, path: str | os.PathLike = '<sidecar>') -> OnnxDepthSpec:
-    """Validate a sidecar mapping (already parsed from YAML)."""
+def parse_sidecar(data: object, path: str | os.PathLike = '<sidecar>') -> OnnxDepthSpec:
+    """Validate a sidecar mapping (already parsed from YAML): every key known, the required ones present, each
+    value checked by its entry in ``FIELD_CHECKS``, then the checks that involve several keys."""
     path = Path(path)
     if not isinstance(data, dict):
         raise SidecarError(f'{path}: expected a mapping of keys (input_size, output_kind, ...), '
                            f'got {type(data).__name__}')
-    known = {f.name for f in fields(OnnxDepthSpec)}
-    unknown = sorted(set(map(str, data)) - known)
+    unknown = sorted(set(map(str, data)) - set(FIELD_CHECKS))
     if unknown:
-        raise SidecarError(f"{path}: unknown key(s) {', '.join(unknown)} (known: {', '.join(sorted(known))})")
-    for key in ('input_size', 'output_kind'):
+        raise SidecarError(f"{path}: unknown key(s) {', '.join(unknown)} (known: {', '.join(sorted(FIELD_CHECKS))})")
+    for key in REQUIRED:
         if key not in data:
             raise SidecarError(f'{path}: missing required key {key}')
-    size = data['input_size']
-    if (not isinstance(size, (list, tuple)) or len(size) != 2
-            or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in size)):
-        raise SidecarError(f'{path}: input_size must be [height, width] in pixels (positive integers), got {size!r}')
-    kw: dict[str, Any] = {'input_size': (int(size[0]), int(size[1])),
-                          'output_kind': _choice(path, 'output_kind', data['output_kind'], OUTPUT_KINDS)}
-    kw.update(_string_fields(path, data))
-    if 'mean' in data:
-        kw['mean'] = _triple(path, 'mean', data['mean'])
-    if 'std' in data:
-        kw['std'] = _triple(path, 'std', data['std'], positive=True)
-    kw.update(_positive_fields(path, data))
-    for key, choices in (('channel_order', CHANNEL_ORDERS), ('input_layout', LAYOUTS), ('alignment', ALIGNMENTS)):
-        if key in data:
-            kw[key] = _choice(path, key, data[key], choices)
-    kw.update(_output_fields(path, data))
+    kw = {key: check(path, key, data[key]) for key, check in FIELD_CHECKS.items() if key in data}
     return _consistent(path, kw)
 
 

@@ -20,10 +20,10 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
+from torch.optim.lr_scheduler import LRScheduler
 from torch.utils.data import DataLoader
 
 from jdd_ros.depth.augment import AugmentPolicy
@@ -268,7 +268,7 @@ def _initial_model(cfg: TrainConfig, log: Callable[[str], None]) -> tuple[DepthU
     return model, rest
 
 
-def _resume(cfg: TrainConfig, rest: dict, optimizer: torch.optim.Optimizer, scheduler: Any, total_steps: int,
+def _resume(cfg: TrainConfig, rest: dict, optimizer: torch.optim.Optimizer, scheduler: LRScheduler, total_steps: int,
             log: Callable[[str], None]) -> tuple[int, int]:
     """(first epoch, step) to continue from: the optimizer and schedule of ``cfg.resume`` restored."""
     if not cfg.resume:
@@ -294,7 +294,7 @@ class _Run:
     loader: DataLoader
     generator: torch.Generator
     optimizer: torch.optim.Optimizer
-    scheduler: Any
+    scheduler: LRScheduler
     loss_fn: Callable
     logs: _Logs
     step: int = 0

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import torch
 
 DEVICES_HELP = "'cpu', 'cuda' or 'cuda:N'"
 
@@ -20,7 +23,7 @@ def is_cuda(device: str) -> bool:
     return parse_device(device)[0] == 'cuda'
 
 
-def torch_device(device: str) -> Any:
+def torch_device(device: str) -> torch.device:
     """The torch.device for ``device``, refused with a clear message when this machine cannot use it."""
     import torch
 

@@ -1,6 +1,8 @@
-"""The one place where an ONNX model is opened for inference, whatever its family (Darknet export, Ultralytics
-export, depth U-Net, external depth model): ``open_model`` resolves the backend and precision and returns a runner
-with the ``jdd_ros.inference.runner.Runner`` contract, so the families stay free of backends."""
+"""Where every model is opened for inference, whatever its family (Darknet, Ultralytics export, depth U-Net,
+external depth model): ``open_model`` opens an ONNX model on ONNX Runtime or OpenVINO (resolving the backend and
+precision), ``open_torch_module`` an in-memory torch module on backend torch. Both return a runner with the
+``jdd_ros.inference.runner.Runner`` contract, so the families stay free of backends. Each backend is one module
+(``onnx_runtime``, ``openvino``, ``torch_runner``), imported only here and only when it runs a model."""
 
 from __future__ import annotations
 
@@ -14,7 +16,10 @@ from jdd_ros.inference.devices import is_cuda
 from jdd_ros.inference.runner import Runner
 
 if TYPE_CHECKING:
+    import torch
+
     from jdd_ros.inference.openvino import Calibration
+    from jdd_ros.inference.runner import TensorInfo
 
 
 def resolve_onnx_backend(backend: str, device: str, precision: str = 'auto',
@@ -22,7 +27,8 @@ def resolve_onnx_backend(backend: str, device: str, precision: str = 'auto',
     """``resolve_backend`` for a model that exists only as ONNX (no torch module): 'auto' on CUDA is ONNX Runtime's
     CUDA provider (onnxruntime-gpu) instead of torch; 'torch' is refused."""
     if backend == 'torch':
-        raise ValueError('backend torch runs no ONNX model; use auto, onnxruntime or openvino')
+        raise ValueError('backend torch runs no ONNX model (it runs torch modules: open_torch_module); use auto, '
+                         'onnxruntime or openvino')
     if backend == 'auto' and is_cuda(device):
         choice = resolve_backend('onnxruntime', device, precision)
         return BackendChoice(choice.backend, choice.precision, 'an ONNX model on CUDA runs on ONNX Runtime (its CUDA '
@@ -63,3 +69,15 @@ def open_model(model: str | os.PathLike | bytes, *, device: str = 'cpu', backend
     from jdd_ros.inference.onnx_runtime import OnnxRuntimeRunner
 
     return OnnxRuntimeRunner(model, device, threads), choice
+
+
+def open_torch_module(module: torch.nn.Module, *, device: str = 'cpu', precision: str = 'fp32',
+                      channels_last: bool = False, threads: int = 0, inputs: Sequence[TensorInfo] = (),
+                      outputs: Sequence[TensorInfo] = ()) -> Runner:
+    """``module`` ready to run on backend torch (``jdd_ros.inference.torch_runner.TorchRunner``: ``precision``
+    'fp32' or 'fp16', ``channels_last`` layout, ``threads`` 0 leaves torch's own setting; ``inputs``/``outputs``
+    as the family's ONNX export declares them). Imports torch: call it only when backend torch was chosen."""
+    from jdd_ros.inference.torch_runner import TorchRunner
+
+    return TorchRunner(module, device, precision=precision, channels_last=channels_last, threads=threads,
+                       inputs=inputs, outputs=outputs)

@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from jdd_ros.inference.devices import parse_device
 from jdd_ros.inference.runner import TensorInfo
 
+if TYPE_CHECKING:
+    import onnxruntime as ort
+
 __all__ = ['OnnxRuntimeRunner', 'TensorInfo', 'providers', 'session_options']
 
 
-def providers(device: str) -> list[Any]:
+def providers(device: str) -> list[str | tuple[str, dict[str, int]]]:
     """Execution providers for ``device``; RuntimeError when CUDA is asked of an onnxruntime without it."""
     import onnxruntime as ort
 
@@ -29,7 +32,7 @@ def providers(device: str) -> list[Any]:
     return [('CUDAExecutionProvider', {'device_id': index or 0}), 'CPUExecutionProvider']
 
 
-def session_options(threads: int = 0) -> Any:
+def session_options(threads: int = 0) -> ort.SessionOptions:
     """Full graph optimisation; worker threads sleep between frames instead of spinning, so an idle node does not
     burn the cores the other nodes need (measured faster on a loaded 2-core machine); ``threads`` 0: the cores this
     process may use."""
@@ -42,7 +45,7 @@ def session_options(threads: int = 0) -> Any:
     return options
 
 
-def _tensor_info(node: Any) -> TensorInfo:
+def _tensor_info(node: ort.NodeArg) -> TensorInfo:
     shape = tuple(d if isinstance(d, int) and d > 0 else None for d in (node.shape or ()))
     return TensorInfo(node.name, shape, node.type)
 

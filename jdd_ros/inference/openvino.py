@@ -24,13 +24,30 @@ import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, TypedDict
 
 import numpy as np
 
 from jdd_ros.inference.export_cache import cache_key, read_verified, write_verified
 from jdd_ros.inference.hashing import sha256_of
 from jdd_ros.inference.runner import TensorInfo
+
+if TYPE_CHECKING:
+    import openvino as ov
+
+
+class Interface(TypedDict):
+    """A model's graph as its ONNX declares it, before OpenVINO fixes shapes: [name, shape, type] per input and
+    output (``TensorInfo``'s fields; lists once read back from a compiled model's cache file, JSON) and the ONNX's
+    metadata_props."""
+
+    inputs: list[tuple[str, list[int | None], str]]
+    outputs: list[tuple[str, list[int | None], str]]
+    metadata: dict[str, str]
+
+
+CompileConfig = dict[str, str | int | bool]  # OpenVINO's compile properties
+CompileOnnx = Callable[[], 'tuple[ov.CompiledModel, Interface]']  # read, fix, quantise and compile the ONNX
 
 PIN = '2026.4.1'  # the version measured (requirements.txt pins it)
 NNCF_PIN = '3.4.0'
@@ -142,7 +159,7 @@ class Calibration:
     keep_float: tuple[str, ...] = ()  # regular expressions of layer names left in float (the most sensitive ones)
 
 
-def quantize_int8(model: Any, calibration: Calibration) -> Any:
+def quantize_int8(model: ov.Model, calibration: Calibration) -> ov.Model:
     """``model`` (an OpenVINO model) with its convolutions and matrix products quantised to int8 by NNCF,
     activation ranges from ``calibration``. The decoding after the last convolutions stays in float."""
     try:
@@ -180,7 +197,7 @@ def nncf_version() -> str:
         return ''
 
 
-def int8_layer_count(compiled: Any) -> int:
+def int8_layer_count(compiled: ov.CompiledModel) -> int:
     """How many layers of the compiled model really run in int8 (OpenVINO runs a quantised layer in float where the
     CPU lacks the instructions, without saying so)."""
     count = 0
@@ -216,7 +233,7 @@ def _init_bindings() -> None:
         _BINDINGS_READY = True
 
 
-def _tensor_infos(ports: Sequence[Any]) -> list[TensorInfo]:
+def _tensor_infos(ports: Sequence[ov.Output]) -> list[TensorInfo]:
     infos = []
     for port in ports:
         shape = tuple(d.get_length() if d.is_static else None for d in port.get_partial_shape())
@@ -225,7 +242,7 @@ def _tensor_infos(ports: Sequence[Any]) -> list[TensorInfo]:
     return infos
 
 
-def _metadata(model: Any) -> dict[str, str]:
+def _metadata(model: ov.Model) -> dict[str, str]:
     """The ONNX's metadata_props, which OpenVINO's ONNX reader keeps in the model's rt_info under 'framework'."""
     if not model.has_rt_info(['framework']):
         return {}
@@ -233,13 +250,13 @@ def _metadata(model: Any) -> dict[str, str]:
             for k, v in dict(model.get_rt_info()['framework']).items()}
 
 
-def _interface(model: Any) -> dict[str, Any]:
-    return {'inputs': [[t.name, list(t.shape), t.type] for t in _tensor_infos(model.inputs)],
-            'outputs': [[t.name, list(t.shape), t.type] for t in _tensor_infos(model.outputs)],
+def _interface(model: ov.Model) -> Interface:
+    return {'inputs': [(t.name, list(t.shape), t.type) for t in _tensor_infos(model.inputs)],
+            'outputs': [(t.name, list(t.shape), t.type) for t in _tensor_infos(model.outputs)],
             'metadata': _metadata(model)}
 
 
-def _fix_shape(model: Any, input_shape: Sequence[int | None] | None) -> None:
+def _fix_shape(model: ov.Model, input_shape: Sequence[int | None] | None) -> None:
     """Fix the first input's dynamic dimensions: the batch to 1 (static batch 1 measured 2-5 % faster than dynamic;
     larger batches run image by image), others to ``input_shape``'s values where given."""
     shape = model.inputs[0].get_partial_shape()
@@ -262,7 +279,7 @@ def _one_line(exc: Exception) -> str:
     return ' '.join(kept or lines)[:300]
 
 
-def read_onnx(model: str | os.PathLike | bytes) -> Any:
+def read_onnx(model: str | os.PathLike | bytes) -> ov.Model:
     """The ONNX model (a file or its bytes) as an OpenVINO model, read by OpenVINO's ONNX reader only (the other
     readers would each try, and complain about, a file that is not ONNX); ValueError in one line when it is not."""
     import io
@@ -287,7 +304,8 @@ class OpenVinoRunner:
 
     backend = 'openvino'
 
-    def __init__(self, compiled: Any, interface: dict[str, Any], precision: str, threads: int, loaded_from: str):
+    def __init__(self, compiled: ov.CompiledModel, interface: Interface, precision: str, threads: int,
+                 loaded_from: str):
         self.compiled = compiled
         self.precision = precision
         self.threads = threads
@@ -346,13 +364,13 @@ class OpenVinoRunner:
         _check_precision(precision, calibration)
         _init_bindings()
         threads = threads or default_threads()
-        config = {'INFERENCE_PRECISION_HINT': _OV_PRECISION[precision], 'PERFORMANCE_HINT': 'LATENCY',
+        config: CompileConfig = {'INFERENCE_PRECISION_HINT': _OV_PRECISION[precision], 'PERFORMANCE_HINT': 'LATENCY',
                   'INFERENCE_NUM_THREADS': threads, 'ENABLE_CPU_PINNING': False}
         core = ov.Core()
         in_memory = isinstance(model, bytes)
         stem = name or ('model' if in_memory else Path(model).stem)
 
-        def compile_onnx() -> tuple[Any, dict[str, Any]]:
+        def compile_onnx() -> tuple[ov.CompiledModel, Interface]:
             graph = read_onnx(model)
             interface = _interface(graph)  # as the ONNX declares it, before the shape is fixed
             _fix_shape(graph, input_shape)
@@ -364,11 +382,7 @@ class OpenVinoRunner:
             (compiled, interface), source = _compiled(compile_onnx), 'onnx'
         else:
             digest = onnx_sha256 or (hashlib.sha256(model).hexdigest() if in_memory else sha256_of(model))
-            key = cache_key([digest, precision, str(list(input_shape or [])), openvino_version() or '',
-                             str(core.get_property('CPU', 'FULL_DEVICE_NAME')),
-                             ','.join(core.get_property('CPU', 'OPTIMIZATION_CAPABILITIES')),
-                             ' '.join(sorted(_cpu_flags() or ())), f'format{CACHE_FORMAT}',
-                             *([calibration.name, nncf_version()] if precision == 'int8' else [])])
+            key = _compiled_key(core, digest, precision, input_shape, calibration)
             compiled, interface, source = _cached(core, compile_onnx, Path(cache_dir) / f'{stem}-{key}.ovblob',
                                                   config)
         got = compiled.get_property('INFERENCE_PRECISION_HINT').get_type_name()
@@ -390,6 +404,17 @@ class OpenVinoRunner:
             return [results[port] for port in self._ports]
 
 
+def _compiled_key(core: ov.Core, onnx_sha256: str, precision: str, input_shape: Sequence[int | None] | None,
+                  calibration: Calibration | None) -> str:
+    """What a compiled model depends on: the ONNX, precision, fixed input shape, OpenVINO's version, the CPU (name,
+    capabilities, flags), the cache format, and for int8 the calibration set and NNCF's version."""
+    return cache_key([onnx_sha256, precision, str(list(input_shape or [])), openvino_version() or '',
+                      str(core.get_property('CPU', 'FULL_DEVICE_NAME')),
+                      ','.join(core.get_property('CPU', 'OPTIMIZATION_CAPABILITIES')),
+                      ' '.join(sorted(_cpu_flags() or ())), f'format{CACHE_FORMAT}',
+                      *([calibration.name, nncf_version()] if precision == 'int8' and calibration else [])])
+
+
 def _check_precision(precision: str, calibration: Calibration | None) -> None:
     if precision == 'bf16' and not cpu_supports_bf16():
         raise ValueError(f'precision bf16: this CPU ({cpu_isa()}) has no native bf16 (AVX512_BF16 or AMX)')
@@ -400,7 +425,7 @@ def _check_precision(precision: str, calibration: Calibration | None) -> None:
         raise ValueError('precision int8: this model comes without calibration inputs to quantise it with')
 
 
-def _compiled(compile_onnx: Any) -> tuple[Any, dict[str, Any]]:
+def _compiled(compile_onnx: CompileOnnx) -> tuple[ov.CompiledModel, Interface]:
     try:
         return compile_onnx()
     except ValueError:
@@ -409,7 +434,8 @@ def _compiled(compile_onnx: Any) -> tuple[Any, dict[str, Any]]:
         raise ValueError(f'OpenVINO cannot compile it: {_one_line(exc)}') from None
 
 
-def _cached(core: Any, compile_onnx: Any, path: Path, config: dict[str, Any]) -> tuple[Any, dict[str, Any], str]:
+def _cached(core: ov.Core, compile_onnx: CompileOnnx, path: Path, config: CompileConfig
+            ) -> tuple[ov.CompiledModel, Interface, str]:
     """(compiled model, interface, 'cache' | 'onnx'): the cache file if intact and importable, else a fresh compile
     written to it. The file holds a header (the ONNX's interface, JSON) and OpenVINO's exported model; it is hashed
     and imported from the same bytes in memory, so what was checked is what runs."""

@@ -1,8 +1,10 @@
-"""What every inference runner provides, whichever backend runs the model (ONNX Runtime, OpenVINO).
+"""What every inference runner provides, whichever backend runs the model (ONNX Runtime, OpenVINO, torch).
 
-A model family opens its ONNX model with ``inference.model_loading.open_model`` and uses only this contract: call
-the runner with the first input's batch (as the ONNX declares it: dtype and layout), get every output in the ONNX's
-order; ``inputs``/``outputs`` describe the graph as the ONNX declares it and ``metadata`` holds its metadata_props.
+A model family opens its ONNX model with ``inference.model_loading.open_model`` (a torch module with
+``open_torch_module``) and uses only this contract: call the runner with the first input's batch (as the ONNX
+declares it: dtype and layout), get every output in the ONNX's order; ``inputs``/``outputs`` describe the graph as
+the ONNX declares it and ``metadata`` holds its metadata_props (a torch runner: as the family declared them, no
+metadata).
 """
 
 from __future__ import annotations
@@ -25,9 +27,10 @@ class TensorInfo:
 
 @runtime_checkable
 class Runner(Protocol):
-    backend: str  # 'onnxruntime' | 'openvino'
-    precision: str  # the precision it computes in: 'fp32', 'bf16' (a float16 export computes in float16)
+    backend: str  # 'onnxruntime' | 'openvino' | 'torch'
+    precision: str  # the precision it computes in: 'fp32', 'bf16', 'int8', 'fp16' (torch; a float16 export too)
     description: str  # one line for the start-up log: library, version, precision, device, threads
+    threads: int  # the CPU threads it computes with (0: torch on CUDA)
 
     @property
     def inputs(self) -> list[TensorInfo]: ...

@@ -10,7 +10,8 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, NoReturn
+from types import FrameType
+from typing import NoReturn
 
 import rclpy
 from rclpy._rclpy_pybind11 import RCLError
@@ -39,33 +40,20 @@ def tune_malloc() -> None:
         pass  # not glibc: nothing to tune
 
 
-def _exit_after(grace_s: float, status: int) -> None:
-    """End the process if teardown hangs: once, in CI, a fusion_node stopped by SIGINT never returned from the
-    middleware's teardown and ignored SIGTERM (not reproduced in hundreds of stops since). A node that was asked to
-    stop must stop: a Python watchdog exits with the intended status, and faulthandler's C watchdog (which needs no
-    GIL) dumps every thread's stack, showing where it hung, and exits if even that cannot run."""
-    def watchdog() -> None:
-        time.sleep(grace_s)
-        print(f'[jdd_ros] teardown did not finish within {grace_s:.0f} s: exiting', file=sys.stderr, flush=True)
-        os._exit(status)
-
-    threading.Thread(target=watchdog, name='shutdown_watchdog', daemon=True).start()
-    faulthandler.dump_traceback_later(grace_s + 3.0, exit=True)
-
-
-class _Stop:
-    """Ctrl-C / SIGTERM: while starting, abort the start (KeyboardInterrupt where Python runs next); once spinning,
-    ask the spin loop to end. rclpy's own handlers would shut the context down first, and every log line after that
-    (the final statistics) would fail to reach /rosout."""
+class _Signals:
+    """Ctrl-C / SIGTERM, as the sequence of ``NodeProcess`` needs them: while starting, abort the start
+    (KeyboardInterrupt where Python runs next) unless a model is loading; once spinning, only ask the spin loop to
+    end. rclpy's own handlers would shut the context down first, and every log line after that (the final statistics)
+    would fail to reach /rosout."""
 
     def __init__(self) -> None:
         self.requested = StopFlag()  # set by the handler: no lock (core.stop_flag)
-        self.spinning = False
+        self.interrupts = True  # starting: a stop raises KeyboardInterrupt; spinning or tearing down: it does not
         self.loading = False  # bringing a node up (its model load): a stop waits for the end of it
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, self._handle)
 
-    def _handle(self, signum: int, _frame: Any) -> None:
+    def _handle(self, signum: int, _frame: FrameType | None) -> None:
         # Only the first signal interrupts: Ctrl-C in the terminal of 'ros2 launch' reaches a node twice (from the
         # terminal, and forwarded by launch), and a second KeyboardInterrupt raised while the first was being handled
         # ended the process with a traceback and status -2.
@@ -73,7 +61,7 @@ class _Stop:
         self.requested.set()
         if first and self.loading:
             os.write(2, LOADING_STOP.encode())
-        elif first and not self.spinning:
+        elif first and self.interrupts:
             raise KeyboardInterrupt
 
     def bring_up(self, node: ManagedNode) -> None:
@@ -90,93 +78,141 @@ class _Stop:
             raise KeyboardInterrupt
 
 
-def _bring_up(nodes: Sequence[Node], stop: _Stop) -> None:
-    for node in nodes:
-        if isinstance(node, ManagedNode) and node.params.current.autostart:
-            stop.bring_up(node)
+class NodeProcess:
+    """One process running ROS nodes, in six steps that ``run`` takes in this order:
 
-
-def _tear_down(nodes: Sequence[Node]) -> None:
-    """Final statistics while the context is valid, then the lifecycle shutdown transition, then destruction."""
-    for node in nodes:
-        if isinstance(node, ManagedNode):
-            node.log_final_statistics()
-            if node.lifecycle_state in ('active', 'inactive', 'unconfigured'):
-                node.trigger_shutdown()
-    for node in nodes:
-        node.destroy_node()
-
-
-def _refuse(argv: Sequence[str], problem: str) -> NoReturn:
-    """A command line that cannot start a node: one line, exit status 2 (no traceback, no ROS context yet)."""
-    print(f'{os.path.basename(argv[0]) if argv else "jdd_ros"}: {problem}', file=sys.stderr, flush=True)
-    os._exit(2)
-
-
-def run_nodes(make_nodes: Callable[[], Sequence[Node]], args: list[str] | None = None) -> NoReturn:
-    """Create the nodes, bring them up, spin until Ctrl-C / SIGTERM, tear down, end the process with its status.
-
-    Start-up errors that the user must fix (missing model, invalid parameter) are logged in one line and give exit
-    status 2 instead of a traceback; a stop while starting exits 0. The process ends with ``os._exit`` after an
-    explicit teardown: interpreter finalization adds nothing for a node and is where middleware threads can block.
+    1. **start**: the command line checked (exit 2 in one line for what rcl would refuse), DDS configured, our signal
+       handlers installed (``_Signals``), rclpy initialised, the nodes made and brought up (configure: the model
+       load; activate). A stop while starting ends the start: exit 0. A start-up error the user must fix (missing
+       model, invalid parameter: ``START_ERRORS``) is logged in one line: exit 2, no traceback.
+    2. **spin** until a stop request or until the context is shut down.
+    3. **stop request**: Ctrl-C / SIGTERM only set a flag from here on (``core.stop_flag``: no lock); the spin loop
+       looks at it every ``SPIN_PERIOD_S``.
+    4. **final statistics**: each node logs its totals while the context is still valid (they reach /rosout).
+    5. **shutdown**: the lifecycle shutdown transition, the nodes destroyed, rclpy shut down and the context destroyed
+       (its DDS participant tells every peer at once that its endpoints are gone).
+    6. **watchdog**: armed when teardown begins; a process whose teardown hangs is ended with its status after
+       ``SHUTDOWN_GRACE_S``. The process always ends with ``os._exit``: interpreter finalization adds nothing for a
+       node and is where middleware threads can block. An unexpected error ends it with its traceback, status 1.
     """
-    tune_malloc()
-    argv = list(args if args is not None else sys.argv)
-    problem = ros_args_problem(argv)
-    if problem:
-        _refuse(argv, problem)
-    dds = configure_fastdds()
-    stop = _Stop()
-    try:
-        rclpy.init(args=argv, signal_handler_options=SignalHandlerOptions.NO)
-    except RCLError as exc:  # what rcl refuses beyond the remappings checked above (a malformed -p rule, ...)
-        _refuse(argv, init_error(exc))
-    logger = rclpy.logging.get_logger('jdd_ros')
-    nodes: list[Node] = []
-    status = 0
-    try:
-        nodes = list(make_nodes())
-        nodes[0].get_logger().info(dds)
-        _bring_up(nodes, stop)
+
+    def __init__(self, argv: list[str]):
+        self.argv = argv
+        self.nodes: list[Node] = []
+        self.status = 1  # until a step decides otherwise: an unexpected error leaves it
+        self.dds = ''  # how DDS was configured, logged once the first node exists
+
+    def run(self, make_nodes: Callable[[], Sequence[Node]]) -> NoReturn:
+        signals = self._start_process()
+        try:
+            self._start_nodes(make_nodes, signals)
+            self._spin(signals)
+            self.status = 0
+        except (KeyboardInterrupt, ExternalShutdownException, *START_ERRORS) as exc:
+            self.status = self._stopped_or_failed(exc, signals)
+        finally:
+            signals.interrupts = False  # a second Ctrl-C during teardown must not interrupt it
+            _exit_after(SHUTDOWN_GRACE_S, self.status)
+            self._tear_down()
+        _exit(self.status)
+
+    def _start_process(self) -> _Signals:
+        problem = ros_args_problem(self.argv)
+        if problem:
+            self._refuse(problem)
+        self.dds = configure_fastdds()
+        signals = _Signals()
+        try:
+            rclpy.init(args=self.argv, signal_handler_options=SignalHandlerOptions.NO)
+        except RCLError as exc:  # what rcl refuses beyond the remappings checked above (a malformed -p rule, ...)
+            self._refuse(init_error(exc))
+        return signals
+
+    def _refuse(self, problem: str) -> NoReturn:
+        """A command line that cannot start a node: one line, exit status 2 (no traceback, no ROS context yet)."""
+        print(f'{os.path.basename(self.argv[0]) if self.argv else "jdd_ros"}: {problem}', file=sys.stderr, flush=True)
+        os._exit(2)
+
+    def _start_nodes(self, make_nodes: Callable[[], Sequence[Node]], signals: _Signals) -> None:
+        self.nodes = list(make_nodes())
+        self.nodes[0].get_logger().info(self.dds)
+        for node in self.nodes:
+            if isinstance(node, ManagedNode) and node.params.current.autostart:
+                signals.bring_up(node)
+
+    def _spin(self, signals: _Signals) -> None:
         # Up: from here a stop only ends the spin loop. An interrupt raised inside rclpy's Executor constructor left a
         # half-built executor whose __del__ printed a traceback (a Ctrl-C right after "ready", test_ros2_cli).
-        stop.spinning = True
+        signals.interrupts = False
         executor = SingleThreadedExecutor()
-        for node in nodes:
+        for node in self.nodes:
             executor.add_node(node)
-        while not stop.requested.is_set() and rclpy.ok():
+        while not signals.requested.is_set() and rclpy.ok():
             executor.spin_once(timeout_sec=SPIN_PERIOD_S)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        if not stop.spinning:
-            logger.info('stopped while starting')
-    except START_ERRORS as exc:
-        stopping = stop.requested.is_set() or interrupted(exc)  # a start stopped by the user is no start-up error
-        stop.requested.set()  # a Ctrl-C while this is reported must not interrupt it
-        if not stop.spinning and stopping:
-            logger.info('stopped while starting')
-        elif not stop.spinning:
-            logger.fatal(f'cannot start: {exc}')
-            status = 2
+
+    def _stopped_or_failed(self, exc: BaseException, signals: _Signals) -> int:
+        """The status of a start that a stop request ended (0) or a start-up error ended (2, logged in one line);
+        an error while spinning is unexpected: raised again, with its traceback (status 1)."""
+        spinning = not signals.interrupts
+        if isinstance(exc, (KeyboardInterrupt, ExternalShutdownException)):
+            stopping = True
         else:
-            status = 1
-            raise
-    except BaseException:
-        status = 1
-        raise
-    finally:
-        stop.spinning = True  # a second Ctrl-C during teardown must not interrupt it
-        _exit_after(SHUTDOWN_GRACE_S, status)
+            stopping = signals.requested.is_set() or interrupted(exc)  # a start stopped by the user is no error
+            signals.requested.set()  # a Ctrl-C while this is reported must not interrupt it
+            if spinning:
+                raise exc
+        logger = rclpy.logging.get_logger('jdd_ros')
+        if stopping and not spinning:
+            logger.info('stopped while starting')
+        elif not stopping:
+            logger.fatal(f'cannot start: {exc}')
+            return 2
+        return 0
+
+    def _tear_down(self) -> None:
+        """Final statistics while the context is valid, then the lifecycle shutdown transition, the nodes'
+        destruction, rclpy's shutdown and the context's destruction."""
         if rclpy.ok():
-            _tear_down(nodes)
+            for node in self.nodes:
+                if isinstance(node, ManagedNode):
+                    node.log_final_statistics()
+                    if node.lifecycle_state in ('active', 'inactive', 'unconfigured'):
+                        node.trigger_shutdown()
+            for node in self.nodes:
+                node.destroy_node()
             rclpy.try_shutdown()
         # Destroying the context deletes the DDS participant, which tells every peer at once that its endpoints
         # are gone. Without it os._exit below can end the process before those announcements leave, and a peer
         # keeps matching the dead node's subscriptions until their lease runs out (seen: a test's new publisher
         # counted a stopped fusion_node's subscription for 10 s).
         rclpy.get_default_context().destroy()
+
+
+def _exit_after(grace_s: float, status: int) -> None:
+    """The watchdog: end the process if teardown hangs. Once, in CI, a fusion_node stopped by SIGINT never returned
+    from the middleware's teardown and ignored SIGTERM (not reproduced in hundreds of stops since). A node that was
+    asked to stop must stop: a Python watchdog exits with the intended status, and faulthandler's C watchdog (which
+    needs no GIL) dumps every thread's stack, showing where it hung, and exits if even that cannot run."""
+    def watchdog() -> None:
+        time.sleep(grace_s)
+        print(f'[jdd_ros] teardown did not finish within {grace_s:.0f} s: exiting', file=sys.stderr, flush=True)
+        os._exit(status)
+
+    threading.Thread(target=watchdog, name='shutdown_watchdog', daemon=True).start()
+    faulthandler.dump_traceback_later(grace_s + 3.0, exit=True)
+
+
+def _exit(status: int) -> NoReturn:
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(status)
+
+
+def run_nodes(make_nodes: Callable[[], Sequence[Node]], args: list[str] | None = None) -> NoReturn:
+    """Create the nodes, bring them up, spin until Ctrl-C / SIGTERM, tear down, end the process with its status
+    (the steps: ``NodeProcess``)."""
+    tune_malloc()
+    NodeProcess(list(args if args is not None else sys.argv)).run(make_nodes)
 
 
 def run_node(make_node: Callable[[], Node], args: list[str] | None = None) -> NoReturn:

@@ -114,8 +114,8 @@ class DarknetConfig:
         return counts.pop() if len(counts) == 1 else None
 
 
-def parse_cfg_text(text: str, source: str = '<string>') -> DarknetConfig:
-    """Parse cfg text; raises :class:`DarknetConfigError` naming the layer for anything not supported."""
+def _sections(text: str, source: str) -> list[Section]:
+    """The sections in order, each with its options (comments and blank lines dropped, aliases resolved)."""
     sections: list[Section] = []
     for line_no, raw in enumerate(text.splitlines(), start=1):
         line = raw.split('#', 1)[0].split(';', 1)[0].strip()
@@ -126,35 +126,51 @@ def parse_cfg_text(text: str, source: str = '<string>') -> DarknetConfig:
                 raise DarknetConfigError(f'{source}: line {line_no}: malformed section header {raw.strip()!r}')
             name = line[1:-1].strip().lower()
             sections.append(Section(_ALIASES.get(name, name), len(sections) - 1, line_no))
-            continue
-        if not sections:
+        elif not sections:
             raise DarknetConfigError(f'{source}: line {line_no}: option {line!r} before the first [section]')
-        if '=' not in line:
-            raise DarknetConfigError(f'{source}: line {line_no}: expected key=value, got {raw.strip()!r}')
-        key, value = (part.strip() for part in line.split('=', 1))
-        section = sections[-1]
-        if key in section.options:
-            raise section.error(f'option {key!r} given twice (line {line_no})')
-        section.options[key] = value
+        else:
+            _add_option(sections[-1], line, raw, line_no, source)
+    return sections
+
+
+def _add_option(section: Section, line: str, raw: str, line_no: int, source: str) -> None:
+    if '=' not in line:
+        raise DarknetConfigError(f'{source}: line {line_no}: expected key=value, got {raw.strip()!r}')
+    key, value = (part.strip() for part in line.split('=', 1))
+    if key in section.options:
+        raise section.error(f'option {key!r} given twice (line {line_no})')
+    section.options[key] = value
+
+
+def _check_net(net: Section) -> None:
+    if net.get_int('letter_box', 0):
+        raise net.error('letter_box=1 (letterboxed input) is not supported; this package resizes like OpenCV DNN')
+    for key in ('width', 'height'):
+        if net.get_int(key) <= 0:
+            raise net.error(f'{key} must be positive')
+
+
+def _check_layer(layer: Section) -> None:
+    """A layer type the builder implements, with only options it implements (or that matter only in training)."""
+    if layer.type not in LAYER_TYPES:
+        raise layer.error(f'unsupported layer type; supported: {", ".join(sorted(LAYER_TYPES))}')
+    unknown = sorted(set(layer.options) - INFERENCE_OPTIONS[layer.type] - TRAINING_OPTIONS[layer.type])
+    if unknown:
+        raise layer.error(f'unsupported option(s) {", ".join(unknown)}')
+
+
+def parse_cfg_text(text: str, source: str = '<string>') -> DarknetConfig:
+    """Parse cfg text; raises :class:`DarknetConfigError` naming the layer for anything not supported."""
+    sections = _sections(text, source)
     if not sections or sections[0].type != 'net':
         raise DarknetConfigError(f'{source}: the first section must be [net]')
     net, layers = sections[0], sections[1:]
     if not layers:
         raise DarknetConfigError(f'{source}: no layers after [net]')
-    if net.get_int('letter_box', 0):
-        raise net.error('letter_box=1 (letterboxed input) is not supported; this package resizes like OpenCV DNN')
+    _check_net(net)
     for layer in layers:
-        if layer.type not in LAYER_TYPES:
-            raise layer.error(f'unsupported layer type; supported: {", ".join(sorted(LAYER_TYPES))}')
-        known = INFERENCE_OPTIONS[layer.type] | TRAINING_OPTIONS[layer.type]
-        unknown = sorted(set(layer.options) - known)
-        if unknown:
-            raise layer.error(f'unsupported option(s) {", ".join(unknown)}')
-    config = DarknetConfig(net, layers, source)
-    for key in ('width', 'height'):
-        if net.get_int(key) <= 0:
-            raise net.error(f'{key} must be positive')
-    return config
+        _check_layer(layer)
+    return DarknetConfig(net, layers, source)
 
 
 def parse_cfg(path: str | Path) -> DarknetConfig:

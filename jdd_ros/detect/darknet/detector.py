@@ -21,8 +21,13 @@ from jdd_ros.inference.backends import resolve_backend
 from jdd_ros.inference.devices import is_cuda, torch_device
 
 if TYPE_CHECKING:
+    import torch
+
     from jdd_ros.detect.darknet.cfg import DarknetConfig
+    from jdd_ros.detect.darknet.network import DarknetModel
+    from jdd_ros.inference.backends import BackendChoice
     from jdd_ros.inference.openvino import Calibration
+    from jdd_ros.inference.runner import Runner
 
 
 # Measured (test/test_int8.py): yolov4-tiny 416 in int8 (NNCF, calibrated on the package's synthetic scenes, first
@@ -38,6 +43,14 @@ def _check_input_size(input_size: int | None, cfg_hw: tuple[int, int]) -> tuple[
     if isinstance(input_size, bool) or not isinstance(input_size, int) or input_size <= 0 or input_size % 32:
         raise ValueError(f'input_size must be a positive multiple of 32, got {input_size!r}')
     return input_size, input_size
+
+
+def _torch_formats(precision: str, cuda: bool) -> tuple[torch.dtype, torch.memory_format]:
+    """The dtype and memory format the network computes in on backend torch."""
+    import torch
+
+    dtype = torch.float16 if precision == 'fp16' else torch.float32
+    return dtype, torch.channels_last if cuda else torch.contiguous_format
 
 
 class YoloDetector:
@@ -67,38 +80,55 @@ class YoloDetector:
         self.backend = choice.backend
         self.backend_reason = choice.reason
         self.fp16 = fp16
-        self.precision = 'fp16' if fp16 else 'fp32'
-        where = self.device
         if choice.backend == 'torch':
-            from jdd_ros.detect.darknet.network import TorchRunner, build_model
-
-            model = build_model(config, weights)
-            self._run = TorchRunner(model, device, fp16)
-            num_classes = model.num_classes
+            self._run, num_classes = self._open_on_torch(config, weights)
         else:
-            from jdd_ros.detect.darknet.onnx_export import cached_export
-            from jdd_ros.inference.export_cache import recorded_digest
-            from jdd_ros.inference.model_loading import open_model
-
-            def build():  # only on a cache miss: the weights' size is checked against the cfg here
-                from jdd_ros.detect.darknet.network import build_model
-
-                return build_model(config, weights)
-
-            onnx_path = cached_export(build, self.input_size, cfg=cfg, weights=weights, fp16=fp16,
-                                      device=device if fp16 else 'cpu')
-            calibration = self._int8_calibration(config) if choice.precision == 'int8' else None
-            self._run, _ = open_model(onnx_path, device=self.device, choice=choice, threads=threads,
-                                      onnx_sha256=recorded_digest(onnx_path), calibration=calibration)
-            self.precision = 'fp16' if fp16 else self._run.precision
-            where += f', {self._run.threads} thread{"s" if self._run.threads != 1 else ""}'
+            self._run = self._open_export(config, cfg, weights, choice, threads)
             num_classes = config.num_classes  # the cached export was built from this very cfg (its sha256 is keyed)
+        self.precision = 'fp16' if fp16 else self._run.precision  # an fp16 export computes in fp16 on any backend
+        threads_used = self._run.threads
+        where = self.device + (f', {threads_used} thread{"s" if threads_used != 1 else ""}' if threads_used else '')
         if len(self.class_names) != num_classes:
             raise ValueError(f'{len(self.class_names)} class names but the cfg has {num_classes} classes')
         self.num_classes = num_classes
         height, width = self.input_size
         self.description = (f'{Path(weights).name} (Darknet {Path(cfg).name}, {self.num_classes} classes, input '
                             f'{width}x{height}) on {self.backend} {self.precision} ({where})')
+
+    def _open_on_torch(self, config: DarknetConfig, weights: str | Path) -> tuple[Runner, int]:
+        """Backend torch: the network built from the cfg and weights (their sizes checked against each other), in
+        channels-last layout on CUDA (cuDNN's fp16 kernels; on the CPU contiguous measured faster, bench_detector.py);
+        the runner and the class count."""
+        from jdd_ros.detect.darknet.network import ImageInputModel, build_model, torch_interface
+        from jdd_ros.inference.model_loading import open_torch_module
+
+        model = build_model(config, weights)
+        precision = 'fp16' if self.fp16 else 'fp32'
+        net = ImageInputModel(model, *_torch_formats(precision, is_cuda(self.device)))
+        inputs, outputs = torch_interface(model, self.input_size)
+        runner = open_torch_module(net, device=self.device, precision=precision, channels_last=is_cuda(self.device),
+                                   inputs=inputs, outputs=outputs)
+        return runner, model.num_classes
+
+    def _open_export(self, config: DarknetConfig, cfg: str | Path, weights: str | Path, choice: BackendChoice,
+                     threads: int) -> Runner:
+        """The ONNX backends: the network's export (from the export cache, keyed by the cfg's and weights' sha256;
+        torch builds and exports it only on a miss) opened by the inference layer."""
+        from jdd_ros.detect.darknet.onnx_export import cached_export
+        from jdd_ros.inference.export_cache import recorded_digest
+        from jdd_ros.inference.model_loading import open_model
+
+        def build() -> DarknetModel:  # only on a cache miss: the weights' size is checked against the cfg here
+            from jdd_ros.detect.darknet.network import build_model
+
+            return build_model(config, weights)
+
+        onnx_path = cached_export(build, self.input_size, cfg=cfg, weights=weights, fp16=self.fp16,
+                                  device=self.device if self.fp16 else 'cpu')
+        calibration = self._int8_calibration(config) if choice.precision == 'int8' else None
+        runner, _ = open_model(onnx_path, device=self.device, choice=choice, threads=threads,
+                               onnx_sha256=recorded_digest(onnx_path), calibration=calibration)
+        return runner
 
     def _int8_calibration(self, config: DarknetConfig) -> Calibration:
         """The package's synthetic scenes, resized as frames are, for NNCF; the first convolution and the one before

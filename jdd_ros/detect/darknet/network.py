@@ -18,6 +18,9 @@ from torch import nn
 
 from jdd_ros.detect.darknet.cfg import DarknetConfig, Section, parse_cfg
 from jdd_ros.detect.darknet.weights import WeightsHeader, read_weights
+from jdd_ros.inference.runner import TensorInfo
+
+INPUT_NAME = 'images'  # the network's input in an ONNX export and on backend torch
 
 
 class Mish(nn.Module):
@@ -178,10 +181,84 @@ class YoloHead(nn.Module):
 
 @dataclass
 class _Step:
-    kind: str
+    kind: str  # 'module' (its layer's module), 'route', 'shortcut', 'yolo'
     inputs: tuple[int, ...] = ()
     groups: int = 1
     group_id: int = 0
+
+
+def _absolute(section: Section, ref: int) -> int:
+    """A route's or shortcut's layer reference (negative: relative) as a layer number; it must be an earlier one."""
+    index = section.index + ref if ref < 0 else ref
+    if not 0 <= index < section.index:
+        raise section.error(f'refers to layer {ref}, which is not an earlier layer')
+    return index
+
+
+class _LayerBuilder:
+    """One layer per cfg section, in order: ``build`` returns the section's module (None for a route or shortcut,
+    which only join earlier outputs) and its forward step. It tracks every layer's output channels and downsampling
+    factor relative to the input, so that routes and shortcuts are checked against what they join."""
+
+    def __init__(self, channels: int):
+        self.channels, self.stride = channels, 1.0  # of the latest layer's output
+        self.out_channels: list[int] = []
+        self.out_strides: list[float] = []
+        self.heads: list[int] = []  # the [yolo] layers' numbers
+        self._builders = {'convolutional': self._convolutional, 'maxpool': self._maxpool,
+                          'upsample': self._upsample, 'route': self._route, 'shortcut': self._shortcut,
+                          'yolo': self._yolo}
+
+    def build(self, section: Section) -> tuple[nn.Module | None, _Step]:
+        module, step = self._builders[section.type](section)  # parse_cfg refused any other type
+        if step.kind == 'yolo':
+            self.heads.append(section.index)
+        self.out_channels.append(self.channels)
+        self.out_strides.append(self.stride)
+        return module, step
+
+    def _convolutional(self, section: Section) -> tuple[nn.Module, _Step]:
+        block = ConvBlock(section, self.channels)
+        self.channels, self.stride = block.conv.out_channels, self.stride * block.conv.stride[0]
+        return block, _Step('module')
+
+    def _maxpool(self, section: Section) -> tuple[nn.Module, _Step]:
+        pool = MaxPool(section)
+        self.stride *= pool.stride
+        return pool, _Step('module')
+
+    def _upsample(self, section: Section) -> tuple[nn.Module, _Step]:
+        upsample = Upsample(section)
+        self.stride /= upsample.stride
+        return upsample, _Step('module')
+
+    def _route(self, section: Section) -> tuple[None, _Step]:
+        refs = [_absolute(section, r) for r in section.get_ints('layers')]
+        if any(r in self.heads for r in refs):
+            raise section.error('routing the output of a [yolo] layer is not supported')
+        groups, group_id = section.get_int('groups', 1), section.get_int('group_id', 0)
+        if groups <= 0 or not 0 <= group_id < groups:
+            raise section.error(f'group_id={group_id} must be in 0..groups-1 (groups={groups})')
+        if any(self.out_channels[r] % groups for r in refs):
+            raise section.error(f'groups={groups} does not divide the channels of layers {refs}')
+        if len({self.out_strides[r] for r in refs}) != 1:
+            raise section.error(f'layers {refs} have different spatial sizes')
+        self.channels = sum(self.out_channels[r] // groups for r in refs)
+        self.stride = self.out_strides[refs[0]]
+        return None, _Step('route', tuple(refs), groups, group_id)
+
+    def _shortcut(self, section: Section) -> tuple[None, _Step]:
+        src = _absolute(section, section.get_int('from'))
+        if src in self.heads:
+            raise section.error('a shortcut from a [yolo] layer is not supported')
+        if self.out_channels[src] != self.channels or self.out_strides[src] != self.stride:
+            raise section.error(f'layer {src} output does not have the shape of the previous layer')
+        if section.options.get('activation', 'linear') != 'linear':
+            raise section.error('only activation=linear is supported for shortcut')
+        return None, _Step('shortcut', (src,))
+
+    def _yolo(self, section: Section) -> tuple[nn.Module, _Step]:
+        return YoloHead(section, self.channels), _Step('yolo')
 
 
 class DarknetModel(nn.Module):
@@ -190,72 +267,34 @@ class DarknetModel(nn.Module):
     def __init__(self, config: DarknetConfig):
         super().__init__()
         self.config = config
-        self.modules_by_layer = nn.ModuleDict()
+        self.modules_by_layer = nn.ModuleDict()  # by layer number (its name in ONNX node names: int8 calibration)
         self.steps: list[_Step] = []
-        self.heads: list[int] = []
-        # Per layer: output channels and downsampling factor relative to the input (to check routes/shortcuts).
-        out_channels: list[int] = []
-        out_strides: list[float] = []
-        c, st = config.channels, 1.0
+        builder = _LayerBuilder(config.channels)
         for section in config.layers:
-            i = section.index
-            key = str(i)
-            if section.type == 'convolutional':
-                block = ConvBlock(section, c)
-                self.modules_by_layer[key] = block
-                self.steps.append(_Step('module'))
-                c, st = block.conv.out_channels, st * block.conv.stride[0]
-            elif section.type == 'maxpool':
-                self.modules_by_layer[key] = MaxPool(section)
-                self.steps.append(_Step('module'))
-                st = st * self.modules_by_layer[key].stride
-            elif section.type == 'upsample':
-                self.modules_by_layer[key] = Upsample(section)
-                self.steps.append(_Step('module'))
-                st = st / self.modules_by_layer[key].stride
-            elif section.type == 'route':
-                refs = [self._absolute(section, r) for r in section.get_ints('layers')]
-                if any(r in self.heads for r in refs):
-                    raise section.error('routing the output of a [yolo] layer is not supported')
-                groups, group_id = section.get_int('groups', 1), section.get_int('group_id', 0)
-                if groups <= 0 or not 0 <= group_id < groups:
-                    raise section.error(f'group_id={group_id} must be in 0..groups-1 (groups={groups})')
-                if any(out_channels[r] % groups for r in refs):
-                    raise section.error(f'groups={groups} does not divide the channels of layers {refs}')
-                if len({out_strides[r] for r in refs}) != 1:
-                    raise section.error(f'layers {refs} have different spatial sizes')
-                self.steps.append(_Step('route', tuple(refs), groups, group_id))
-                c, st = sum(out_channels[r] // groups for r in refs), out_strides[refs[0]]
-            elif section.type == 'shortcut':
-                src = self._absolute(section, section.get_int('from'))
-                if src in self.heads:
-                    raise section.error('a shortcut from a [yolo] layer is not supported')
-                if out_channels[src] != c or out_strides[src] != st:
-                    raise section.error(f'layer {src} output does not have the shape of the previous layer')
-                if section.options.get('activation', 'linear') != 'linear':
-                    raise section.error('only activation=linear is supported for shortcut')
-                self.steps.append(_Step('shortcut', (src,)))
-            elif section.type == 'yolo':
-                self.modules_by_layer[key] = YoloHead(section, c)
-                self.steps.append(_Step('yolo'))
-                self.heads.append(i)
-            out_channels.append(c)
-            out_strides.append(st)
-        if not self.heads:
-            raise config.layers[-1].error('the cfg has no [yolo] layer')
-        classes = {self.modules_by_layer[str(i)].classes for i in self.heads}
-        if len(classes) != 1:
-            raise config.layers[self.heads[0]].error(f'yolo layers disagree on the class count: {sorted(classes)}')
-        self.num_classes = classes.pop()
+            module, step = builder.build(section)
+            if module is not None:
+                self.modules_by_layer[str(section.index)] = module
+            self.steps.append(step)
+        self.heads = builder.heads
+        self.num_classes = self._class_count()
         # Outputs a later route/shortcut reads; the others are dropped as soon as the next layer ran.
         self._keep = frozenset(r for step in self.steps for r in step.inputs)
 
-    @staticmethod
-    def _absolute(section: Section, ref: int) -> int:
-        index = section.index + ref if ref < 0 else ref
-        if not 0 <= index < section.index:
-            raise section.error(f'refers to layer {ref}, which is not an earlier layer')
-        return index
+    def _class_count(self) -> int:
+        """The class count every [yolo] layer agrees on."""
+        if not self.heads:
+            raise self.config.layers[-1].error('the cfg has no [yolo] layer')
+        classes = {self.head(i).classes for i in self.heads}
+        if len(classes) != 1:
+            raise self.config.layers[self.heads[0]].error(f'yolo layers disagree on the class count: '
+                                                          f'{sorted(classes)}')
+        return classes.pop()
+
+    def head(self, index: int) -> YoloHead:
+        """The [yolo] layer number ``index``."""
+        head = self.modules_by_layer[str(index)]
+        assert isinstance(head, YoloHead), f'layer {index} is no [yolo] layer'
+        return head
 
     def conv_blocks(self) -> list[ConvBlock]:
         return [m for m in self.modules_by_layer.values() if isinstance(m, ConvBlock)]
@@ -323,18 +362,13 @@ class ImageInputModel(nn.Module):
         return self.model(x.to(self.dtype, memory_format=self.memory_format))
 
 
-class TorchRunner:
-    """The model on a torch device as a runner (uint8 NHWC batch in, each head's rows out), for backend torch."""
+def head_names(model: DarknetModel) -> list[str]:
+    """The outputs' names, one per [yolo] layer, in an ONNX export and on backend torch."""
+    return [f'head{i}' for i in range(len(model.heads))]
 
-    def __init__(self, model: DarknetModel, device: str, fp16: bool):
-        dtype = torch.float16 if fp16 else torch.float32
-        self.device = torch.device(device)
-        # channels-last suits cuDNN's fp16 kernels; on CPU the contiguous layout measured faster (bench_detector.py).
-        layout = torch.channels_last if self.device.type == 'cuda' else torch.contiguous_format
-        self.net = ImageInputModel(model, dtype, layout).to(device=self.device, dtype=dtype,
-                                                            memory_format=layout).eval()
 
-    def __call__(self, batch: np.ndarray) -> list[np.ndarray]:
-        with torch.inference_mode():
-            images = torch.from_numpy(batch).to(self.device, non_blocking=True)
-            return [head.cpu().numpy() for head in self.net(images)]
+def torch_interface(model: DarknetModel, input_hw: tuple[int, int]) -> tuple[list[TensorInfo], list[TensorInfo]]:
+    """The inputs and outputs of ``ImageInputModel(model)`` as its ONNX export declares them (batch dynamic)."""
+    inputs = [TensorInfo(INPUT_NAME, (None, *input_hw, 3), 'tensor(uint8)')]
+    outputs = [TensorInfo(name, (None, None, model.num_classes + 5), 'tensor(float)') for name in head_names(model)]
+    return inputs, outputs

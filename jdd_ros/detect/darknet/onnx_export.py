@@ -11,12 +11,14 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from jdd_ros.inference.export_cache import cache_key, cached_file, default_cache_dir, torch_version
 from jdd_ros.inference.hashing import sha256_of
 
 if TYPE_CHECKING:
+    import torch
+
     from jdd_ros.detect.darknet.network import DarknetModel
 
 OPSET = 17
@@ -25,25 +27,25 @@ EXPORT_FORMAT = 3
 
 
 def export_onnx(model: DarknetModel, path: str | Path, input_hw: tuple[int, int], *, fp16: bool = False,
-                device: Any = 'cpu') -> Path:
+                device: str | torch.device = 'cpu') -> Path:
     """Export ``model`` (uint8 NHWC input, dynamic batch) to ``path``."""
     import torch
 
-    from jdd_ros.detect.darknet.network import ImageInputModel
+    from jdd_ros.detect.darknet.network import INPUT_NAME, ImageInputModel, head_names
 
     dtype = torch.float16 if fp16 else torch.float32
     net = ImageInputModel(model, dtype).to(device=device, dtype=dtype).eval()
     example = torch.zeros((1, *input_hw, 3), dtype=torch.uint8, device=device)
-    heads = [f'head{i}' for i in range(len(model.heads))]
+    heads = head_names(model)
     with warnings.catch_warnings(), torch.inference_mode():
         warnings.simplefilter('ignore')  # the TorchScript exporter announces its own deprecation
-        torch.onnx.export(net, (example,), str(path), dynamo=False, opset_version=OPSET, input_names=['images'],
-                          output_names=heads, dynamic_axes={name: {0: 'batch'} for name in ['images', *heads]})
+        torch.onnx.export(net, (example,), str(path), dynamo=False, opset_version=OPSET, input_names=[INPUT_NAME],
+                          output_names=heads, dynamic_axes={name: {0: 'batch'} for name in [INPUT_NAME, *heads]})
     return Path(path)
 
 
 def cached_export(model: DarknetModel | Callable[[], DarknetModel], input_hw: tuple[int, int], *, cfg: str | Path,
-                  weights: str | Path, fp16: bool = False, device: Any = 'cpu',
+                  weights: str | Path, fp16: bool = False, device: str | torch.device = 'cpu',
                   cache_dir: str | Path | None = None) -> Path:
     """The ONNX export of ``model`` for this input size and precision, from the cache when still valid.
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -23,6 +23,9 @@ from jdd_ros.detect.ultralytics.preprocess import preprocess
 from jdd_ros.inference.backends import BackendChoice
 from jdd_ros.inference.devices import parse_device
 from jdd_ros.inference.hashing import verify_sha256
+
+if TYPE_CHECKING:
+    from jdd_ros.inference.runner import Runner
 
 FAMILY = 'ultralytics'
 # The export is an ONNX file: 'auto' is OpenVINO bf16 on CPUs with native bf16, ONNX Runtime everywhere else (CUDA too).
@@ -54,7 +57,7 @@ def _size_pair(input_size: int | Sequence[int] | None) -> tuple[int, int] | None
 
 
 def open_runner(path: Path, device: str, threads: int = 0, *, backend: str = 'auto', precision: str = 'auto',
-                sha256: str | None = None) -> tuple[Any, BackendChoice]:
+                sha256: str | None = None) -> tuple[Runner, BackendChoice]:
     """The export opened by the inference layer on ``device``, and the backend choice. ValueError when the backend
     cannot read it as a model; RuntimeError when CUDA is asked for and cannot be used (rather than silently running
     on the CPU)."""

@@ -69,19 +69,37 @@ def resolve_layout(shape: Sequence[int], requested: str, meta: ModelMetadata, *,
     """The layout of an output of ``shape`` and what decided it ('argument', 'metadata', 'class names', 'shape').
 
     ``requested`` is 'auto' or a layout name; ``num_names`` the number of class names known so far, if any (it
-    only breaks ties here: the detector checks it against the chosen layout afterwards).
+    only breaks ties here: the detector checks it against the chosen layout afterwards). The steps: the layouts the
+    shape fits, narrowed by the metadata, then by the class names, then by the anchor count.
     """
     shape = tuple(int(d) for d in shape)
     if requested != 'auto':
-        if requested not in LAYOUTS:
-            raise ValueError(f"layout {requested!r}: expected 'auto' or one of {', '.join(LAYOUTS)}")
-        if not fits(requested, shape):
-            raise ValueError(f'{source}: output shape {shape} does not fit layout {requested!r}, which is '
-                             f'{LAYOUT_SHAPES[requested]}')
-        return requested, 'argument'
+        return _requested_layout(shape, requested, source), 'argument'
     by_shape = [layout for layout in LAYOUTS if fits(layout, shape)]
     if not by_shape:
         raise _no_layout(source, shape)
+    candidates = _by_metadata(by_shape, meta, shape, source)
+    if len(candidates) == 1:
+        return candidates[0], 'shape' if len(by_shape) == 1 else 'metadata'
+    if num_names is not None:
+        named = [c for c in candidates if c == 'end2end' or layout_classes(c, shape) == num_names]
+        if len(named) == 1:
+            return named[0], 'class names'
+        candidates = named or candidates
+    return _by_anchor_count(candidates, shape, input_hw, meta.stride), 'shape'
+
+
+def _requested_layout(shape: tuple[int, ...], requested: str, source: str) -> str:
+    if requested not in LAYOUTS:
+        raise ValueError(f"layout {requested!r}: expected 'auto' or one of {', '.join(LAYOUTS)}")
+    if not fits(requested, shape):
+        raise ValueError(f'{source}: output shape {shape} does not fit layout {requested!r}, which is '
+                         f'{LAYOUT_SHAPES[requested]}')
+    return requested
+
+
+def _by_metadata(by_shape: list[str], meta: ModelMetadata, shape: tuple[int, ...], source: str) -> list[str]:
+    """The layouts the shape fits that the metadata allows (end2end flag, producer); ValueError when none is left."""
     candidates = list(by_shape)
     if meta.end2end is True:
         candidates = [c for c in candidates if c == 'end2end']
@@ -97,15 +115,13 @@ def resolve_layout(shape: Sequence[int], requested: str, meta: ModelMetadata, *,
     if not candidates:
         raise _no_layout(source, shape, f' that {meta.producer} exports have (by shape alone it could be '
                                         f"{' or '.join(by_shape)})")
-    if len(candidates) == 1:
-        return candidates[0], 'shape' if len(by_shape) == 1 else 'metadata'
-    if num_names is not None:
-        named = [c for c in candidates if c == 'end2end' or layout_classes(c, shape) == num_names]
-        if len(named) == 1:
-            return named[0], 'class names'
-        candidates = named or candidates
+    return candidates
+
+
+def _by_anchor_count(candidates: list[str], shape: tuple[int, ...], input_hw: tuple[int, int],
+                     max_stride: int | None) -> str:
     if 'end2end' in candidates:  # (N, K, 6): end-to-end, unless K is exactly a v5 head's row count
-        if 'v5' in candidates and shape[1] == v5_anchor_count(input_hw, meta.stride):
-            return 'v5', 'shape'
-        return 'end2end', 'shape'
-    return ('v8' if shape[1] < shape[2] else 'v5'), 'shape'  # anchors outnumber channels
+        if 'v5' in candidates and shape[1] == v5_anchor_count(input_hw, max_stride):
+            return 'v5'
+        return 'end2end'
+    return 'v8' if shape[1] < shape[2] else 'v5'  # anchors outnumber channels

@@ -12,7 +12,6 @@ from __future__ import annotations
 import ast
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 # A literal longer than this is not metadata a real exporter writes (COCO names are ~1.4 kB); refusing it keeps
 # literal_eval's parser from chewing on an arbitrarily large string.
@@ -37,7 +36,7 @@ class ModelMetadata:
     raw: dict[str, str] = field(default_factory=dict)
 
 
-def _literal(source: str, key: str, value: str) -> Any:
+def _literal(source: str, key: str, value: str) -> object:
     if len(value) > MAX_LITERAL_CHARS:
         raise ValueError(f'{source}: metadata {key!r} is {len(value)} characters long; not model metadata')
     try:
@@ -53,7 +52,7 @@ def _int(source: str, key: str, value: str) -> int:
         raise ValueError(f'{source}: metadata {key!r} is not an integer: {value[:80]!r}') from None
 
 
-def names_from_mapping(names: Any, source: str) -> list[str]:
+def names_from_mapping(names: object, source: str) -> list[str]:
     """A names list from the exporters' forms: a dict {index: name} with indices 0..n-1 (Ultralytics, recent
     YOLOv5) or a list (older YOLOv5)."""
     if isinstance(names, Mapping):
@@ -70,7 +69,7 @@ def names_from_mapping(names: Any, source: str) -> list[str]:
     raise ValueError(f'{source}: class names must be a dict or a list, got {type(names).__name__}')
 
 
-def _imgsz(source: str, value: Any) -> tuple[int, int]:
+def _imgsz(source: str, value: object) -> tuple[int, int]:
     if isinstance(value, int) and not isinstance(value, bool):
         value = [value]
     if isinstance(value, (list, tuple)) and len(value) in (1, 2) \
