@@ -19,10 +19,9 @@ import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from jdd_ros.detect.registry import check_detector_params
-from jdd_ros.params import SCHEMA, ParamSpec, defaults, snapshot, spec
+from jdd_ros.params import SCHEMA, Spec, defaults, snapshot, spec
 
 PACKAGE = 'jdd_ros'
 NODE_NAMES = ('depth_node', 'detector_node', 'fusion_node')
@@ -53,7 +52,7 @@ def parameter_arguments() -> tuple[LaunchArgument, ...]:
     """One launch argument per ``ParamSpec.launch_name``, setting that parameter on every node whose spec names it,
     with the parameter's description, allowed values and default (``jdd_ros.params`` is the one source)."""
     targets: dict[str, list[tuple[str, str]]] = {}
-    specs: dict[str, ParamSpec[Any]] = {}
+    specs: dict[str, Spec] = {}
     for node, node_specs in SCHEMA.items():  # the fusion node first: its meaning of a shared name is described
         for s in node_specs:
             if s.launch_name:
@@ -62,7 +61,7 @@ def parameter_arguments() -> tuple[LaunchArgument, ...]:
     return tuple(_parameter_argument(name, specs[name], tuple(targets[name])) for name in specs)
 
 
-def _parameter_argument(name: str, s: ParamSpec[Any], targets: tuple[tuple[str, str], ...]) -> LaunchArgument:
+def _parameter_argument(name: str, s: Spec, targets: tuple[tuple[str, str], ...]) -> LaunchArgument:
     facts = [s.allowed(), f"sets {' and '.join(node for node, _ in targets)}"]
     if s.dynamic:
         facts.append(f"changeable later with 'ros2 param set /{targets[0][0]} {s.name} VALUE'")
@@ -111,11 +110,11 @@ class NodeLaunch:
 
     executable: str
     name: str
-    parameters: dict[str, Any] = field(default_factory=dict)
+    parameters: dict[str, object] = field(default_factory=dict)
     remappings: list[tuple[str, str]] = field(default_factory=list)
     namespace: str = ''
     arguments: list[str] = field(default_factory=list)  # the executable's own arguments, before --ros-args
-    node_parameters: dict[str, dict[str, Any]] = field(default_factory=dict)
+    node_parameters: dict[str, dict[str, object]] = field(default_factory=dict)
 
     @property
     def composed(self) -> bool:
@@ -131,7 +130,7 @@ def compose(nodes: list[NodeLaunch]) -> NodeLaunch:
                       node_parameters={n.name: dict(n.parameters) for n in nodes})
 
 
-def parameters_yaml(node_parameters: Mapping[str, Mapping[str, Any]]) -> str:
+def parameters_yaml(node_parameters: Mapping[str, Mapping[str, object]]) -> str:
     """A ROS 2 parameter file with one section per node, valid in any namespace."""
     import yaml
 
@@ -213,7 +212,7 @@ def _remap_camera_topics(args: Mapping[str, str], nodes: Mapping[str, NodeLaunch
             nodes[name].remappings.append(('camera_info', args['camera_info']))
 
 
-def _check_depth_source(source: str, file_params: Mapping[str, Mapping[str, Any]],
+def _check_depth_source(source: str, file_params: Mapping[str, Mapping[str, object]],
                         nodes: Mapping[str, NodeLaunch]) -> None:
     """Refuse (ValueError) a source that lacks what it needs (its launch argument sets the fusion node's)."""
     if source == 'ground':
@@ -227,7 +226,7 @@ def _check_depth_source(source: str, file_params: Mapping[str, Mapping[str, Any]
                              "camera's camera_height")
 
 
-def _check_ground(file_params: Mapping[str, Mapping[str, Any]], nodes: Mapping[str, NodeLaunch]) -> None:
+def _check_ground(file_params: Mapping[str, Mapping[str, object]], nodes: Mapping[str, NodeLaunch]) -> None:
     """ValueError unless depth_source:=ground has what it needs: the camera's height, and no depth for the detector."""
     fusion = {**file_params.get('fusion_node', {}), **nodes['fusion_node'].parameters}
     if not fusion.get('camera_height'):
@@ -239,7 +238,7 @@ def _check_ground(file_params: Mapping[str, Mapping[str, Any]], nodes: Mapping[s
         raise ValueError('depth_source:=ground has no depth image to mask: use filter_mode:=detect_then_filter')
 
 
-def plan(values: Mapping[str, str], file_params: Mapping[str, Mapping[str, Any]] | None = None) -> list[NodeLaunch]:
+def plan(values: Mapping[str, str], file_params: Mapping[str, Mapping[str, object]] | None = None) -> list[NodeLaunch]:
     """The nodes to start for these launch-argument values (missing ones take their defaults).
 
     ``file_params`` is the parameter file as read by ``jdd_ros.params.load_params_file``; it is used to check that

@@ -144,6 +144,10 @@ class ParamSpec(Generic[Value]):
         return None
 
 
+# A parameter of any of the schema's types (a node's parameters are of several).
+Spec = ParamSpec[bool] | ParamSpec[int] | ParamSpec[float] | ParamSpec[str] | ParamSpec[list[str]]
+
+
 def _check_device(value: str) -> str | None:
     try:
         parse_device(value)
@@ -333,7 +337,7 @@ DEPTH_NODE = (
     AUTOSTART,
 )
 
-SCHEMA: dict[NodeName, tuple[ParamSpec[Any], ...]] = {
+SCHEMA: dict[NodeName, tuple[Spec, ...]] = {
     'fusion_node': FUSION_NODE,
     'detector_node': DETECTOR_NODE,
     'depth_node': DEPTH_NODE,
@@ -348,11 +352,12 @@ def node_name(node: str) -> NodeName:
     raise KeyError(f"no node '{node}' in the schema (nodes: {', '.join(SCHEMA)})")
 
 
-def spec(node: str, name: str) -> ParamSpec[Any]:
-    for s in SCHEMA[node_name(node)]:
+def spec(node: str, name: str) -> Spec:
+    specs = SCHEMA[node_name(node)]
+    for s in specs:
         if s.name == name:
             return s
-    raise KeyError(f"{node} has no parameter '{name}' (parameters: {', '.join(s.name for s in SCHEMA[node])})")
+    raise KeyError(f"{node} has no parameter '{name}' (parameters: {', '.join(s.name for s in specs)})")
 
 
 def defaults(node: str) -> dict[str, object]:
@@ -373,7 +378,8 @@ def snapshot(node: str, values: Mapping[str, object] | None = None) -> NodeParam
     """The node's typed parameters (a ``jdd_ros.param_types`` dataclass): the defaults, then ``values`` validated by
     the schema (ValueError listing every refused one). Lists become tuples: a snapshot never changes."""
     merged = {**defaults(node), **validate_values(node, values or {})}
-    return SNAPSHOT_TYPES[node_name(node)](**{k: tuple(v) if isinstance(v, list) else v for k, v in merged.items()})
+    fields: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in merged.items()}  # all checked
+    return SNAPSHOT_TYPES[node_name(node)](**fields)
 
 
 def validate_values(node: str, values: Mapping[str, object]) -> dict[str, object]:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, overload
 
 from jdd_ros.param_types import DepthNodeParams, DetectorNodeParams, FusionNodeParams, NodeName, NodeParams
-from jdd_ros.params import SCHEMA, ParamSpec, snapshot
+from jdd_ros.params import SCHEMA, Spec, snapshot
 
 # Spellings of earlier releases, still accepted and hidden from --help, so existing commands keep working.
 OLD_SPELLINGS: dict[str, tuple[str, ...]] = {
@@ -50,7 +50,7 @@ class ParamFlag:
 
     name: str
     targets: tuple[NodeName, ...]
-    spec: ParamSpec[Any]
+    spec: Spec
 
     @property
     def flag(self) -> str:
@@ -75,7 +75,7 @@ class ParamFlag:
         return value
 
 
-def _spec(node: NodeName, name: str) -> ParamSpec[Any]:
+def _spec(node: NodeName, name: str) -> Spec:
     return next(s for s in SCHEMA[node] if s.name == name)
 
 
@@ -114,7 +114,7 @@ def add_param_flags(parser: argparse.ArgumentParser, flags: Sequence[ParamFlag],
             groups[node].add_argument(old, default=argparse.SUPPRESS, help=argparse.SUPPRESS, **kwargs)
 
 
-def _metavar(spec: ParamSpec[Any]) -> str:
+def _metavar(spec: Spec) -> str:
     if spec.choices:
         return '{' + ','.join(spec.choices) + '}'
     return {bool: 'true|false', list: 'A,B', int: 'N', float: 'X'}.get(spec.kind, spec.name.upper())

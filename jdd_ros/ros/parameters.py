@@ -10,14 +10,14 @@ once rclpy has accepted the change, so a refused value never reaches a frame.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Generic, Literal, TypeVar, cast, overload
+from typing import Generic, Literal, TypeVar, cast, overload
 
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, ParameterType, SetParametersResult
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 
 from jdd_ros.param_types import DepthNodeParams, DetectorNodeParams, FusionNodeParams, NodeParams
-from jdd_ros.params import SCHEMA, ParamSpec, node_name, snapshot
+from jdd_ros.params import SCHEMA, Spec, node_name, snapshot
 
 _TYPES = {
     bool: ParameterType.PARAMETER_BOOL,
@@ -29,7 +29,7 @@ _TYPES = {
 Snapshot = TypeVar('Snapshot', bound=NodeParams)
 
 
-def descriptor(spec: ParamSpec[Any]) -> ParameterDescriptor:
+def descriptor(spec: Spec) -> ParameterDescriptor:
     """The descriptor ``ros2 param describe`` shows. Scalars are declared with dynamic typing so that the schema, not
     rclpy's type check, judges a value: an integer is then accepted for a double and every other wrong type is
     refused with a reason that names the parameter and the expected type."""
@@ -52,7 +52,7 @@ def descriptor(spec: ParamSpec[Any]) -> ParameterDescriptor:
     return d
 
 
-def _is_integer_for_double(spec: ParamSpec[Any] | None, value: object) -> bool:
+def _is_integer_for_double(spec: Spec | None, value: object) -> bool:
     return spec is not None and spec.kind is float and isinstance(value, int) and not isinstance(value, bool)
 
 
@@ -88,14 +88,14 @@ class NodeParameters(Generic[Snapshot]):
         self.current: Snapshot = cast(Snapshot, snapshot(self._schema_name, values))
         # Stored as the double it means, so that 'ros2 param get' shows what the node uses.
         doubles = [Parameter(n, Parameter.Type.DOUBLE, float(v)) for n, v in values.items()
-                   if _is_integer_for_double(self._specs[n], v)]
+                   if isinstance(v, int) and _is_integer_for_double(self._specs[n], v)]
         if doubles:
             node.set_parameters(doubles)
         node.add_pre_set_parameters_callback(self._to_double)
         node.add_on_set_parameters_callback(self._validate)
         node.add_post_set_parameters_callback(self._store)
 
-    def _declare(self, spec: ParamSpec[Any]) -> object:
+    def _declare(self, spec: Spec) -> object:
         if spec.kind is list and not spec.default:
             # rclpy cannot infer a type from [] (it would declare a byte array): declare the type only.
             self._node.declare_parameter(spec.name, Parameter.Type.STRING_ARRAY, descriptor(spec))
