@@ -10,22 +10,15 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import json
 from typing import Any
 
-import cv2
-import numpy as np
 import pytest
 import yaml
-from harness import fixture, reference_median, yolov4_tiny_files
 
 from jdd_ros import bringup
 from jdd_ros.cli import SUBCOMMANDS, main
 from jdd_ros.cli.fuse import validated
 from jdd_ros.cli.param_flags import OLD_SPELLINGS
-from jdd_ros.core.detection import Detection
-from jdd_ros.core.fusion import fuse
-from jdd_ros.param_types import FusionNodeParams as FusionSettings  # the node's snapshot
 from jdd_ros.params import SCHEMA, ParamSpec, load_params_file, spec
 
 # Each offline tool and the nodes whose parameters it takes.
@@ -177,57 +170,3 @@ def test_a_shared_flag_sets_every_node_that_has_the_parameter():
     assert detector.device == depth.device == 'cuda:1' and detector.threads == depth.threads == 2
     assert fusion.camera_height == depth.camera_height == 1.2
     assert fusion.max_depth == 3.0 and depth.max_depth == 0.0  # depth_node's max_depth means another thing
-
-
-# keep_unmeasured: the parameter added through docs/architecture.md's checklist, over its effect -----------------
-
-@pytest.fixture(scope='module')
-def desk_without_near_chair_depth(tmp_path_factory):
-    """The TUM desk depth PNG with the near chair's pixels invalid (0), as a sensor gives for a black or shiny
-    surface: the chair is seen but has no measurable distance."""
-    depth = cv2.imread(str(fixture('tum_desk_depth_mm.png')), cv2.IMREAD_UNCHANGED)
-    depth[230:490, 0:250] = 0
-    path = tmp_path_factory.mktemp('depth') / 'desk_near_chair_invalid_mm.png'
-    cv2.imwrite(str(path), depth)
-    return path, depth
-
-
-def test_keep_unmeasured_keeps_what_has_no_distance_while_a_limit_is_set(desk_without_near_chair_depth):
-    _, depth_mm = desk_without_near_chair_depth
-    near, far = Detection('chair', 0.9, 6, 272, 242, 480), Detection('chair', 0.8, 391, 217, 527, 425)
-    depth_m = depth_mm.astype(np.float32) / 1000.0
-    far_median = reference_median(depth_mm, far.xyxy(), scale=0.001)
-    dropping = fuse([near, far], depth_m, FusionSettings(max_depth=far_median + 1.0))
-    keeping = fuse([near, far], depth_m, FusionSettings(max_depth=far_median + 1.0, keep_unmeasured=True))
-    assert [d.score for d in dropping.dropped_unmeasured] == [0.9] and [d.score for d in dropping.kept] == [0.8]
-    assert sorted(d.score for d in keeping.kept) == [0.8, 0.9] and not keeping.dropped_unmeasured
-    assert np.isnan([d.depth for d in keeping.kept if d.score == 0.9][0])
-    assert keeping.no_distance == dropping.no_distance and sum(keeping.no_distance.values()) == 1
-    # Without a limit nothing is dropped either way; a measured detection beyond the limit is dropped either way.
-    assert len(fuse([near, far], depth_m, FusionSettings(keep_unmeasured=True)).kept) == 2
-    assert fuse([far], depth_m, FusionSettings(max_depth=far_median - 0.5, keep_unmeasured=True)).dropped_far
-
-
-def test_jdd_ros_fuse_keep_unmeasured_flag(desk_without_near_chair_depth, tmp_path):
-    path, depth_mm = desk_without_near_chair_depth
-    color = fixture('tum_desk_color.png')
-    model = [arg for key, value in yolov4_tiny_files().items() for arg in (f'--{key}', value)]
-    docs = {}
-    for label, extra in (('default', []), ('keep', ['--keep-unmeasured'])):
-        out = tmp_path / f'{label}.json'
-        assert main(['fuse', str(color), '--depth-image', str(path), '--max-depth', '3.0', *model, *extra,
-                     '--json', str(out)]) == 0
-        docs[label] = json.loads(out.read_text())
-
-    def unmeasured_chairs(records):
-        return [d for d in records if d['class_name'] == 'chair' and d['depth_m'] is None]
-
-    dropped = unmeasured_chairs(docs['default']['dropped'])
-    assert len(dropped) == 1 and dropped[0]['dropped_reason'].startswith('no depth')
-    assert not unmeasured_chairs(docs['default']['detections'])
-    kept = unmeasured_chairs(docs['keep']['detections'])
-    assert [d['bbox_xyxy'] for d in kept] == [d['bbox_xyxy'] for d in dropped]
-    assert not unmeasured_chairs(docs['keep']['dropped'])
-    measured = [d for d in docs['keep']['detections'] if d['depth_m'] is not None]
-    assert measured == [d for d in docs['default']['detections'] if d['depth_m'] is not None]
-    assert all(d['depth_m'] <= 3.0 for d in measured)
