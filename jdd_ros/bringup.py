@@ -19,10 +19,9 @@ import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from jdd_ros.detect.registry import check_detector_params
-from jdd_ros.params import DEPTH_SOURCES, defaults, snapshot, spec
+from jdd_ros.params import SCHEMA, Spec, defaults, snapshot, spec
 
 PACKAGE = 'jdd_ros'
 NODE_NAMES = ('depth_node', 'detector_node', 'fusion_node')
@@ -40,58 +39,54 @@ class LaunchArgument:
     targets: tuple[tuple[str, str], ...] = ()
 
 
+# Parameters whose launch argument needs a value of its own (it decides which nodes start): the schema's default.
+NODE_CHOOSING = ('depth_source',)
+# What a parameter's launch argument does besides setting the parameter.
+LAUNCH_NOTES = {
+    'depth_source': "With 'sensor' or 'ground' no depth node is started ('sensor' remaps depth to the depth "
+                    "argument's topic: 32FC1 metres or 16UC1 millimetres, registered to the image).",
+}
+
+
+def parameter_arguments() -> tuple[LaunchArgument, ...]:
+    """One launch argument per ``ParamSpec.launch_name``, setting that parameter on every node whose spec names it,
+    with the parameter's description, allowed values and default (``jdd_ros.params`` is the one source)."""
+    targets: dict[str, list[tuple[str, str]]] = {}
+    specs: dict[str, Spec] = {}
+    for node, node_specs in SCHEMA.items():  # the fusion node first: its meaning of a shared name is described
+        for s in node_specs:
+            if s.launch_name:
+                targets.setdefault(s.launch_name, []).append((node, s.name))
+                specs.setdefault(s.launch_name, s)
+    return tuple(_parameter_argument(name, specs[name], tuple(targets[name])) for name in specs)
+
+
+def _parameter_argument(name: str, s: Spec, targets: tuple[tuple[str, str], ...]) -> LaunchArgument:
+    facts = [s.allowed(), f"sets {' and '.join(node for node, _ in targets)}"]
+    if s.dynamic:
+        facts.append(f"changeable later with 'ros2 param set /{targets[0][0]} {s.name} VALUE'")
+    text = '; '.join(f for f in facts if f)
+    note = f" {LAUNCH_NOTES[name]}" if name in LAUNCH_NOTES else ''
+    if name in NODE_CHOOSING:
+        return LaunchArgument(name, str(s.default), f'{s.description} {text[0].upper()}{text[1:]}.{note}', s.choices,
+                              targets)
+    return LaunchArgument(name, '', f"{s.description} {text[0].upper()}{text[1:]}. Empty: the parameter file's value "
+                          f"({_text(s.default)} in the package's file).{note}", None, targets)
+
+
+def _text(value: object) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
+    return f"'{value}'" if isinstance(value, str) else str(value)
+
+
 ARGUMENTS: tuple[LaunchArgument, ...] = (
     LaunchArgument('image', '/camera/image_raw', 'Camera image topic (sensor_msgs/Image) fed to every node.'),
     LaunchArgument('camera_info', '/camera/camera_info',
                    'CameraInfo topic of the image; with it the fusion node publishes 3D positions.'),
-    LaunchArgument('depth_source', 'model',
-                   "'model': monocular depth from the depth node; 'sensor': the depth topic of an RGB-D camera "
-                   "(32FC1 metres or 16UC1 millimetres, registered to the image), no depth node; 'ground': no depth "
-                   'at all, the distance of the floor under each detection of a class that stands on it (needs '
-                   'camera_height, camera_pitch, camera_roll and camera_info; docs/ground.md).',
-                   choices=DEPTH_SOURCES),
+    *parameter_arguments(),
     LaunchArgument('depth', '/camera/depth/image_raw',
                    "Sensor depth topic used when depth_source:=sensor (ignored with depth_source:=model)."),
-    LaunchArgument('family', '', "Detector family: 'darknet' (YOLOv4 from Darknet files) or 'ultralytics' (your "
-                   'Ultralytics / YOLOv5 ONNX export as weights); empty: the parameter file value.',
-                   targets=(('detector_node', 'family'),)),
-    LaunchArgument('model', '', 'Known Darknet model name (e.g. yolov4-tiny); empty: the parameter file value. '
-                   'Ignored by family ultralytics.', targets=(('detector_node', 'model'),)),
-    LaunchArgument('cfg', '', 'Darknet .cfg of a custom detector (needs weights and names too); not for family '
-                   'ultralytics.', targets=(('detector_node', 'cfg'),)),
-    LaunchArgument('weights', '', 'Darknet .weights matching cfg, or the .onnx export with family:=ultralytics.',
-                   targets=(('detector_node', 'weights'),)),
-    LaunchArgument('names', '', 'Class-names file matching cfg (optional with family:=ultralytics: default the '
-                   "export's metadata names).", targets=(('detector_node', 'names'),)),
-    LaunchArgument('weights_sha256', '', 'Expected sha256 of the custom weights or ONNX export (refused when it '
-                   'differs).', targets=(('detector_node', 'weights_sha256'),)),
-    LaunchArgument('depth_checkpoint', '', 'jdd_ros depth checkpoint (.pt) for depth_source:=model.',
-                   targets=(('depth_node', 'checkpoint'),)),
-    LaunchArgument('depth_onnx', '', 'ONNX depth model (with its sidecar YAML) for depth_source:=model.',
-                   targets=(('depth_node', 'onnx_model'),)),
-    LaunchArgument('depth_sha256', '', 'Expected sha256 of the depth model file (default: its .sha256 / sidecar).',
-                   targets=(('depth_node', 'model_sha256'),)),
-    LaunchArgument('device', '', "Inference device of the detector and depth nodes: 'cpu', 'cuda' or 'cuda:N'.",
-                   targets=(('detector_node', 'device'), ('depth_node', 'device'))),
-    LaunchArgument('max_depth', '', 'Distance threshold in metres (0: none); changeable later with '
-                   "'ros2 param set /fusion_node max_depth 4.0'.",
-                   targets=(('fusion_node', 'max_depth'), ('detector_node', 'max_depth'))),
-    LaunchArgument('min_ttc', '', f'{spec("fusion_node", "min_ttc").description} Changeable later with '
-                   "'ros2 param set /fusion_node min_ttc 3.0'; empty: the parameter file value.",
-                   targets=(('fusion_node', 'min_ttc'),)),
-    LaunchArgument('filter_mode', '', "'detect_then_filter' (default) or 'mask_then_detect' (the detector sees the "
-                   'image blanked beyond max_depth).',
-                   targets=(('fusion_node', 'filter_mode'), ('detector_node', 'filter_mode'))),
-    LaunchArgument('depth_statistic', '', "How a box's depth is read: center, median or percentile.",
-                   targets=(('fusion_node', 'depth_statistic'),)),
-    *(LaunchArgument(name, '', f'{spec("fusion_node", name).description} Empty: the parameter file value.',
-                     targets=(('fusion_node', name), ('depth_node', name)))
-      for name in ('camera_height', 'camera_pitch', 'camera_roll')),
-    LaunchArgument('reliability', '', "QoS reliability of every node's inputs: 'auto' (the parameter file's default: "
-                   'reliable for reliable publishers such as bag players, best-effort as soon as one publisher is '
-                   "best-effort, as camera drivers), or fixed 'reliable' / 'best_effort'.",
-                   targets=(('depth_node', 'reliability'), ('detector_node', 'reliability'),
-                            ('fusion_node', 'reliability'))),
     LaunchArgument('use_sim_time', 'false', "Use /clock (e.g. 'ros2 bag play --clock') instead of the wall clock.",
                    choices=('true', 'false')),
     LaunchArgument('params_file', '', 'ROS 2 parameter file; empty: the package config/params.yaml.'),
@@ -115,11 +110,11 @@ class NodeLaunch:
 
     executable: str
     name: str
-    parameters: dict[str, Any] = field(default_factory=dict)
+    parameters: dict[str, object] = field(default_factory=dict)
     remappings: list[tuple[str, str]] = field(default_factory=list)
     namespace: str = ''
     arguments: list[str] = field(default_factory=list)  # the executable's own arguments, before --ros-args
-    node_parameters: dict[str, dict[str, Any]] = field(default_factory=dict)
+    node_parameters: dict[str, dict[str, object]] = field(default_factory=dict)
 
     @property
     def composed(self) -> bool:
@@ -135,7 +130,7 @@ def compose(nodes: list[NodeLaunch]) -> NodeLaunch:
                       node_parameters={n.name: dict(n.parameters) for n in nodes})
 
 
-def parameters_yaml(node_parameters: Mapping[str, Mapping[str, Any]]) -> str:
+def parameters_yaml(node_parameters: Mapping[str, Mapping[str, object]]) -> str:
     """A ROS 2 parameter file with one section per node, valid in any namespace."""
     import yaml
 
@@ -202,18 +197,9 @@ def with_defaults(values: Mapping[str, str]) -> dict[str, str]:
     return out
 
 
-def parameter_value(node: str, name: str, text: str) -> Any:
+def parameter_value(node: str, name: str, text: str) -> object:
     """A launch-argument string as the schema's typed value (like ``-p name:=value``), or ValueError with why."""
-    s = spec(node, name)
-    value: Any = text
-    if s.kind is not str and s.kind is not list:
-        import yaml
-
-        value = yaml.safe_load(text)
-    reason = s.validate(value)
-    if reason:
-        raise ValueError(reason)
-    return s.coerce(value)
+    return spec(node, name).parse(text)
 
 
 def _remap_camera_topics(args: Mapping[str, str], nodes: Mapping[str, NodeLaunch]) -> None:
@@ -226,11 +212,9 @@ def _remap_camera_topics(args: Mapping[str, str], nodes: Mapping[str, NodeLaunch
             nodes[name].remappings.append(('camera_info', args['camera_info']))
 
 
-def _check_depth_source(source: str, file_params: Mapping[str, Mapping[str, Any]],
+def _check_depth_source(source: str, file_params: Mapping[str, Mapping[str, object]],
                         nodes: Mapping[str, NodeLaunch]) -> None:
-    """Tell the fusion node where distances come from, and refuse (ValueError) a source that lacks what it needs."""
-    if 'ground' in (source, file_params.get('fusion_node', {}).get('depth_source')):
-        nodes['fusion_node'].parameters['depth_source'] = source  # model and sensor both mean the depth topic
+    """Refuse (ValueError) a source that lacks what it needs (its launch argument sets the fusion node's)."""
     if source == 'ground':
         _check_ground(file_params, nodes)
     if 'depth_node' in nodes:
@@ -242,7 +226,7 @@ def _check_depth_source(source: str, file_params: Mapping[str, Mapping[str, Any]
                              "camera's camera_height")
 
 
-def _check_ground(file_params: Mapping[str, Mapping[str, Any]], nodes: Mapping[str, NodeLaunch]) -> None:
+def _check_ground(file_params: Mapping[str, Mapping[str, object]], nodes: Mapping[str, NodeLaunch]) -> None:
     """ValueError unless depth_source:=ground has what it needs: the camera's height, and no depth for the detector."""
     fusion = {**file_params.get('fusion_node', {}), **nodes['fusion_node'].parameters}
     if not fusion.get('camera_height'):
@@ -254,7 +238,7 @@ def _check_ground(file_params: Mapping[str, Mapping[str, Any]], nodes: Mapping[s
         raise ValueError('depth_source:=ground has no depth image to mask: use filter_mode:=detect_then_filter')
 
 
-def plan(values: Mapping[str, str], file_params: Mapping[str, Mapping[str, Any]] | None = None) -> list[NodeLaunch]:
+def plan(values: Mapping[str, str], file_params: Mapping[str, Mapping[str, object]] | None = None) -> list[NodeLaunch]:
     """The nodes to start for these launch-argument values (missing ones take their defaults).
 
     ``file_params`` is the parameter file as read by ``jdd_ros.params.load_params_file``; it is used to check that

@@ -8,6 +8,7 @@ A snapshot holds values already validated by the schema; a node replaces its sna
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,7 @@ class FusionNodeParams:
     )
     max_depth: float = 0.0
     min_depth: float = 0.0
+    keep_unmeasured: bool = False
     min_ttc: float = 2.0
     ttc_image_objects: int = 3
     depth_statistic: str = 'median'
@@ -89,7 +91,10 @@ class DepthNodeParams:
     autostart: bool = True
 
 
-SNAPSHOT_TYPES: dict[str, type] = {
+NodeName = Literal['fusion_node', 'detector_node', 'depth_node']
+NodeParams = FusionNodeParams | DetectorNodeParams | DepthNodeParams
+
+SNAPSHOT_TYPES: dict[NodeName, type[NodeParams]] = {
     'fusion_node': FusionNodeParams,
     'detector_node': DetectorNodeParams,
     'depth_node': DepthNodeParams,

@@ -130,7 +130,7 @@ def test_sensor_depth_starts_detector_and_fusion_with_the_camera_depth_topic(lau
     fusion = nodes[1].kwargs
     assert fusion['package'] == 'jdd_ros' and fusion['name'] == 'fusion_node'
     assert Path(fusion['parameters'][0]).name == 'params.yaml'
-    assert fusion['parameters'][1] == {'max_depth': 4.0, 'use_sim_time': True}
+    assert fusion['parameters'][1] == {'depth_source': 'sensor', 'max_depth': 4.0, 'use_sim_time': True}
     assert ('depth', '/camera/aligned_depth') in fusion['remappings']
     assert ('image', '/camera/color/image_raw') in fusion['remappings']
 

@@ -55,13 +55,14 @@ def test_fuse_finds_both_chairs_at_the_sensor_distance_and_drops_the_far_one(tmp
 def test_fuse_refuses_values_the_nodes_refuse_with_the_same_reason(tum, model_args, capsys, extra, message):
     color, depth = tum
     assert main(['fuse', str(color), '--depth-image', str(depth), *model_args, *extra]) == 2
-    assert message in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert f'argument {extra[0]}: {message}' in err and len(err.splitlines()) == 1  # refused by the flag, named
 
 
 def test_fuse_without_any_depth_says_what_to_give(tum, model_args, capsys):
     assert main(['fuse', str(tum[0]), *model_args]) == 2
     err = capsys.readouterr().err
-    assert '--depth-checkpoint' in err and 'depth image' in err
+    assert '--checkpoint' in err and 'depth image' in err
 
 
 def test_mask_then_detect_never_reports_what_lies_beyond_the_threshold(tmp_path, tum, model_args):

@@ -49,13 +49,17 @@ def source() -> str:
            '',
            'A snapshot holds values already validated by the schema; a node replaces its snapshot as a whole when',
            "``ros2 param set`` succeeds, so a frame is always processed with one consistent set of values.",
-           '"""', '', 'from __future__ import annotations', '', 'from dataclasses import dataclass', '']
+           '"""', '', 'from __future__ import annotations', '', 'from dataclasses import dataclass',
+           'from typing import Literal', '']
     for node, specs in SCHEMA.items():
         out += ['', '@dataclass(frozen=True)', f'class {class_name(node)}:',
                 f'    """{node}\'s parameters (jdd_ros.params.SCHEMA[{node!r}])."""', '']
         out += [_field(s) for s in specs]
         out.append('')
-    out += ['', 'SNAPSHOT_TYPES: dict[str, type] = {']
+    names = ', '.join(repr(node) for node in SCHEMA)
+    classes = ' | '.join(class_name(node) for node in SCHEMA)
+    out += ['', f'NodeName = Literal[{names}]', f'NodeParams = {classes}', '',
+            'SNAPSHOT_TYPES: dict[NodeName, type[NodeParams]] = {']
     out += [f'    {node!r}: {class_name(node)},' for node in SCHEMA]
     out += ['}', '']
     return '\n'.join(out)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from jdd_ros.params import SCHEMA, spec  # noqa: E402
+from jdd_ros.params import SCHEMA, Spec, spec  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 README = REPO / 'README.md'
@@ -41,9 +41,15 @@ def _fmt(value: object) -> str:
     return f'`{value}`'
 
 
-def _allowed(s: object) -> str:
-    allowed = s.constraints().replace('changeable at run time', '').replace('read at start-up', '')
-    return allowed.strip('; ').replace('|', '/') or '—'
+def _allowed(s: Spec) -> str:
+    return s.allowed().replace('|', '/') or '—'
+
+
+def _surfaces(s: Spec) -> str:
+    """Where else it is set: its launch argument and its flag in jdd-ros fuse/process/detect."""
+    where = ([f'`{s.launch_name}:=`'] if s.launch_name else []) + ([f"`--{s.name.replace('_', '-')}`"] if s.offline
+                                                                     else [])
+    return ' '.join(where) or '—'
 
 
 def tables() -> str:
@@ -51,11 +57,11 @@ def tables() -> str:
     out = []
     for node, specs in SCHEMA.items():
         out.append(f'#### `{node}`\n')
-        out.append('| parameter | default | run-time | allowed | meaning |')
-        out.append('|---|---|---|---|---|')
+        out.append('| parameter | default | run-time | allowed | launch / flag | meaning |')
+        out.append('|---|---|---|---|---|---|')
         for s in specs:
             out.append(f"| `{s.name}` | {_fmt(s.default)} | {'yes' if s.dynamic else 'no'} | {_allowed(s)} | "
-                       f'{s.description} |')
+                       f'{_surfaces(s)} | {s.description} |')
         out.append('')
     return '\n'.join(out).rstrip() + '\n'
 

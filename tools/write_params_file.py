@@ -11,7 +11,9 @@ from pathlib import Path
 
 import yaml
 
-from jdd_ros.params import SCHEMA
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from jdd_ros.params import SCHEMA  # noqa: E402
 
 HEADER = """\
 # jdd_ros parameters: the defaults of the schema in jdd_ros/params.py (test/test_params_file.py checks they agree;

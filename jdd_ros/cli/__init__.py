@@ -11,6 +11,7 @@ import argparse
 import importlib
 import signal
 import sys
+from typing import NoReturn
 
 # name -> (module, one-line help)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
@@ -39,6 +40,13 @@ def _usage() -> str:
     return '\n'.join(lines)
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with a one-line error (a refused flag value names the flag and gives the schema's reason)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f'{self.prog}: {message} (see {self.prog} --help)\n')
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         return _main(argv)
@@ -61,9 +69,12 @@ def _main(argv: list[str] | None) -> int:
     module_name, help_ = SUBCOMMANDS[name]
     module = importlib.import_module(module_name)
     add_arguments, run = module.COMMANDS[name]
-    parser = argparse.ArgumentParser(prog=f'jdd-ros {name}', description=help_)
+    parser = _Parser(prog=f'jdd-ros {name}', description=help_)
     add_arguments(parser)
-    args = parser.parse_args(rest)
+    try:
+        args = parser.parse_args(rest)
+    except SystemExit as exc:  # --help (0) or a refused argument (2, said on stderr): the status, as for any error
+        return exc.code if isinstance(exc.code, int) else 2
     return int(run(args) or 0)
 
 

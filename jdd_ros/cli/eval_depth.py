@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from jdd_ros.depth.evaluate import EvalOptions, evaluate, format_summary
+from jdd_ros.inference.backends import PRECISIONS
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -32,7 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--worst', type=int, default=6, metavar='K', help='images in worst_images.png')
     parser.add_argument('--out', metavar='DIR', help='write summary.json, per_image.csv and plots here')
     parser.add_argument('--threads', type=int, help='CPU threads')
-    parser.add_argument('--precision', choices=('auto', 'bf16', 'fp32', 'int8'), default='auto',
+    parser.add_argument('--precision', choices=PRECISIONS, default='auto',
                         help="what the network computes in ('auto': as the node runs it, int8 or bf16 where the CPU "
                              "computes it natively; 'fp32' for numbers comparable with published fp32 results)")
     parser.add_argument('--no-progress', action='store_true')

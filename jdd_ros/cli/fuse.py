@@ -7,10 +7,11 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
 
 from jdd_ros.apps.file_pipeline import (
     AnnotatedOutput,
+    FrameOutput,
+    FrameSource,
     Pipeline,
     ProcessSummary,
     UsageError,
@@ -22,99 +23,44 @@ from jdd_ros.apps.file_pipeline import (
     process,
     write_rgb,
 )
+from jdd_ros.cli.param_flags import add_param_flags, param_flags, snapshot_from_args
 from jdd_ros.core.camera import CameraIntrinsics
 from jdd_ros.core.detection import write_json
 from jdd_ros.depth.model import trust_warnings
-from jdd_ros.detect.registry import FAMILIES
 from jdd_ros.io.camera_info import read_camera_info_file
 from jdd_ros.io.frames import read_depth_png, read_rgb
-from jdd_ros.params import DEPTH_SOURCES, FILTER_MODES, snapshot
+from jdd_ros.param_types import DepthNodeParams, DetectorNodeParams, FusionNodeParams
+
+# The nodes a file tool runs, and their parameters as flags (jdd_ros.cli.param_flags: generated from the schema).
+FLAGS = param_flags(('fusion_node', 'detector_node', 'depth_node'))
+# depth_source: 'sensor' with a depth image, 'model' with a depth model, unless given.
+INFERRED = {'depth_source': 'sensor with a depth image, model with a depth model'}
 
 
 def add_model_arguments(parser: argparse.ArgumentParser, depth_image: bool) -> None:
-    det = parser.add_argument_group('detector (a known model, or your own model files)')
-    det.add_argument('--family', default='darknet', choices=tuple(FAMILIES),
-                     help='detector family (default darknet: YOLOv4 from Darknet files; ultralytics: an Ultralytics '
-                     'or YOLOv5 ONNX export given as --weights)')
-    det.add_argument('--model', default='yolov4-tiny', help="known model name (default yolov4-tiny; provide it "
-                     "with 'jdd-ros fetch-models NAME')")
-    det.add_argument('--model-dir', help='model cache directory (default: as jdd-ros fetch-models)')
-    det.add_argument('--cfg', default='', help='Darknet .cfg of your own model (with --weights and --names)')
-    det.add_argument('--weights', default='', help='Darknet .weights matching --cfg, or the .onnx export with '
-                     '--family ultralytics')
-    det.add_argument('--names', default='', help="class names file matching --cfg (ultralytics: default the export's "
-                     'metadata names)')
-    det.add_argument('--weights-sha256', default='', help='refuse --weights unless it has this sha256')
-    det.add_argument('--conf', type=float, default=0.25, help='minimum detection score (default 0.25)')
-    det.add_argument('--nms', type=float, default=0.45, help='NMS IoU threshold (default 0.45)')
-    det.add_argument('--classes', default='', help='class names to keep, comma separated (default: all)')
-    det.add_argument('--input-size', type=int, default=0,
-                     help="detector input size, multiple of 32 (0: the cfg, or the export's own)")
-    det.add_argument('--backend', default='auto',
-                     help="'auto' (default: openvino bf16 on CPUs with native bf16, onnxruntime fp32 on other CPUs, "
-                     "torch on CUDA), 'torch', 'onnxruntime' or 'openvino' (detector and depth model)")
-    det.add_argument('--precision', default='auto',
-                     help="'auto' (default: bf16 where the CPU computes it natively, else fp32), 'fp32' or 'bf16' "
-                     '(detector and depth model)')
-    det.add_argument('--device', default='cpu', help="'cpu', 'cuda' or 'cuda:N'")
-    dep = parser.add_argument_group('depth (a depth image from an RGB-D sensor, or a depth model)')
+    """The nodes' parameters as flags, and the tool's own inputs (files, their scale, the model cache)."""
+    add_param_flags(parser, FLAGS, inferred=INFERRED)
+    inputs = parser.add_argument_group('inputs besides the nodes\' parameters')
+    inputs.add_argument('--model-dir', help='model cache directory (default: as jdd-ros fetch-models)')
     if depth_image:
-        dep.add_argument('--depth-image', help='registered depth image (16-bit PNG), value x --depth-scale = metres')
+        inputs.add_argument('--depth-image', help='registered depth image (16-bit PNG), value x --depth-scale = metres')
     else:
-        dep.add_argument('--depth-dir', help='folder input: depth PNGs with the same file names as the images')
-    dep.add_argument('--depth-scale', type=float, default=0.001,
-                     help='metres per depth-image unit (default 0.001: millimetres; TUM files: 0.0002)')
-    dep.add_argument('--depth-checkpoint', help='jdd_ros depth checkpoint (.pt)')
-    dep.add_argument('--depth-onnx', help='ONNX depth model (sidecar YAML next to it)')
-    dep.add_argument('--depth-sidecar', help='sidecar YAML of --depth-onnx (default: <model>.yaml)')
-    dep.add_argument('--depth-sha256', default='', help='expected sha256 of the depth model file')
-    gnd = parser.add_argument_group('ground (--depth-source ground: the floor under each box gives its distance; '
-                                    'docs/ground.md)')
-    gnd.add_argument('--depth-source', choices=DEPTH_SOURCES, default=None,
-                     help="'ground': no depth image or model, only the detector and the camera's mounting geometry; "
-                     'default: sensor with a depth image, model with a depth model')
-    gnd.add_argument('--camera-info', metavar='CAM.yaml', help='camera calibration YAML (camera_calibration_parsers '
-                     'format: image_width, image_height, camera_matrix, distortion_coefficients)')
-    gnd.add_argument('--camera-height', type=float, default=0.0, help='camera height above the floor (m)')
-    gnd.add_argument('--camera-pitch', type=float, default=0.0, help='optical axis below the horizon (degrees)')
-    gnd.add_argument('--camera-roll', type=float, default=0.0, help='rotation about the optical axis (degrees)')
-    gnd.add_argument('--ground-classes', default='', help='classes that stand on the floor, comma separated '
-                     '(default: the fusion node\'s ground_classes)')
-    fus = parser.add_argument_group('fusion (the fusion node parameters)')
-    fus.add_argument('--max-depth', type=float, default=0.0, help='drop detections farther than this (m; 0: none)')
-    fus.add_argument('--min-depth', type=float, default=0.0, help='drop detections nearer than this (m)')
-    fus.add_argument('--statistic', default='median', help="box depth statistic: center, median or percentile")
-    fus.add_argument('--percentile', type=float, default=20.0, help="percentile for --statistic percentile")
-    fus.add_argument('--box-fraction', type=float, default=0.5, help='central part of the box that is read')
-    fus.add_argument('--min-valid-fraction', type=float, default=0.1, help='fewer valid pixels: no depth')
-    fus.add_argument('--filter-mode', default='detect_then_filter',
-                     help=f"{' or '.join(FILTER_MODES)} (mask_then_detect: the detector sees the image blanked "
-                          'beyond --max-depth)')
+        inputs.add_argument('--depth-dir', help='folder input: depth PNGs with the same file names as the images')
+    inputs.add_argument('--depth-scale', type=float, default=0.001,
+                        help='metres per depth-image unit (default 0.001: millimetres; TUM files: 0.0002)')
+    inputs.add_argument('--depth-sidecar', help='sidecar YAML of --onnx-model (default: <model>.yaml)')
+    inputs.add_argument('--camera-info', metavar='CAM.yaml', help='camera calibration YAML (camera_calibration_parsers '
+                        'format: image_width, image_height, camera_matrix, distortion_coefficients); needed by '
+                        '--depth-source ground and by depth models that need the camera')
 
 
-def validated(args: argparse.Namespace) -> tuple[Any, Any, Any]:
+def validated(args: argparse.Namespace) -> tuple[FusionNodeParams, DetectorNodeParams, DepthNodeParams]:
     """(fusion, detector, depth) parameters checked by the nodes' schema, as the nodes' typed snapshots; UsageError
     listing what is wrong."""
-    classes = [c.strip() for c in args.classes.split(',') if c.strip()]
-    ground = {'camera_height': args.camera_height, 'camera_pitch': args.camera_pitch, 'camera_roll': args.camera_roll}
-    if args.depth_source:
-        ground['depth_source'] = args.depth_source
-    if args.ground_classes:
-        ground['ground_classes'] = args.ground_classes
     try:
-        fusion = snapshot('fusion_node', {
-            'max_depth': args.max_depth, 'min_depth': args.min_depth, 'depth_statistic': args.statistic,
-            'depth_percentile': args.percentile, 'box_fraction': args.box_fraction,
-            'min_valid_fraction': args.min_valid_fraction, 'filter_mode': args.filter_mode, **ground})
-        detector = snapshot('detector_node', {
-            'family': args.family, 'model': args.model, 'cfg': args.cfg, 'weights': args.weights, 'names': args.names,
-            'weights_sha256': args.weights_sha256, 'device': args.device, 'backend': args.backend,
-            'precision': args.precision, 'input_size': args.input_size, 'confidence_threshold': args.conf,
-            'nms_threshold': args.nms, 'classes': classes})
-        depth = snapshot('depth_node', {
-            'checkpoint': args.depth_checkpoint or '', 'onnx_model': args.depth_onnx or '',
-            'model_sha256': args.depth_sha256, 'device': args.device, 'backend': args.backend,
-            'precision': args.precision})
+        fusion = snapshot_from_args(args, 'fusion_node', FLAGS)
+        detector = snapshot_from_args(args, 'detector_node', FLAGS)
+        depth = snapshot_from_args(args, 'depth_node', FLAGS)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     if not args.depth_scale > 0:
@@ -122,10 +68,10 @@ def validated(args: argparse.Namespace) -> tuple[Any, Any, Any]:
     return fusion, detector, depth
 
 
-def _ground_camera(args: argparse.Namespace, fusion: Any, depth_inputs: bool,
+def _ground_camera(args: argparse.Namespace, fusion: FusionNodeParams, depth_inputs: bool,
                    camera_required: bool) -> CameraIntrinsics | None:
     """depth_source ground: the intrinsics of --camera-info, after refusing what ground cannot use or lacks."""
-    if depth_inputs or args.depth_checkpoint or args.depth_onnx:
+    if depth_inputs or args.checkpoint or args.onnx_model:
         raise UsageError('--depth-source ground uses no depth: drop the depth image or depth model arguments')
     if fusion.camera_height <= 0:
         raise UsageError("--depth-source ground needs --camera-height METRES (with --camera-pitch and --camera-roll "
@@ -146,11 +92,11 @@ def _pipeline(args: argparse.Namespace, need_detector: bool, need_depth_model: b
         camera = _ground_camera(args, fusion, depth_inputs, camera_required)
         return build_pipeline(fusion, detector if need_detector else None, None, model_dir=args.model_dir,
                               camera=camera)
-    if args.depth_checkpoint and args.depth_onnx:
-        raise UsageError('give --depth-checkpoint or --depth-onnx, not both')
-    if need_depth_model and not (args.depth_checkpoint or args.depth_onnx):
+    if args.checkpoint and args.onnx_model:
+        raise UsageError('give --checkpoint or --onnx-model, not both')
+    if need_depth_model and not (args.checkpoint or args.onnx_model):
         raise UsageError('no depth: give a depth image from an RGB-D sensor, or a depth model '
-                         '(--depth-checkpoint CKPT.pt or --depth-onnx MODEL.onnx)')
+                         '(--checkpoint CKPT.pt or --onnx-model MODEL.onnx)')
     camera = read_camera_info_file(args.camera_info) if args.camera_info else None
     pipeline = build_pipeline(fusion, detector if need_detector else None, depth, model_dir=args.model_dir,
                               depth_sidecar=args.depth_sidecar, camera=camera)
@@ -182,7 +128,7 @@ def run_fuse(args: argparse.Namespace) -> int:
             raise UsageError('--depth-source model takes a depth model, not --depth-image (that is --depth-source '
                              'sensor)')
         if args.depth_image and args.depth_source != 'ground':
-            if args.depth_checkpoint or args.depth_onnx:
+            if args.checkpoint or args.onnx_model:
                 raise UsageError('give a depth image or a depth model, not both')
             depth = read_depth_png(args.depth_image, args.depth_scale)
             if depth.shape != rgb.shape[:2]:
@@ -198,7 +144,7 @@ def run_fuse(args: argparse.Namespace) -> int:
     return 0
 
 
-def _report(args: argparse.Namespace, pipeline: Pipeline, out: Any) -> None:
+def _report(args: argparse.Namespace, pipeline: Pipeline, out: FrameOutput) -> None:
     """Print the detections of ``jdd-ros fuse``, write its annotated image and JSON document."""
     result = out.result
     for det in result.kept:
@@ -212,7 +158,7 @@ def _report(args: argparse.Namespace, pipeline: Pipeline, out: Any) -> None:
         write_rgb(args.out, annotate(out))
     if args.json_out:
         ground = pipeline.ground
-        source = 'ground' if ground else args.depth_image or args.depth_checkpoint or args.depth_onnx
+        source = 'ground' if ground else args.depth_image or args.checkpoint or args.onnx_model
         doc = {'image': str(args.image), 'depth_source': source,
                'filter_mode': pipeline.filter_mode, 'max_depth': pipeline.settings.max_depth,
                'depth_statistic': pipeline.settings.depth_statistic,
@@ -262,7 +208,7 @@ def _print_summary(summary: ProcessSummary, wall: float, pipeline: Pipeline, out
     print(f'annotated {outputs.kind}: {outputs.path}\ndetections CSV: {csv_path}')
 
 
-def _open(args: argparse.Namespace) -> tuple[Any, Pipeline]:
+def _open(args: argparse.Namespace) -> tuple[FrameSource, Pipeline]:
     out_path = Path(args.out)
     if out_path.suffix.lower() in ('.mcap', '.db3') and out_path.with_suffix('').exists():
         raise UsageError(f'{out_path.with_suffix("")} exists already: not overwriting a bag')

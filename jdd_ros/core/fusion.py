@@ -48,6 +48,8 @@ class FusionSettings(Protocol):
     def min_valid_fraction(self) -> float: ...
     @property
     def depth_registered(self) -> bool: ...
+    @property
+    def keep_unmeasured(self) -> bool: ...
 
 
 def limited(settings: FusionSettings) -> bool:
@@ -77,7 +79,8 @@ class FusionResult:
             self.no_distance[fused.extra.get('no_depth_reason', NO_VALID_DEPTH)] += 1
             within = settings.max_depth > 0 and settings.min_depth == 0 and \
                 fused.extra.get('depth_at_most', math.inf) <= settings.max_depth
-            (self.dropped_unmeasured if limited(settings) and not within else self.kept).append(fused)
+            dropped = limited(settings) and not within and not settings.keep_unmeasured
+            (self.dropped_unmeasured if dropped else self.kept).append(fused)
         elif settings.max_depth > 0 and depth > settings.max_depth:
             self.dropped_far.append(fused)
         elif depth < settings.min_depth:

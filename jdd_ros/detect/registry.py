@@ -8,10 +8,39 @@ A family's module is imported only when it is used: choosing a family never impo
 from __future__ import annotations
 
 import importlib
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Protocol
 
 from jdd_ros.detect.base import Detector
+
+
+class DetectorParams(Protocol):
+    """What a family reads to build a detector: the detector node's parameters (``DetectorNodeParams`` has them all;
+    the detect layer may not import it)."""
+
+    @property
+    def family(self) -> str: ...
+    @property
+    def model(self) -> str: ...
+    @property
+    def cfg(self) -> str: ...
+    @property
+    def weights(self) -> str: ...
+    @property
+    def names(self) -> str: ...
+    @property
+    def weights_sha256(self) -> str: ...
+    @property
+    def device(self) -> str: ...
+    @property
+    def backend(self) -> str: ...
+    @property
+    def precision(self) -> str: ...
+    @property
+    def input_size(self) -> int: ...
+    @property
+    def threads(self) -> int: ...
 
 
 @dataclass(frozen=True)
@@ -40,14 +69,23 @@ def family(name: str) -> DetectorFamily:
         raise ValueError(f"unknown detector family '{name}' (families: {', '.join(FAMILIES)})") from None
 
 
-def check_detector_params(params: Any) -> str | None:
+def check_detector_params(params: DetectorParams) -> str | None:
     """Why ``params`` (a DetectorNodeParams or anything with its attributes) cannot build a detector, or None."""
     return importlib.import_module(family(params.family).module).check(params)
 
 
-def build_detector(params: Any, model_dir: str | None = None) -> Detector:
+def build_detector(params: DetectorParams, model_dir: str | None = None) -> Detector:
     """The detector ``params`` describe; ValueError / FileNotFoundError / RuntimeError saying what to fix."""
     reason = check_detector_params(params)
     if reason:
         raise ValueError(reason)
     return importlib.import_module(family(params.family).module).build(params, model_dir)
+
+
+def unknown_classes(classes: Iterable[str], known: Sequence[str]) -> str | None:
+    """Why ``classes`` (the names to keep) cannot filter a model that knows ``known``, or None: the one wording of
+    this refusal for detector_node's ``classes`` and ``jdd-ros detect --classes``."""
+    unknown = [c for c in dict.fromkeys(classes) if c not in known]
+    if unknown:
+        return f"classes: unknown class name(s) {', '.join(unknown)}; this model's classes are: {', '.join(known)}"
+    return None

@@ -13,9 +13,15 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
+
+from rcl_interfaces.msg import ParameterDescriptor, ParameterValue, SetParametersResult
 
 from jdd_ros.ros.client_node import ClientNode, absolute_node_name
+
+if TYPE_CHECKING:
+    from rclpy.parameter_client import AsyncParameterClient
+    from rclpy.task import Future
 
 NODE_NOT_FOUND = 'Node not found'
 SERVICE_TIMEOUT_S = 5.0  # as ros2param waits for a node's parameter services
@@ -39,7 +45,7 @@ def type_name(parameter_type: int) -> str:
     return _TYPE_NAMES.get(parameter_type, f'unknown ({parameter_type})')
 
 
-def value_line(pvalue: Any, hide_type: bool = False) -> str:
+def value_line(pvalue: ParameterValue, hide_type: bool = False) -> str:
     """The line ros2 param get prints for a ParameterValue."""
     if pvalue.type == 0:
         return 'None' if hide_type else 'Parameter not set.'
@@ -52,7 +58,7 @@ def value_line(pvalue: Any, hide_type: bool = False) -> str:
     return str(value) if hide_type else f'{label} {value}'
 
 
-def descriptor_lines(descriptor: Any) -> list[str]:
+def descriptor_lines(descriptor: ParameterDescriptor) -> list[str]:
     """The lines ros2 param describe prints for a ParameterDescriptor."""
     lines = [f'Parameter name: {descriptor.name}', f'  Type: {type_name(descriptor.type)}']
     if descriptor.description:
@@ -70,7 +76,7 @@ def descriptor_lines(descriptor: Any) -> list[str]:
     return lines
 
 
-def parse_value(text: str) -> Any:
+def parse_value(text: str) -> ParameterValue:
     """The ParameterValue ros2 param set sends for ``text`` (YAML reading: '2' integer, '2.0' double, ...)."""
     from rclpy.parameter import get_parameter_value
 
@@ -90,7 +96,7 @@ class ParamTool:
             raise ParamError(NODE_NOT_FOUND)
         return name
 
-    def _parameters_client(self, node_name: str) -> Any:
+    def _parameters_client(self, node_name: str) -> AsyncParameterClient:
         from rclpy.parameter_client import AsyncParameterClient
 
         pc = AsyncParameterClient(self.client.node, node_name)
@@ -98,7 +104,7 @@ class ParamTool:
             raise ParamError(f'Wait for service timed out waiting for parameter services for node {node_name}')
         return pc
 
-    def _call(self, future: Any, node_name: str) -> Any:
+    def _call(self, future: Future, node_name: str) -> Any:  # the service's response type
         try:
             return self.client.call(future, SERVICE_TIMEOUT_S)
         except TimeoutError as exc:
@@ -108,7 +114,7 @@ class ParamTool:
         name = self.find(node_name)
         return sorted(self._call(self._parameters_client(name).list_parameters(), name).result.names)
 
-    def get(self, node_name: str, parameter: str) -> Any:
+    def get(self, node_name: str, parameter: str) -> ParameterValue:
         """The ParameterValue (type 0: not set), or ParamError('Parameter not set')."""
         name = self.find(node_name)
         values = self._call(self._parameters_client(name).get_parameters([parameter]), name).values
@@ -116,7 +122,7 @@ class ParamTool:
             raise ParamError('Parameter not set')
         return values[0]
 
-    def set(self, node_name: str, parameter: str, text: str) -> Any:
+    def set(self, node_name: str, parameter: str, text: str) -> SetParametersResult:
         """The node's SetParametersResult for ``text`` read as ros2 param set reads it."""
         from rcl_interfaces.msg import Parameter
 
@@ -124,12 +130,12 @@ class ParamTool:
         msg = Parameter(name=parameter, value=parse_value(text))
         return self._call(self._parameters_client(name).set_parameters([msg]), name).results[0]
 
-    def describe(self, node_name: str, parameters: Sequence[str]) -> list[Any]:
+    def describe(self, node_name: str, parameters: Sequence[str]) -> Sequence[ParameterDescriptor]:
         name = self.find(node_name)
         return list(self._call(self._parameters_client(name).describe_parameters(list(parameters)), name).descriptors)
 
 
-def set_result_line(result: Any) -> tuple[str, bool]:
+def set_result_line(result: SetParametersResult) -> tuple[str, bool]:
     """ros2 param set's line for a SetParametersResult, and whether it succeeded."""
     head = 'Set parameter successful' if result.successful else 'Setting parameter failed'
     return (f'{head}: {result.reason}' if result.reason else head), bool(result.successful)

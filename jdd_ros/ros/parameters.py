@@ -10,13 +10,14 @@ once rclpy has accepted the change, so a refused value never reaches a frame.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Generic, TypeVar
+from typing import Generic, Literal, TypeVar, cast, overload
 
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, ParameterType, SetParametersResult
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 
-from jdd_ros.params import SCHEMA, ParamSpec, snapshot
+from jdd_ros.param_types import DepthNodeParams, DetectorNodeParams, FusionNodeParams, NodeParams
+from jdd_ros.params import SCHEMA, Spec, node_name, snapshot
 
 _TYPES = {
     bool: ParameterType.PARAMETER_BOOL,
@@ -25,10 +26,10 @@ _TYPES = {
     str: ParameterType.PARAMETER_STRING,
     list: ParameterType.PARAMETER_STRING_ARRAY,
 }
-Snapshot = TypeVar('Snapshot')
+Snapshot = TypeVar('Snapshot', bound=NodeParams)
 
 
-def descriptor(spec: ParamSpec) -> ParameterDescriptor:
+def descriptor(spec: Spec) -> ParameterDescriptor:
     """The descriptor ``ros2 param describe`` shows. Scalars are declared with dynamic typing so that the schema, not
     rclpy's type check, judges a value: an integer is then accepted for a double and every other wrong type is
     refused with a reason that names the parameter and the expected type."""
@@ -51,18 +52,30 @@ def descriptor(spec: ParamSpec) -> ParameterDescriptor:
     return d
 
 
-def _is_integer_for_double(spec: ParamSpec | None, value: Any) -> bool:
+def _is_integer_for_double(spec: Spec | None, value: object) -> bool:
     return spec is not None and spec.kind is float and isinstance(value, int) and not isinstance(value, bool)
 
 
 class NodeParameters(Generic[Snapshot]):
-    """The schema's parameters of one node, declared, validated, and kept as a typed snapshot (``current``)."""
+    """The schema's parameters of one node, declared, validated, and kept as a typed snapshot (``current``): a node
+    made with ``NodeParameters(self, 'fusion_node')`` reads ``params.current.max_depth`` as a float."""
 
-    def __init__(self, node: Node, schema_name: str):
+    @overload
+    def __init__(self: NodeParameters[FusionNodeParams], node: Node, schema_name: Literal['fusion_node']) -> None: ...
+    @overload
+    def __init__(self: NodeParameters[DetectorNodeParams], node: Node,
+                 schema_name: Literal['detector_node']) -> None: ...
+    @overload
+    def __init__(self: NodeParameters[DepthNodeParams], node: Node, schema_name: Literal['depth_node']) -> None: ...
+    @overload
+    def __init__(self: NodeParameters[NodeParams], node: Node, schema_name: str) -> None: ...
+
+    def __init__(self, node: Node, schema_name: str) -> None:
         self._node = node
-        self._schema_name = schema_name
-        self._specs = {s.name: s for s in SCHEMA[schema_name]}
-        values, errors = {}, []
+        self._schema_name = node_name(schema_name)
+        self._specs = {s.name: s for s in SCHEMA[self._schema_name]}
+        values: dict[str, object] = {}
+        errors: list[str] = []
         for spec in self._specs.values():
             value = self._declare(spec)
             reason = spec.validate(value)
@@ -72,17 +85,17 @@ class NodeParameters(Generic[Snapshot]):
                 values[spec.name] = value
         if errors:
             raise ValueError(f'invalid parameters for {node.get_name()}: ' + '; '.join(errors))
-        self.current: Snapshot = snapshot(schema_name, values)
+        self.current: Snapshot = cast(Snapshot, snapshot(self._schema_name, values))
         # Stored as the double it means, so that 'ros2 param get' shows what the node uses.
         doubles = [Parameter(n, Parameter.Type.DOUBLE, float(v)) for n, v in values.items()
-                   if _is_integer_for_double(self._specs[n], v)]
+                   if isinstance(v, int) and _is_integer_for_double(self._specs[n], v)]
         if doubles:
             node.set_parameters(doubles)
         node.add_pre_set_parameters_callback(self._to_double)
         node.add_on_set_parameters_callback(self._validate)
         node.add_post_set_parameters_callback(self._store)
 
-    def _declare(self, spec: ParamSpec) -> Any:
+    def _declare(self, spec: Spec) -> object:
         if spec.kind is list and not spec.default:
             # rclpy cannot infer a type from [] (it would declare a byte array): declare the type only.
             self._node.declare_parameter(spec.name, Parameter.Type.STRING_ARRAY, descriptor(spec))
@@ -90,7 +103,7 @@ class NodeParameters(Generic[Snapshot]):
             return param.value if param is not None and param.value is not None else []
         return self._node.declare_parameter(spec.name, spec.default, descriptor(spec)).value
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> dict[str, object]:
         return dataclasses.asdict(self.current)
 
     def _to_double(self, params: list[Parameter]) -> list[Parameter]:
@@ -115,6 +128,6 @@ class NodeParameters(Generic[Snapshot]):
         changed = {p.name: [] if p.value is None else p.value for p in params if p.name in self._specs}
         if not changed:
             return
-        self.current = snapshot(self._schema_name, {**self.as_dict(), **changed})
+        self.current = cast(Snapshot, snapshot(self._schema_name, {**self.as_dict(), **changed}))
         for name in changed:
             self._node.get_logger().info(f'{name} set to {getattr(self.current, name)!r}')
