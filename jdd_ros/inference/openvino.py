@@ -30,7 +30,7 @@ import numpy as np
 
 from jdd_ros.inference.export_cache import cache_key, read_verified, write_verified
 from jdd_ros.inference.hashing import sha256_of
-from jdd_ros.inference.runner import TensorInfo
+from jdd_ros.inference.runner import FixedInterface, TensorInfo
 
 if TYPE_CHECKING:
     import openvino as ov
@@ -298,7 +298,7 @@ def default_threads() -> int:
     return len(os.sched_getaffinity(0))
 
 
-class OpenVinoRunner:
+class OpenVinoRunner(FixedInterface):
     """An ONNX model compiled by OpenVINO for the CPU: ``runner(batch)`` -> outputs in ONNX order. Thread-safe (one
     infer request, locked); OpenVINO releases the GIL while it computes, so the other network's thread runs."""
 
@@ -324,18 +324,6 @@ class OpenVinoRunner:
         version = (openvino_version() or '?').split('-')[0]
         self.description = (f"openvino {version} {precision} on cpu ({cpu_isa()}), {threads} thread"
                             f"{'s' if threads != 1 else ''}")
-
-    @property
-    def inputs(self) -> list[TensorInfo]:
-        return list(self._inputs)
-
-    @property
-    def outputs(self) -> list[TensorInfo]:
-        return list(self._outputs)
-
-    @property
-    def metadata(self) -> dict[str, str]:
-        return dict(self._metadata)
 
     @classmethod
     def open(cls, model: str | os.PathLike | bytes, precision: str, *, threads: int = 0,

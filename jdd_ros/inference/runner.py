@@ -42,3 +42,24 @@ class Runner(Protocol):
     def metadata(self) -> dict[str, str]: ...
 
     def __call__(self, batch: np.ndarray) -> list[np.ndarray]: ...
+
+
+class FixedInterface:
+    """The ``inputs``, ``outputs`` and ``metadata`` of a runner that reads them once, when it loads the model
+    (OpenVINO, torch); handed out as copies, so a caller cannot change what the runner relies on."""
+
+    _inputs: list[TensorInfo]
+    _outputs: list[TensorInfo]
+    _metadata: dict[str, str]
+
+    @property
+    def inputs(self) -> list[TensorInfo]:
+        return list(self._inputs)
+
+    @property
+    def outputs(self) -> list[TensorInfo]:
+        return list(self._outputs)
+
+    @property
+    def metadata(self) -> dict[str, str]:
+        return dict(self._metadata)

@@ -11,12 +11,12 @@ import numpy as np
 import torch
 
 from jdd_ros.inference.devices import torch_device
-from jdd_ros.inference.runner import TensorInfo
+from jdd_ros.inference.runner import FixedInterface, TensorInfo
 
 PRECISIONS = {'fp32': torch.float32, 'fp16': torch.float16}
 
 
-class TorchRunner:
+class TorchRunner(FixedInterface):
     """``module`` on ``device`` in ``precision`` ('fp32' or 'fp16', the module's parameters converted): called with a
     batch as the module takes it (its dtype: the module converts), returns every output as a numpy array on the
     CPU (float16 outputs as float32), in the module's order. ``channels_last``: the parameters in channels-last
@@ -41,19 +41,7 @@ class TorchRunner:
         on = f'{self.device}, {self.threads} thread{"s" if self.threads != 1 else ""}' if self.threads else \
             str(self.device)
         self.description = f'torch {torch.__version__} {precision} on {on}'
-        self._inputs, self._outputs = list(inputs), list(outputs)
-
-    @property
-    def inputs(self) -> list[TensorInfo]:
-        return list(self._inputs)
-
-    @property
-    def outputs(self) -> list[TensorInfo]:
-        return list(self._outputs)
-
-    @property
-    def metadata(self) -> dict[str, str]:
-        return {}
+        self._inputs, self._outputs, self._metadata = list(inputs), list(outputs), {}
 
     def __call__(self, batch: np.ndarray) -> list[np.ndarray]:
         with torch.inference_mode():
