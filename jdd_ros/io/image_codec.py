@@ -131,8 +131,8 @@ def to_rgb8(array: np.ndarray, encoding: str) -> np.ndarray:
         return cv2.cvtColor(array, cv2.COLOR_BGRA2RGB)
     if encoding in ('mono8', '8UC1'):
         return cv2.cvtColor(array, cv2.COLOR_GRAY2RGB)
-    if encoding == 'mono16':
-        return cv2.cvtColor((array >> 8).astype(np.uint8), cv2.COLOR_GRAY2RGB)
+    if encoding == 'mono16':  # full 16-bit range onto 8 bits, as rosbags-image and cv_bridge scale it (x 255/65535)
+        return cv2.cvtColor(np.multiply(array, 255.0 / 65535.0).astype(np.uint8), cv2.COLOR_GRAY2RGB)
     raise ImageFormatError(
         f"encoding '{encoding}' is not a colour image (colour encodings: {', '.join(COLOR_ENCODINGS)})",
         'not a colour encoding')
