@@ -27,6 +27,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from harness import RosPeer, new_domain_id  # noqa: E402
 
+pytest_plugins = ['pytester']  # test_fast_split runs the markers and the guard on sample tests
+
 PROCESS = 'process'
 TEST_DIR = Path(__file__).resolve().parent
 # Names whose use in a test means processes or DDS: the harness's node processes and rclpy peer, its domain ids, and
