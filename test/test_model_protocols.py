@@ -61,7 +61,7 @@ def test_a_depth_checkpoint_provides_every_member_of_the_protocol(tmp_path):
     missing = {m for m in _members(DepthModel) if not hasattr(model, m)}
     assert not missing, f'DepthEstimator lacks {missing}'
     assert isinstance(model.meta, DepthModelMeta)
-    assert model.sha256 == _sha256(path)
+    assert model.sha256 == _sha256(path) and model.device == 'cpu' and model.backend == 'torch'
     assert model.meta.max_depth == DepthModelMeta().max_depth
     depth = model.predict(np.zeros((48, 64, 3), np.uint8))
     assert depth.shape == (48, 64) and depth.dtype == np.float32

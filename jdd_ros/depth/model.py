@@ -29,6 +29,7 @@ NO_MODEL = (
 class DepthModel(Protocol):
     description: str  # one line for the start-up log
     backend: str  # 'torch', 'onnxruntime' or 'openvino'
+    device: str  # where it runs: 'cpu', 'cuda:N'
     precision: str  # what the network computes in: 'fp32', 'bf16'
     backend_reason: str  # why this backend and precision (for the start-up log)
     input_size: tuple[int, int]  # network input (height, width)
