@@ -5,6 +5,8 @@
 #             ros2 run, ros2 param, launch_testing, ...) from ../shared/tools/ros2-overlay.
 # make demo:  jdd-ros demo (the pipeline on a sample frame that ships with jdd_ros; about a minute).
 # make test:  ruff + the whole test suite (real DDS between processes, on this machine only).
+# make test-fast: ruff + the pure-Python units (no process started, no DDS; test/conftest.py marks the others), for
+#             the edit-run loop.
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -13,7 +15,7 @@ export ROS_AUTOMATIC_DISCOVERY_RANGE := LOCALHOST
 SHARED ?= $(or $(JDD_ROS_SHARED),../shared)
 ROS2_OVERLAY := $(SHARED)/tools/ros2-overlay
 
-.PHONY: setup test lint bench demo clean
+.PHONY: setup test test-fast lint bench demo clean
 
 setup:
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 10), "Python >= 3.10 is required"'
@@ -44,6 +46,10 @@ setup:
 test:
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/python -m pytest test
+
+test-fast:
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/python -m pytest test -q -m 'not process and not model and not slow' --durations=5
 
 # make demo: the real nodes on the sample RGB-D frame: distances, max_depth changed at run time, annotated image.
 demo:

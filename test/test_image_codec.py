@@ -1,6 +1,7 @@
 """The image codec against rosbags-image (an independent implementation), on real sensor_msgs messages."""
 
 import struct
+from collections import defaultdict
 
 import cv2
 import numpy as np
@@ -9,7 +10,10 @@ from harness import fixture
 from rosbags.image import compressed_image_to_cvimage, image_to_cvimage
 from sensor_msgs.msg import CompressedImage, Image
 
+from jdd_ros.io import image_codec
 from jdd_ros.io.image_codec import (
+    COLOR_ENCODINGS,
+    DEPTH_ENCODINGS,
     ENCODINGS,
     ImageFormatError,
     compressed_to_numpy,
@@ -42,9 +46,35 @@ def raw_msg(array, encoding, pad=0, big_endian=False):
                  step=data.shape[1] + pad, data=rows.tobytes())
 
 
-def test_every_encoding_the_codec_accepts_is_tested_here():
-    assert set(CHANNELS) == set(ENCODINGS)
-    assert {encoding: channels for encoding, (_, channels) in ENCODINGS.items()} == CHANNELS
+# codec function -> the encodings it returned a result for in this module's tests (recorded by a spy, so what counts
+# is what the tests really ran, not what they list).
+EXERCISED: dict[str, set[str]] = defaultdict(set)
+RAN: set[str] = set()  # node ids of this module's tests that ran
+# What each function must have been exercised with: every encoding it accepts.
+MUST_EXERCISE = {'image_to_numpy': set(ENCODINGS), 'fill_image': set(ENCODINGS), 'to_rgb8': set(COLOR_ENCODINGS),
+                 'depth_to_metres': set(DEPTH_ENCODINGS)}
+
+
+def _spy(name, encoding_of):
+    real = getattr(image_codec, name)
+
+    def spy(*args, **kwargs):
+        result = real(*args, **kwargs)  # only calls that succeed count
+        EXERCISED[name].add(encoding_of(*args, **kwargs))
+        return result
+    return spy
+
+
+@pytest.fixture(autouse=True)
+def record_encodings(request, monkeypatch):
+    """The codec functions this module calls, wrapped to record the encodings they decoded or encoded."""
+    for name, encoding_of in (('image_to_numpy', lambda msg: msg.encoding),
+                              ('fill_image', lambda msg, array, encoding: encoding),
+                              ('to_rgb8', lambda array, encoding: encoding),
+                              ('depth_to_metres', lambda array, encoding: encoding)):
+        monkeypatch.setitem(globals(), name, _spy(name, encoding_of))
+    yield
+    RAN.add(request.node.nodeid)
 
 
 @pytest.mark.parametrize('encoding', list(CHANNELS))
@@ -97,10 +127,20 @@ def test_depth_units_rep118():
         depth_to_metres(np.zeros((2, 2, 3), np.uint8), 'rgb8')
 
 
-def test_to_rgb8_matches_rosbags_colour_conversion():
-    for encoding in ('bgr8', 'rgba8', 'bgra8', 'mono8'):
-        msg = raw_msg(sample(encoding, seed=4), encoding)
-        np.testing.assert_array_equal(to_rgb8(image_to_numpy(msg), encoding), image_to_cvimage(msg, 'rgb8'))
+@pytest.mark.parametrize('encoding', COLOR_ENCODINGS)
+def test_to_rgb8_matches_rosbags_colour_conversion(encoding):
+    msg = raw_msg(sample(encoding, seed=4), encoding)
+    reference = image_to_cvimage(msg if encoding != '8UC1' else raw_msg(sample(encoding, seed=4), 'mono8'), 'rgb8')
+    np.testing.assert_array_equal(to_rgb8(image_to_numpy(msg), encoding), reference)
+
+
+def test_mono16_is_read_as_depth_in_millimetres_like_16uc1():
+    """REP 118 allows mono16 for depth: read as millimetres, 0 invalid, exactly as 16UC1."""
+    mm = np.array([[0, 1, 1500], [65535, 0, 42]], np.uint16)
+    metres = depth_to_metres(image_to_numpy(fill_image(Image(), mm, 'mono16')), 'mono16')
+    expected = np.where(mm == 0, np.nan, mm.astype(np.float64) / 1000.0)
+    np.testing.assert_allclose(metres, expected, rtol=1e-6)
+    assert metres.dtype == np.float32
 
 
 @pytest.fixture(scope='module')
@@ -201,3 +241,17 @@ def test_camera_info_errors_say_whether_the_camera_is_only_uncalibrated():
         assert (exc.value.cause, exc.value.uncalibrated) == (cause, uncalibrated)
     assert camera_info_size(CameraInfo(width=640, height=480)) == (640, 480)
     assert camera_info_size(CameraInfo()) is None
+
+
+def test_every_encoding_the_codec_accepts_is_tested_here(request, deselected_nodeids):
+    """Last in this module: every encoding the codec accepts was decoded, encoded, converted to RGB (colour) or to
+    metres (depth) by the tests above, as the spy recorded (8UC1 once went untested while a list said otherwise)."""
+    others = {item.nodeid for item in request.session.items if item.module is request.module} - {request.node.nodeid}
+    prefix = request.node.nodeid.split('::')[0] + '::'
+    if any(n.startswith(prefix) for n in deselected_nodeids) or not others <= RAN:
+        pytest.skip('checks what the whole module exercised: run test/test_image_codec.py as a whole')
+    assert set(CHANNELS) == set(ENCODINGS)
+    assert {encoding: channels for encoding, (_, channels) in ENCODINGS.items()} == CHANNELS
+    missing = {name: sorted(wanted - EXERCISED[name]) for name, wanted in MUST_EXERCISE.items()
+               if wanted - EXERCISED[name]}
+    assert not missing, f'encodings the codec accepts but no test here exercised: {missing}'

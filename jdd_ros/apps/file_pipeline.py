@@ -15,7 +15,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, TextIO
 
 import numpy as np
 
@@ -34,6 +34,9 @@ from jdd_ros.detect.registry import build_detector
 from jdd_ros.io.drawing import draw_detections
 from jdd_ros.io.frames import RGBDFrame, read_depth_png, read_rgb
 from jdd_ros.param_types import DepthNodeParams, DetectorNodeParams, FusionNodeParams
+
+if TYPE_CHECKING:
+    from jdd_ros.io.bags import BagTopics
 
 IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp')
 VIDEO_SUFFIXES = ('.mp4', '.avi', '.mkv', '.mov', '.webm', '.m4v')
@@ -148,7 +151,7 @@ def build_pipeline(fusion: FusionNodeParams, detector: DetectorNodeParams | None
     return Pipeline(detector_model, depth_model, fusion, detector, camera)
 
 
-def detection_record(det: Detection, reason: str = '') -> dict[str, Any]:
+def detection_record(det: Detection, reason: str = '') -> dict[str, object]:
     """The JSON entry of one detection: Detection.to_json plus its depth, always present (null when unknown)."""
     out = det.to_json()
     out['depth_m'] = None if math.isnan(det.depth) else round(float(det.depth), 4)
@@ -254,7 +257,7 @@ def _video_frames(path: Path) -> tuple[int, float, Iterator[InputFrame]]:
     return total, fps, gen()
 
 
-def _bag_frames(path: Path) -> tuple[int, float, Iterator[InputFrame], Any]:
+def _bag_frames(path: Path) -> tuple[int, float, Iterator[InputFrame], BagTopics]:
     from jdd_ros.io import bags
 
     topics = bags.find_topics(path)
@@ -344,7 +347,7 @@ class AnnotatedOutput:
             self._bag.__exit__(None, None, None)
 
 
-def _csv_row(item: InputFrame, det: Detection, reason: str) -> dict[str, Any]:
+def _csv_row(item: InputFrame, det: Detection, reason: str) -> dict[str, str | int]:
     pos = det.position or (math.nan, math.nan, math.nan)
 
     def num(v: float, digits: int = 4) -> str:
@@ -361,7 +364,7 @@ def _csv_row(item: InputFrame, det: Detection, reason: str) -> dict[str, Any]:
             **_track_columns(det)}
 
 
-def _track_columns(det: Detection) -> dict[str, Any]:
+def _track_columns(det: Detection) -> dict[str, str | int]:
     """track_id, range_rate_mps, ttc_s ('inf' when not closing; empty while unknown)."""
     track = track_of(det)
     if track is None:

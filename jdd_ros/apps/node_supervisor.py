@@ -26,7 +26,7 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
 from jdd_ros import bringup
 from jdd_ros.core.stop_flag import StopFlag
@@ -42,7 +42,7 @@ def _die_with_parent() -> None:  # runs in the child between fork and exec
         pass  # not Linux: Ctrl-C and the normal stop path still stop the children
 
 
-def _ros_value(value: Any) -> str:
+def _ros_value(value: object) -> str:
     """A parameter value as ``-p`` text; strings are YAML-quoted so paths with ':' or numbers stay strings."""
     import yaml
 

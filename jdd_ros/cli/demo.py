@@ -18,12 +18,17 @@ import textwrap
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from jdd_ros.apps import demo
 from jdd_ros.apps.node_supervisor import Supervisor, build_commands, node_command
 from jdd_ros.bringup import default_params_file
 from jdd_ros.core.stop_flag import StopFlag
+
+if TYPE_CHECKING:
+    from jdd_ros.io.frames import RGBDFrame
+    from jdd_ros.ros.client_node import ClientNode
+    from jdd_ros.ros.demo_driver import DemoDriver
 
 READY_TIMEOUT_S = 180.0  # model loading on a busy 2-core machine
 
@@ -61,7 +66,7 @@ class _Run:
         self.shown: dict[str, demo.FrameResult] = {}  # the last table printed, per sample image
         self.written: list[Path] = []
 
-    def play_phase(self, driver: Any, frames: list, max_depth: float, image_name: str) -> None:
+    def play_phase(self, driver: DemoDriver, frames: list[RGBDFrame], max_depth: float, image_name: str) -> None:
         """Every frame of the phase, printed; the first image's annotated frame written to ``image_name``. Each image
         is played ``loops`` times in a row, as a still camera sends it, and the next image after a cut: alternating the
         image and its mirror would make fusion_node's tracker see objects jump (and report a time to contact)."""
@@ -97,7 +102,7 @@ class _Run:
         self.shown[result.frame_name] = result
         sys.stdout.flush()
 
-    def _write_annotated(self, driver: Any, ns: int, name: str) -> None:
+    def _write_annotated(self, driver: DemoDriver, ns: int, name: str) -> None:
         import cv2
 
         rgb = driver.annotated_rgb(ns)
@@ -109,7 +114,7 @@ class _Run:
         cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
         self.written.append(path)
 
-    def drive(self, client: Any) -> int:
+    def drive(self, client: ClientNode) -> int:
         from jdd_ros.ros.demo_driver import DemoDriver
 
         frames = demo.sample_frames()
@@ -133,7 +138,7 @@ class _Run:
         return 0
 
 
-    def _set_max_depth(self, driver: Any) -> bool:
+    def _set_max_depth(self, driver: DemoDriver) -> bool:
         """``ros2 param set NODE max_depth M`` on every column's fusion node; False when one refused it."""
         value = f'{self.args.max_depth:g}'
         print()

@@ -222,6 +222,7 @@ class DepthEstimator:
         self.backend_reason = backend_reason  # why this backend and precision (for the start-up log)
         self.spec = spec
         self.sha256 = ''  # of the model file
+        self.device = 'cpu'  # where it runs ('cpu', 'cuda:N'): set by from_checkpoint / from_onnx
         self.sha256_verified_against = ''  # '' = there was no expected digest to check it against
         self._batch_limit = batch_size_limit  # 0: any batch size
         self._pixel_scale = spec.pixel_scale if spec else 255.0
@@ -257,6 +258,7 @@ class DepthEstimator:
         est = cls(run, input_size=size, mean=meta.mean, std=meta.std, meta=meta, description=description,
                   backend=choice.backend, precision=runner.precision, backend_reason=choice.reason)
         est.sha256, est.sha256_verified_against = rest['sha256'], rest['sha256_verified_against']
+        est.device = device
         return est
 
     @classmethod
@@ -286,6 +288,7 @@ class DepthEstimator:
                   meta=_onnx_meta(path, spec, size), description=description, backend=choice.backend, spec=spec,
                   batch_size_limit=binding.batch_limit, precision=runner.precision, backend_reason=choice.reason)
         est.sha256, est.sha256_verified_against = digest, verified_against
+        est.device = device
         return est
 
     # ------------------------------------------------------------------------------------------------- inference

@@ -6,11 +6,17 @@ new kind of depth model implements ``DepthModel`` and gets a branch in ``build_d
 
 from __future__ import annotations
 
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
 
 from jdd_ros.depth.hints import QUICK_SYNTHETIC_MINUTES, QUICK_SYNTHETIC_TRAINING
+
+if TYPE_CHECKING:  # for the annotations only: this module is imported before any model is loaded
+    from jdd_ros.core.camera import CameraIntrinsics
+    from jdd_ros.core.floor_scale import AppliedScale, FloorAligner
+    from jdd_ros.core.ground import GroundGeometry
+    from jdd_ros.depth.checkpoint import DepthModelMeta
 
 NO_MODEL = (
     'depth_node needs a trained depth model: set checkpoint:=/path/depth.pt (a jdd_ros checkpoint: train one with '
@@ -23,12 +29,13 @@ NO_MODEL = (
 class DepthModel(Protocol):
     description: str  # one line for the start-up log
     backend: str  # 'torch', 'onnxruntime' or 'openvino'
+    device: str  # where it runs: 'cpu', 'cuda:N'
     precision: str  # what the network computes in: 'fp32', 'bf16'
     backend_reason: str  # why this backend and precision (for the start-up log)
     input_size: tuple[int, int]  # network input (height, width)
     sha256: str  # of the model file
     sha256_verified_against: str  # '' when there was nothing to verify it against
-    meta: Any  # DepthModelMeta: what it was trained on, its depth range
+    meta: DepthModelMeta  # what it was trained on, its depth range, its held-out metrics
 
     @property
     def is_metric(self) -> bool: ...
@@ -48,13 +55,31 @@ class DepthModel(Protocol):
         """Metres need the camera's intrinsics (and for alignment ground its mounting): ``postprocess_camera``."""
         ...
 
-    def floor_aligner(self) -> Any: ...
+    def floor_aligner(self) -> FloorAligner | None:
+        """The per-stream state of ``alignment: ground`` (one per camera), None for other models."""
+        ...
 
-    def postprocess_camera(self, raw: np.ndarray, shape: tuple[int, int], intrinsics: Any, geometry: Any,
-                           aligner: Any, stamp_s: float) -> tuple[np.ndarray, Any]: ...
+    def postprocess_camera(self, raw: np.ndarray, shape: tuple[int, int], intrinsics: CameraIntrinsics | None,
+                           geometry: GroundGeometry | None, aligner: FloorAligner | None,
+                           stamp_s: float) -> tuple[np.ndarray, AppliedScale | None]: ...
 
 
-def build_depth_model(params: Any, sidecar: str | None = None, *, require_metric: bool = True,
+class DepthModelParams(Protocol):
+    """What ``build_depth_model`` reads of the depth node's parameters (``DepthNodeParams``; ``depth`` may not import
+    the schema)."""
+
+    checkpoint: str
+    onnx_model: str
+    input_height: int
+    input_width: int
+    model_sha256: str
+    device: str
+    backend: str
+    precision: str
+    threads: int
+
+
+def build_depth_model(params: DepthModelParams, sidecar: str | None = None, *, require_metric: bool = True,
                       camera: bool = False) -> DepthModel:
     """The depth model the depth node's parameters (a DepthNodeParams, or anything with its attributes) ask for;
     ValueError / FileNotFoundError saying what to provide. ``camera``: the caller gives models that need the camera
@@ -98,9 +123,9 @@ def trust_warnings(model: DepthModel) -> list[str]:
     gives). depth_node logs these and ``jdd-ros fuse``/``process`` print them: one check, so they cannot disagree."""
     meta = model.meta
     found = []
-    if getattr(meta, 'trained_on', '') == 'synthetic':
+    if meta.trained_on == 'synthetic':
         found.append(SYNTHETIC_WARNING)
-    metrics = getattr(meta, 'metrics', None) or {}
+    metrics = meta.metrics
     delta1, constant = metrics.get('delta1'), metrics.get('constant_best_delta1')
     if isinstance(delta1, (int, float)) and isinstance(constant, (int, float)) and delta1 <= constant:
         found.append(f'!!! This depth model is BARELY TRAINED: held-out δ1 {delta1:.3f} after {meta.epochs} epoch(s) '

@@ -25,6 +25,7 @@ class Detector(Protocol):
     backend_reason: str  # why this backend and precision (for the start-up log)
     device: str
     description: str  # one line for the start-up log: model, layout, input, backend
+    sha256: str  # of the model file it was built from (shown in /diagnostics)
 
     def detect(self, image_rgb: np.ndarray, conf_threshold: float = 0.25, nms_threshold: float = 0.45,
                classes: Collection[str] | None = None) -> list[Detection]:

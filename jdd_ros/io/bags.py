@@ -12,15 +12,31 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 
 from jdd_ros.core.camera import CameraIntrinsics
 from jdd_ros.core.detection import Detection
 from jdd_ros.io import detection_msgs
+from jdd_ros.io.camera_info import intrinsics_from_camera_info
 from jdd_ros.io.frames import RGBDFrame
-from jdd_ros.io.image_codec import DEPTH_ENCODINGS, depth_to_metres, image_to_numpy, to_rgb8
+from jdd_ros.io.image_codec import DEPTH_ENCODINGS, compressed_to_numpy, depth_to_metres, image_to_numpy, to_rgb8
+from jdd_ros.io.message_fields import (
+    CameraInfoFields,
+    CompressedImageFields,
+    Detection2DArrayFields,
+    HeaderFields,
+    ImageFields,
+    StampedFields,
+    TimeFields,
+)
+
+if TYPE_CHECKING:  # rosbags is imported where a bag is read or written
+    from rosbags.interfaces import Connection
+    from rosbags.interfaces.typing import Typesdict
+    from rosbags.rosbag2 import Reader
+    from rosbags.typesys.store import Typestore
 
 BAG_SUFFIXES = ('.mcap', '.db3')
 DEPTH_WRITE_ENCODINGS = ('16UC1', '32FC1')
@@ -56,17 +72,17 @@ class WrittenBag:
     stamps_ns: list[int] = field(default_factory=list)  # header stamp of each frame, in order
 
 
-def _vision_msgs_types(directory: Path) -> dict[str, Any]:
+def _vision_msgs_types(directory: Path) -> Typesdict:
     from rosbags.typesys import get_types_from_msg
 
-    types: dict[str, Any] = {}
+    types: Typesdict = {}
     for msg in sorted(directory.glob('*.msg')):
         types.update(get_types_from_msg(msg.read_text(), f'vision_msgs/msg/{msg.stem}'))
     return types
 
 
 @lru_cache(maxsize=1)
-def typestore() -> Any:
+def typestore() -> Typestore:
     """The ROS 2 Kilted typestore, plus vision_msgs when its definitions are available."""
     from rosbags.typesys import Stores, get_typestore
 
@@ -77,16 +93,16 @@ def typestore() -> Any:
     return store
 
 
-def _stamp(ns: int) -> Any:
+def _stamp(ns: int) -> TimeFields:
     time_type = typestore().types['builtin_interfaces/msg/Time']
     return time_type(sec=int(ns // 1_000_000_000), nanosec=int(ns % 1_000_000_000))
 
 
-def _header(ns: int, frame_id: str) -> Any:
+def _header(ns: int, frame_id: str) -> HeaderFields:
     return typestore().types['std_msgs/msg/Header'](stamp=_stamp(ns), frame_id=frame_id)
 
 
-def image_message(array: np.ndarray, encoding: str, stamp_ns: int, frame_id: str) -> Any:
+def image_message(array: np.ndarray, encoding: str, stamp_ns: int, frame_id: str) -> ImageFields:
     """A rosbags sensor_msgs/Image holding ``array`` (little-endian, no row padding)."""
     array = np.ascontiguousarray(array)
     channels = 1 if array.ndim == 2 else array.shape[2]
@@ -96,7 +112,7 @@ def image_message(array: np.ndarray, encoding: str, stamp_ns: int, frame_id: str
         data=np.frombuffer(array.astype(array.dtype.newbyteorder('<'), copy=False).tobytes(), dtype=np.uint8))
 
 
-def camera_info_message(intr: CameraIntrinsics, stamp_ns: int, frame_id: str) -> Any:
+def camera_info_message(intr: CameraIntrinsics, stamp_ns: int, frame_id: str) -> CameraInfoFields:
     types = typestore().types
     roi = types['sensor_msgs/msg/RegionOfInterest'](x_offset=0, y_offset=0, height=0, width=0, do_rectify=False)
     k = np.array([intr.fx, 0, intr.cx, 0, intr.fy, intr.cy, 0, 0, 1], dtype=np.float64)
@@ -107,12 +123,12 @@ def camera_info_message(intr: CameraIntrinsics, stamp_ns: int, frame_id: str) ->
         roi=roi)
 
 
-def make_message(type_name: str, **fields: Any) -> Any:
+def make_message(type_name: str, **fields: object) -> object:
     """A rosbags message of ``type_name`` (every field given): the constructor ``jdd_ros.io.detection_msgs`` takes."""
     return typestore().types[type_name](**fields)
 
 
-def detections_message(detections: Sequence[Detection], stamp_ns: int, frame_id: str) -> Any:
+def detections_message(detections: Sequence[Detection], stamp_ns: int, frame_id: str) -> Detection2DArrayFields:
     """A rosbags vision_msgs/Detection2DArray, laid out like the nodes' (``jdd_ros.io.detection_msgs``)."""
     return detection_msgs.detection_array(make_message, detections, _header(stamp_ns, frame_id))
 
@@ -134,7 +150,7 @@ class BagWriter:
         self.storage_file = self.path / f'{self.path.name}.{"mcap" if kind == "mcap" else "db3"}'
         self._writer = Writer(self.path, version=9,
                               storage_plugin=StoragePlugin.MCAP if kind == 'mcap' else StoragePlugin.SQLITE3)
-        self._conns: dict[str, Any] = {}
+        self._conns: dict[str, Connection] = {}
 
     def __enter__(self) -> BagWriter:
         self._writer.open()
@@ -143,7 +159,7 @@ class BagWriter:
     def __exit__(self, *exc: object) -> None:
         self._writer.close()
 
-    def put(self, topic: str, msgtype: str, msg: Any, ns: int) -> None:
+    def put(self, topic: str, msgtype: str, msg: object, ns: int) -> None:
         store = typestore()
         if topic not in self._conns:
             self._conns[topic] = self._writer.add_connection(topic, msgtype, typestore=store)
@@ -212,11 +228,12 @@ class BagMessage:
     log_time_ns: int
     raw: bytes
 
-    def decode(self) -> Any:
+    def decode(self) -> object:
+        """The rosbags message (a dataclass of the type ``msgtype`` names)."""
         return typestore().deserialize_cdr(self.raw, self.msgtype)
 
 
-def open_bag(path: str | Path) -> Any:
+def open_bag(path: str | Path) -> Reader:
     """A rosbags Reader for a bag directory or a single .mcap/.db3 file (not yet opened)."""
     from rosbags.rosbag2 import Reader
 
@@ -238,11 +255,11 @@ def read_messages(path: str | Path, topics: Iterable[str] | None = None) -> Iter
             yield BagMessage(conn.topic, conn.msgtype, ns, bytes(raw))
 
 
-def header_stamp_ns(msg: Any) -> int:
+def header_stamp_ns(msg: StampedFields) -> int:
     return int(msg.header.stamp.sec) * 1_000_000_000 + int(msg.header.stamp.nanosec)
 
 
-def guess_topics(types: dict[str, str], sample: dict[str, Any] | None = None) -> BagTopics:
+def guess_topics(types: dict[str, str], sample: dict[str, ImageFields] | None = None) -> BagTopics:
     """The image, depth, camera_info and detections topics of a bag, from their types and names.
 
     ``sample`` maps topic -> one decoded message, used to tell colour from depth images by their encoding.
@@ -250,7 +267,8 @@ def guess_topics(types: dict[str, str], sample: dict[str, Any] | None = None) ->
     image = depth = info = dets = ''
     for topic, msgtype in sorted(types.items()):
         if msgtype == IMAGE_TYPE:
-            enc = getattr((sample or {}).get(topic), 'encoding', '')
+            first = (sample or {}).get(topic)
+            enc = first.encoding if first is not None else ''
             is_depth = enc in DEPTH_ENCODINGS if enc else 'depth' in topic
             if is_depth and not depth:
                 depth = topic
@@ -269,10 +287,10 @@ def find_topics(path: str | Path) -> BagTopics:
     """``guess_topics`` for a bag, given the first message of each of its Image topics (read up to there only)."""
     types = bag_topics(path)
     image_topics = [t for t, ty in types.items() if ty == IMAGE_TYPE]
-    sample: dict[str, Any] = {}
+    sample: dict[str, ImageFields] = {}
     if image_topics:  # (no topics to read_messages would mean every topic)
         for m in read_messages(path, image_topics):
-            sample.setdefault(m.topic, m.decode())
+            sample.setdefault(m.topic, cast(ImageFields, m.decode()))
             if len(sample) == len(image_topics):
                 break
     return guess_topics(types, sample)
@@ -286,9 +304,6 @@ def read_frames(path: str | Path, topics: BagTopics | None = None, window: int =
     the end), so depth or detections recorded from a slower node, up to ``window`` frames late, still find their
     image; memory stays bounded by that window.
     """
-    from jdd_ros.io.camera_info import intrinsics_from_camera_info  # plain Python: reads the message's fields
-    from jdd_ros.io.image_codec import compressed_to_numpy
-
     if topics is None:
         topics = find_topics(path)
     if not topics.image:
@@ -301,30 +316,38 @@ def read_frames(path: str | Path, topics: BagTopics | None = None, window: int =
     dets_of: dict[int, list[Detection]] = {}
     for m in read_messages(path, wanted):
         msg = m.decode()
-        ns = header_stamp_ns(msg)
+        ns = header_stamp_ns(cast(StampedFields, msg))
         if m.topic == topics.image:
-            if m.msgtype == COMPRESSED_TYPE:
-                array, enc = compressed_to_numpy(msg)
-            else:
-                array, enc = image_to_numpy(msg), msg.encoding
-            pending[ns] = RGBDFrame(rgb=np.ascontiguousarray(to_rgb8(array, enc)))
+            pending[ns] = RGBDFrame(rgb=_rgb_of(m.msgtype, msg))
             order.append(ns)
         elif m.topic == topics.depth:
-            depth_of[ns] = np.array(depth_to_metres(image_to_numpy(msg), msg.encoding), dtype=np.float32)
+            image = cast(ImageFields, msg)
+            depth_of[ns] = np.array(depth_to_metres(image_to_numpy(image), image.encoding), dtype=np.float32)
         elif m.topic == topics.camera_info:
             try:
-                info_of[ns] = intrinsics_from_camera_info(msg)
+                info_of[ns] = intrinsics_from_camera_info(cast(CameraInfoFields, msg))
             except ValueError:
                 pass  # uncalibrated (K all zeros) or without image size: the frame has no intrinsics
         elif m.topic == topics.detections:
-            dets_of[ns] = _detections_from(msg)
+            dets_of[ns] = _detections_from(cast(Detection2DArrayFields, msg))
         while len(order) > window:
             yield _emit(order.pop(0), pending, depth_of, info_of, dets_of)
     while order:
         yield _emit(order.pop(0), pending, depth_of, info_of, dets_of)
 
 
-def _emit(ns: int, pending: dict, depth_of: dict, info_of: dict, dets_of: dict) -> tuple[int, RGBDFrame]:
+def _rgb_of(msgtype: str, msg: object) -> np.ndarray:
+    """A bag's Image or CompressedImage as HxWx3 uint8 RGB."""
+    if msgtype == COMPRESSED_TYPE:
+        array, enc = compressed_to_numpy(cast(CompressedImageFields, msg))
+    else:
+        image = cast(ImageFields, msg)
+        array, enc = image_to_numpy(image), image.encoding
+    return np.ascontiguousarray(to_rgb8(array, enc))
+
+
+def _emit(ns: int, pending: dict[int, RGBDFrame], depth_of: dict[int, np.ndarray],
+          info_of: dict[int, CameraIntrinsics], dets_of: dict[int, list[Detection]]) -> tuple[int, RGBDFrame]:
     frame = pending.pop(ns)
     frame.depth_m = depth_of.pop(ns, None)
     frame.detections = dets_of.pop(ns, None)
@@ -340,5 +363,5 @@ def _emit(ns: int, pending: dict, depth_of: dict, info_of: dict, dets_of: dict) 
     return ns, frame
 
 
-def _detections_from(msg: Any) -> list[Detection]:
+def _detections_from(msg: Detection2DArrayFields) -> list[Detection]:
     return detection_msgs.read_detection_array(msg).detections

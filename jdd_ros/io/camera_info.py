@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from jdd_ros.core.camera import CameraIntrinsics
+from jdd_ros.io.message_fields import CameraInfoFields
 
 
 class CameraInfoError(ValueError):
@@ -27,13 +27,13 @@ class CameraInfoError(ValueError):
 UNCALIBRATED = 'uncalibrated (K all zeros)'
 
 
-def camera_info_size(msg: Any) -> tuple[int, int] | None:
+def camera_info_size(msg: CameraInfoFields) -> tuple[int, int] | None:
     """(width, height) of the camera's image as a CameraInfo states it, or None when it states none."""
     width, height = int(msg.width), int(msg.height)
     return (width, height) if width > 0 and height > 0 else None
 
 
-def intrinsics_from_camera_info(msg: Any) -> CameraIntrinsics:
+def intrinsics_from_camera_info(msg: CameraInfoFields) -> CameraIntrinsics:
     """The intrinsics in K of a CameraInfo; CameraInfoError (a ValueError) with the reason when K cannot be used.
 
     An uncalibrated driver publishes K all zeros: refusing it keeps back-projection from dividing by zero.
@@ -58,14 +58,14 @@ class CameraInfoFileError(ValueError):
     """A camera calibration YAML that cannot be used; the message names the file and the field."""
 
 
-def _field(data: dict, name: str, path: Any) -> Any:
+def _field(data: dict[str, object], name: str, path: str | Path) -> object:
     if name not in data:
         raise CameraInfoFileError(f'{path}: no {name} (a camera_calibration_parsers YAML has image_width, '
                                   'image_height, camera_matrix and distortion_coefficients)')
     return data[name]
 
 
-def _matrix(data: dict, name: str, path: Any, rows: int | None, cols: int | None) -> list[float]:
+def _matrix(data: dict[str, object], name: str, path: str | Path, rows: int | None, cols: int | None) -> list[float]:
     """The ``data`` list of a ``{rows, cols, data}`` field, checked against its own rows x cols (and the expected
     shape when given)."""
     value = _field(data, name, path)

@@ -27,8 +27,18 @@ import numpy as np
 
 from jdd_ros.core.camera import CameraIntrinsics
 from jdd_ros.core.detection import Detection
+from jdd_ros.io.message_fields import (
+    Detection2DArrayFields,
+    Detection2DFields,
+    Detection3DArrayFields,
+    HeaderFields,
+    HypothesisWithPoseFields,
+    PoseWithCovarianceFields,
+)
 
-Make = Callable[..., Any]  # make(type_name, **fields) -> message
+# make(type_name, **fields) -> a message of that ROS type, of whichever implementation make builds (rclpy or rosbags):
+# the one place where the message type is truly generic.
+Make = Callable[..., Any]
 
 DETECTION_2D_ARRAY = 'vision_msgs/msg/Detection2DArray'
 DETECTION_2D = 'vision_msgs/msg/Detection2D'
@@ -54,7 +64,7 @@ class ReadDetections:
         return out
 
 
-def read_detection_array(msg: Any, keep_messages: bool = False) -> ReadDetections:
+def read_detection_array(msg: Detection2DArrayFields, keep_messages: bool = False) -> ReadDetections:
     """The best hypothesis of every readable Detection2D of ``msg`` as a Detection (box in pixels, axis-aligned).
 
     With ``keep_messages`` each Detection keeps its Detection2D in ``extra['msg']`` (``fused_array`` republishes it).
@@ -77,7 +87,7 @@ def read_detection_array(msg: Any, keep_messages: bool = False) -> ReadDetection
     return out
 
 
-def _pose(make: Make, xyz: tuple[float, float, float], variance: float) -> Any:
+def _pose(make: Make, xyz: tuple[float, float, float], variance: float) -> PoseWithCovarianceFields:
     covariance = np.zeros(36, dtype=np.float64)
     covariance[14] = variance
     point = make('geometry_msgs/msg/Point', x=xyz[0], y=xyz[1], z=xyz[2])
@@ -92,7 +102,7 @@ def _depth_xyz(det: Detection) -> tuple[float, float, float]:
     return 0.0, 0.0, float(det.depth)
 
 
-def set_depth_pose(hyp: Any, det: Detection) -> None:
+def set_depth_pose(hyp: HypothesisWithPoseFields, det: Detection) -> None:
     """Write the detection's depth into a hypothesis: position (x, y back-projected or 0, z = depth), covariance[14]."""
     pos = hyp.pose.pose.position
     pos.x, pos.y, pos.z = _depth_xyz(det)
@@ -101,7 +111,7 @@ def set_depth_pose(hyp: Any, det: Detection) -> None:
     hyp.pose.covariance = covariance
 
 
-def _hypothesis(make: Make, det: Detection) -> Any:
+def _hypothesis(make: Make, det: Detection) -> HypothesisWithPoseFields:
     if not math.isnan(det.depth) or det.position is not None:  # fused: the depth as set_depth_pose writes it
         pose = _pose(make, _depth_xyz(det), float(det.depth_variance))
     else:
@@ -110,7 +120,7 @@ def _hypothesis(make: Make, det: Detection) -> Any:
                 hypothesis=make('vision_msgs/msg/ObjectHypothesis', class_id=det.class_name, score=float(det.score)))
 
 
-def detection_2d(make: Make, det: Detection, header: Any, index: int = 0) -> Any:
+def detection_2d(make: Make, det: Detection, header: HeaderFields, index: int = 0) -> Detection2DFields:
     """One Detection2D carrying ``header``: the box (centre and size), one hypothesis (with the depth when fused)."""
     cx, cy = det.center
     center = make('vision_msgs/msg/Pose2D', position=make('vision_msgs/msg/Point2D', x=float(cx), y=float(cy)),
@@ -119,13 +129,13 @@ def detection_2d(make: Make, det: Detection, header: Any, index: int = 0) -> Any
     return make(DETECTION_2D, header=header, results=[_hypothesis(make, det)], bbox=bbox, id=det.id or str(index))
 
 
-def detection_array(make: Make, detections: Iterable[Detection], header: Any) -> Any:
+def detection_array(make: Make, detections: Iterable[Detection], header: HeaderFields) -> Detection2DArrayFields:
     """Detections (image pixels) as a Detection2DArray carrying ``header`` unchanged."""
     return make(DETECTION_2D_ARRAY, header=header,
                 detections=[detection_2d(make, det, header, i) for i, det in enumerate(detections)])
 
 
-def fused_array(make: Make, detections: Iterable[Detection], header: Any) -> Any:
+def fused_array(make: Make, detections: Iterable[Detection], header: HeaderFields) -> Detection2DArrayFields:
     """Fused detections as a Detection2DArray carrying ``header`` unchanged.
 
     A detection read with ``read_detection_array(..., keep_messages=True)`` is republished as its own Detection2D,
@@ -150,7 +160,8 @@ def has_3d(det: Detection) -> bool:
     return det.position is not None and math.isfinite(det.depth)
 
 
-def detection_3d_array(make: Make, detections: Iterable[Detection], header: Any, intrinsics: CameraIntrinsics) -> Any:
+def detection_3d_array(make: Make, detections: Iterable[Detection], header: HeaderFields,
+                       intrinsics: CameraIntrinsics) -> Detection3DArrayFields:
     """Detections with a back-projected position as a Detection3DArray (optical frame of ``header``).
 
     The box centre is the back-projected point; its x/y size is the 2D box's size at that depth (``intrinsics`` of the

@@ -11,9 +11,13 @@ from __future__ import annotations
 
 import struct
 import sys
-from typing import Any
+from typing import TypeVar
 
 import numpy as np
+
+from jdd_ros.io.message_fields import CompressedImageFields, ImageFields
+
+ImageMsg = TypeVar('ImageMsg', bound=ImageFields)
 
 # encoding -> (dtype, channels)
 ENCODINGS: dict[str, tuple[np.dtype, int]] = {
@@ -45,7 +49,7 @@ def _supported() -> str:
     return ', '.join(ENCODINGS)
 
 
-def image_to_numpy(msg: Any) -> np.ndarray:
+def image_to_numpy(msg: ImageFields) -> np.ndarray:
     """Decode a sensor_msgs/Image (or anything with its fields) to an HxW or HxWxC array.
 
     The result is a read-only view of ``msg.data`` when the byte order is native: copy it before keeping it beyond
@@ -80,7 +84,7 @@ def image_to_numpy(msg: Any) -> np.ndarray:
     return arr
 
 
-def colour_image_size(msg: Any) -> tuple[int, int]:
+def colour_image_size(msg: ImageFields) -> tuple[int, int]:
     """(width, height) of a colour image message that decodes (``image_to_numpy``); ImageFormatError otherwise, so
     that a malformed message never passes for its declared size."""
     image_to_numpy(msg)
@@ -91,7 +95,7 @@ def colour_image_size(msg: Any) -> tuple[int, int]:
     return int(msg.width), int(msg.height)
 
 
-def fill_image(msg: Any, array: np.ndarray, encoding: str) -> Any:
+def fill_image(msg: ImageMsg, array: np.ndarray, encoding: str) -> ImageMsg:
     """Write ``array`` into ``msg`` (an empty sensor_msgs/Image) with ``encoding``; returns ``msg``.
 
     The header is left to the caller, who copies it from the input image.
@@ -131,8 +135,8 @@ def to_rgb8(array: np.ndarray, encoding: str) -> np.ndarray:
         return cv2.cvtColor(array, cv2.COLOR_BGRA2RGB)
     if encoding in ('mono8', '8UC1'):
         return cv2.cvtColor(array, cv2.COLOR_GRAY2RGB)
-    if encoding == 'mono16':
-        return cv2.cvtColor((array >> 8).astype(np.uint8), cv2.COLOR_GRAY2RGB)
+    if encoding == 'mono16':  # full 16-bit range onto 8 bits, as rosbags-image and cv_bridge scale it (x 255/65535)
+        return cv2.cvtColor(np.multiply(array, 255.0 / 65535.0).astype(np.uint8), cv2.COLOR_GRAY2RGB)
     raise ImageFormatError(
         f"encoding '{encoding}' is not a colour image (colour encodings: {', '.join(COLOR_ENCODINGS)})",
         'not a colour encoding')
@@ -152,7 +156,7 @@ def depth_to_metres(array: np.ndarray, encoding: str) -> np.ndarray:
         'not a depth encoding')
 
 
-def compressed_to_numpy(msg: Any) -> tuple[np.ndarray, str]:
+def compressed_to_numpy(msg: CompressedImageFields) -> tuple[np.ndarray, str]:
     """Decode a sensor_msgs/CompressedImage (jpeg/png, and image_transport's compressedDepth) to (array, encoding).
 
     compressedDepth of 32FC1 depth stores quantised inverse depth, not millimetres: it is turned back into metres

@@ -26,14 +26,17 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Generic
 
 from rclpy.clock import Clock, ClockType
-from rclpy.event_handler import SubscriptionEventCallbacks
+from rclpy.event_handler import QoSMessageLostInfo, SubscriptionEventCallbacks
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_policy_name_from_kind
+from rclpy.subscription import MessageInfo, Subscription
+from rclpy.timer import Timer
+from rclpy.type_support import MsgT
 
-from jdd_ros.ros.qos import incompatible_reporter
+from jdd_ros.ros.qos import IncompatibleQoSInfo, incompatible_reporter
 
 RELIABLE, BEST_EFFORT = ReliabilityPolicy.RELIABLE, ReliabilityPolicy.BEST_EFFORT
 MODES = ('auto', 'reliable', 'best_effort')
@@ -59,16 +62,17 @@ def decide(publishers: list[ReliabilityPolicy], mode: str = 'auto') -> tuple[Rel
     return RELIABLE, f'all {len(publishers)} publisher(s) reliable: no frame lost in transport'
 
 
-def steady_timer(node: Node, period_s: float, callback: Callable[[], None]) -> Any:
+def steady_timer(node: Node, period_s: float, callback: Callable[[], None]) -> Timer:
     """A timer on the steady clock: it runs with ``use_sim_time`` even while no /clock is published."""
     return node.create_timer(period_s, callback, clock=Clock(clock_type=ClockType.STEADY_TIME))
 
 
-class AdaptiveSubscription:
+class AdaptiveSubscription(Generic[MsgT]):
     """``callback(msg, info)`` for every message of ``topic``, through a subscription that follows its publishers."""
 
-    def __init__(self, node: Node, msg_type: type, topic: str, callback: Callable[[Any, Any], None], depth: int = 1,
-                 mode: str = 'auto', message_lost: Callable[[Any], None] | None = None):
+    def __init__(self, node: Node, msg_type: type[MsgT], topic: str, callback: Callable[[MsgT, MessageInfo], None],
+                 depth: int = 1, mode: str = 'auto',
+                 message_lost: Callable[[QoSMessageLostInfo], None] | None = None):
         if mode not in MODES:
             raise ValueError(f"reliability must be one of {', '.join(MODES)}, got '{mode}'")
         self._node, self._type, self._topic, self._callback = node, msg_type, topic, callback
@@ -76,9 +80,9 @@ class AdaptiveSubscription:
         self._lock = threading.RLock()
         self._last_seq: dict[bytes, int] = {}
         self._seq_seen = False
-        self._sub: Any = None
+        self._sub: Subscription[MsgT] | None = None
         self._reliability: ReliabilityPolicy | None = None
-        self._old: list[tuple[Any, float]] = []  # subscriptions being replaced, with when
+        self._old: list[tuple[Subscription[MsgT], float]] = []  # subscriptions being replaced, with when
         self._matched: int | None = None
         self.topic_name = node.resolve_topic_name(topic)
         self.duplicates_dropped = 0
@@ -117,7 +121,7 @@ class AdaptiveSubscription:
                          durability=DurabilityPolicy.VOLATILE)
         report = incompatible_reporter(self._node, 'subscription', self._topic)
 
-        def incompatible(event: Any) -> None:
+        def incompatible(event: IncompatibleQoSInfo) -> None:
             # In 'auto' a best-effort publisher is expected: the switch that follows logs itself.
             if self._mode == 'auto' and qos_policy_name_from_kind(event.last_policy_kind) == 'RELIABILITY':
                 self._reconsider()
@@ -151,7 +155,7 @@ class AdaptiveSubscription:
                     self._node.destroy_subscription(sub)
                 self._old = keep
 
-    def _deliver(self, msg: Any, info: Any) -> None:
+    def _deliver(self, msg: MsgT, info: MessageInfo) -> None:
         seq = info.get('publication_sequence_number') if isinstance(info, dict) else None
         gid = info.get('publisher_gid') if isinstance(info, dict) else None
         if seq and gid is not None:

@@ -11,17 +11,23 @@ from __future__ import annotations
 import importlib
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from jdd_ros.core.stop_flag import StopFlag
 from jdd_ros.io.bags import open_bag
 from jdd_ros.ros.dds_config import configure_fastdds
 
+if TYPE_CHECKING:
+    from rclpy.node import Node
+    from rclpy.publisher import Publisher
+    from rclpy.type_support import Msg
+    from rosbags.rosbag2 import Reader
 
-def message_class(msgtype: str) -> type:
+
+def message_class(msgtype: str) -> type[Msg]:
     """The rclpy message class of 'pkg/msg/Name' (its Python package must be installed)."""
     package, _, name = msgtype.split('/')
     try:
@@ -40,7 +46,7 @@ class ReplayStats:
 class BagReplayer:
     """Publishes a bag's messages through ``node`` at the recorded rate, with ``/clock``."""
 
-    def __init__(self, node: Any, path: str | Path, *, rate: float = 1.0, topics: Iterable[str] | None = None,
+    def __init__(self, node: Node, path: str | Path, *, rate: float = 1.0, topics: Iterable[str] | None = None,
                  remap: dict[str, str] | None = None, clock: bool = True, clock_hz: float = 100.0,
                  qos_depth: int = 10):
         from rosgraph_msgs.msg import Clock
@@ -56,7 +62,7 @@ class BagReplayer:
         qos = output_qos(qos_depth)
         remap = remap or {}
         wanted = None if topics is None else set(topics)
-        self.publishers: dict[str, Any] = {}
+        self.publishers: dict[str, Publisher[Msg]] = {}
         with open_bag(self.path) as reader:
             self.start_ns, self.end_ns = reader.start_time, reader.end_time
             self.period_ns = self._frame_period(reader)
@@ -73,7 +79,7 @@ class BagReplayer:
         self.stats = ReplayStats({t: 0 for t in self.publishers})
 
     @staticmethod
-    def _frame_period(reader: Any) -> int:
+    def _frame_period(reader: Reader) -> int:
         """The median gap between distinct receive times: one camera period for a camera bag."""
         from itertools import islice
 
@@ -106,7 +112,7 @@ class BagReplayer:
         stop.wait(settle_s)
         return [p.topic_name for p in waiting.values()]
 
-    def _sleep_until(self, wall: float, bag_ns_at: Any, stop: StopFlag) -> bool:
+    def _sleep_until(self, wall: float, bag_ns_at: Callable[[float], int], stop: StopFlag) -> bool:
         """Sleep until monotonic time ``wall`` publishing the clock; False when ``stop`` was set."""
         while True:
             left = wall - time.monotonic()

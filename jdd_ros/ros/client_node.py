@@ -11,9 +11,14 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, TypeVar
 
 from jdd_ros.ros.dds_config import configure_fastdds
+
+if TYPE_CHECKING:
+    from rclpy.task import Future
+
+T = TypeVar('T')
 
 
 class ClientNode:
@@ -59,7 +64,7 @@ class ClientNode:
             time.sleep(0.05)
         return True
 
-    def call(self, future: Any, timeout: float) -> Any:
+    def call(self, future: Future[T], timeout: float) -> T | None:
         """The result of a service future, or TimeoutError."""
         deadline = time.monotonic() + timeout
         while not future.done():

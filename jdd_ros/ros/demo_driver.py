@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 import numpy as np
 
@@ -21,9 +21,15 @@ from jdd_ros.core.stop_flag import StopFlag
 from jdd_ros.io.detection_msgs import read_detection_array
 from jdd_ros.io.frames import RGBDFrame
 from jdd_ros.io.image_codec import fill_image, image_to_numpy, to_rgb8
+from jdd_ros.io.message_fields import Detection2DArrayFields, StampedFields
 from jdd_ros.ros.client_node import ClientNode
 from jdd_ros.ros.messages import stamp_ns
 from jdd_ros.ros.param_tool import ParamTool, set_result_line
+
+if TYPE_CHECKING:
+    from rclpy.parameter import AllowableParameterValue
+    from sensor_msgs.msg import Image
+    from vision_msgs.msg import Detection2DArray
 
 FRAME_TIMEOUT_S = 15.0
 CAMERA_PERIOD_NS = 100_000_000  # frames are stamped as a 10 Hz camera's, whatever the pace of the demo
@@ -42,7 +48,7 @@ class Interrupted(Exception):
     """The demo was asked to stop (Ctrl-C, or a node ended)."""
 
 
-def detections_with_depth(msg: Any) -> list[Detection]:
+def detections_with_depth(msg: Detection2DArrayFields) -> list[Detection]:
     """A fused Detection2DArray as Detections with ``depth`` (``position.z``; NaN where the fusion had none)."""
     out = []
     for det in read_detection_array(msg, keep_messages=True).detections:
@@ -54,22 +60,25 @@ def detections_with_depth(msg: Any) -> list[Detection]:
     return out
 
 
-class _Collector:
+Stamped = TypeVar('Stamped', bound=StampedFields)
+
+
+class _Collector(Generic[Stamped]):
     """The messages of one topic by header stamp (the newest few)."""
 
     def __init__(self, keep: int = 50):
-        self.by_stamp: dict[int, Any] = {}
+        self.by_stamp: dict[int, Stamped] = {}
         self.keep = keep
         self.cond = threading.Condition()
 
-    def __call__(self, msg: Any) -> None:
+    def __call__(self, msg: Stamped) -> None:
         with self.cond:
             self.by_stamp[stamp_ns(msg.header)] = msg
             while len(self.by_stamp) > self.keep:
                 self.by_stamp.pop(next(iter(self.by_stamp)))
             self.cond.notify_all()
 
-    def wait(self, stamp: int, timeout: float, stop: StopFlag) -> Any | None:
+    def wait(self, stamp: int, timeout: float, stop: StopFlag) -> Stamped | None:
         deadline = time.monotonic() + timeout
         with self.cond:
             while stamp not in self.by_stamp:
@@ -95,10 +104,10 @@ class DemoDriver:
         self.image_pub = node.create_publisher(Image, image_topic, output_qos(5))
         self.depth_pub = node.create_publisher(Image, depth_topic, output_qos(5))
         self.info_pub = node.create_publisher(CameraInfo, camera_info_topic, output_qos(5))
-        self.results = {t: _Collector() for t in topics}
+        self.results: dict[str, _Collector[Detection2DArray]] = {t: _Collector() for t in topics}
         for topic, collector in self.results.items():
             node.create_subscription(Detection2DArray, topic, collector, output_qos(50))
-        self.annotated = _Collector(keep=5)
+        self.annotated: _Collector[Image] = _Collector(keep=5)
         node.create_subscription(Image, 'annotated', self.annotated, output_qos(5))
         self.lost = 0
         self.first_frame_sends = 0  # how often the first frame was sent until it was answered
@@ -199,7 +208,7 @@ class DemoDriver:
         """``ros2 param set NODE NAME TEXT``: its line and whether the node took the value."""
         return set_result_line(ParamTool(self.client, timeout=10.0).set(node, name, text))
 
-    def get_parameter(self, node: str, name: str) -> Any:
+    def get_parameter(self, node: str, name: str) -> AllowableParameterValue:
         """``ros2 param get NODE NAME`` as a Python value."""
         from rclpy.parameter import parameter_value_to_python
 

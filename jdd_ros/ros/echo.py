@@ -12,9 +12,10 @@ import math
 import sys
 import threading
 from dataclasses import dataclass
-from typing import Any, TextIO
+from typing import TextIO
 
 from jdd_ros.core.stop_flag import StopFlag
+from jdd_ros.io.message_fields import Detection2DArrayFields
 from jdd_ros.ros.client_node import ClientNode
 
 DETECTION_ARRAY = 'vision_msgs/msg/Detection2DArray'
@@ -34,7 +35,7 @@ class EchoRow:
     box: tuple[float, float, float, float]
 
 
-def rows(msg: Any) -> list[EchoRow]:
+def rows(msg: Detection2DArrayFields) -> list[EchoRow]:
     """The detections of a Detection2DArray (best hypothesis of each) as rows."""
     stamp = f'{msg.header.stamp.sec}.{msg.header.stamp.nanosec:09d}'
     out = []
@@ -80,7 +81,7 @@ class Echo:
             self.writer.writerow(CSV_FIELDS)
             out.flush()
 
-    def __call__(self, msg: Any) -> None:
+    def __call__(self, msg: Detection2DArrayFields) -> None:
         with self._lock:
             if self.done.is_set():
                 return

@@ -11,10 +11,13 @@ machine.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
+from rclpy.event_handler import QoSMessageLostInfo
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.lifecycle.publisher import LifecyclePublisher
+from rclpy.publisher import Publisher
+from rclpy.subscription import MessageInfo
+from rclpy.type_support import Msg, MsgT
 
 from jdd_ros.ros import qos
 from jdd_ros.ros.adaptive_qos import AdaptiveSubscription
@@ -38,11 +41,11 @@ def interrupted(exc: BaseException) -> bool:
 class ManagedNode(LifecycleNode):
     """A jdd_ros lifecycle node with the schema's parameters (``params.current``) and managed subscriptions."""
 
-    def __init__(self, node_name: str, schema_name: str, **kwargs: Any):
+    def __init__(self, node_name: str, schema_name: str, **kwargs: object):
         super().__init__(node_name, **kwargs)
         self.params: NodeParameters = NodeParameters(self, schema_name)
         self.start_error = ''  # why the last configure failed
-        self._inputs: list[AdaptiveSubscription] = []
+        self._inputs: list[AdaptiveSubscription[Msg]] = []
 
     # ---- what a node implements ------------------------------------------------------------------------------------
 
@@ -63,13 +66,14 @@ class ManagedNode(LifecycleNode):
 
     # ---- helpers -------------------------------------------------------------------------------------------------
 
-    def advertise(self, msg_type: type, topic: str) -> Any:
+    def advertise(self, msg_type: type[MsgT], topic: str) -> Publisher[MsgT]:
         """A lifecycle publisher (enabled while active) that reports incompatible subscribers; destroyed on cleanup,
         so that configuring again does not add a second one."""
         return qos.advertise(self, msg_type, topic, lifecycle=True)
 
-    def subscribe(self, msg_type: type, topic: str, callback: Callable[[Any, Any], None], depth: int = 1,
-                  message_lost: Callable[[Any], None] | None = None) -> AdaptiveSubscription:
+    def subscribe(self, msg_type: type[MsgT], topic: str, callback: Callable[[MsgT, MessageInfo], None],
+                  depth: int = 1, message_lost: Callable[[QoSMessageLostInfo], None] | None = None
+                  ) -> AdaptiveSubscription[MsgT]:
         """An input, unsubscribed on deactivate: ``callback(msg, info)``; its reliability follows the publishers
         (or the node's ``reliability`` when that is not 'auto')."""
         sub = AdaptiveSubscription(self, msg_type, topic, callback, depth, self.params.current.reliability,

@@ -7,10 +7,10 @@ or subscriber whose QoS cannot match is reported in the log with the topic and t
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
-from rclpy.event_handler import PublisherEventCallbacks
+from rclpy.event_handler import PublisherEventCallbacks, QoSRequestedIncompatibleQoSInfo
 from rclpy.node import Node
+from rclpy.publisher import Publisher
 from rclpy.qos import (
     DurabilityPolicy,
     HistoryPolicy,
@@ -18,6 +18,11 @@ from rclpy.qos import (
     ReliabilityPolicy,
     qos_policy_name_from_kind,
 )
+from rclpy.type_support import MsgT
+
+# What rclpy passes an incompatible-QoS callback, of a publisher or a subscription (one type: the offered and the
+# requested event status are the same structure).
+IncompatibleQoSInfo = QoSRequestedIncompatibleQoSInfo
 
 
 def output_qos(depth: int = 5) -> QoSProfile:
@@ -25,9 +30,9 @@ def output_qos(depth: int = 5) -> QoSProfile:
                       durability=DurabilityPolicy.VOLATILE)
 
 
-def incompatible_reporter(node: Node, role: str, topic: str) -> Callable[[Any], None]:
+def incompatible_reporter(node: Node, role: str, topic: str) -> Callable[[IncompatibleQoSInfo], None]:
     """Logs a peer whose QoS cannot match."""
-    def report(event: Any) -> None:
+    def report(event: IncompatibleQoSInfo) -> None:
         policy = qos_policy_name_from_kind(event.last_policy_kind)
         # Only a reliable input can refuse a peer on RELIABILITY (a best-effort publisher): say how to accept it.
         hint = (' For a best-effort publisher (a camera driver), set reliability:=auto or best_effort.'
@@ -38,7 +43,8 @@ def incompatible_reporter(node: Node, role: str, topic: str) -> Callable[[Any], 
     return report
 
 
-def advertise(node: Node, msg_type: type, topic: str, qos: QoSProfile | None = None, lifecycle: bool = False) -> Any:
+def advertise(node: Node, msg_type: type[MsgT], topic: str, qos: QoSProfile | None = None,
+              lifecycle: bool = False) -> Publisher[MsgT]:
     """A publisher that logs every incompatible subscriber; with ``lifecycle`` a LifecyclePublisher of a lifecycle
     node (it publishes only while the node is active)."""
     events = PublisherEventCallbacks(incompatible_qos=incompatible_reporter(node, 'publisher', topic))

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Any
 
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.signals import SignalHandlerOptions
+from rclpy.subscription import MessageInfo
 
 from jdd_ros.core.health import PACKAGE, NodeStatus
 from jdd_ros.ros.diagnostics import DIAGNOSTICS_TOPIC
@@ -45,7 +45,7 @@ class DiagnosticsListener:
         self.executor = SingleThreadedExecutor(context=self.context)
         self.executor.add_node(self.node)
 
-    def _on_array(self, msg: Any, info: Any) -> None:  # two parameters: rclpy then passes MessageInfo
+    def _on_array(self, msg: DiagnosticArray, info: MessageInfo) -> None:  # two parameters: rclpy passes MessageInfo
         gid = info.get('publisher_gid') if isinstance(info, dict) else None
         if isinstance(gid, dict) and gid.get('data') is not None:
             self.heard.add(bytes(gid['data']))

@@ -19,6 +19,7 @@ from jdd_ros.detect.darknet.cfg import parse_cfg
 from jdd_ros.detect.postprocess import select_detections
 from jdd_ros.inference.backends import resolve_backend
 from jdd_ros.inference.devices import is_cuda, torch_device
+from jdd_ros.inference.hashing import sha256_of
 
 if TYPE_CHECKING:
     import torch
@@ -76,6 +77,7 @@ class YoloDetector:
         config = parse_cfg(cfg)
         self.input_size = _check_input_size(input_size, (config.height, config.width))
         self.class_names = read_names(names)
+        self.sha256 = sha256_of(weights)  # of the weights it is built from: shown in /diagnostics
         self.device = device
         self.backend = choice.backend
         self.backend_reason = choice.reason

@@ -6,7 +6,6 @@ from typing import Any
 
 from jdd_ros.detect.base import Detector
 from jdd_ros.detect.darknet.model_store import resolve_detector_files
-from jdd_ros.inference.hashing import sha256_of
 
 
 def check(params: Any) -> str | None:
@@ -28,8 +27,6 @@ def build(params: Any, model_dir: str | None = None) -> Detector:
                                    **kwargs)
     from jdd_ros.detect.darknet.detector import YoloDetector  # torch: imported once the model files are known good
 
-    detector = YoloDetector(str(files.cfg), str(files.weights), str(files.names), device=params.device,
-                            backend=params.backend, precision=params.precision, input_size=params.input_size or None,
-                            threads=params.threads)
-    detector.sha256 = sha256_of(files.weights)  # of the weights it was built from: shown in /diagnostics
-    return detector
+    return YoloDetector(str(files.cfg), str(files.weights), str(files.names), device=params.device,
+                        backend=params.backend, precision=params.precision, input_size=params.input_size or None,
+                        threads=params.threads)

@@ -22,7 +22,7 @@ from jdd_ros.detect.ultralytics.metadata import ModelMetadata, names_from_mappin
 from jdd_ros.detect.ultralytics.preprocess import preprocess
 from jdd_ros.inference.backends import BackendChoice
 from jdd_ros.inference.devices import parse_device
-from jdd_ros.inference.hashing import verify_sha256
+from jdd_ros.inference.hashing import sha256_of, verify_sha256
 
 if TYPE_CHECKING:
     from jdd_ros.inference.runner import Runner
@@ -125,6 +125,7 @@ class UltralyticsDetector:
             raise FileNotFoundError(f'{path}: no such model file (weights must be the .onnx export)')
         digest = verify_sha256(path, sha256)[0] if sha256 else None
         self.model_path = path
+        self.sha256 = digest or sha256_of(path)  # of the model file: shown in /diagnostics
         self.device = device
         self.max_det = max_det
 
