@@ -33,7 +33,7 @@ def test_model_digest_from_the_model_or_else_from_the_file(tmp_path):
     weights.write_bytes(b'not really a model')
     params = SimpleNamespace(weights=str(weights), model='yolov4-tiny')
     assert model_sha256(SimpleNamespace(sha256='ab' * 32), params) == 'ab' * 32
-    assert model_sha256(SimpleNamespace(), params) == sha256_of(weights)
+    assert model_sha256(SimpleNamespace(sha256=''), params) == sha256_of(weights)
     assert model_sha256(None, SimpleNamespace(weights='', model='yolov4-tiny')) == ''
     assert model_sha256(None, SimpleNamespace(weights=str(tmp_path / 'absent.onnx'))) == ''
     assert model_name(params) == 'own.onnx' and model_name(SimpleNamespace(weights='', model='yolov4')) == 'yolov4'

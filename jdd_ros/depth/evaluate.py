@@ -17,10 +17,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from jdd_ros.depth.metrics import HIGHER_IS_BETTER, METRIC_NAMES, MetricAccumulator, compute_metrics, valid_mask
+
+if TYPE_CHECKING:
+    from jdd_ros.depth.estimator import DepthEstimator
 
 
 @dataclass
@@ -76,17 +80,17 @@ def _source(args: EvalOptions):
         f'NYU Depth v2 labeled .mat ({args.nyu_mat}), {split} images', True
 
 
-def _predict(estimator, rgb: np.ndarray, median_scaling: bool) -> np.ndarray:
+def _predict(estimator: DepthEstimator, rgb: np.ndarray, median_scaling: bool) -> np.ndarray:
     if estimator.is_metric:
         return estimator.predict(rgb)
-    if not median_scaling and getattr(estimator, 'needs_camera', False):
+    if not median_scaling and estimator.needs_camera:
         raise ValueError(f'{estimator.description} needs the camera (intrinsics; for alignment ground its height, '
                          'pitch and roll), which eval-depth does not take: evaluate it with --median-scaling')
     if not median_scaling:
         raise ValueError(f'{estimator.description} gives relative depth only: evaluate it with --median-scaling')
     raw = estimator.predict_raw(rgb).astype(np.float64)
     with np.errstate(divide='ignore', invalid='ignore'):
-        kind = getattr(estimator.spec, 'output_kind', 'relative_inverse')
+        kind = estimator.spec.output_kind if estimator.spec is not None else 'relative_inverse'
         return (1.0 / raw if kind == 'relative_inverse' else raw).astype(np.float32)
 
 

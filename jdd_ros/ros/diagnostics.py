@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.clock import Clock, ClockType
@@ -44,6 +45,10 @@ from jdd_ros.ros.fusion_inputs import FusionInputs
 from jdd_ros.ros.messages import stamp_ns
 from jdd_ros.ros.parameters import NodeParameters
 from jdd_ros.ros.qos import advertise, output_qos
+
+if TYPE_CHECKING:
+    from jdd_ros.depth.model import DepthModel
+    from jdd_ros.detect.base import Detector
 
 DIAGNOSTICS_TOPIC = '/diagnostics'  # absolute: a node in a namespace still reports where the tools listen
 NOT_CHECKED_TOPICS = frozenset({'/rosout', '/parameter_events', DIAGNOSTICS_TOPIC, '/clock'})
@@ -192,9 +197,9 @@ def _file_sha256(path: str) -> str:
         return ''
 
 
-def model_sha256(model: object | None, params: object) -> str:
+def model_sha256(model: Detector | DepthModel | None, params: object) -> str:
     """The model's own digest (``model.sha256``), else that of the model file the parameters name, else ''."""
-    digest = getattr(model, 'sha256', '') if model is not None else ''
+    digest = model.sha256 if model is not None else ''
     if digest:
         return digest
     path = next((getattr(params, a) for a in ('onnx_model', 'checkpoint', 'weights') if getattr(params, a, '')), '')
@@ -206,7 +211,8 @@ def withheld_counter(cause: str) -> str:
     return f'frames without output ({cause})'
 
 
-def frame_node_diagnostics(node: Node, schema_name: str, parts: Callable[[], tuple[FrameStats | None, object | None]],
+def frame_node_diagnostics(node: Node, schema_name: str,
+                           parts: Callable[[], tuple[FrameStats | None, Detector | DepthModel | None]],
                            params: NodeParameters, withheld_causes: Sequence[str] = (),
                            extra_info: Callable[[], list[tuple[str, str]]] | None = None) -> NodeDiagnostics:
     """Diagnostics of depth_node and detector_node. ``parts()`` returns their (FrameStats, model), each None while
@@ -220,8 +226,8 @@ def frame_node_diagnostics(node: Node, schema_name: str, parts: Callable[[], tup
         p = params.current
         sha = model_sha256(model, p)
         info = [('input topic', frames.topic if frames is not None else image_topic),
-                ('backend', str(getattr(model, 'backend', UNKNOWN))),
-                ('device', str(getattr(model, 'device', '') or p.device)), ('model', model_name(p)),
+                ('backend', model.backend if model is not None else UNKNOWN),
+                ('device', (model.device if model is not None else '') or p.device), ('model', model_name(p)),
                 ('model sha256', sha[:SHA256_PREFIX] if sha else UNKNOWN)]
         totals = frame_totals(frames)
         withheld = frames.withheld_counts if frames is not None else {}

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from jdd_ros.detect.base import Detector
 from jdd_ros.detect.darknet.model_store import resolve_detector_files
 
+if TYPE_CHECKING:  # the registry imports this module when the family is built
+    from jdd_ros.detect.registry import DetectorParams
 
-def check(params: Any) -> str | None:
+
+def check(params: DetectorParams) -> str | None:
     if str(params.weights).lower().endswith('.onnx') and not params.cfg:
         return (f"weights {params.weights} is an ONNX file, not Darknet weights: for a YOLO exported to ONNX by "
                 "Ultralytics or YOLOv5 set family to 'ultralytics'")
@@ -21,7 +24,7 @@ def check(params: Any) -> str | None:
     return None
 
 
-def build(params: Any, model_dir: str | None = None) -> Detector:
+def build(params: DetectorParams, model_dir: str | None = None) -> Detector:
     kwargs = {'directory': model_dir} if model_dir else {}
     files = resolve_detector_files(params.model, params.cfg, params.weights, params.names, params.weights_sha256,
                                    **kwargs)

@@ -5,10 +5,13 @@ names file (default: the export's metadata names), ``input_size`` 0 the export's
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from jdd_ros.detect.base import Detector
 from jdd_ros.detect.ultralytics.detector import FAMILY, UltralyticsDetector, check_backend
+
+if TYPE_CHECKING:  # the registry imports this module when the family is built
+    from jdd_ros.detect.registry import DetectorParams
 
 _NOT_ONNX = {
     '.pt': 'a PyTorch checkpoint: export it to ONNX first (yolo export model=FILE.pt format=onnx, or YOLOv5: python '
@@ -18,7 +21,7 @@ _NOT_ONNX = {
 }
 
 
-def check(params: Any) -> str | None:
+def check(params: DetectorParams) -> str | None:
     if params.cfg:
         return (f"detector family '{FAMILY}' takes no cfg (a Darknet file; given: {params.cfg}): give the ONNX "
                 "export as weights, or use family 'darknet'")
@@ -31,7 +34,7 @@ def check(params: Any) -> str | None:
     return check_backend(params.backend)
 
 
-def build(params: Any, model_dir: str | None = None) -> Detector:
+def build(params: DetectorParams, model_dir: str | None = None) -> Detector:
     """``model_dir`` (the Darknet model cache) plays no part: the export is a file the user gives."""
     return UltralyticsDetector(params.weights, params.names or None, device=params.device, backend=params.backend,
                                input_size=params.input_size or None, sha256=params.weights_sha256 or None,
