@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from rclpy.subscription import MessageInfo
 from rclpy.timer import Timer
 from sensor_msgs.msg import Image
 
@@ -52,7 +53,7 @@ class InferenceNode(ManagedNode):
         self._schema_name = schema_name
         self._lockstep = lockstep
         self._models = models
-        self._worker: NewestFrameWorker | None = None
+        self._worker: NewestFrameWorker[Image] | None = None
         self._stats_timer: Timer | None = None
         self._silence_timer: Timer | None = None
         self._silence: SilentInput | None = None
@@ -134,7 +135,7 @@ class InferenceNode(ManagedNode):
         if self.stage_clock is not None and self.stage_clock.path:
             self.stage_clock.write()
 
-    def _on_image(self, msg: Image, info: dict[str, Any]) -> None:
+    def _on_image(self, msg: Image, info: MessageInfo) -> None:
         if self.stage_clock is not None:
             self.stage_clock.mark(self.frame_key(msg), f'{self.get_name()}: received')
         if self._lockstep is not None:
