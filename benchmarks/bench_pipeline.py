@@ -182,8 +182,10 @@ def run_pipeline(cell: Cell, params: dict, rgb: np.ndarray, checkpoint: Path) ->
 STAGES = (  # (what, from stamp, to stamp); 'published' / 'fused': this process's publish and receive times
     ('DDS transport in: camera publish -> first image callback', 'published', 'first received'),
     ('second delivery of the image (the other subscription)', 'first received', 'last received'),
+    # from the frame's first callback: the other node's delivery may come after the frame was handed over
     *(stage for n in ('detector_node', 'depth_node')
-      for stage in ((f'{n}: hand-over wait (callback -> worker starts)', f'{n}: received', f'{n}: started'),
+      for stage in ((f'{n}: hand-over wait (first callback -> worker starts: the networks finish the previous '
+                     'frame)', 'first received', f'{n}: started'),
                     (f'{n}: decode message (rgb8 view)', f'{n}: started', f'{n}: decoded'))),
     ('depth_node: resize + normalise (preprocess)', 'depth_node: decoded', 'depth_node: preprocessed'),
     ('detector_node: detect() (resize + network + NMS)', 'detector_node: network free', 'detector_node: inferred'),
