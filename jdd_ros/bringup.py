@@ -281,17 +281,18 @@ def plan(values: Mapping[str, str], file_params: Mapping[str, Mapping[str, objec
         raise ValueError(reason)
     planned = [nodes[n] for n in names]
     if args['cameras']:
-        return [_per_camera(compose(planned), values, args)]
+        return [_per_camera(compose(planned), args)]
     return [compose(planned)] if args['composition'] == 'true' else planned
 
 
-def _per_camera(pipeline: NodeLaunch, given: Mapping[str, str], args: Mapping[str, str]) -> NodeLaunch:
-    """The pipeline process serving every camera of ``cameras:=`` (each in its namespace); ValueError saying why
-    not."""
+def _per_camera(pipeline: NodeLaunch, args: Mapping[str, str]) -> NodeLaunch:
+    """The pipeline process serving every camera of ``cameras:=`` (each in its namespace; a topic argument left at
+    its default is the camera's own topic); ValueError saying why not."""
     if args['composition'] != 'true':
         raise ValueError('cameras:= serves every camera from one pipeline process (one model per network): it needs '
                          'composition:=true')
-    absolute = [f'{n}:={given[n]}' for n in ('image', 'camera_info', 'depth') if given.get(n, '').startswith('/')]
+    given = {n: args[n] for n in ('image', 'camera_info', 'depth') if args[n] != ARGUMENTS_BY_NAME[n].default}
+    absolute = [f'{n}:={v}' for n, v in given.items() if v.startswith('/')]
     if absolute:
         raise ValueError(f"with cameras:=, topics are relative to each camera's namespace: {', '.join(absolute)} is "
                          'absolute (image:=color/image_raw reads /front/color/image_raw)')
