@@ -12,7 +12,7 @@ Then, in this process, whether a shared model is faster fed two cameras' frames 
 (`detect_batch` of two frames against two `detect` calls; the depth network on a batch of two against two batches of
 one): the pipeline serialises the cameras' frames through each model (one inference at a time).
 
-Usage: .venv/bin/python benchmarks/bench_cameras.py [--cameras 1,2,4] [--seconds 15] [--rate 15] [--rounds 1]
+Usage: .venv/bin/python benchmarks/bench_cameras.py [--cameras 1,2,4] [--seconds 15] [--rate 30] [--rounds 2]
 """
 
 from __future__ import annotations
@@ -205,8 +205,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--cameras', default='1,2,4', help='camera counts')
     parser.add_argument('--seconds', type=float, default=15.0, help='measured seconds per cell and round')
-    parser.add_argument('--rate', type=float, default=15.0, help='frames per second per camera')
-    parser.add_argument('--rounds', type=int, default=1, help='repeat every cell, interleaved')
+    parser.add_argument('--rate', type=float, default=30.0, help='frames per second per camera')
+    parser.add_argument('--rounds', type=int, default=2, help='repeat every cell, interleaved')
     parser.add_argument('--no-batch', action='store_true', help='skip the batch-against-serial measurement')
     args = parser.parse_args()
     cache = Path(os.environ.get('XDG_CACHE_HOME') or Path.home() / '.cache') / 'jdd_ros' / 'bench'
