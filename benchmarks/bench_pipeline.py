@@ -25,12 +25,14 @@ and sums them)
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import re
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,8 +58,11 @@ CONFIGS = {  # label -> pipeline parameters (None: the serial reference)
     'serial reference': None,
     # tracking's growth cue measured on box sizes only (no image work in fusion_node): the cost of the image cue
     'pipeline, auto, ttc_image_objects 0': {'ttc_image_objects': 0},
+    # the per-stage profile (pipeline --profile-stages): stamps per frame in the nodes, at the highest rate only
+    'pipeline, auto, stages profiled': {},
 }
-SHORT = dict(zip(('auto', 'fp32', '1thread', 'serial', 'boxcue'), CONFIGS))
+SHORT = dict(zip(('auto', 'fp32', '1thread', 'serial', 'boxcue', 'profile'), CONFIGS))
+TOP_RATE_ONLY = ('pipeline, auto, 1 thread per network', 'pipeline, auto, stages profiled')
 
 
 @dataclass
@@ -71,6 +76,7 @@ class Cell:
     others_cpu: float = 0.0  # share of the machine's CPU time others used during the cell
     infer_ms: dict[str, float] = field(default_factory=dict)
     backend: str = ''
+    stages_ms: dict[str, list[float]] = field(default_factory=dict)  # the per-stage profile: stage -> per frame
 
 
 def cpu_jiffies() -> tuple[int, int]:
@@ -132,8 +138,10 @@ def run_pipeline(cell: Cell, params: dict, rgb: np.ndarray, checkpoint: Path) ->
     from jdd_ros.ros.qos import output_qos
 
     domain = new_domain_id()
+    profile = Path(tempfile.mkdtemp(prefix='jdd_ros_bench_stages_')) / 'stages.json'
     node = NodeProcess('pipeline', domain, params={**FILES, 'checkpoint': str(checkpoint), 'reliability': 'reliable',
-                                                   **params})
+                                                   **params},
+                       args=['--profile-stages', str(profile)] if 'profiled' in cell.config else [])
     peer = RosPeer(domain, 'bench_pipeline_camera')
     received: dict[str, dict[int, float]] = {'detections_with_depth': {}, 'detections': {}, 'depth': {}}
     try:
@@ -166,7 +174,68 @@ def run_pipeline(cell: Cell, params: dict, rgb: np.ndarray, checkpoint: Path) ->
         times = re.findall(rf'\[{name}\].*inference ([\d.]+) ms', node.output)
         if times:
             cell.infer_ms[name] = statistics.median(float(t) for t in times)
+    if profile.is_file():
+        cell.stages_ms = stage_durations(json.loads(profile.read_text()), sent, received['detections_with_depth'])
     return cell
+
+
+STAGES = (  # (what, from stamp, to stamp); 'published' / 'fused': this process's publish and receive times
+    ('DDS transport in: camera publish -> first image callback', 'published', 'first received'),
+    ('second delivery of the image (the other subscription)', 'first received', 'last received'),
+    # from the frame's first callback: the other node's delivery may come after the frame was handed over
+    *(stage for n in ('detector_node', 'depth_node')
+      for stage in ((f'{n}: hand-over wait (first callback -> worker starts: the networks finish the previous '
+                     'frame)', 'first received', f'{n}: started'),
+                    (f'{n}: decode message (rgb8 view)', f'{n}: started', f'{n}: decoded'))),
+    ('depth_node: resize + normalise (preprocess)', 'depth_node: decoded', 'depth_node: preprocessed'),
+    ('detector_node: detect() (resize + network + NMS)', 'detector_node: network free', 'detector_node: inferred'),
+    ('depth_node: network', 'depth_node: network free', 'depth_node: inferred'),
+    *((f'{n}: message + publish', f'{n}: inferred', f'{n}: published') for n in ('detector_node', 'depth_node')),
+    ('the slower network published -> detections_with_depth received (DDS hops, join, fuse, tracks, publish)',
+     'both published', 'fused'),
+    ('total: camera publish -> detections_with_depth received', 'published', 'fused'),
+)
+
+
+def stage_durations(rows: list[dict], sent: dict[int, float], fused: dict[int, float]) -> dict[str, list[float]]:
+    """Per fused frame, each stage's duration in ms, from the pipeline's stamps and this process's own (one clock:
+    perf_counter is CLOCK_MONOTONIC in every process)."""
+    out: dict[str, list[float]] = {name: [] for name, _, _ in STAGES}
+    for row in rows:
+        sec = row['frame'][1] // 1_000_000_000
+        stamps = dict(row['stages'])
+        if sec not in sent or sec not in fused:
+            continue
+        received = [v for k, v in stamps.items() if k.endswith(': received')]
+        published = [stamps.get(f'{n}: published') for n in ('detector_node', 'depth_node')]
+        if not received or None in published:
+            continue
+        stamps.update({'published': sent[sec], 'fused': fused[sec], 'first received': min(received),
+                       'last received': max(received), 'both published': max(published)})
+        for name, start, end in STAGES:
+            if start in stamps and end in stamps:
+                out[name].append(1000 * (stamps[end] - stamps[start]))
+    return out
+
+
+def print_stages(cells: list[Cell]) -> None:
+    """The per-stage profile table: p50 and p90 per stage over the profiled cells' fused frames."""
+    stages: dict[str, list[float]] = {}
+    for c in cells:
+        for name, values in c.stages_ms.items():
+            stages.setdefault(name, []).extend(values)
+    if not any(stages.values()):
+        return
+    c = next(c for c in cells if c.stages_ms)
+    n = len(stages['total: camera publish -> detections_with_depth received'])
+    print(f'\nPer-stage profile of the pipeline at {c.rate:g} Hz (backend auto, `pipeline --profile-stages`: stamps '
+          f'taken in the nodes, {n} fused frames; the stages of the two networks overlap in time):\n')
+    print('| stage | p50 ms | p90 ms |')
+    print('|---|---:|---:|')
+    for name, values in stages.items():
+        if values:
+            v = sorted(values)
+            print(f'| {name} | {statistics.median(v):.2f} | {v[int(0.9 * (len(v) - 1))]:.2f} |')
 
 
 def publish(pub, rgb: np.ndarray, rate: float, seconds: float, first_stamp: int) -> dict[int, float]:
@@ -303,7 +372,7 @@ def main() -> int:
     load_before = os.getloadavg()[0]
     cells, turn = [], 0
     for _, rate in ((r, rate) for r in range(args.rounds) for rate in rates):
-        configs = [c for c in wanted if CONFIGS[c] is None or 'thread' not in c or rate == max(rates)]
+        configs = [c for c in wanted if c not in TOP_RATE_ONLY or rate == max(rates)]
         configs = configs[turn % len(configs):] + configs[:turn % len(configs)]  # rotate the order every time
         turn += 1
         for config in configs:
@@ -316,6 +385,7 @@ def main() -> int:
                   f'others {100 * cell.others_cpu:.0f} %', file=sys.stderr)
             cells.append(cell)
     print_tables(cells, (load_before, os.getloadavg()[0]), args.rounds)
+    print_stages([c for c in cells if c.stages_ms])
     return 0
 
 

@@ -20,7 +20,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 SCRIPTS = ['bench_fusion.py', 'bench_detector.py', 'bench_detector_node.py', 'bench_depth.py', 'bench_filter_modes.py',
-           'bench_pipeline.py', 'bench_pipeline_qos.py', 'bench_tracking.py', 'bench_startup.py']
+           'bench_pipeline.py', 'bench_pipeline_qos.py', 'bench_tracking.py', 'bench_startup.py',
+           'bench_cameras.py']
 
 
 def machine() -> str:

@@ -20,6 +20,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from jdd_ros.core.cameras import camera_namespaces
 from jdd_ros.detect.registry import check_detector_params
 from jdd_ros.params import SCHEMA, Spec, defaults, snapshot, spec
 
@@ -96,6 +97,10 @@ ARGUMENTS: tuple[LaunchArgument, ...] = (
                    "'true': the nodes run in one process (the pipeline executable): depth and detector infer the same "
                    "frames in parallel and depth images never cross a transport; 'false': one process per node.",
                    choices=('true', 'false')),
+    LaunchArgument('cameras', '', "Several cameras in one pipeline process with one loaded model per network: "
+                   "'front,left' runs the nodes once per camera, each under its namespace (/front/image -> "
+                   '/front/detections_with_depth); image, camera_info and depth, when given, are then relative to '
+                   "it. Empty: one camera. Needs composition:=true (docs/cameras.md)."),
 )
 ARGUMENTS_BY_NAME = {a.name: a for a in ARGUMENTS}
 
@@ -275,5 +280,25 @@ def plan(values: Mapping[str, str], file_params: Mapping[str, Mapping[str, objec
     if reason:
         raise ValueError(reason)
     planned = [nodes[n] for n in names]
+    if args['cameras']:
+        return [_per_camera(compose(planned), args)]
     return [compose(planned)] if args['composition'] == 'true' else planned
+
+
+def _per_camera(pipeline: NodeLaunch, args: Mapping[str, str]) -> NodeLaunch:
+    """The pipeline process serving every camera of ``cameras:=`` (each in its namespace; a topic argument left at
+    its default is the camera's own topic); ValueError saying why not."""
+    if args['composition'] != 'true':
+        raise ValueError('cameras:= serves every camera from one pipeline process (one model per network): it needs '
+                         'composition:=true')
+    given = {n: args[n] for n in ('image', 'camera_info', 'depth') if args[n] != ARGUMENTS_BY_NAME[n].default}
+    absolute = [f'{n}:={v}' for n, v in given.items() if v.startswith('/')]
+    if absolute:
+        raise ValueError(f"with cameras:=, topics are relative to each camera's namespace: {', '.join(absolute)} is "
+                         'absolute (image:=color/image_raw reads /front/color/image_raw)')
+    pipeline.remappings = [r for r in pipeline.remappings if r[0] not in ('image', 'camera_info', 'depth')
+                           or r[0] in given]
+    pipeline.arguments += ['--cameras', ','.join(camera_namespaces(args['cameras'], args['namespace']))]
+    pipeline.namespace = ''  # in each camera's namespace instead (a process namespace would override them)
+    return pipeline
 

@@ -20,7 +20,7 @@ ALLOWED: dict[str, set[str]] = {
     'detect': {'core', 'io', 'inference'},
     'depth': {'core', 'io', 'inference'},
     'params': {'param_types', 'inference', 'detect'},
-    'bringup': {'params', 'param_types', 'detect', 'inference'},
+    'bringup': {'core', 'params', 'param_types', 'detect', 'inference'},
     'apps': {'core', 'io', 'inference', 'detect', 'depth', 'params', 'param_types', 'bringup'},
     'ros': {'core', 'io', 'inference', 'detect', 'depth', 'params', 'param_types', 'bringup'},
     'nodes': {'core', 'io', 'inference', 'detect', 'depth', 'params', 'param_types', 'bringup', 'ros'},

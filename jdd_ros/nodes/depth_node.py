@@ -23,15 +23,16 @@ from jdd_ros.core.floor_scale import FLOOR_TOO_NARROW, NO_FLOOR_IN_VIEW, TOO_LIT
 from jdd_ros.core.ground import GroundGeometry
 from jdd_ros.depth.colorize import colorize_depth, colour_scale_far
 from jdd_ros.depth.estimator import NO_CAMERA_HEIGHT, NO_CAMERA_INFO, CameraNeeded
-from jdd_ros.depth.model import build_depth_model, trust_warnings
+from jdd_ros.depth.model import DepthModel, build_depth_model, trust_warnings
 from jdd_ros.io.camera_info import CameraInfoError, intrinsics_from_camera_info
 from jdd_ros.io.image_codec import fill_image, image_to_numpy, to_rgb8
+from jdd_ros.param_types import DepthNodeParams
 from jdd_ros.ros.inference_node import InferenceNode
 from jdd_ros.ros.messages import stamp_ns
 from jdd_ros.ros.node_process import run_node
 
 
-def camera_geometry(params: Any) -> GroundGeometry | None:
+def camera_geometry(params: DepthNodeParams) -> GroundGeometry | None:
     """The camera's mounting from the node's parameters (read at every frame: ``ros2 param set`` applies from the
     next one); None while camera_height is 0 (unknown)."""
     if not params.camera_height > 0:
@@ -40,6 +41,7 @@ def camera_geometry(params: Any) -> GroundGeometry | None:
 
 
 class DepthNode(InferenceNode):
+    model: DepthModel | None
     WITHHELD_CAUSES = (NO_CAMERA_INFO, NO_CAMERA_HEIGHT, NO_FLOOR_IN_VIEW, TOO_LITTLE_FLOOR, FLOOR_TOO_NARROW)
 
     def __init__(self, **kwargs: Any):
@@ -88,8 +90,19 @@ class DepthNode(InferenceNode):
             self.get_logger().info(f'camera_info: {intrinsics}')
 
     def load(self) -> None:
-        estimator = build_depth_model(dataclasses.replace(self.params.current, threads=self.inference_threads()),
-                                      camera=True)
+        estimator, fresh = self.obtain_model(lambda: build_depth_model(
+            dataclasses.replace(self.params.current, threads=self.inference_threads()), camera=True))
+        if fresh:
+            self._log_model(estimator)
+        self.model = estimator
+        self.aligner = estimator.floor_aligner()  # per camera: the floor under each camera is its own
+        self._pub_depth = self.advertise(Image, 'depth')
+        self._pub_colored = self.advertise(Image, 'depth_colored')
+        self.get_logger().info(f"publishing '{self._pub_depth.topic_name}' (32FC1 metres) and, with "
+                               f"publish_colored, '{self._pub_colored.topic_name}'")
+
+    def _log_model(self, estimator: DepthModel) -> None:
+        """What was loaded, on which backend, and whether its file was verified (once per loaded model)."""
         log = self.get_logger()
         log.info(f'depth model: {estimator.description}')
         log.info(f'depth backend: {estimator.backend} {estimator.precision} on {self.params.current.device} '
@@ -101,22 +114,23 @@ class DepthNode(InferenceNode):
                         'model_sha256 (or keep the .sha256 file jdd-ros train-depth writes beside the checkpoint)')
         for warning in trust_warnings(estimator):
             log.warning(warning)
-        self.model = estimator
-        self.aligner = estimator.floor_aligner()
-        self._pub_depth = self.advertise(Image, 'depth')
-        self._pub_colored = self.advertise(Image, 'depth_colored')
-        log.info(f"publishing '{self._pub_depth.topic_name}' (32FC1 metres) and, with publish_colored, "
-                 f"'{self._pub_colored.topic_name}'")
 
     def process(self, msg: Image) -> None:
         t0 = time.perf_counter()
+        self.mark(msg, 'started')
         self.frames.check_stamp(msg.header)
         rgb = to_rgb8(image_to_numpy(msg), msg.encoding)
+        self.mark(msg, 'decoded')
         est = self.model
         batch = est.preprocess(rgb)[None]
-        t1 = time.perf_counter()
-        raw = est.run_network(batch)[0]
-        t2 = time.perf_counter()
+        self.mark(msg, 'preprocessed')
+        t_wait = time.perf_counter()
+        with self.model_lock:  # another camera's frame may be in the network (several cameras, one model)
+            t1 = time.perf_counter()
+            self.mark(msg, 'network free')
+            raw = est.run_network(batch)[0]
+            t2 = time.perf_counter()
+        self.mark(msg, 'inferred')
         p = self.params.current
         if est.needs_camera:
             try:
@@ -134,6 +148,7 @@ class DepthNode(InferenceNode):
         out = fill_image(Image(), depth, '32FC1')
         out.header = msg.header
         self._pub_depth.publish(out)
+        self.mark(msg, 'published')
         self.diagnostics.published(msg.header)
         if p.publish_colored:
             far = colour_scale_far(p.max_depth, est.meta.max_depth)
@@ -141,7 +156,7 @@ class DepthNode(InferenceNode):
             colored.header = msg.header
             self._pub_colored.publish(colored)
         t3 = time.perf_counter()
-        self.frames.inferred(t2 - t1, (t1 - t0) + (t3 - t2))
+        self.frames.inferred(t2 - t1, (t_wait - t0) + (t3 - t2))
 
 
 def main(args: list[str] | None = None) -> int:

@@ -18,6 +18,7 @@ from rclpy.parameter import Parameter
 from sensor_msgs.msg import Image
 from vision_msgs.msg import Detection2DArray
 
+from jdd_ros.detect.base import Detector
 from jdd_ros.detect.registry import build_detector
 from jdd_ros.io.drawing import draw_detections
 from jdd_ros.io.image_codec import fill_image, image_to_numpy, to_rgb8
@@ -28,6 +29,8 @@ from jdd_ros.ros.node_process import run_node
 
 
 class DetectorNode(InferenceNode):
+    model: Detector | None
+
     def __init__(self, **kwargs: Any):
         super().__init__('detector_node', 'detector_node', **kwargs)
         # rclpy calls the newest callback first: unknown classes are refused before NodeParameters keeps a value.
@@ -36,17 +39,20 @@ class DetectorNode(InferenceNode):
     def load(self) -> None:
         p = self.params.current
         t0 = time.perf_counter()
-        detector = build_detector(dataclasses.replace(p, threads=self.inference_threads()))
+        detector, fresh = self.obtain_model(
+            lambda: build_detector(dataclasses.replace(p, threads=self.inference_threads())))
         reason = self._check_classes(list(p.classes), detector.class_names)
         if reason:
+            self.cleanup()  # a shared model is released
             raise ValueError(reason)
         self.model = detector
-        self.get_logger().info(
-            f'loaded in {time.perf_counter() - t0:.1f} s ({detector.backend} {detector.precision} on '
-            f'{detector.device}: {detector.backend_reason}): {detector.description}')
-        if (p.cfg or p.family != 'darknet') and not p.weights_sha256:
-            self.get_logger().warning(
-                f'{p.weights} is not checked against a checksum: set weights_sha256 to pin your own weights')
+        if fresh:
+            self.get_logger().info(
+                f'loaded in {time.perf_counter() - t0:.1f} s ({detector.backend} {detector.precision} on '
+                f'{detector.device}: {detector.backend_reason}): {detector.description}')
+            if (p.cfg or p.family != 'darknet') and not p.weights_sha256:
+                self.get_logger().warning(
+                    f'{p.weights} is not checked against a checksum: set weights_sha256 to pin your own weights')
         self._pub = self.advertise(Detection2DArray, 'detections')
         self._debug_pub = self.advertise(Image, 'debug_image')
 
@@ -80,17 +86,24 @@ class DetectorNode(InferenceNode):
     def process(self, msg: Image) -> Detection2DArray:
         """Detect on one frame and publish; returns the published message."""
         t0 = time.perf_counter()
+        self.mark(msg, 'started')
         self.frames.check_stamp(msg.header)
         p = self.params.current  # one consistent set of values for the whole frame
         rgb = to_rgb8(image_to_numpy(msg), msg.encoding)
         if p.filter_mode == 'mask_then_detect' and p.max_depth > 0:
             rgb = self.depth_mask(rgb, msg.header, p.max_depth)
-        t1 = time.perf_counter()
-        detections = self.model.detect(rgb, conf_threshold=p.confidence_threshold,
-                                          nms_threshold=p.nms_threshold, classes=set(p.classes) or None)
-        t2 = time.perf_counter()
+        self.mark(msg, 'decoded')
+        t_wait = time.perf_counter()
+        with self.model_lock:  # another camera's frame may be in the network (several cameras, one model)
+            t1 = time.perf_counter()
+            self.mark(msg, 'network free')
+            detections = self.model.detect(rgb, conf_threshold=p.confidence_threshold,
+                                           nms_threshold=p.nms_threshold, classes=set(p.classes) or None)
+            t2 = time.perf_counter()
+        self.mark(msg, 'inferred')
         out = detections_to_msg(detections, msg.header)
         self._pub.publish(out)
+        self.mark(msg, 'published')
         self.diagnostics.published(msg.header)
         if p.publish_debug_image:
             drawn, _ = draw_detections(rgb, detections, show_distance=False)
@@ -98,7 +111,7 @@ class DetectorNode(InferenceNode):
             debug.header = msg.header
             self._debug_pub.publish(debug)
         t3 = time.perf_counter()
-        self.frames.inferred(t2 - t1, (t1 - t0) + (t3 - t2))
+        self.frames.inferred(t2 - t1, (t_wait - t0) + (t3 - t2))
         return out
 
 

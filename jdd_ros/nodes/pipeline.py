@@ -2,6 +2,7 @@
 
     ros2 run jdd_ros pipeline --ros-args -r image:=/camera/color/image_raw --params-file params.yaml
     ros2 run jdd_ros pipeline --without-depth --ros-args -r depth:=/camera/aligned_depth_to_color/image_raw
+    ros2 run jdd_ros pipeline --cameras front,left --ros-args --params-file params.yaml
 
 The three lifecycle nodes keep their names, topics and parameters (``ros2 param set /fusion_node max_depth 4.0``
 works as with separate processes); per-node parameters go in the parameter file's node sections. In one process the
@@ -9,6 +10,9 @@ depth and detector networks infer the same frames (``LockstepFrames``), in paral
 faster than half each), so almost every inferred frame is fused, and depth images never cross a transport.
 ``--without-depth``: no depth network runs; an RGB-D camera's depth topic feeds the fusion node, or none at all with
 the fusion node's ``depth_source: ground`` (distances from the floor under each box; docs/ground.md).
+``--cameras front,left``: the three nodes once per camera, each camera's under its namespace (``/front/image`` ->
+``/front/detections_with_depth``), with one loaded model per network shared by all cameras (docs/cameras.md).
+``--profile-stages FILE``: stamp every frame's stages and write them to FILE at shutdown (benchmarks only).
 """
 
 from __future__ import annotations
@@ -19,12 +23,15 @@ from rclpy._rclpy_pybind11 import RCLError
 from rclpy.node import Node
 from rclpy.utilities import remove_ros_args
 
+from jdd_ros.core.cameras import camera_namespaces
 from jdd_ros.ros.lockstep_frames import LockstepFrames
 from jdd_ros.ros.messages import stamp_ns
 from jdd_ros.ros.node_process import run_nodes
 from jdd_ros.ros.ros_args import init_error, ros_args_problem
+from jdd_ros.ros.shared_models import SharedModels
+from jdd_ros.ros.stage_clock import StageClock
 
-USAGE = 'usage: pipeline [--without-depth] [--ros-args ...]'
+USAGE = 'usage: pipeline [--without-depth] [--cameras NAME,...] [--profile-stages FILE] [--ros-args ...]'
 
 
 def frame_key(msg: object) -> tuple[int, str]:
@@ -32,16 +39,52 @@ def frame_key(msg: object) -> tuple[int, str]:
     return stamp_ns(msg.header), msg.header.frame_id
 
 
-def make_nodes(with_depth: bool = True) -> list[Node]:
+def camera_nodes(namespace: str | None, with_depth: bool, models: SharedModels | None,
+                 clock: StageClock | None) -> list[Node]:
+    """One camera's fusion, detector and (``with_depth``) depth nodes, in ``namespace`` (None: the process's)."""
     from jdd_ros.nodes.depth_node import DepthNode
     from jdd_ros.nodes.detector_node import DetectorNode
     from jdd_ros.nodes.fusion_node import FusionNode
 
+    where = {} if namespace is None else {'namespace': namespace}
     shared = LockstepFrames(key=frame_key) if with_depth else None
-    nodes: list[Node] = [FusionNode(), DetectorNode(lockstep=shared)]
+    nodes: list[Node] = [FusionNode(**where),
+                         DetectorNode(lockstep=shared, models=models, stage_clock=clock, **where)]
     if with_depth:
-        nodes.append(DepthNode(lockstep=shared))
+        nodes.append(DepthNode(lockstep=shared, models=models, stage_clock=clock, **where))
     return nodes
+
+
+def make_nodes(with_depth: bool = True, cameras: list[str] | None = None,
+               clock: StageClock | None = None) -> list[Node]:
+    """The nodes of one camera (in the process's namespace), or of each of ``cameras`` (namespaces) with one model
+    per network for all of them."""
+    if not cameras:
+        return camera_nodes(None, with_depth, None, clock)
+    models = SharedModels()
+    return [n for camera in cameras for n in camera_nodes(camera, with_depth, models, clock)]
+
+
+def parse_own_args(own: list[str]) -> tuple[dict[str, object], str]:
+    """The pipeline's own arguments as make_nodes keywords plus the profile file, or a ValueError saying what is
+    wrong."""
+    options: dict[str, object] = {'with_depth': True, 'cameras': None}
+    profile, rest = '', list(own)
+    while rest:
+        arg = rest.pop(0)
+        if arg == '--without-depth':
+            options['with_depth'] = False
+        elif arg in ('--cameras', '--profile-stages'):
+            if not rest:
+                raise ValueError(f'{arg} needs a value\n{USAGE}')
+            value = rest.pop(0)
+            if arg == '--cameras':
+                options['cameras'] = camera_namespaces(value)
+            else:
+                profile = value
+        else:
+            raise ValueError(f'unknown argument(s) {arg}\n{USAGE}')
+    return options, profile
 
 
 def main(args: list[str] | None = None) -> int:
@@ -57,11 +100,13 @@ def main(args: list[str] | None = None) -> int:
     if '-h' in own or '--help' in own:
         print(f'{USAGE}\n\n{__doc__}')
         return 0
-    unknown = [a for a in own if a != '--without-depth']
-    if unknown:
-        print(f"pipeline: unknown argument(s) {' '.join(unknown)}\n{USAGE}", file=sys.stderr)
+    try:
+        options, profile = parse_own_args(own)
+    except ValueError as exc:
+        print(f'pipeline: {exc}', file=sys.stderr)
         return 2
-    return run_nodes(lambda: make_nodes(with_depth='--without-depth' not in own), argv)
+    clock = StageClock(profile) if profile else None  # written by the nodes' final statistics, at shutdown
+    return run_nodes(lambda: make_nodes(**options, clock=clock), argv)
 
 
 if __name__ == '__main__':

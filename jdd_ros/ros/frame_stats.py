@@ -9,7 +9,12 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any
+
+from rclpy.event_handler import QoSMessageLostInfo
+from rclpy.impl.rcutils_logger import RcutilsLogger
+from rclpy.subscription import MessageInfo
+from sensor_msgs.msg import Image
+from std_msgs.msg import Header
 
 from jdd_ros.core.log_throttle import ProblemThrottle
 from jdd_ros.io.image_codec import ImageFormatError
@@ -19,14 +24,14 @@ REFUSED_LOG_PERIOD_S = 1.0  # the same refused value (an encoding, a failure) is
 MAX_PUBLISHERS = 64  # publishers come and go (restarted drivers, bag loops): their sequence numbers are forgotten
 
 
-def _frame(header: Any) -> str:
+def _frame(header: Header) -> str:
     return f'frame {header.stamp.sec}.{header.stamp.nanosec:09d}'
 
 
 class FrameStats:
     """The frames one node received, skipped, inferred or refused, and its mean inference and overhead time."""
 
-    def __init__(self, logger: Any, topic: str):
+    def __init__(self, logger: RcutilsLogger, topic: str):
         self._log = logger
         self.topic = topic
         self._lock = threading.Lock()
@@ -62,14 +67,14 @@ class FrameStats:
             self._counts[name] += n
             return self._counts[name]
 
-    def lost(self, event: Any) -> None:
+    def lost(self, event: QoSMessageLostInfo) -> None:
         """The middleware's message-lost event: samples that never reached the subscription (best-effort)."""
         n = self._add('lost', int(getattr(event, 'total_count_change', 0)))
         self._log.warning(f"frames lost in transport on '{self.topic}' ({n} so far): a best-effort publisher of "
                           'large images needs larger socket buffers or shared memory (README, QoS)',
                           throttle_duration_sec=10.0)
 
-    def _skipped_in_queue(self, info: Any) -> int:
+    def _skipped_in_queue(self, info: MessageInfo | None) -> int:
         """Frames the keep-last-1 reader queue replaced before the callback ran (it does so silently), from the
         publisher's sequence numbers in rclpy's MessageInfo; 0 where the middleware does not report them."""
         seq = info.get('publication_sequence_number') if isinstance(info, dict) else None
@@ -83,7 +88,7 @@ class FrameStats:
         self._last_seq[key] = seq
         return seq - last - 1 if last is not None and seq > last + 1 else 0
 
-    def received(self, info: Any, replaced_waiting: bool) -> None:
+    def received(self, info: MessageInfo | None, replaced_waiting: bool) -> None:
         """One frame arrived (executor thread); ``replaced_waiting``: it replaced one the worker had not taken yet."""
         gaps = self._skipped_in_queue(info)
         with self._lock:
@@ -100,7 +105,7 @@ class FrameStats:
         pipeline's shared frames, where ``received`` cannot tell)."""
         self._add('replaced')
 
-    def check_stamp(self, header: Any) -> None:
+    def check_stamp(self, header: Header) -> None:
         """Report a stamp older than the previous frame's (a looping bag, a restarted driver); the frame is still
         inferred: its result carries its own header, so nothing downstream is mixed up."""
         stamp = stamp_ns(header)
@@ -124,7 +129,7 @@ class FrameStats:
         with self._lock:
             return dict(self._withheld)
 
-    def withheld(self, msg: Any, cause: str, reason: str) -> None:
+    def withheld(self, msg: Image, cause: str, reason: str) -> None:
         """A frame that gets no output (worker thread): the model's output cannot be trusted or used for ``cause``
         (e.g. 'too little floor'); ``reason`` says what was found."""
         with self._lock:
@@ -136,7 +141,7 @@ class FrameStats:
         else:
             self._log.warning(text, throttle_duration_sec=5.0)
 
-    def refused(self, msg: Any, exc: Exception) -> None:
+    def refused(self, msg: Image, exc: Exception) -> None:
         """An image the worker could not infer: bad input (ImageFormatError) or a failure of the model."""
         now = time.monotonic()
         if isinstance(exc, ImageFormatError):

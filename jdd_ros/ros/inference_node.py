@@ -3,28 +3,39 @@
 The ``image`` subscription's callback only hands each message to a NewestFrameWorker, which infers the newest frame
 once in its own thread: a slow model skips frames (counted and logged) instead of falling behind the camera, and the
 executor stays free to answer parameter changes and lifecycle requests while a frame is inferred. In the one-process
-pipeline the depth and detector nodes share one ``LockstepFrames`` instead, so both infer the same frames.
+pipeline the depth and detector nodes share one ``LockstepFrames`` instead, so both infer the same frames; with
+several cameras their nodes also share one loaded model per network (``SharedModels``), one frame at a time.
 """
 
 from __future__ import annotations
 
 import os
+import threading
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
+from rclpy.subscription import MessageInfo
+from rclpy.timer import Timer
 from sensor_msgs.msg import Image
 
 from jdd_ros.core.silent_input import SilentInput
+from jdd_ros.depth.model import DepthModel
+from jdd_ros.detect.base import Detector
 from jdd_ros.ros.adaptive_qos import steady_timer
 from jdd_ros.ros.diagnostics import frame_node_diagnostics
 from jdd_ros.ros.frame_stats import FrameStats
 from jdd_ros.ros.graph import image_topics_in_graph
 from jdd_ros.ros.lockstep_frames import LockstepFrames, Member
 from jdd_ros.ros.managed_node import ManagedNode
+from jdd_ros.ros.messages import stamp_ns
 from jdd_ros.ros.newest_frame import NewestFrameWorker
+from jdd_ros.ros.shared_models import SharedModels, model_key
+from jdd_ros.ros.stage_clock import StageClock
 
 STATS_PERIOD_S = 10.0
 SILENCE_CHECK_PERIOD_S = 1.0  # how often a silent input is looked at (the ROS graph only while it is silent)
+M = TypeVar('M', Detector, DepthModel)
 
 
 class InferenceNode(ManagedNode):
@@ -32,14 +43,19 @@ class InferenceNode(ManagedNode):
 
     WITHHELD_CAUSES: tuple[str, ...] = ()  # causes for which a frame gets no output (FrameStats.withheld)
 
-    def __init__(self, node_name: str, schema_name: str, *, lockstep: LockstepFrames | None = None, **kwargs: Any):
+    def __init__(self, node_name: str, schema_name: str, *, lockstep: LockstepFrames | None = None,
+                 models: SharedModels | None = None, stage_clock: StageClock | None = None, **kwargs: Any):
         super().__init__(node_name, schema_name, **kwargs)
         self.frames: FrameStats | None = None
-        self.model: Any = None  # the network: a Detector or a DepthModel, once configured
+        self.model: Detector | DepthModel | None = None  # the network, once configured
+        self.model_lock = threading.Lock()  # held while the network runs: shared with other cameras' nodes
+        self.stage_clock = stage_clock  # per-frame stage stamps (the pipeline's --profile-stages); None: off
+        self._schema_name = schema_name
         self._lockstep = lockstep
-        self._worker: NewestFrameWorker | None = None
-        self._stats_timer: Any = None
-        self._silence_timer: Any = None
+        self._models = models
+        self._worker: NewestFrameWorker[Image] | None = None
+        self._stats_timer: Timer | None = None
+        self._silence_timer: Timer | None = None
         self._silence: SilentInput | None = None
         self.diagnostics = frame_node_diagnostics(self, schema_name, lambda: (self.frames, self.model), self.params,
                                                   self.WITHHELD_CAUSES, self.diagnostic_values)
@@ -56,11 +72,24 @@ class InferenceNode(ManagedNode):
         """Further key-values for /diagnostics (executor thread)."""
         return []
 
+    def obtain_model(self, build: Callable[[], M]) -> tuple[M, bool]:
+        """``build()``, or (several cameras in one process) the model another camera's node built from the same
+        start-up parameters, with its lock; True when built here. A shared model is logged once, by its builder."""
+        if self._models is None:
+            return build(), True
+        shared, fresh = self._models.acquire(self._schema_name, model_key(self._schema_name, self.params.current),
+                                             self.get_fully_qualified_name(), build)
+        self.model_lock = shared.lock
+        if not fresh:
+            self.get_logger().info(f'using the model {shared.owner} loaded (one model for every camera of this '
+                                   f'process: {len(shared.users)} nodes share it)')
+        return shared.model, fresh
+
     def load(self) -> None:
         """Load the model (``self.model``) and create the publishers; raise ValueError/FileNotFoundError/RuntimeError
         saying why not."""
 
-    def process(self, msg: Image) -> Any:
+    def process(self, msg: Image) -> object:
         """Infer one frame and publish (worker thread)."""
         raise NotImplementedError
 
@@ -82,6 +111,8 @@ class InferenceNode(ManagedNode):
 
     def cleanup(self) -> None:
         self.model = None
+        if self._models is not None:
+            self._models.release(self.get_fully_qualified_name())
 
     def deactivate(self) -> None:
         if self._lockstep is not None:
@@ -101,8 +132,12 @@ class InferenceNode(ManagedNode):
             if self._worker is not None:
                 self._worker.stop(timeout=5.0)  # the frame in progress counts
             self.frames.log_summary(final=True)
+        if self.stage_clock is not None and self.stage_clock.path:
+            self.stage_clock.write()
 
-    def _on_image(self, msg: Image, info: Any) -> None:
+    def _on_image(self, msg: Image, info: MessageInfo) -> None:
+        if self.stage_clock is not None:
+            self.stage_clock.mark(self.frame_key(msg), f'{self.get_name()}: received')
         if self._lockstep is not None:
             self.frames.received(info, False)  # replacements are reported to every member by on_replaced
             self._lockstep.offer(msg)
@@ -121,3 +156,12 @@ class InferenceNode(ManagedNode):
 
     def _refused(self, msg: Image, exc: Exception) -> None:
         self.frames.refused(msg, exc)
+
+    def frame_key(self, msg: Image) -> tuple[str, int]:
+        """The stage clock's name for a frame: this camera's namespace and the image's stamp."""
+        return self.get_namespace(), stamp_ns(msg.header)
+
+    def mark(self, msg: Image, stage: str) -> None:
+        """Stamp ``stage`` of this frame when the stages are profiled (a None check otherwise)."""
+        if self.stage_clock is not None:
+            self.stage_clock.mark(self.frame_key(msg), f'{self.get_name()}: {stage}')

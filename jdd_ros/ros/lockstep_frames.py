@@ -11,39 +11,41 @@ tested on its own.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Generic, TypeVar
+
+T = TypeVar('T')  # a frame (the pipeline's: sensor_msgs/Image)
 
 
 @dataclass
-class Member:
+class Member(Generic[T]):
     """One network's part: ``process(msg)`` runs in the member's thread; ``on_error(msg, exc)`` gets its failures;
     ``on_replaced()`` is told when a frame it received was replaced by a newer one before inference started."""
 
     name: str
-    process: Callable[[Any], None]
-    on_error: Callable[[Any, Exception], None]
+    process: Callable[[T], object]
+    on_error: Callable[[T, Exception], None]
     on_replaced: Callable[[], None] = lambda: None
     _work: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
 
 
-class LockstepFrames:
+class LockstepFrames(Generic[T]):
     """Members infer the same frames; ``offer`` takes a frame from any member's subscription, once per stamp."""
 
-    def __init__(self, key: Callable[[Any], Any] = id):
+    def __init__(self, key: Callable[[T], Hashable] = id):
         self._key = key  # what makes two offers the same frame (the header stamp)
         self._cond = threading.Condition()
-        self._members: list[Member] = []
-        self._latest: Any = None
-        self._latest_key: Any = None
-        self._current: Any = None  # the frame the members are inferring
+        self._members: list[Member[T]] = []
+        self._latest: T | None = None
+        self._latest_key: Hashable = None
+        self._current: T | None = None  # the frame the members are inferring
         self._pending: set[str] = set()  # members still inferring the current frame
         self._stopping = False
-        self._recent_keys: list[Any] = []
+        self._recent_keys: list[Hashable] = []
 
-    def join(self, member: Member) -> None:
+    def join(self, member: Member[T]) -> None:
         """Add a member (its thread starts); it takes part from the next frame on."""
         with self._cond:
             member._thread = threading.Thread(target=self._run, args=(member,), name=member.name, daemon=True)
@@ -62,7 +64,7 @@ class LockstepFrames:
         if member._thread is not None and member._thread is not threading.current_thread():
             member._thread.join(timeout)
 
-    def offer(self, msg: Any) -> bool:
+    def offer(self, msg: T) -> bool:
         """Make ``msg`` the frame to infer next unless it was offered already (the other member's subscription);
         True when it replaced a frame that will never be inferred (every member is told)."""
         key = self._key(msg)
@@ -88,13 +90,13 @@ class LockstepFrames:
         for m in self._members:
             m._work.set()
 
-    def _done(self, member: Member) -> None:
+    def _done(self, member: Member[T]) -> None:
         """``member`` has finished (or will not do) the current frame (lock held)."""
         if member.name in self._pending:
             self._pending.discard(member.name)
             self._dispatch()
 
-    def _run(self, member: Member) -> None:
+    def _run(self, member: Member[T]) -> None:
         while True:
             member._work.wait()
             with self._cond:

@@ -10,25 +10,27 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import Generic, TypeVar
+
+T = TypeVar('T')  # a frame (the nodes': sensor_msgs/Image)
 
 
-class NewestFrameWorker:
+class NewestFrameWorker(Generic[T]):
     """Calls ``process(msg)`` in its own thread on the newest offered message; errors go to ``on_error(msg, exc)``."""
 
-    def __init__(self, process: Callable[[Any], None], on_error: Callable[[Any, Exception], None],
+    def __init__(self, process: Callable[[T], object], on_error: Callable[[T, Exception], None],
                  name: str = 'newest_frame_worker'):
         self._process = process
         self._on_error = on_error
         self._cond = threading.Condition()
-        self._latest: Any = None
+        self._latest: T | None = None
         self._stopping = False
         self.received = 0
         self.skipped = 0
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
-    def offer(self, msg: Any) -> bool:
+    def offer(self, msg: T) -> bool:
         """Make ``msg`` the frame to process next; True when it replaced a frame that will never be processed."""
         with self._cond:
             self.received += 1
