@@ -39,6 +39,7 @@ COMMANDS = readme_commands()
 # name -> pattern; each README command must match exactly one
 HANDLED = {
     'ci': r'^make (setup|test)$',
+    'make test-fast': r'^make test-fast$',
     'make demo': r'^make demo$',
     'fuse': r'^\.venv/bin/jdd-ros fuse (?!.*--depth-source ground)',
     'calibrate ground': r'^\.venv/bin/jdd-ros calibrate-ground ',
@@ -110,6 +111,13 @@ def test_make_demo_runs_jdd_ros_demo():
     # --no-print-directory: under 'make test' (CI) this make is a sub-make, which prints 'Entering directory' lines
     dry = _bash('make -n --no-print-directory demo', check=True).stdout.strip()
     assert dry == '.venv/bin/jdd-ros demo'
+
+
+def test_make_test_fast_runs_the_fast_units():
+    """``make test-fast`` as written: ruff and the units that start no process, and they pass."""
+    got = _bash(command('make test-fast'), timeout=600)
+    assert got.returncode == 0, got.stdout[-3000:] + got.stderr[-3000:]
+    assert re.search(r'\d+ passed, \d+ deselected', got.stdout), got.stdout[-2000:]
 
 
 def test_every_jdd_ros_subcommand_in_the_readme_exists():
