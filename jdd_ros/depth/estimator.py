@@ -235,11 +235,14 @@ class OutputKind:
     """How one sidecar ``output_kind`` becomes depth: ``convert(raw, spec, scale, shift, focal_factor)`` (scale and
     shift: the sidecar's or a fit's), ``fit`` the ``core.floor_scale`` fit that aligns it (``relative_inverse``:
     scale and shift of the raw output; ``metric``: one scale of the depth), and whether ``predict_aligned`` may fit
-    it to a metric reference (a relative model; the fit is ``fit``'s)."""
+    it to a metric reference (a relative model; the fit is ``fit``'s); ``range_in_metres``: the sidecar's
+    ``min_depth``/``max_depth`` are metres, outside which a depth is invalid (and ``max_depth`` the far end of
+    depth_node's colour view), else the kind reads them itself and its metres have no limit here."""
 
     convert: Callable[[np.ndarray, OnnxDepthSpec, float | None, float, float], np.ndarray]
     fit: str
     fits_reference: bool
+    range_in_metres: bool = True
 
 
 # One entry per output kind of depth.sidecar (its KIND_CHECKS validate the keys each one reads).
@@ -247,15 +250,14 @@ OUTPUT_KINDS: dict[str, OutputKind] = {
     'metric': OutputKind(_scaled, 'metric', False),
     'metric_focal': OutputKind(_scaled, 'metric', False),
     'relative_inverse': OutputKind(_inverse, 'relative_inverse', True),
-    'sigmoid_disparity': OutputKind(_sigmoid, 'metric', True),
+    # min_depth/max_depth: the disparity's training range; its validity is the disparity's [0, 1], whatever scale.
+    'sigmoid_disparity': OutputKind(_sigmoid, 'metric', True, range_in_metres=False),
 }
 
 
 def _onnx_meta(path: Path, spec: OnnxDepthSpec, size: tuple[int, int]) -> DepthModelMeta:
-    # Depths outside the meta's range are invalid. A sigmoid disparity's range is the disparity's [0, 1] (checked by
-    # sigmoid_disparity_depth), whatever scale the sidecar or a fit gives it: no limit on its metres here.
-    sigmoid = spec.output_kind == 'sigmoid_disparity'
-    min_depth, max_depth = (0.0, 0.0) if sigmoid else (spec.min_depth, spec.max_depth)
+    in_metres = OUTPUT_KINDS[spec.output_kind].range_in_metres
+    min_depth, max_depth = (spec.min_depth, spec.max_depth) if in_metres else (0.0, 0.0)
     return DepthModelMeta(architecture='onnx', encoder=spec.name or path.stem, input_size=size, mean=spec.mean,
                           std=spec.std, min_depth=min_depth, max_depth=max_depth,
                           trained_on=spec.trained_on, epochs=0, notes=f'external ONNX model {path.name}')
