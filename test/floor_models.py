@@ -70,14 +70,17 @@ def filled_depth(depth_m: np.ndarray) -> np.ndarray:
     return cv2.inpaint(mm, holes, 5, cv2.INPAINT_TELEA).astype(np.float32) / 1000.0
 
 
-def buffer_model(path: Path, buffer: np.ndarray, sidecar: dict[str, Any]) -> Path:
-    """An ONNX model whose output (1, 1, H, W) is ``buffer`` whatever the image, with its sidecar (sha256 included)."""
+def buffer_model(path: Path, buffer: np.ndarray, sidecar: dict[str, Any], activation: str = '') -> Path:
+    """An ONNX model whose output (1, 1, H, W) is ``buffer`` whatever the image, with its sidecar (sha256 included);
+    ``activation`` (an ONNX operator such as 'Sigmoid') is applied to the buffer as the network's last layer."""
     h, w = buffer.shape
     nodes = [
         helper.make_node('Slice', ['image', 'starts', 'ends', 'axes'], ['first_channel']),
         helper.make_node('Mul', ['first_channel', 'zero'], ['zeros']),
-        helper.make_node('Add', ['zeros', 'buffer'], ['depth']),
+        helper.make_node('Add', ['zeros', 'buffer'], ['pre_activation' if activation else 'depth']),
     ]
+    if activation:
+        nodes.append(helper.make_node(activation, ['pre_activation'], ['depth']))
     inits = [numpy_helper.from_array(np.array(v, np.int64), name) for name, v in
              (('starts', [0]), ('ends', [1]), ('axes', [1]))]
     inits += [numpy_helper.from_array(np.zeros((1,), np.float32), 'zero'),

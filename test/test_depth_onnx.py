@@ -239,7 +239,7 @@ GOOD = {'input_size': [64, 96], 'output_kind': 'metric'}
     ({'output_scale': 0}, 'output_scale must not be 0'),
     ({'min_depth': 5.0, 'max_depth': 1.0}, 'min_depth 5.0 must be below max_depth'),
     ({'output_kind': 'relative_inverse'}, 'relative_inverse model needs output_scale'),
-    ({'alignment': 'reference'}, 'alignment reference applies to relative_inverse models only'),
+    ({'alignment': 'reference'}, 'alignment reference applies to relative models only'),
     ({'pixel_scale': -1}, 'pixel_scale must be > 0'),
 ])
 def test_sidecar_errors_name_the_problem(change, message):
@@ -281,7 +281,7 @@ def test_sizes_not_multiple_of_32_export_as_fixed_size_models(tmp_path):
     ({'alignment': 'ground', 'reference_focal': 0}, 'reference_focal must be > 0'),
     ({'alignment': 'ground', 'min_floor_fraction': 1.5}, 'min_floor_fraction is a fraction'),
     ({'alignment': 'ground', 'alignment_time_constant': -1}, 'alignment_time_constant must be >= 0'),
-    ({'output_kind': 'metric_focal', 'alignment': 'reference'}, 'alignment reference applies to relative_inverse'),
+    ({'output_kind': 'metric_focal', 'alignment': 'reference'}, 'alignment reference applies to relative models'),
     ({'alignment': 'floor'}, 'alignment must be one of fixed, reference, ground'),
 ])
 def test_sidecar_camera_keys_are_checked(change, message):

@@ -4,7 +4,8 @@ distance (``core.ground``), so the pixels where the model sees the floor fix its
 Two fits, per frame, on the pixels below the horizon whose floor depth is known:
 
 - ``relative_inverse`` (MiDaS, Depth Anything relative): ``raw ~ a * (1 / floor_depth) + b`` (scale and shift).
-- ``metric`` (a metric model outside its training domain, off by 1.5-2x): ``floor_depth ~ s * depth`` (scale only).
+- ``metric`` (a metric model outside its training domain, off by 1.5-2x; a depth right up to one scale, as a
+  Monodepth2-style sigmoid disparity): ``floor_depth ~ s * depth`` (scale only).
 
 Objects standing on the floor (and the walls, desks and legs below the horizon) are outliers: nearer than the floor
 behind them, and often most of the candidate pixels, so least squares on all of them is wrong by tens of percent.

@@ -195,9 +195,71 @@ def _check_input_shape(path: Path, spec: OnnxDepthSpec, in_name: str, shape: lis
                              f'{size[0]}x{size[1]} (h x w); fix input_size in the sidecar')
 
 
+SIGMOID_TOLERANCE = 1e-3  # a sigmoid output beyond [0, 1] by more than rounding is not a sigmoid disparity
+
+
+def sigmoid_disparity_depth(disp: np.ndarray, min_depth: float, max_depth: float) -> np.ndarray:
+    """The depth a Monodepth2-style network is trained to mean by its sigmoid output: disparity ``disp`` in [0, 1]
+    spans the inverse depths 1 / max_depth (0) to 1 / min_depth (1) linearly. ValueError for a value outside [0, 1]:
+    a sigmoid cannot give it (the model was exported without its final sigmoid, or outputs something else), and
+    reading it as depth would publish a guess. NaN stays NaN."""
+    finite = disp[np.isfinite(disp)]
+    if finite.size and (finite.min() < -SIGMOID_TOLERANCE or finite.max() > 1 + SIGMOID_TOLERANCE):
+        raise ValueError(f'the model output ranges from {finite.min():.3g} to {finite.max():.3g}, outside [0, 1]: '
+                         'not a sigmoid disparity (exported without its final sigmoid? is it depth?); check '
+                         'output_kind in the sidecar (docs/depth-model.md)')
+    min_disp, max_disp = 1.0 / max_depth, 1.0 / min_depth
+    return 1.0 / (min_disp + (max_disp - min_disp) * np.clip(disp, 0.0, 1.0))
+
+
+def _scaled(raw: np.ndarray, spec: OnnxDepthSpec, scale: float | None, shift: float, focal: float) -> np.ndarray:
+    """``metric``, ``metric_focal``: metres = (scale x raw + shift) x focal factor."""
+    return (scale * raw + shift) * focal
+
+
+def _inverse(raw: np.ndarray, spec: OnnxDepthSpec, scale: float | None, shift: float, focal: float) -> np.ndarray:
+    """``relative_inverse``: metres = 1 / (scale x raw + shift)."""
+    if scale is None:
+        raise RuntimeError(f'{spec.name or "this model"} gives relative depth and needs a scale; use predict_aligned '
+                           'with a metric reference, or set output_scale/output_shift in the sidecar')
+    return 1.0 / (scale * raw + shift)
+
+
+def _sigmoid(raw: np.ndarray, spec: OnnxDepthSpec, scale: float | None, shift: float, focal: float) -> np.ndarray:
+    """``sigmoid_disparity``: metres = scale x the disparity's depth (scale None: the model's own units)."""
+    return (1.0 if scale is None else scale) * sigmoid_disparity_depth(raw, spec.min_depth, spec.max_depth)
+
+
+@dataclass(frozen=True)
+class OutputKind:
+    """How one sidecar ``output_kind`` becomes depth: ``convert(raw, spec, scale, shift, focal_factor)`` (scale and
+    shift: the sidecar's or a fit's), ``fit`` the ``core.floor_scale`` fit that aligns it (``relative_inverse``:
+    scale and shift of the raw output; ``metric``: one scale of the depth), and whether ``predict_aligned`` may fit
+    it to a metric reference (a relative model; the fit is ``fit``'s); ``range_in_metres``: the sidecar's
+    ``min_depth``/``max_depth`` are metres, outside which a depth is invalid (and ``max_depth`` the far end of
+    depth_node's colour view), else the kind reads them itself and its metres have no limit here."""
+
+    convert: Callable[[np.ndarray, OnnxDepthSpec, float | None, float, float], np.ndarray]
+    fit: str
+    fits_reference: bool
+    range_in_metres: bool = True
+
+
+# One entry per output kind of depth.sidecar (its KIND_CHECKS validate the keys each one reads).
+OUTPUT_KINDS: dict[str, OutputKind] = {
+    'metric': OutputKind(_scaled, 'metric', False),
+    'metric_focal': OutputKind(_scaled, 'metric', False),
+    'relative_inverse': OutputKind(_inverse, 'relative_inverse', True),
+    # min_depth/max_depth: the disparity's training range; its validity is the disparity's [0, 1], whatever scale.
+    'sigmoid_disparity': OutputKind(_sigmoid, 'metric', True, range_in_metres=False),
+}
+
+
 def _onnx_meta(path: Path, spec: OnnxDepthSpec, size: tuple[int, int]) -> DepthModelMeta:
+    in_metres = OUTPUT_KINDS[spec.output_kind].range_in_metres
+    min_depth, max_depth = (spec.min_depth, spec.max_depth) if in_metres else (0.0, 0.0)
     return DepthModelMeta(architecture='onnx', encoder=spec.name or path.stem, input_size=size, mean=spec.mean,
-                          std=spec.std, min_depth=spec.min_depth, max_depth=spec.max_depth,
+                          std=spec.std, min_depth=min_depth, max_depth=max_depth,
                           trained_on=spec.trained_on, epochs=0, notes=f'external ONNX model {path.name}')
 
 
@@ -308,8 +370,7 @@ class DepthEstimator:
         spec = self.spec
         if spec is None or spec.alignment != 'ground':
             return None
-        kind = 'relative_inverse' if spec.output_kind == 'relative_inverse' else 'metric'
-        return FloorAligner(kind, spec.min_floor_fraction, spec.alignment_time_constant)
+        return FloorAligner(OUTPUT_KINDS[spec.output_kind].fit, spec.min_floor_fraction, spec.alignment_time_constant)
 
     def preprocess(self, image_rgb: np.ndarray) -> np.ndarray:
         """HxWx3 uint8 RGB -> 3,h,w (or h,w,3) float32 network input."""
@@ -335,14 +396,8 @@ class DepthEstimator:
         else:
             s = spec.output_scale if scale is None else scale
             t = spec.output_shift if shift is None else shift
-            if s is None:
-                raise RuntimeError(f'{self.description}: relative depth needs a scale; use predict_aligned with a '
-                                   'metric reference, or set output_scale/output_shift in the sidecar')
             with np.errstate(divide='ignore', invalid='ignore', over='ignore'):
-                if spec.output_kind == 'relative_inverse':
-                    depth = 1.0 / (s * raw + t)
-                else:
-                    depth = (s * raw + t) * focal_factor
+                depth = OUTPUT_KINDS[spec.output_kind].convert(raw, spec, s, t, focal_factor)
             depth = depth.astype(np.float32, copy=False)
         invalid = ~np.isfinite(depth) | (depth <= 0)
         if self.meta.min_depth > 0:
@@ -418,15 +473,29 @@ class DepthEstimator:
         """The model's own output (e.g. relative inverse depth) at the input's resolution, for inspection."""
         return self._resize_to(self._raw_batch([image_rgb])[0].astype(np.float32), image_rgb.shape[:2])
 
+    def predict_up_to_scale(self, image_rgb: np.ndarray) -> np.ndarray:
+        """Depth right up to one scale at the input's resolution (median scaling: ``jdd-ros eval-depth``): the output
+        kind's conversion with scale 1 and shift 0, applied after resizing the raw output, as Monodepth2's evaluation
+        resizes the disparity (a relative_inverse model's shift is taken as 0)."""
+        if self.spec is None:
+            return self.predict(image_rgb)
+        with np.errstate(divide='ignore', invalid='ignore', over='ignore'):
+            depth = OUTPUT_KINDS[self.spec.output_kind].convert(self.predict_raw(image_rgb), self.spec, 1.0, 0.0, 1.0)
+        return depth.astype(np.float32, copy=False)
+
     def predict_aligned(self, image_rgb: np.ndarray, reference_depth: np.ndarray,
                         min_points: int = 10) -> tuple[np.ndarray, float, float]:
-        """Metric depth of a ``relative_inverse`` model fitted to a sparse metric reference (NaN/0 = no value).
+        """Metric depth of a relative model fitted to a sparse metric reference (NaN/0 = no value); returns (depth,
+        scale, shift), the values to write as output_scale/output_shift for ``alignment: fixed``.
 
-        Fits ``1/depth = scale * raw + shift`` by least squares on the pixels where the reference is valid (a few
-        LiDAR points, a depth camera's valid pixels); returns (depth, scale, shift).
+        ``relative_inverse``: ``1/depth = scale * raw + shift`` by least squares on the pixels where the reference is
+        valid (a few LiDAR points, a depth camera's valid pixels). ``sigmoid_disparity``: one scale (shift 0), the
+        ratio of the medians of reference and model depth, as Monodepth2's evaluation scales its mono models.
         """
-        if self.spec is None or self.spec.output_kind != 'relative_inverse':
-            raise RuntimeError('predict_aligned is for relative_inverse models; this one is metric: use predict')
+        spec = self.spec
+        if spec is None or not OUTPUT_KINDS[spec.output_kind].fits_reference:
+            raise RuntimeError('predict_aligned is for relative models (relative_inverse, sigmoid_disparity); this one '
+                               'is metric: use predict')
         raw_net = self._raw_batch([image_rgb])[0].astype(np.float32)
         raw = self._resize_to(raw_net, image_rgb.shape[:2])
         if reference_depth.shape != raw.shape:
@@ -434,8 +503,13 @@ class DepthEstimator:
         ok = np.isfinite(reference_depth) & (reference_depth > 0) & np.isfinite(raw)
         if int(ok.sum()) < min_points:
             raise ValueError(f'only {int(ok.sum())} valid reference pixels; at least {min_points} are needed')
-        a = np.stack([raw[ok].astype(np.float64), np.ones(int(ok.sum()))], axis=1)
-        (scale, shift), *_ = np.linalg.lstsq(a, 1.0 / reference_depth[ok].astype(np.float64), rcond=None)
+        reference = reference_depth[ok].astype(np.float64)
+        if OUTPUT_KINDS[spec.output_kind].fit == 'relative_inverse':
+            a = np.stack([raw[ok].astype(np.float64), np.ones(reference.size)], axis=1)
+            (scale, shift), *_ = np.linalg.lstsq(a, 1.0 / reference, rcond=None)
+        else:
+            model_depth = self._resize_to(self._to_metres(raw_net, 1.0), raw.shape)[ok]
+            scale, shift = np.median(reference) / np.nanmedian(model_depth), 0.0
         # Convert at network resolution, then resize, exactly like predict (interpolating inverse depth differs).
         depth = self._resize_to(self._to_metres(raw_net, float(scale), float(shift)), raw.shape)
         return depth, float(scale), float(shift)

@@ -88,10 +88,7 @@ def _predict(estimator: DepthEstimator, rgb: np.ndarray, median_scaling: bool) -
                          'pitch and roll), which eval-depth does not take: evaluate it with --median-scaling')
     if not median_scaling:
         raise ValueError(f'{estimator.description} gives relative depth only: evaluate it with --median-scaling')
-    raw = estimator.predict_raw(rgb).astype(np.float64)
-    with np.errstate(divide='ignore', invalid='ignore'):
-        kind = estimator.spec.output_kind if estimator.spec is not None else 'relative_inverse'
-        return (1.0 / raw if kind == 'relative_inverse' else raw).astype(np.float32)
+    return estimator.predict_up_to_scale(rgb)
 
 
 def evaluate(args: EvalOptions, log: Callable[[str], None] = print) -> dict:

@@ -108,8 +108,9 @@ def build_depth_model(params: DepthModelParams, sidecar: str | None = None, *, r
                          'height, pitch and roll; depth_node takes them from camera_info and its parameters')
     if require_metric and not estimator.is_metric and not estimator.needs_camera:
         raise ValueError(f'{onnx_model} gives relative depth aligned per frame (alignment: reference), which '
-                         'cannot be published as metres; calibrate output_scale/output_shift once and set '
-                         'alignment: fixed in its sidecar (docs/depth-model.md)')
+                         'cannot be published as metres; calibrate its scale once (output_scale, and output_shift '
+                         'for relative_inverse: predict_aligned gives them) and set alignment: fixed in its sidecar, '
+                         'or use alignment: ground (docs/depth-model.md)')
     return estimator
 
 

@@ -14,10 +14,21 @@ Output kinds:
 - ``metric_focal`` (Depth Anything 3 metric): metres at a reference focal length, so metres =
   ``(output_scale * raw + output_shift) * fx / reference_focal`` with fx (pixels) of the camera_info scaled to the
   network input.
+- ``sigmoid_disparity`` (Monodepth2, ManyDepth, Lite-Mono): a sigmoid output ``disp`` in [0, 1] that the network was
+  trained to read as depth = ``1 / (1 / max_depth + (1 / min_depth - 1 / max_depth) * disp)`` (``min_depth`` and
+  ``max_depth``: its training range, required). Metres = that depth times ``output_scale`` (the metric factor of a
+  stereo-trained model: 5.4 for Monodepth2 on KITTI stereo); without ``output_scale`` the depth is right up to a scale
+  only, which ``alignment: ground`` (the floor) or ``reference`` (``predict_aligned``) supplies. Values outside [0, 1]
+  cannot come out of a sigmoid: such a frame is refused (``DepthEstimator.postprocess``), never read as depth.
 
 ``alignment: ground`` (any output kind) takes the metric scale from the floor in every frame, given the camera's
 height, pitch and roll (``jdd_ros.core.floor_scale``): scale and shift for ``relative_inverse``, scale only for the
-metric kinds (a metric model outside its training domain is off by 1.5-2x).
+metric kinds and ``sigmoid_disparity`` (a metric model outside its training domain is off by 1.5-2x; a
+self-supervised model is right up to one scale, which Monodepth2's own evaluation fits by median scaling).
+
+Each output kind has one entry in ``KIND_CHECKS`` (the checks of the keys it reads together) here and one conversion
+in ``jdd_ros.depth.estimator.OUTPUT_KINDS``; ``test/test_sigmoid_disparity.py`` checks that both tables name the
+same kinds.
 """
 
 from __future__ import annotations
@@ -29,7 +40,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-OUTPUT_KINDS = ('metric', 'relative_inverse', 'metric_focal')
+OUTPUT_KINDS = ('metric', 'relative_inverse', 'metric_focal', 'sigmoid_disparity')
 ALIGNMENTS = ('fixed', 'reference', 'ground')
 CHANNEL_ORDERS = ('rgb', 'bgr')
 LAYOUTS = ('nchw', 'nhwc')
@@ -59,7 +70,7 @@ class OnnxDepthSpec:
     min_floor_fraction: float = 0.05  # alignment ground: less of the image on the floor gives no depth
     alignment_time_constant: float = 0.5  # alignment ground: smoothing of the fit over frames (seconds; 0 = none)
     min_depth: float = 0.0  # metric depths outside [min_depth, max_depth] become NaN; 0 = no limit
-    max_depth: float = 0.0
+    max_depth: float = 0.0  # (sigmoid_disparity: the training depth range that disparity 1 and 0 stand for)
     sha256: str = ''  # expected sha256 of the .onnx file; '' skips the check
 
     @property
@@ -190,17 +201,17 @@ FIELD_CHECKS: dict[str, Callable[[Path, str, object], object]] = {
 REQUIRED = ('input_size', 'output_kind')
 
 
-def _consistent(path: Path, kw: dict[str, object]) -> OnnxDepthSpec:
-    """The spec of the validated values, with the checks that involve several keys."""
-    spec = OnnxDepthSpec(**kw)  # type: ignore[arg-type]  # each value checked by FIELD_CHECKS
-    if spec.max_depth and spec.min_depth >= spec.max_depth:
-        raise SidecarError(f'{path}: min_depth {spec.min_depth} must be below max_depth {spec.max_depth}')
-    if spec.output_kind != 'relative_inverse' and spec.output_scale is None:
-        spec = dataclasses.replace(spec, output_scale=1.0)
-    if spec.output_kind != 'relative_inverse' and spec.alignment == 'reference':
-        raise SidecarError(f'{path}: alignment reference applies to relative_inverse models only (output_kind is '
-                           f'{spec.output_kind}); a metric model takes fixed or ground')
-    if spec.output_kind == 'relative_inverse' and spec.alignment == 'fixed' and spec.output_scale is None:
+def _metric_kind(path: Path, spec: OnnxDepthSpec, given: set[str]) -> OnnxDepthSpec:
+    """``metric``, ``metric_focal``: output_scale defaults to 1; nothing to fit to a reference."""
+    if spec.alignment == 'reference':
+        raise SidecarError(f'{path}: alignment reference applies to relative models only (relative_inverse, '
+                           f'sigmoid_disparity without output_scale; output_kind is {spec.output_kind}); a metric '
+                           'model takes fixed or ground')
+    return spec if spec.output_scale is not None else dataclasses.replace(spec, output_scale=1.0)
+
+
+def _relative_inverse(path: Path, spec: OnnxDepthSpec, given: set[str]) -> OnnxDepthSpec:
+    if spec.alignment == 'fixed' and spec.output_scale is None:
         raise SidecarError(
             f'{path}: a relative_inverse model needs output_scale (and output_shift) so that metres = '
             '1 / (output_scale * raw + output_shift), calibrated once for the camera; or alignment: ground to take '
@@ -208,6 +219,50 @@ def _consistent(path: Path, kw: dict[str, object]) -> OnnxDepthSpec:
             'reference to fit them per frame to a sparse metric reference (not usable by depth_node). '
             'See docs/depth-model.md')
     return spec
+
+
+def _sigmoid_disparity(path: Path, spec: OnnxDepthSpec, given: set[str]) -> OnnxDepthSpec:
+    """min_depth and max_depth are the conversion's range (required, > 0); output_scale the metric factor (> 0) or
+    absent for a model right up to scale, which then needs alignment ground or reference."""
+    missing = [key for key in ('min_depth', 'max_depth') if key not in given]
+    if missing:
+        raise SidecarError(f"{path}: a sigmoid_disparity model needs {' and '.join(missing)}: the depth range it was "
+                           'trained with, which disparity 1 and 0 stand for (Monodepth2: min_depth 0.1, max_depth 100)')
+    if not (spec.min_depth > 0 and spec.max_depth > 0):
+        raise SidecarError(f'{path}: sigmoid_disparity needs min_depth and max_depth > 0, got {spec.min_depth} and '
+                           f'{spec.max_depth}')
+    if 'output_shift' in given:
+        raise SidecarError(f'{path}: output_shift does not apply to sigmoid_disparity (metres = output_scale x the '
+                           'depth of the disparity); remove it')
+    if spec.output_scale is not None and spec.output_scale < 0:
+        raise SidecarError(f'{path}: output_scale of a sigmoid_disparity model is its metric factor and must be > 0, '
+                           f'got {spec.output_scale}')
+    if spec.alignment == 'fixed' and spec.output_scale is None:
+        raise SidecarError(f'{path}: a sigmoid_disparity model without output_scale gives depth up to scale only: set '
+                           'output_scale to its metric factor (5.4 for Monodepth2 trained on KITTI stereo), or '
+                           'alignment: ground (the scale from the floor, depth_node) or alignment: reference')
+    if spec.alignment == 'reference' and spec.output_scale is not None:
+        raise SidecarError(f'{path}: alignment reference fits the scale per frame, so output_scale '
+                           f'{spec.output_scale} would be ignored; remove one of them')
+    return spec
+
+
+# Per output kind: the checks of the keys it reads together, returning the spec with the kind's defaults filled in.
+KIND_CHECKS: dict[str, Callable[[Path, OnnxDepthSpec, set[str]], OnnxDepthSpec]] = {
+    'metric': _metric_kind,
+    'metric_focal': _metric_kind,
+    'relative_inverse': _relative_inverse,
+    'sigmoid_disparity': _sigmoid_disparity,
+}
+
+
+def _consistent(path: Path, kw: dict[str, object]) -> OnnxDepthSpec:
+    """The spec of the validated values, with the checks that involve several keys (the output kind's in
+    ``KIND_CHECKS``)."""
+    spec = OnnxDepthSpec(**kw)  # type: ignore[arg-type]  # each value checked by FIELD_CHECKS
+    if spec.max_depth and spec.min_depth >= spec.max_depth:
+        raise SidecarError(f'{path}: min_depth {spec.min_depth} must be below max_depth {spec.max_depth}')
+    return KIND_CHECKS[spec.output_kind](path, spec, set(kw))
 
 
 def parse_sidecar(data: object, path: str | os.PathLike = '<sidecar>') -> OnnxDepthSpec:
