@@ -274,31 +274,33 @@ DETECTOR_NODE = (
               FAMILIES.values()) + '.', choices=tuple(FAMILIES), launch=True),
     ParamSpec('model', 'yolov4-tiny',
               "A known Darknet model name (see 'jdd-ros fetch-models --list'); ignored when cfg is set and by family "
-              "'ultralytics'.", launch=True),
+              "'ultralytics' and 'yolox'.", launch=True),
     ParamSpec('cfg', '', 'Path of a Darknet .cfg (a custom model); needs weights and names too. Must be empty for '
-              "family 'ultralytics'.", launch=True),
+              "family 'ultralytics' and 'yolox'.", launch=True),
     ParamSpec('weights', '', "Family 'darknet': path of the Darknet .weights matching cfg. Family 'ultralytics' "
-              '(required): path of the .onnx export (yolo export format=onnx, or YOLOv5 export.py --include onnx).',
-              launch=True),
+              '(required): path of the .onnx export (yolo export format=onnx, or YOLOv5 export.py --include onnx). '
+              "Family 'yolox' (required): path of the .onnx export (YOLOX tools/export_onnx.py).", launch=True),
     ParamSpec('names', '', "Path of the class-names file (one name per line): matching cfg for family 'darknet'; "
-              "optional for family 'ultralytics' (default: the names in the export's metadata).", launch=True),
+              "optional for family 'ultralytics' (default: the names in the export's metadata) and 'yolox' (default: "
+              'the COCO names for 80 classes).', launch=True),
     ParamSpec('weights_sha256', '', 'Expected sha256 of weights (custom Darknet weights or the ONNX export); the node '
               'refuses a file that differs. Empty skips the check for own files (a warning is logged).', launch=True),
     ParamSpec('device', 'cpu', f'Inference device: {DEVICES_HELP}.', check=_check_device, launch=True),
-    ParamSpec('backend', 'auto', f"Inference backend; {_AUTO_BACKEND}. Family 'ultralytics' runs onnxruntime or "
-              "openvino ('auto' is onnxruntime on CUDA; 'torch' is refused).", choices=BACKENDS),
+    ParamSpec('backend', 'auto', f"Inference backend; {_AUTO_BACKEND}. Families 'ultralytics' and 'yolox' run "
+              "onnxruntime or openvino ('auto' is onnxruntime on CUDA; 'torch' is refused).", choices=BACKENDS),
     PRECISION,
     ParamSpec('input_size', 0, "Network input size in pixels (multiple of 32); 0 uses the model's own: the cfg value "
-              "(darknet), the export's input or metadata imgsz (ultralytics; a fixed-size export takes only its size).",
+              "(darknet), the export's input or metadata imgsz (ultralytics, yolox; a fixed-size export takes only its "
+              'size).',
               min=0, max=4096, check=_check_input_size),
     THREADS,
     ParamSpec('confidence_threshold', 0.25, 'Minimum score of a detection: objectness x class probability (Darknet, '
-              'YOLOv5 exports), the class score (Ultralytics exports).', dynamic=True, min=0.0, max=1.0),
+              'YOLOv5 and YOLOX exports), the class score (Ultralytics exports).', dynamic=True, min=0.0, max=1.0),
     ParamSpec('nms_threshold', 0.45, 'IoU above which the lower-scored of two same-class boxes is suppressed. 0.45 is '
               "Darknet's and YOLOv5's default; Ultralytics' own predict uses 0.7. Not used by end-to-end exports "
               '(NMS-free heads, nms=True).', dynamic=True, min=0.0, max=1.0),
-    ParamSpec('classes', [], 'Class names to keep (COCO names such as person, chair); empty keeps all. Family '
-              "'ultralytics': a box whose best class is not listed is dropped, as upstream.", dynamic=True),
+    ParamSpec('classes', [], 'Class names to keep (COCO names such as person, chair); empty keeps all. Families '
+              "'ultralytics' and 'yolox': a box whose best class is not listed is dropped, as upstream.", dynamic=True),
     ParamSpec('publish_debug_image', False, 'Also publish debug_image with the boxes drawn.', dynamic=True,
               offline=False),
     ParamSpec('filter_mode', 'detect_then_filter',

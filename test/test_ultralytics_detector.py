@@ -32,10 +32,10 @@ from ultralytics_models import (
 )
 from ultralytics_reference import Reference
 
+from jdd_ros.detect.letterbox import Letterbox
 from jdd_ros.detect.ultralytics import UltralyticsDetector as FamilyDetector
 from jdd_ros.detect.ultralytics.layout import resolve_layout, v5_anchor_count
 from jdd_ros.detect.ultralytics.metadata import ModelMetadata, parse_metadata
-from jdd_ros.detect.ultralytics.preprocess import Letterbox
 
 
 class UltralyticsDetector(FamilyDetector):

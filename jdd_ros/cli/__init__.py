@@ -17,7 +17,7 @@ from typing import NoReturn
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     'demo': ('jdd_ros.cli.demo', 'the whole pipeline on a sample frame: distances, max_depth changed, annotated image'),
     'fetch-models': ('jdd_ros.cli.fetch_models', 'download and sha256-verify known detector models into the cache'),
-    'detect': ('jdd_ros.cli.detect', 'run a detector on image files (Darknet YOLOv4, or --family ultralytics)'),
+    'detect': ('jdd_ros.cli.detect', 'run a detector on image files (Darknet YOLOv4, or --family ultralytics / yolox)'),
     'train-depth': ('jdd_ros.cli.train_depth', 'train the U-Net depth model (NYU Depth v2 or synthetic scenes)'),
     'eval-depth': ('jdd_ros.cli.eval_depth', 'evaluate a depth checkpoint with the standard NYU metrics'),
     'export-depth-onnx': ('jdd_ros.cli.export_depth', 'export a depth checkpoint to ONNX with its sidecar YAML'),

@@ -59,6 +59,8 @@ FAMILIES: dict[str, DetectorFamily] = {f.name: f for f in (
     DetectorFamily('ultralytics', 'YOLO exported to ONNX by Ultralytics (YOLOv8, YOLO11, YOLOv10, YOLO26, YOLOv5u; '
                    'end2end and nms=True exports too) or by YOLOv5 export.py; weights is the .onnx file',
                    'jdd_ros.detect.ultralytics.family'),
+    DetectorFamily('yolox', "YOLOX exported to ONNX by its tools/export_onnx.py (raw head, or decoded with "
+                   '--decode_in_inference); weights is the .onnx file', 'jdd_ros.detect.yolox.family'),
 )}
 
 

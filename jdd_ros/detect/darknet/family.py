@@ -14,7 +14,7 @@ if TYPE_CHECKING:  # the registry imports this module when the family is built
 def check(params: DetectorParams) -> str | None:
     if str(params.weights).lower().endswith('.onnx') and not params.cfg:
         return (f"weights {params.weights} is an ONNX file, not Darknet weights: for a YOLO exported to ONNX by "
-                "Ultralytics or YOLOv5 set family to 'ultralytics'")
+                "Ultralytics or YOLOv5 set family to 'ultralytics', for one exported by YOLOX set family to 'yolox'")
     custom = [k for k in ('cfg', 'weights', 'names') if getattr(params, k)]
     if custom and len(custom) != 3:
         missing = sorted({'cfg', 'weights', 'names'} - set(custom))

@@ -12,66 +12,34 @@ NMS), so users see the detections they saw upstream:
 
 A class filter applies after the best class is chosen, as upstream: a box whose best class is filtered out is
 dropped, not relabelled. As NMS is per class, the filtered result is exactly the unfiltered one minus the other
-classes. Up to ``MAX_NMS`` best candidates go into NMS, and ``max_det`` detections per image come out.
+classes. Up to ``detect.candidates.MAX_NMS`` best candidates go into NMS, and ``max_det`` detections per image
+come out.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 
 from jdd_ros.core.detection import Detection
-from jdd_ros.detect.base import to_detections
-from jdd_ros.detect.postprocess import batched_nms
-from jdd_ros.detect.ultralytics.preprocess import Letterbox
-
-MAX_NMS = 30000  # upstream's cap on boxes fed to NMS: bounds the time of a degenerate frame
-
-
-@dataclass
-class Candidates:
-    """One image's boxes that passed the confidence threshold, before NMS."""
-
-    boxes: np.ndarray  # (K, 4) float64 x1, y1, x2, y2 in network-input pixels
-    scores: np.ndarray  # (K,) float32
-    class_ids: np.ndarray  # (K,) int64
-
-    @classmethod
-    def empty(cls) -> Candidates:
-        return cls(np.zeros((0, 4)), np.zeros(0, np.float32), np.zeros(0, np.int64))
-
-
-def _xywh_to_xyxy(cx: np.ndarray, cy: np.ndarray, w: np.ndarray, h: np.ndarray) -> np.ndarray:
-    cx, cy, w, h = (np.asarray(v, dtype=np.float64) for v in (cx, cy, w, h))
-    return np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=1)
-
-
-def _best_class(scores: np.ndarray, conf_threshold: float,
-                class_mask: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Rows (of (K, nc) ``scores``) whose best class passes: their indices, best scores, best classes."""
-    best = scores.argmax(axis=1)
-    conf = scores[np.arange(len(best)), best]
-    keep = conf > conf_threshold
-    if class_mask is not None:
-        keep &= class_mask[best]
-    return np.nonzero(keep)[0], conf[keep], best[keep].astype(np.int64)
+from jdd_ros.detect.candidates import (
+    Candidates,
+    best_class,
+    image_detections,
+    nms_order,
+    with_objectness,
+    xywh_to_xyxy,
+)
+from jdd_ros.detect.letterbox import Letterbox
 
 
 def _decode_v8(pred: np.ndarray, nc: int, conf_threshold: float, class_mask: np.ndarray | None) -> Candidates:
     scores = pred[4:4 + nc]  # (nc, anchors)
     anchors = np.nonzero(scores.max(axis=0) > conf_threshold)[0]  # cheap pre-filter before the argmax
-    rows, conf, cls = _best_class(scores[:, anchors].T, conf_threshold, class_mask)
+    rows, conf, cls = best_class(scores[:, anchors].T, conf_threshold, class_mask)
     anchors = anchors[rows]
-    return Candidates(_xywh_to_xyxy(*pred[:4, anchors]), conf, cls)
-
-
-def _decode_v5(pred: np.ndarray, nc: int, conf_threshold: float, class_mask: np.ndarray | None) -> Candidates:
-    pred = pred[pred[:, 4] > conf_threshold]  # a class confidence never exceeds objectness
-    rows, conf, cls = _best_class(pred[:, 5:5 + nc] * pred[:, 4:5], conf_threshold, class_mask)
-    pred = pred[rows]
-    return Candidates(_xywh_to_xyxy(*pred[:, :4].T), conf, cls)
+    return Candidates(xywh_to_xyxy(*pred[:4, anchors]), conf, cls)
 
 
 def _decode_end2end(pred: np.ndarray, nc: int, conf_threshold: float,
@@ -85,7 +53,7 @@ def _decode_end2end(pred: np.ndarray, nc: int, conf_threshold: float,
     return Candidates(pred[:, :4].astype(np.float64), pred[:, 4].copy(), cls)
 
 
-_DECODERS = {'v5': _decode_v5, 'v8': _decode_v8, 'end2end': _decode_end2end}
+_DECODERS = {'v5': with_objectness, 'v8': _decode_v8, 'end2end': _decode_end2end}
 
 
 def decode(output: np.ndarray, layout: str, conf_threshold: float, num_classes: int,
@@ -101,13 +69,9 @@ def decode(output: np.ndarray, layout: str, conf_threshold: float, num_classes: 
 
 def select(candidates: Candidates, layout: str, nms_threshold: float, max_det: int) -> np.ndarray:
     """Indices of the candidates kept, by score descending: per-class NMS (v5, v8) or ranking only (end2end)."""
-    order = np.argsort(-candidates.scores, kind='stable')
     if layout == 'end2end':
-        return order[:max_det]
-    order = order[:MAX_NMS]
-    keep = batched_nms(candidates.boxes[order], candidates.scores[order].astype(np.float64),
-                       candidates.class_ids[order], nms_threshold)
-    return order[keep[:max_det]]
+        return np.argsort(-candidates.scores, kind='stable')[:max_det]
+    return nms_order(candidates, nms_threshold, max_det)
 
 
 def postprocess(candidates: Sequence[Candidates], layout: str, letterboxes: Sequence[Letterbox],
@@ -115,7 +79,5 @@ def postprocess(candidates: Sequence[Candidates], layout: str, letterboxes: Sequ
     """Detections per image: selected, boxes mapped back to (and clipped to) each image's own pixels."""
     results = []
     for cand, box in zip(candidates, letterboxes):
-        keep = select(cand, layout, nms_threshold, max_det)
-        results.append(to_detections(box.to_original(cand.boxes[keep]), cand.scores[keep], cand.class_ids[keep],
-                                     class_names))
+        results.append(image_detections(cand, select(cand, layout, nms_threshold, max_det), box, class_names))
     return results

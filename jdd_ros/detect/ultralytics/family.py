@@ -4,11 +4,11 @@ names file (default: the export's metadata names), ``input_size`` 0 the export's
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from jdd_ros.detect.base import Detector
-from jdd_ros.detect.ultralytics.detector import FAMILY, UltralyticsDetector, check_backend
+from jdd_ros.detect.ultralytics.detector import FAMILY, UltralyticsDetector
+from jdd_ros.detect.user_export import check_export_params
 
 if TYPE_CHECKING:  # the registry imports this module when the family is built
     from jdd_ros.detect.registry import DetectorParams
@@ -22,16 +22,7 @@ _NOT_ONNX = {
 
 
 def check(params: DetectorParams) -> str | None:
-    if params.cfg:
-        return (f"detector family '{FAMILY}' takes no cfg (a Darknet file; given: {params.cfg}): give the ONNX "
-                "export as weights, or use family 'darknet'")
-    if not params.weights:
-        return (f"detector family '{FAMILY}' needs weights: the path of the model's ONNX export "
-                "(model names only the known Darknet models and is ignored by this family)")
-    suffix = Path(params.weights).suffix.lower()
-    if suffix in _NOT_ONNX:
-        return f"detector family '{FAMILY}': weights {params.weights} is {_NOT_ONNX[suffix]}"
-    return check_backend(params.backend)
+    return check_export_params(params, FAMILY, _NOT_ONNX)
 
 
 def build(params: DetectorParams, model_dir: str | None = None) -> Detector:

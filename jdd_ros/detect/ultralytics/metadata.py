@@ -13,6 +13,8 @@ import ast
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from jdd_ros.detect.user_export import names_from_mapping
+
 # A literal longer than this is not metadata a real exporter writes (COCO names are ~1.4 kB); refusing it keeps
 # literal_eval's parser from chewing on an arbitrarily large string.
 MAX_LITERAL_CHARS = 1_000_000
@@ -50,23 +52,6 @@ def _int(source: str, key: str, value: str) -> int:
         return int(value)
     except ValueError:
         raise ValueError(f'{source}: metadata {key!r} is not an integer: {value[:80]!r}') from None
-
-
-def names_from_mapping(names: object, source: str) -> list[str]:
-    """A names list from the exporters' forms: a dict {index: name} with indices 0..n-1 (Ultralytics, recent
-    YOLOv5) or a list (older YOLOv5)."""
-    if isinstance(names, Mapping):
-        try:
-            by_index = {int(k): str(v) for k, v in names.items()}
-        except (TypeError, ValueError):
-            raise ValueError(f'{source}: class names have non-integer keys') from None
-        if sorted(by_index) != list(range(len(by_index))):
-            raise ValueError(f'{source}: class name indices must be 0..{len(by_index) - 1}, got '
-                             f'{sorted(by_index)[:10]}')
-        return [by_index[i] for i in range(len(by_index))]
-    if isinstance(names, (list, tuple)):
-        return [str(n) for n in names]
-    raise ValueError(f'{source}: class names must be a dict or a list, got {type(names).__name__}')
 
 
 def _imgsz(source: str, value: object) -> tuple[int, int]:
