@@ -7,7 +7,9 @@
 The three lifecycle nodes keep their names, topics and parameters (``ros2 param set /fusion_node max_depth 4.0``
 works as with separate processes); per-node parameters go in the parameter file's node sections. In one process the
 depth and detector networks infer the same frames (``LockstepFrames``), in parallel, each with all the cores (measured
-faster than half each), so almost every inferred frame is fused, and depth images never cross a transport.
+faster than half each), so almost every inferred frame is fused; the fusion node takes their ``depth`` and
+``detections`` in process (``jdd_ros.ros.local_topics``: no DDS subscription, no serialise / deserialise, no wait for
+the executor), while outside subscribers still get them over DDS.
 ``--without-depth``: no depth network runs; an RGB-D camera's depth topic feeds the fusion node, or none at all with
 the fusion node's ``depth_source: ground`` (distances from the floor under each box; docs/ground.md).
 ``--cameras front,left``: the three nodes once per camera, each camera's under its namespace (``/front/image`` ->
@@ -24,6 +26,7 @@ from rclpy.node import Node
 from rclpy.utilities import remove_ros_args
 
 from jdd_ros.core.cameras import camera_namespaces
+from jdd_ros.ros.local_topics import LocalTopics
 from jdd_ros.ros.lockstep_frames import LockstepFrames
 from jdd_ros.ros.messages import stamp_ns
 from jdd_ros.ros.node_process import run_nodes
@@ -48,10 +51,11 @@ def camera_nodes(namespace: str | None, with_depth: bool, models: SharedModels |
 
     where = {} if namespace is None else {'namespace': namespace}
     shared = LockstepFrames(key=frame_key) if with_depth else None
-    nodes: list[Node] = [FusionNode(**where),
-                         DetectorNode(lockstep=shared, models=models, stage_clock=clock, **where)]
+    local = LocalTopics()  # depth and detections to this camera's fusion node in process, not over DDS
+    nodes: list[Node] = [FusionNode(local=local, **where),
+                         DetectorNode(lockstep=shared, models=models, stage_clock=clock, local=local, **where)]
     if with_depth:
-        nodes.append(DepthNode(lockstep=shared, models=models, stage_clock=clock, **where))
+        nodes.append(DepthNode(lockstep=shared, models=models, stage_clock=clock, local=local, **where))
     return nodes
 
 
