@@ -1,6 +1,6 @@
-"""The one-process pipeline hands ``depth`` and ``detections`` to its fusion node in process: over real DDS, the fused
-output arrives (the image's header, distances read from the very depth image an outside subscriber gets) while the
-ROS graph shows no fusion_node subscription on ``depth`` or ``detections``; a fusion input remapped elsewhere
+"""The one-process pipeline hands ``depth`` to its fusion node in process: over real DDS, the fused output arrives
+(the image's header, distances read from the very depth image an outside subscriber gets) while the ROS graph shows
+no fusion_node subscription on ``depth``; a fusion input remapped elsewhere
 (``-r fusion_node:depth:=/other_depth``) is a DDS subscription again and fuses what is published there. Real
 yolov4-tiny, the real TUM desk frame, a plumbing depth checkpoint."""
 
@@ -63,8 +63,7 @@ def _wait_until_up(launch: NodeProcess, peer, image_pub) -> None:
     peer.wait_for_publishers('/detections_with_depth')
 
 
-def test_fusion_takes_depth_and_detections_in_process_while_outside_subscribers_get_them(domain_id, ros_peer,
-                                                                                      tmp_path):
+def test_fusion_takes_depth_in_process_while_an_outside_subscriber_gets_it(domain_id, ros_peer, tmp_path):
     from sensor_msgs.msg import Image
     from vision_msgs.msg import Detection2DArray
 
@@ -78,15 +77,14 @@ def test_fusion_takes_depth_and_detections_in_process_while_outside_subscribers_
     with _pipeline(domain_id, tmp_path) as launch:
         _wait_until_up(launch, ros_peer, image_pub)
         assert _subscribers(ros_peer, '/depth') == {ros_peer.node.get_name()}  # the outside one only
-        assert _subscribers(ros_peer, '/detections') == {ros_peer.node.get_name()}
-        assert 'fusion_node' in _subscribers(ros_peer, '/camera_info')  # the graph does show fusion_node's inputs
+        assert 'fusion_node' in _subscribers(ros_peer, '/detections')  # the graph does show fusion_node's inputs
         image_pub.publish(image)
         depth = depth_in.wait_for(1, timeout=60)[0]
         detections = detections_in.wait_for(1, timeout=60)[0]
         out = fused.wait_for(1, timeout=60)[0]
         launch.proc.send_signal(signal.SIGINT)
         assert launch.proc.wait(30) == 0, launch.output
-    assert "[fusion_node]: in process (no DDS subscription): /depth, /detections" in launch.output
+    assert "[fusion_node]: in process (no DDS subscription): /depth" in launch.output
     assert depth.header == image.header and detections.header == image.header and out.header == image.header
     assert [_box(d) for d in out.detections] == [_box(d) for d in detections.detections] != []
     own = image_to_numpy(depth)
@@ -112,7 +110,7 @@ def test_a_remapped_fusion_input_falls_back_to_dds_and_fuses_what_is_published_t
     with _pipeline(domain_id, tmp_path, remap={'fusion_node:depth': '/other_depth'}) as launch:
         _wait_until_up(launch, ros_peer, image_pub)
         _wait_for_graph(ros_peer, '/other_depth', 'fusion_node')
-        assert 'fusion_node' not in _subscribers(ros_peer, '/depth') | _subscribers(ros_peer, '/detections')
+        assert 'fusion_node' not in _subscribers(ros_peer, '/depth')
         ros_peer.wait_for_subscribers(other_pub)
         launch.wait_for_matched('/other_depth', node='fusion_node', timeout=30)
         other_pub.publish(other_msg)
@@ -121,8 +119,45 @@ def test_a_remapped_fusion_input_falls_back_to_dds_and_fuses_what_is_published_t
         out = fused.wait_for(1, timeout=60)[0]
         launch.proc.send_signal(signal.SIGINT)
         assert launch.proc.wait(30) == 0, launch.output
-    assert "[fusion_node]: in process (no DDS subscription): /detections" in launch.output
+    assert "in process (no DDS subscription)" not in launch.output
     assert depth.header == image.header and out.header == image.header
     assert len(out.detections) > 0
     for det in out.detections:
         assert det.results[0].pose.pose.position.z == pytest.approx(reference_median(other, _box(det)), rel=1e-4)
+
+
+def test_each_camera_hands_over_within_its_own_namespace(domain_id, ros_peer, tmp_path):
+    from depth_helpers import plumbing_checkpoint
+    from sensor_msgs.msg import Image
+    from vision_msgs.msg import Detection2DArray
+
+    from jdd_ros.io.image_codec import image_to_numpy
+
+    checkpoint = plumbing_checkpoint(tmp_path / 'plumbing.pt')
+    params = {**yolov4_tiny_files(), 'checkpoint': str(checkpoint), 'reliability': 'reliable'}
+    cameras = ('front', 'left')
+    pubs = {cam: ros_peer.publisher(Image, f'/{cam}/image') for cam in cameras}
+    depth_in = {cam: ros_peer.subscribe(Image, f'/{cam}/depth') for cam in cameras}
+    fused = {cam: ros_peer.subscribe(Detection2DArray, f'/{cam}/detections_with_depth') for cam in cameras}
+    images = {'front': _image(51), 'left': _image(52)}
+    with NodeProcess('pipeline', domain_id, params=params, args=['--cameras', ','.join(cameras)]) as launch:
+        for cam in cameras:
+            for node in ('detector_node', 'depth_node'):
+                launch.wait_for_output(rf'\[{cam}\.{node}\]: .*waiting for images', timeout=120)
+                launch.wait_for_matched(f'/{cam}/image', node=f'{cam}.{node}', timeout=30)
+            ros_peer.wait_for_publishers(f'/{cam}/detections_with_depth')
+        _wait_for_graph(ros_peer, '/left/image', 'depth_node')  # the last node activated
+        for cam in cameras:
+            assert 'fusion_node' not in _subscribers(ros_peer, f'/{cam}/depth')
+        for cam in cameras:
+            pubs[cam].publish(images[cam])
+        depth = {cam: depth_in[cam].wait_for(1, timeout=60)[0] for cam in cameras}
+        out = {cam: fused[cam].wait_for(1, timeout=60)[0] for cam in cameras}
+        launch.proc.send_signal(signal.SIGINT)
+        assert launch.proc.wait(30) == 0, launch.output
+    for cam in cameras:
+        assert f'[{cam}.fusion_node]: in process (no DDS subscription): /{cam}/depth' in launch.output
+        assert out[cam].header == images[cam].header and len(out[cam].detections) > 0
+        own = image_to_numpy(depth[cam])
+        for det in out[cam].detections:
+            assert det.results[0].pose.pose.position.z == pytest.approx(reference_median(own, _box(det)), rel=1e-4)

@@ -33,7 +33,6 @@ class DetectorNode(InferenceNode):
 
     def __init__(self, **kwargs: Any):
         super().__init__('detector_node', 'detector_node', **kwargs)
-        self.provide_locally('detections')  # the pipeline's fusion node takes them in process
         # rclpy calls the newest callback first: unknown classes are refused before NodeParameters keeps a value.
         self.add_on_set_parameters_callback(self._on_set_classes)
 
@@ -106,7 +105,6 @@ class DetectorNode(InferenceNode):
         self._pub.publish(out)
         self.mark(msg, 'published')
         self.diagnostics.published(msg.header)
-        self.hand_over('detections', out)
         if p.publish_debug_image:
             drawn, _ = draw_detections(rgb, detections, show_distance=False)
             debug = fill_image(Image(), drawn, 'rgb8')

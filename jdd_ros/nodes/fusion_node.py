@@ -2,9 +2,10 @@
 
 Thin ROS shell: ``jdd_ros.ros.fusion_inputs`` checks, joins (by exact header stamp) and fuses the inputs with the
 core; this node subscribes and publishes each output with the input header unchanged. Parameters are re-read for
-every pair, so ``ros2 param set`` applies to the next one. In the one-process pipeline the ``depth`` and
-``detections`` its own process's nodes publish are handed over in process (``jdd_ros.ros.local_topics``), in their
-threads, instead of a DDS subscription: every input is handled under one lock.
+every pair, so ``ros2 param set`` applies to the next one. In the one-process pipeline the ``depth`` its own
+process's depth node publishes is handed over in process (``jdd_ros.ros.local_topics``), in that node's worker
+thread, instead of a DDS subscription: every input is handled under one lock. (``detections``, a small message
+that is rarely the later half of a pair, stays a DDS subscription: tools wait for fusion_node on it.)
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """In-process hand-over of messages between the nodes of one camera in the one-process pipeline.
 
-In ``nodes/pipeline.py`` the depth and detector nodes publish ``depth`` and ``detections``, and the fusion node of
-the same camera subscribed to them over DDS: each 640x480 32FC1 depth image was serialised, delivered, deserialised
-and then waited for the one executor thread (docs/speed.md, per-stage profile: 15 ms p50 from the slower network's
+In ``nodes/pipeline.py`` the depth node publishes ``depth``, and the fusion node of the same camera subscribed to
+it over DDS: each 640x480 32FC1 depth image was serialised, delivered, deserialised and then waited for the one
+executor thread (docs/speed.md, per-stage profile: 15 ms p50 from the slower network's
 publish to the fused output). With a ``LocalTopics`` the publishing node *declares* (``provide``) the resolved topic
 names it publishes every message of, and after each publish *offers* the message; the fusion node, when an input of
 its own resolves to a declared name (same namespace, no remapping that diverts only one of them), *listens* instead
