@@ -18,8 +18,9 @@ frame, 640x480 rgb8, published reliable (as a bag player does) by this process a
 Cells run interleaved (the order rotates per rate), so a change in this shared machine's load hits all of them; the
 CPU share others took during each cell (from /proc/stat, minus this process and the pipeline's) is printed with it.
 Prints Markdown tables. Usage: .venv/bin/python benchmarks/bench_pipeline.py [--seconds 12] [--rates 5,15,30]
-[--rounds 2] [--configs auto,fp32,1thread,serial,boxcue] (--rounds N repeats every cell N times, interleaved,
-and sums them)
+[--rounds 2] [--configs auto,fp32,1thread,serial,boxcue,profile,dds,profiledds] (--rounds N repeats every cell N
+times, interleaved, and sums them; dds / profiledds: fusion_node's depth over DDS in the process, `pipeline
+--dds-inputs`, as before the in-process hand-over)
 """
 
 from __future__ import annotations
@@ -60,9 +61,14 @@ CONFIGS = {  # label -> pipeline parameters (None: the serial reference)
     'pipeline, auto, ttc_image_objects 0': {'ttc_image_objects': 0},
     # the per-stage profile (pipeline --profile-stages): stamps per frame in the nodes, at the highest rate only
     'pipeline, auto, stages profiled': {},
+    # fusion_node's depth over DDS inside the process (pipeline --dds-inputs), as before the in-process hand-over:
+    # its effect in the same run, with and without the per-stage profile
+    'pipeline, auto, DDS inputs': {},
+    'pipeline, auto, stages profiled, DDS inputs': {},
 }
-SHORT = dict(zip(('auto', 'fp32', '1thread', 'serial', 'boxcue', 'profile'), CONFIGS))
-TOP_RATE_ONLY = ('pipeline, auto, 1 thread per network', 'pipeline, auto, stages profiled')
+SHORT = dict(zip(('auto', 'fp32', '1thread', 'serial', 'boxcue', 'profile', 'dds', 'profiledds'), CONFIGS))
+TOP_RATE_ONLY = ('pipeline, auto, 1 thread per network', 'pipeline, auto, stages profiled',
+                 'pipeline, auto, stages profiled, DDS inputs')
 
 
 @dataclass
@@ -139,9 +145,10 @@ def run_pipeline(cell: Cell, params: dict, rgb: np.ndarray, checkpoint: Path) ->
 
     domain = new_domain_id()
     profile = Path(tempfile.mkdtemp(prefix='jdd_ros_bench_stages_')) / 'stages.json'
+    args = (['--profile-stages', str(profile)] if 'profiled' in cell.config else []) + \
+        (['--dds-inputs'] if 'DDS inputs' in cell.config else [])
     node = NodeProcess('pipeline', domain, params={**FILES, 'checkpoint': str(checkpoint), 'reliability': 'reliable',
-                                                   **params},
-                       args=['--profile-stages', str(profile)] if 'profiled' in cell.config else [])
+                                                   **params}, args=args)
     peer = RosPeer(domain, 'bench_pipeline_camera')
     received: dict[str, dict[int, float]] = {'detections_with_depth': {}, 'detections': {}, 'depth': {}}
     try:
@@ -219,7 +226,12 @@ def stage_durations(rows: list[dict], sent: dict[int, float], fused: dict[int, f
 
 
 def print_stages(cells: list[Cell]) -> None:
-    """The per-stage profile table: p50 and p90 per stage over the profiled cells' fused frames."""
+    """The per-stage profile tables, one per profiled configuration: p50 and p90 per stage over its fused frames."""
+    for config in CONFIGS:
+        print_config_stages([c for c in cells if c.config == config])
+
+
+def print_config_stages(cells: list[Cell]) -> None:
     stages: dict[str, list[float]] = {}
     for c in cells:
         for name, values in c.stages_ms.items():
@@ -228,8 +240,8 @@ def print_stages(cells: list[Cell]) -> None:
         return
     c = next(c for c in cells if c.stages_ms)
     n = len(stages['total: camera publish -> detections_with_depth received'])
-    print(f'\nPer-stage profile of the pipeline at {c.rate:g} Hz (backend auto, `pipeline --profile-stages`: stamps '
-          f'taken in the nodes, {n} fused frames; the stages of the two networks overlap in time):\n')
+    print(f'\nPer-stage profile, {c.config}, at {c.rate:g} Hz (`pipeline --profile-stages`: stamps taken in the '
+          f'nodes, {n} fused frames; the stages of the two networks overlap in time):\n')
     print('| stage | p50 ms | p90 ms |')
     print('|---|---:|---:|')
     for name, values in stages.items():

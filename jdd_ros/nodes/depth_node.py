@@ -50,6 +50,7 @@ class DepthNode(InferenceNode):
         self.camera_info_refused = 0
         self.no_floor: NoFloorError | None = None  # the last frame whose floor could not fix the scale
         super().__init__('depth_node', 'depth_node', **kwargs)
+        self.provide_locally('depth')  # the pipeline's fusion node takes it in process
 
     def diagnostic_values(self) -> list[tuple[str, str]]:
         model = self.model
@@ -150,6 +151,7 @@ class DepthNode(InferenceNode):
         self._pub_depth.publish(out)
         self.mark(msg, 'published')
         self.diagnostics.published(msg.header)
+        self.hand_over('depth', out)
         if p.publish_colored:
             far = colour_scale_far(p.max_depth, est.meta.max_depth)
             colored = fill_image(Image(), colorize_depth(depth, far), 'rgb8')

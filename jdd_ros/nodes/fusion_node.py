@@ -2,10 +2,17 @@
 
 Thin ROS shell: ``jdd_ros.ros.fusion_inputs`` checks, joins (by exact header stamp) and fuses the inputs with the
 core; this node subscribes and publishes each output with the input header unchanged. Parameters are re-read for
-every pair, so ``ros2 param set`` applies to the next one.
+every pair, so ``ros2 param set`` applies to the next one. In the one-process pipeline the ``depth`` its own
+process's depth node publishes is handed over in process (``jdd_ros.ros.local_topics``), in that node's worker
+thread, instead of a DDS subscription: every input is handled under one lock. (``detections``, a small message
+that is rarely the later half of a pair, stays a DDS subscription: tools wait for fusion_node on it.)
 """
 
 from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import TypeVar
 
 from sensor_msgs.msg import CameraInfo, Image
 from vision_msgs.msg import Detection2DArray, Detection3DArray
@@ -14,6 +21,7 @@ from jdd_ros.core.image_size import IMAGE
 from jdd_ros.core.stamp_join import DEPTH, DETECTIONS
 from jdd_ros.ros.diagnostics import FusionDiagnostics
 from jdd_ros.ros.fusion_inputs import RESULT, Fused, FusionInputs
+from jdd_ros.ros.local_topics import LocalTopics
 from jdd_ros.ros.managed_node import ManagedNode
 from jdd_ros.ros.markers import DetectionMarkers, distance_sources
 from jdd_ros.ros.messages import detections_to_3d_msg, fused_detections_to_msg, stamp_ns
@@ -21,14 +29,23 @@ from jdd_ros.ros.node_log import NodeLog
 from jdd_ros.ros.node_process import run_node
 from jdd_ros.ros.tracking import ObjectTracking
 
+MsgT = TypeVar('MsgT')
+
 
 class FusionNode(ManagedNode):
-    def __init__(self, **kwargs: object) -> None:
+    def __init__(self, *, local: LocalTopics | None = None, **kwargs: object) -> None:
         super().__init__('fusion_node', 'fusion_node', **kwargs)
         self.inputs: FusionInputs | None = None  # the state below exists once configured
         self.tracking: ObjectTracking | None = None
+        self._local = local  # the pipeline's in-process hand-over (None: every input over DDS)
+        self._local_inputs: list[tuple[str, Callable[[object], None]]] = []  # (resolved topic, listener) while active
+        # Handed-over messages arrive in the networks' worker threads, the others in the executor thread: one at a
+        # time, and none after deactivate (``_taking``).
+        self._lock = threading.Lock()
+        self._taking = False
         self.diagnostics = FusionDiagnostics(self, self.params, lambda: self.inputs,
-                                             objects=lambda: self.tracking.summary if self.tracking else 'none')
+                                             objects=lambda: self.tracking.summary if self.tracking else 'none',
+                                             state_lock=self._lock)
 
     def configure(self) -> None:
         self.log = NodeLog(self.get_logger())
@@ -42,13 +59,42 @@ class FusionNode(ManagedNode):
     def activate(self) -> None:
         cache = self.params.current.cache_size
         if self.params.current.depth_source == 'ground':  # no depth image: each detections message on arrival
-            self.subscribe(Detection2DArray, 'detections', lambda m, _: self._on_ground_detections(m), cache)
+            self._input(Detection2DArray, 'detections', self._on_ground_detections, cache)
         else:
-            self.subscribe(Image, 'depth', lambda m, _: self._on_half(DEPTH, m), cache)
-            self.subscribe(Detection2DArray, 'detections', lambda m, _: self._on_half(DETECTIONS, m), cache)
-        self.subscribe(CameraInfo, 'camera_info', lambda m, _: self.inputs.camera_info(m))
-        self.subscribe(Image, 'image', lambda m, _: self._on_image(m), cache)
+            self._input(Image, 'depth', lambda m: self._on_half(DEPTH, m), cache)
+            self._input(Detection2DArray, 'detections', lambda m: self._on_half(DETECTIONS, m), cache)
+        self.subscribe(CameraInfo, 'camera_info', lambda m, _: self._take(self.inputs.camera_info, m))
+        self.subscribe(Image, 'image', lambda m, _: self._take(self._on_image, m), cache)
+        with self._lock:
+            self._taking = True
+        if self._local_inputs:
+            self.get_logger().info('in process (no DDS subscription): ' + ', '.join(t for t, _ in self._local_inputs))
         self.get_logger().info(f'fusion_node ready: {self.params.as_dict()}')
+
+    def deactivate(self) -> None:
+        with self._lock:  # a hand-over in progress ends first; none is handled after this
+            self._taking = False
+        for topic, listener in self._local_inputs:
+            self._local.unlisten(topic, listener)
+        self._local_inputs.clear()
+
+    def _input(self, msg_type: type[MsgT], topic: str, handle: Callable[[MsgT], None], depth: int) -> None:
+        """``handle`` each message of ``topic``: handed over in process where a node of this process publishes the
+        very topic this node's input resolves to, else over a DDS subscription."""
+        name = self.resolve_topic_name(topic)
+
+        def listener(msg: object) -> None:
+            self._take(handle, msg)
+
+        if self._local is not None and self._local.listen(name, listener):
+            self._local_inputs.append((name, listener))
+        else:
+            self.subscribe(msg_type, topic, lambda m, _: self._take(handle, m), depth)
+
+    def _take(self, handle: Callable[[MsgT], None], msg: MsgT) -> None:
+        with self._lock:
+            if self._taking:
+                handle(msg)
 
     def _on_half(self, side: str, msg: Image | Detection2DArray) -> None:
         self.diagnostics.received(side)
@@ -90,7 +136,8 @@ class FusionNode(ManagedNode):
 
     def log_final_statistics(self) -> None:
         if self.inputs is not None:  # configured
-            self.log.summary(self.inputs.summary(), final=True)
+            with self._lock:
+                self.log.summary(self.inputs.summary(), final=True)
 
 
 def main(args: list[str] | None = None) -> int:

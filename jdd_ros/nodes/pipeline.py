@@ -7,12 +7,16 @@
 The three lifecycle nodes keep their names, topics and parameters (``ros2 param set /fusion_node max_depth 4.0``
 works as with separate processes); per-node parameters go in the parameter file's node sections. In one process the
 depth and detector networks infer the same frames (``LockstepFrames``), in parallel, each with all the cores (measured
-faster than half each), so almost every inferred frame is fused, and depth images never cross a transport.
+faster than half each), so almost every inferred frame is fused; the fusion node takes the ``depth`` images in process
+(``jdd_ros.ros.local_topics``: no DDS subscription, no deserialising, no wait for the executor), while outside
+subscribers still get them over DDS.
 ``--without-depth``: no depth network runs; an RGB-D camera's depth topic feeds the fusion node, or none at all with
 the fusion node's ``depth_source: ground`` (distances from the floor under each box; docs/ground.md).
 ``--cameras front,left``: the three nodes once per camera, each camera's under its namespace (``/front/image`` ->
 ``/front/detections_with_depth``), with one loaded model per network shared by all cameras (docs/cameras.md).
 ``--profile-stages FILE``: stamp every frame's stages and write them to FILE at shutdown (benchmarks only).
+``--dds-inputs``: the fusion node subscribes ``depth`` over DDS, as before the in-process hand-over (benchmarks
+only: the hand-over's effect measured in one run).
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from rclpy.node import Node
 from rclpy.utilities import remove_ros_args
 
 from jdd_ros.core.cameras import camera_namespaces
+from jdd_ros.ros.local_topics import LocalTopics
 from jdd_ros.ros.lockstep_frames import LockstepFrames
 from jdd_ros.ros.messages import stamp_ns
 from jdd_ros.ros.node_process import run_nodes
@@ -31,7 +36,8 @@ from jdd_ros.ros.ros_args import init_error, ros_args_problem
 from jdd_ros.ros.shared_models import SharedModels
 from jdd_ros.ros.stage_clock import StageClock
 
-USAGE = 'usage: pipeline [--without-depth] [--cameras NAME,...] [--profile-stages FILE] [--ros-args ...]'
+USAGE = ('usage: pipeline [--without-depth] [--cameras NAME,...] [--profile-stages FILE] [--dds-inputs] '
+         '[--ros-args ...]')
 
 
 def frame_key(msg: object) -> tuple[int, str]:
@@ -40,40 +46,42 @@ def frame_key(msg: object) -> tuple[int, str]:
 
 
 def camera_nodes(namespace: str | None, with_depth: bool, models: SharedModels | None,
-                 clock: StageClock | None) -> list[Node]:
-    """One camera's fusion, detector and (``with_depth``) depth nodes, in ``namespace`` (None: the process's)."""
+                 clock: StageClock | None, hand_over: bool = True) -> list[Node]:
+    """One camera's fusion, detector and (``with_depth``) depth nodes, in ``namespace`` (None: the process's);
+    ``hand_over``: the fusion node takes the others' outputs in process."""
     from jdd_ros.nodes.depth_node import DepthNode
     from jdd_ros.nodes.detector_node import DetectorNode
     from jdd_ros.nodes.fusion_node import FusionNode
 
     where = {} if namespace is None else {'namespace': namespace}
     shared = LockstepFrames(key=frame_key) if with_depth else None
-    nodes: list[Node] = [FusionNode(**where),
-                         DetectorNode(lockstep=shared, models=models, stage_clock=clock, **where)]
+    local = LocalTopics() if hand_over else None  # depth to the fusion node in process, not over DDS
+    nodes: list[Node] = [FusionNode(local=local, **where),
+                         DetectorNode(lockstep=shared, models=models, stage_clock=clock, local=local, **where)]
     if with_depth:
-        nodes.append(DepthNode(lockstep=shared, models=models, stage_clock=clock, **where))
+        nodes.append(DepthNode(lockstep=shared, models=models, stage_clock=clock, local=local, **where))
     return nodes
 
 
 def make_nodes(with_depth: bool = True, cameras: list[str] | None = None,
-               clock: StageClock | None = None) -> list[Node]:
+               clock: StageClock | None = None, hand_over: bool = True) -> list[Node]:
     """The nodes of one camera (in the process's namespace), or of each of ``cameras`` (namespaces) with one model
     per network for all of them."""
     if not cameras:
-        return camera_nodes(None, with_depth, None, clock)
+        return camera_nodes(None, with_depth, None, clock, hand_over)
     models = SharedModels()
-    return [n for camera in cameras for n in camera_nodes(camera, with_depth, models, clock)]
+    return [n for camera in cameras for n in camera_nodes(camera, with_depth, models, clock, hand_over)]
 
 
 def parse_own_args(own: list[str]) -> tuple[dict[str, object], str]:
     """The pipeline's own arguments as make_nodes keywords plus the profile file, or a ValueError saying what is
     wrong."""
-    options: dict[str, object] = {'with_depth': True, 'cameras': None}
+    options: dict[str, object] = {'with_depth': True, 'cameras': None, 'hand_over': True}
     profile, rest = '', list(own)
     while rest:
         arg = rest.pop(0)
-        if arg == '--without-depth':
-            options['with_depth'] = False
+        if arg in ('--without-depth', '--dds-inputs'):
+            options['with_depth' if arg == '--without-depth' else 'hand_over'] = False
         elif arg in ('--cameras', '--profile-stages'):
             if not rest:
                 raise ValueError(f'{arg} needs a value\n{USAGE}')

@@ -10,6 +10,7 @@ shows as ERROR while it exists and no longer once it has gone.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import threading
 import time
@@ -247,7 +248,7 @@ class FusionDiagnostics(NodeDiagnostics):
     SIDES = ('depth', 'detections')
 
     def __init__(self, node: Node, params: NodeParameters[FusionNodeParams], inputs: Callable[[], FusionInputs | None],
-                 objects: Callable[[], str] = lambda: 'none'):
+                 objects: Callable[[], str] = lambda: 'none', state_lock: threading.Lock | None = None):
         sides = ('detections',) if params.current.depth_source == 'ground' else self.SIDES  # ground: no depth topic
         self._received = dict.fromkeys(sides, 0)
         topics = {side: node.resolve_topic_name(side) for side in sides}
@@ -255,6 +256,10 @@ class FusionDiagnostics(NodeDiagnostics):
                           refused=('pairs refused', 'bad messages'))
 
         def read() -> Reading:
+            with state_lock or contextlib.nullcontext():  # the node's inputs may change in another thread
+                return read_state()
+
+        def read_state() -> Reading:
             state = inputs()
             totals = self._totals(state.counters if state else FusionCounters(),  # None: not configured yet
                                   state.join.counters if state else JoinCounters())

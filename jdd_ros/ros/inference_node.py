@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+import traceback
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -26,6 +27,7 @@ from jdd_ros.ros.adaptive_qos import steady_timer
 from jdd_ros.ros.diagnostics import frame_node_diagnostics
 from jdd_ros.ros.frame_stats import FrameStats
 from jdd_ros.ros.graph import image_topics_in_graph
+from jdd_ros.ros.local_topics import LocalTopics
 from jdd_ros.ros.lockstep_frames import LockstepFrames, Member
 from jdd_ros.ros.managed_node import ManagedNode
 from jdd_ros.ros.messages import stamp_ns
@@ -44,8 +46,11 @@ class InferenceNode(ManagedNode):
     WITHHELD_CAUSES: tuple[str, ...] = ()  # causes for which a frame gets no output (FrameStats.withheld)
 
     def __init__(self, node_name: str, schema_name: str, *, lockstep: LockstepFrames | None = None,
-                 models: SharedModels | None = None, stage_clock: StageClock | None = None, **kwargs: Any):
+                 models: SharedModels | None = None, stage_clock: StageClock | None = None,
+                 local: LocalTopics | None = None, **kwargs: Any):
         super().__init__(node_name, schema_name, **kwargs)
+        self._local = local  # the pipeline's in-process hand-over of this camera's outputs (None: DDS only)
+        self._local_names: dict[str, str] = {}  # output topic -> its resolved name, declared to ``local``
         self.frames: FrameStats | None = None
         self.model: Detector | DepthModel | None = None  # the network, once configured
         self.model_lock = threading.Lock()  # held while the network runs: shared with other cameras' nodes
@@ -59,6 +64,24 @@ class InferenceNode(ManagedNode):
         self._silence: SilentInput | None = None
         self.diagnostics = frame_node_diagnostics(self, schema_name, lambda: (self.frames, self.model), self.params,
                                                   self.WITHHELD_CAUSES, self.diagnostic_values)
+
+    def provide_locally(self, topic: str) -> None:
+        """Declare that every message published on ``topic`` is also handed over in process (``hand_over``), so
+        that a node of this process reading it takes it without a DDS subscription (``LocalTopics``)."""
+        if self._local is not None:
+            self._local_names[topic] = self.resolve_topic_name(topic)
+            self._local.provide(self._local_names[topic])
+
+    def hand_over(self, topic: str, msg: object) -> None:
+        """``msg``, just published on ``topic``, to this process's listeners of it (in this thread)."""
+        name = self._local_names.get(topic)
+        if name is None:
+            return
+        try:
+            self._local.offer(name, msg)
+        except Exception as exc:  # noqa: BLE001 - the listener's bug: this node's frame was inferred and published
+            self.get_logger().error(f"in-process hand-over of '{name}' failed in its reader: {type(exc).__name__}: "
+                                    f'{exc}\n{traceback.format_exc()}', throttle_duration_sec=5.0)
 
     def inference_threads(self) -> int:
         """The ``threads`` parameter, or (0) every core of this process, also when two networks share them in the
