@@ -17,10 +17,10 @@ frame, 640x480 rgb8, published reliable (as a bag player does) by this process a
 
 Cells run interleaved (the order rotates per rate), so a change in this shared machine's load hits all of them; the
 CPU share others took during each cell (from /proc/stat, minus this process and the pipeline's) is printed with it.
-Prints Markdown tables. Usage: .venv/bin/python benchmarks/bench_pipeline.py [--seconds 12] [--rates 5,15,30]
-[--rounds 2] [--configs auto,fp32,1thread,serial,boxcue,profile,dds,profiledds] (--rounds N repeats every cell N
-times, interleaved, and sums them; dds / profiledds: fusion_node's depth over DDS in the process, `pipeline
---dds-inputs`, as before the in-process hand-over)
+Prints Markdown tables. Usage: .venv/bin/python benchmarks/bench_pipeline.py [--seconds 12] [--rates 15,30]
+[--rounds 2] [--configs auto,fp32,1thread,serial,boxcue,profile,inproc,profileinproc] (--rounds N repeats every cell N
+times, interleaved, and sums them; inproc / profileinproc: fusion_node takes depth in process, `pipeline
+--inprocess-depth`, off by default)
 """
 
 from __future__ import annotations
@@ -61,14 +61,14 @@ CONFIGS = {  # label -> pipeline parameters (None: the serial reference)
     'pipeline, auto, ttc_image_objects 0': {'ttc_image_objects': 0},
     # the per-stage profile (pipeline --profile-stages): stamps per frame in the nodes, at the highest rate only
     'pipeline, auto, stages profiled': {},
-    # fusion_node's depth over DDS inside the process (pipeline --dds-inputs), as before the in-process hand-over:
-    # its effect in the same run, with and without the per-stage profile
-    'pipeline, auto, DDS inputs': {},
-    'pipeline, auto, stages profiled, DDS inputs': {},
+    # fusion_node takes depth in process (pipeline --inprocess-depth, off by default): its effect in the same run,
+    # with and without the per-stage profile
+    'pipeline, auto, in-process depth': {},
+    'pipeline, auto, stages profiled, in-process depth': {},
 }
-SHORT = dict(zip(('auto', 'fp32', '1thread', 'serial', 'boxcue', 'profile', 'dds', 'profiledds'), CONFIGS))
+SHORT = dict(zip(('auto', 'fp32', '1thread', 'serial', 'boxcue', 'profile', 'inproc', 'profileinproc'), CONFIGS))
 TOP_RATE_ONLY = ('pipeline, auto, 1 thread per network', 'pipeline, auto, stages profiled',
-                 'pipeline, auto, stages profiled, DDS inputs')
+                 'pipeline, auto, stages profiled, in-process depth')
 
 
 @dataclass
@@ -146,7 +146,7 @@ def run_pipeline(cell: Cell, params: dict, rgb: np.ndarray, checkpoint: Path) ->
     domain = new_domain_id()
     profile = Path(tempfile.mkdtemp(prefix='jdd_ros_bench_stages_')) / 'stages.json'
     args = (['--profile-stages', str(profile)] if 'profiled' in cell.config else []) + \
-        (['--dds-inputs'] if 'DDS inputs' in cell.config else [])
+        (['--inprocess-depth'] if 'in-process depth' in cell.config else [])
     node = NodeProcess('pipeline', domain, params={**FILES, 'checkpoint': str(checkpoint), 'reliability': 'reliable',
                                                    **params}, args=args)
     peer = RosPeer(domain, 'bench_pipeline_camera')

@@ -1,4 +1,5 @@
-"""The one-process pipeline hands ``depth`` to its fusion node in process: over real DDS, the fused output arrives
+"""With ``--inprocess-depth`` the one-process pipeline hands ``depth`` to its fusion node in process:
+over real DDS, the fused output arrives
 (the image's header, distances read from the very depth image an outside subscriber gets) while the ROS graph shows
 no fusion_node subscription on ``depth``; a fusion input remapped elsewhere
 (``-r fusion_node:depth:=/other_depth``) is a DDS subscription again and fuses what is published there. Real
@@ -52,7 +53,7 @@ def _pipeline(domain_id, tmp_path, remap: dict[str, str] | None = None) -> NodeP
 
     checkpoint = plumbing_checkpoint(tmp_path / 'plumbing.pt')
     params = {**yolov4_tiny_files(), 'checkpoint': str(checkpoint), 'reliability': 'reliable'}
-    return NodeProcess('pipeline', domain_id, params=params, remap=remap)
+    return NodeProcess('pipeline', domain_id, params=params, remap=remap, args=['--inprocess-depth'])
 
 
 def _wait_until_up(launch: NodeProcess, peer, image_pub) -> None:
@@ -140,7 +141,8 @@ def test_each_camera_hands_over_within_its_own_namespace(domain_id, ros_peer, tm
     depth_in = {cam: ros_peer.subscribe(Image, f'/{cam}/depth') for cam in cameras}
     fused = {cam: ros_peer.subscribe(Detection2DArray, f'/{cam}/detections_with_depth') for cam in cameras}
     images = {'front': _image(51), 'left': _image(52)}
-    with NodeProcess('pipeline', domain_id, params=params, args=['--cameras', ','.join(cameras)]) as launch:
+    args = ['--cameras', ','.join(cameras), '--inprocess-depth']
+    with NodeProcess('pipeline', domain_id, params=params, args=args) as launch:
         for cam in cameras:
             for node in ('detector_node', 'depth_node'):
                 launch.wait_for_output(rf'\[{cam}\.{node}\]: .*waiting for images', timeout=120)

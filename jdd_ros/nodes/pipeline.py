@@ -7,16 +7,17 @@
 The three lifecycle nodes keep their names, topics and parameters (``ros2 param set /fusion_node max_depth 4.0``
 works as with separate processes); per-node parameters go in the parameter file's node sections. In one process the
 depth and detector networks infer the same frames (``LockstepFrames``), in parallel, each with all the cores (measured
-faster than half each), so almost every inferred frame is fused; the fusion node takes the ``depth`` images in process
-(``jdd_ros.ros.local_topics``: no DDS subscription, no deserialising, no wait for the executor), while outside
-subscribers still get them over DDS.
+faster than half each), so almost every inferred frame is fused; the fusion node subscribes ``depth`` over DDS like
+any subscriber.
 ``--without-depth``: no depth network runs; an RGB-D camera's depth topic feeds the fusion node, or none at all with
 the fusion node's ``depth_source: ground`` (distances from the floor under each box; docs/ground.md).
 ``--cameras front,left``: the three nodes once per camera, each camera's under its namespace (``/front/image`` ->
 ``/front/detections_with_depth``), with one loaded model per network shared by all cameras (docs/cameras.md).
 ``--profile-stages FILE``: stamp every frame's stages and write them to FILE at shutdown (benchmarks only).
-``--dds-inputs``: the fusion node subscribes ``depth`` over DDS, as before the in-process hand-over (benchmarks
-only: the hand-over's effect measured in one run).
+``--inprocess-depth``: the fusion node takes the ``depth`` images in process (``jdd_ros.ros.local_topics``: no DDS
+subscription, no deserialising), in the depth node's worker thread. Off by default: on a quiet machine it shortened
+the publish -> fused step (6.8 against 8.1 ms p50) but fused fewer frames at 30 Hz (27.9 against 29.2/s) with a
+higher median latency (49 against 33 ms), since fusion's work then delays the next depth frame (docs/speed.md).
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from jdd_ros.ros.ros_args import init_error, ros_args_problem
 from jdd_ros.ros.shared_models import SharedModels
 from jdd_ros.ros.stage_clock import StageClock
 
-USAGE = ('usage: pipeline [--without-depth] [--cameras NAME,...] [--profile-stages FILE] [--dds-inputs] '
+USAGE = ('usage: pipeline [--without-depth] [--cameras NAME,...] [--profile-stages FILE] [--inprocess-depth] '
          '[--ros-args ...]')
 
 
@@ -46,7 +47,7 @@ def frame_key(msg: object) -> tuple[int, str]:
 
 
 def camera_nodes(namespace: str | None, with_depth: bool, models: SharedModels | None,
-                 clock: StageClock | None, hand_over: bool = True) -> list[Node]:
+                 clock: StageClock | None, hand_over: bool = False) -> list[Node]:
     """One camera's fusion, detector and (``with_depth``) depth nodes, in ``namespace`` (None: the process's);
     ``hand_over``: the fusion node takes the others' outputs in process."""
     from jdd_ros.nodes.depth_node import DepthNode
@@ -64,7 +65,7 @@ def camera_nodes(namespace: str | None, with_depth: bool, models: SharedModels |
 
 
 def make_nodes(with_depth: bool = True, cameras: list[str] | None = None,
-               clock: StageClock | None = None, hand_over: bool = True) -> list[Node]:
+               clock: StageClock | None = None, hand_over: bool = False) -> list[Node]:
     """The nodes of one camera (in the process's namespace), or of each of ``cameras`` (namespaces) with one model
     per network for all of them."""
     if not cameras:
@@ -76,12 +77,14 @@ def make_nodes(with_depth: bool = True, cameras: list[str] | None = None,
 def parse_own_args(own: list[str]) -> tuple[dict[str, object], str]:
     """The pipeline's own arguments as make_nodes keywords plus the profile file, or a ValueError saying what is
     wrong."""
-    options: dict[str, object] = {'with_depth': True, 'cameras': None, 'hand_over': True}
+    options: dict[str, object] = {'with_depth': True, 'cameras': None, 'hand_over': False}
     profile, rest = '', list(own)
     while rest:
         arg = rest.pop(0)
-        if arg in ('--without-depth', '--dds-inputs'):
-            options['with_depth' if arg == '--without-depth' else 'hand_over'] = False
+        if arg == '--without-depth':
+            options['with_depth'] = False
+        elif arg == '--inprocess-depth':
+            options['hand_over'] = True
         elif arg in ('--cameras', '--profile-stages'):
             if not rest:
                 raise ValueError(f'{arg} needs a value\n{USAGE}')
