@@ -15,9 +15,8 @@ the fusion node's ``depth_source: ground`` (distances from the floor under each 
 ``/front/detections_with_depth``), with one loaded model per network shared by all cameras (docs/cameras.md).
 ``--profile-stages FILE``: stamp every frame's stages and write them to FILE at shutdown (benchmarks only).
 ``--inprocess-depth``: the fusion node takes the ``depth`` images in process (``jdd_ros.ros.local_topics``: no DDS
-subscription, no deserialising), in the depth node's worker thread. Off by default: on a quiet machine it shortened
-the publish -> fused step (6.8 against 8.1 ms p50) but fused fewer frames at 30 Hz (27.9 against 29.2/s) with a
-higher median latency (49 against 33 ms), since fusion's work then delays the next depth frame (docs/speed.md).
+subscription, no deserialising), in the depth node's worker thread. Off by default: two quiet runs did not tell it
+from the DDS subscription (the order of their fused rates reversed between runs; docs/speed.md).
 """
 
 from __future__ import annotations
