@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 
 from jdd_ros.core.detection import Detection
-from jdd_ros.detect.base import read_names
+from jdd_ros.detect.base import check_thresholds, class_mask, read_names
+from jdd_ros.detect.letterbox import Letterbox
 from jdd_ros.inference.devices import parse_device
 from jdd_ros.inference.hashing import sha256_of, verify_sha256
 
@@ -162,6 +163,8 @@ class ExportDetector:
     _run: Runner
     _fixed_batch: int | None
     _input_dtype: type
+    _output_shape: tuple[int, ...]
+    class_names: list[str]
 
     def _open(self, model_path: str | Path, *, device: str, backend: str, precision: str, sha256: str | None,
               threads: int) -> Path:
@@ -217,6 +220,27 @@ class ExportDetector:
 
     def detect_batch(self, images: Sequence[np.ndarray], conf_threshold: float = 0.25, nms_threshold: float = 0.45,
                      classes: Collection[str] | None = None) -> list[list[Detection]]:
+        """Detections per image (HxWx3 uint8 RGB, any sizes), boxes in each image's own pixels (clipped), by score
+        descending. ``classes``: names to keep (None or empty: all); a box whose best class is not one of them is
+        dropped (as upstream)."""
+        check_thresholds(conf_threshold, nms_threshold)
+        mask = class_mask(self.class_names, [classes] if isinstance(classes, str) else classes)
+        if len(images) == 0:
+            return []
+        batch, letterboxes = self._preprocess(images)
+        output = self._infer(batch)
+        if output.shape[1:] != self._output_shape:
+            raise RuntimeError(f'{self.model_path}: output shape {output.shape} changed from {self._output_shape} '
+                               'at start-up')
+        return self._detections(output, letterboxes, conf_threshold, nms_threshold, mask)
+
+    def _preprocess(self, images: Sequence[np.ndarray]) -> tuple[np.ndarray, list[Letterbox]]:
+        """The family's input batch and each image's letterbox."""
+        raise NotImplementedError
+
+    def _detections(self, output: np.ndarray, letterboxes: list[Letterbox], conf_threshold: float,
+                    nms_threshold: float, mask: np.ndarray | None) -> list[list[Detection]]:
+        """The family's decoding of the batch's output into each image's detections."""
         raise NotImplementedError
 
     def detect(self, image_rgb: np.ndarray, conf_threshold: float = 0.25, nms_threshold: float = 0.45,

@@ -8,14 +8,14 @@ feeds the numpy stages (:mod:`.preprocess`, :mod:`.layout`, :mod:`.decode`).
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
 from jdd_ros.core.detection import Detection
 from jdd_ros.detect import user_export
-from jdd_ros.detect.base import check_thresholds, class_mask
+from jdd_ros.detect.letterbox import Letterbox
 from jdd_ros.detect.ultralytics.decode import decode, postprocess
 from jdd_ros.detect.ultralytics.layout import LAYOUT_SHAPES, LAYOUTS, layout_classes, resolve_layout
 from jdd_ros.detect.ultralytics.metadata import ModelMetadata, parse_metadata
@@ -135,20 +135,11 @@ class UltralyticsDetector(ExportDetector):
             return self.metadata.names, 'metadata names'
         return None, 'generated names'
 
-    def detect_batch(self, images: Sequence[np.ndarray], conf_threshold: float = 0.25, nms_threshold: float = 0.45,
-                     classes: Collection[str] | None = None) -> list[list[Detection]]:
-        """Detections per image (HxWx3 uint8 RGB, any sizes), boxes in each image's own pixels (clipped), by score
-        descending. ``classes``: names to keep (None or empty: all); a box whose best class is not one of them is
-        dropped (as upstream). ``nms_threshold`` does not apply to the end2end layout, whose NMS, if any, ran in
-        the graph."""
-        check_thresholds(conf_threshold, nms_threshold)
-        mask = class_mask(self.class_names, [classes] if isinstance(classes, str) else classes)
-        if len(images) == 0:
-            return []
-        batch, letterboxes = preprocess(images, self.input_size, self._input_dtype)
-        output = self._infer(batch)
-        if output.shape[1:] != self._output_shape:
-            raise RuntimeError(f'{self.model_path}: output shape {output.shape} changed from {self._output_shape} '
-                               'at start-up')
+    def _preprocess(self, images: Sequence[np.ndarray]) -> tuple[np.ndarray, list[Letterbox]]:
+        return preprocess(images, self.input_size, self._input_dtype)
+
+    def _detections(self, output: np.ndarray, letterboxes: list[Letterbox], conf_threshold: float,
+                    nms_threshold: float, mask: np.ndarray | None) -> list[list[Detection]]:
+        """``nms_threshold`` does not apply to the end2end layout, whose NMS, if any, ran in the graph."""
         candidates = decode(output, self.layout, conf_threshold, self.num_classes, mask)
         return postprocess(candidates, self.layout, letterboxes, nms_threshold, self.max_det, self.class_names)

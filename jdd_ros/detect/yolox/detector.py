@@ -8,13 +8,12 @@ graph, its class names) and feeds the numpy stages (:mod:`.preprocess`, :mod:`.h
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
 from jdd_ros.core.detection import Detection
-from jdd_ros.detect.base import check_thresholds, class_mask
 from jdd_ros.detect.candidates import image_detections, nms_order, with_objectness
 from jdd_ros.detect.coco import COCO_CLASSES
 from jdd_ros.detect.letterbox import Letterbox
@@ -122,19 +121,10 @@ class YoloxDetector(ExportDetector):
         keep = nms_order(candidates, nms_threshold, self.max_det or len(candidates.scores))
         return image_detections(candidates, keep, letterbox, self.class_names)
 
-    def detect_batch(self, images: Sequence[np.ndarray], conf_threshold: float = 0.25, nms_threshold: float = 0.45,
-                     classes: Collection[str] | None = None) -> list[list[Detection]]:
-        """Detections per image (HxWx3 uint8 RGB, any sizes), boxes in each image's own pixels (clipped), by score
-        descending. ``classes``: names to keep (None or empty: all); a box whose best class is not one of them is
-        dropped."""
-        check_thresholds(conf_threshold, nms_threshold)
-        mask = class_mask(self.class_names, [classes] if isinstance(classes, str) else classes)
-        if len(images) == 0:
-            return []
-        batch, letterboxes = preprocess(images, self.input_size, self._input_dtype)
-        output = self._infer(batch)
-        if output.shape[1:] != self._output_shape:
-            raise RuntimeError(f'{self.model_path}: output shape {output.shape} changed from {self._output_shape} '
-                               'at start-up')
+    def _preprocess(self, images: Sequence[np.ndarray]) -> tuple[np.ndarray, list[Letterbox]]:
+        return preprocess(images, self.input_size, self._input_dtype)
+
+    def _detections(self, output: np.ndarray, letterboxes: list[Letterbox], conf_threshold: float,
+                    nms_threshold: float, mask: np.ndarray | None) -> list[list[Detection]]:
         return [self._image_detections(pred, box, conf_threshold, nms_threshold, mask)
                 for pred, box in zip(output, letterboxes)]
