@@ -34,6 +34,8 @@ def fusion():
     node.wait_for_output(r'fusion_node ready')
     yield node, domain
     assert node.stop() == 0, node.output
+    if ROS2.exists():  # the daemon the real ros2 param starts (as for a user) would outlive the tests
+        _run([str(ROS2), 'daemon', 'stop'], domain)
 
 
 def _run(cmd: list[str], domain: int) -> subprocess.CompletedProcess:
