@@ -112,16 +112,24 @@ def run_echo(topic: str, *, once: bool = False, as_csv: bool = False, timeout: f
     topic = topic if topic.startswith('/') else '/' + topic
     with ClientNode('_jdd_ros_echo') as client:
         client.wait_until(lambda: bool(topic_type(client, topic)), 2.0, stop)
-        types = topic_type(client, topic)
-        if types and DETECTION_ARRAY not in types:
-            print(f"jdd-ros echo: {topic} is {', '.join(types)}; echo reads {DETECTION_ARRAY} topics "
-                  '(detections, detections_with_depth)', file=err)
-            return 2
-        if not types:
+        other: list[str] = []  # the topic's types other than detections, once the graph shows them
+
+        def wrong_type() -> bool:  # checked while waiting too: on a busy machine discovery can take over 2 s (and
+            # once subscribed, our own subscription adds the detections type to the topic)
+            other[:] = [t for t in topic_type(client, topic) if t != DETECTION_ARRAY]
+            return bool(other)
+
+        if not wrong_type() and not topic_type(client, topic):
             print(f'jdd-ros echo: waiting for a publisher on {topic}', file=err)
         echo = Echo(out, as_csv, once)
-        client.node.create_subscription(Detection2DArray, topic, echo, output_qos(10))
-        ended = client.wait_until(lambda: echo.done.is_set() or stop.is_set(), math.inf if timeout is None else timeout)
+        if not other:
+            client.node.create_subscription(Detection2DArray, topic, echo, output_qos(10))
+            ended = client.wait_until(lambda: echo.done.is_set() or stop.is_set() or wrong_type(),
+                                      math.inf if timeout is None else timeout)
+    if other:
+        print(f"jdd-ros echo: {topic} is {', '.join(other)}; echo reads {DETECTION_ARRAY} topics "
+              '(detections, detections_with_depth)', file=err)
+        return 2
     if not ended and not echo.messages:
         print(f'jdd-ros echo: no message on {topic} within {timeout:g} s', file=err)
         return 1
