@@ -381,3 +381,15 @@ class RosPeer:
         self.node.destroy_node()
         rclpy.try_shutdown(context=self.context)
         self._thread.join(timeout=2.0)
+
+
+def detector_topics(peer: RosPeer) -> tuple:
+    """A publisher of ``image`` and an inbox of ``detections``, both matched with the detector node under test."""
+    from sensor_msgs.msg import Image
+    from vision_msgs.msg import Detection2DArray
+
+    pub = peer.publisher(Image, 'image')
+    inbox = peer.subscribe(Detection2DArray, 'detections')
+    peer.wait_for_subscribers(pub)
+    peer.wait_for_publishers('detections')
+    return pub, inbox

@@ -8,7 +8,7 @@ import hashlib
 
 import numpy as np
 import pytest
-from harness import NodeProcess
+from harness import NodeProcess, detector_topics
 from ultralytics_models import GREEN_BOX, RED_BOX, build_model, square_image, ultralytics_metadata
 
 from jdd_ros.inference.backends import resolve_backend
@@ -37,14 +37,7 @@ def node(export, domain_id):
 
 @pytest.fixture(scope='module')
 def io(node, ros_peer):
-    from sensor_msgs.msg import Image
-    from vision_msgs.msg import Detection2DArray
-
-    pub = ros_peer.publisher(Image, 'image')
-    inbox = ros_peer.subscribe(Detection2DArray, 'detections')
-    ros_peer.wait_for_subscribers(pub)
-    ros_peer.wait_for_publishers('detections')
-    return pub, inbox
+    return detector_topics(ros_peer)
 
 
 def image_msg(array: np.ndarray, encoding: str, sec: int, nanosec: int, frame_id: str):

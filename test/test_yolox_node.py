@@ -7,7 +7,7 @@ from __future__ import annotations
 import cv2
 import pytest
 import yolox_models
-from harness import FIXTURES, NodeProcess
+from harness import FIXTURES, NodeProcess, detector_topics
 from yolox_models import RED_BOX, build, square_image
 
 from jdd_ros.inference.backends import resolve_backend
@@ -34,14 +34,7 @@ def node(export, domain_id):
 
 @pytest.fixture(scope='module')
 def io(node, ros_peer):
-    from sensor_msgs.msg import Image
-    from vision_msgs.msg import Detection2DArray
-
-    pub = ros_peer.publisher(Image, 'image')
-    inbox = ros_peer.subscribe(Detection2DArray, 'detections')
-    ros_peer.wait_for_subscribers(pub)
-    ros_peer.wait_for_publishers('detections')
-    return pub, inbox
+    return detector_topics(ros_peer)
 
 
 def image_msg(array, encoding: str, sec: int, frame_id: str):
