@@ -71,6 +71,24 @@ class Ros2Command(NodeProcess):
         return super().stop(timeout)
 
 
+# Upstream launch (LaunchService.run_async) keeps Python's own SIGINT handler beside its signal manager: a Ctrl-C
+# that lands while it creates its next _process_one_event task raises KeyboardInterrupt there, the task is destroyed
+# before it ever ran, and the loop's exception handler makes ``ros2 launch`` exit 1 after a clean stop (seen once in a
+# full suite with both cores busy; launch's own code, not the package's). Its trace in the output:
+UPSTREAM_CTRL_C_RACE = "coroutine 'LaunchService._process_one_event' was never awaited"
+
+
+def launch_ctrl_c(launch: Ros2Command) -> int:
+    """Ctrl-C to a ``ros2 launch``; its exit status, 0 also where upstream launch's race above gave it 1 while every
+    process it started finished cleanly (the callers check that each one did)."""
+    status = launch.ctrl_c()
+    if status == 1:
+        launch.wait_for_output(r'process has (finished cleanly|died)', timeout=5)  # the output read to its end
+        if UPSTREAM_CTRL_C_RACE in launch.output and 'process has died' not in launch.output:
+            return 0
+    return status
+
+
 @pytest.fixture(scope='module', autouse=True)
 def ros2_daemon(domain_id):
     """The daemon a user's first ros2 command starts; stopped with the module (it would outlive the tests)."""
@@ -272,7 +290,7 @@ def test_ros2_launch_runs_the_pipeline_and_topic_echo_hz_node_list_param_set_see
             out = _set(domain_id, '/fusion_node', 'max_depth', '2')
             assert out.stdout.strip() == 'Set parameter successful', out.stderr
         assert _get(domain_id, '/fusion_node', 'max_depth') == 'Double value is: 2.0'
-        assert launch.ctrl_c() == 0, launch.output
+        assert launch_ctrl_c(launch) == 0, launch.output
     assert re.search(r'\[pipeline-\d+\]: process has finished cleanly', launch.output), launch.output
     assert not list(scratch.glob('jdd_ros_pipeline_*')), 'the launch left its parameter file behind'
 
@@ -286,7 +304,7 @@ def test_ctrl_c_while_the_pipeline_starts(domain_id):
     with Ros2Command(domain_id, 'launch', 'jdd_ros', 'joint.launch.py', 'depth_source:=sensor',
                      *_launch_args()) as launch:
         launch.wait_for_output(r'\[fusion_node\]: fusion_node ready', timeout=60)  # the detector loads after it
-        assert launch.ctrl_c() == 0, launch.output
+        assert launch_ctrl_c(launch) == 0, launch.output
     assert re.search(r'\[pipeline-\d+\]: process has finished cleanly', launch.output), launch.output
     assert_clean(launch.output)
 
