@@ -86,7 +86,7 @@ def run_cell(cell: Cell, rgb: np.ndarray, checkpoint: Path, rate: float, referen
                                           output_qos(100))
             pubs[n] = peer.node.create_publisher(Image, f'{prefix[n]}/image', output_qos(5))
         for n in names:
-            peer.wait_for_subscribers(pubs[n], count=2)
+            peer.wait_for_subscribers(pubs[n])  # each camera's detector node (the others take its frames)
             peer.wait_for_publishers(f'{prefix[n]}/detections_with_depth')
         msgs = {n: fill_image(Image(), rgb, 'rgb8') for n in names}
         publish(pubs, msgs, rate, WARMUP_S, 1)

@@ -374,6 +374,29 @@ class RosPeer:
         client = self._param_client(node_name, timeout)
         return list(self._wait(client.describe_parameters(names), timeout).descriptors)
 
+    def lifecycle(self, node: str) -> tuple[Callable[[], str], Callable[[str], bool]]:
+        """What a lifecycle manager (``ros2 lifecycle get/set``) calls: ``state()`` (the label) and
+        ``transition(label)`` (configure, activate, deactivate, cleanup; True on success)."""
+        from lifecycle_msgs.msg import Transition
+        from lifecycle_msgs.srv import ChangeState, GetState
+
+        get = self.node.create_client(GetState, f'/{node}/get_state')
+        change = self.node.create_client(ChangeState, f'/{node}/change_state')
+        for client in (get, change):
+            assert client.wait_for_service(timeout_sec=20), f'{client.srv_name} not available'
+        ids = {'configure': Transition.TRANSITION_CONFIGURE, 'activate': Transition.TRANSITION_ACTIVATE,
+               'deactivate': Transition.TRANSITION_DEACTIVATE, 'cleanup': Transition.TRANSITION_CLEANUP}
+
+        def state() -> str:
+            return self._wait(get.call_async(GetState.Request()), 10).current_state.label
+
+        def transition(label: str) -> bool:
+            request = ChangeState.Request()
+            request.transition.id = ids[label]
+            return self._wait(change.call_async(request), 30).success
+
+        return state, transition
+
     def close(self) -> None:
         import rclpy
 

@@ -62,10 +62,9 @@ def test_launch_detects_both_chairs_at_sensor_distance_and_max_depth_applies_at_
     with NodeProcess('jdd-ros', domain_id, args=args) as launch:
         launch.wait_for_output(r'fusion_node ready', timeout=60)
         launch.wait_for_output(r'\[detector_node\]: .*waiting for images', timeout=90)
-        for pub, count in ((image_pub, 2), (depth_pub, 1), (info_pub, 1)):  # image: detector and fusion
-            ros_peer.wait_for_subscribers(pub, count)
-        for node, pub in (('detector_node', image_pub), ('fusion_node', image_pub), ('fusion_node', depth_pub),
-                          ('fusion_node', info_pub)):
+        for pub in (image_pub, depth_pub, info_pub):  # image: the detector's (the fusion node's in process)
+            ros_peer.wait_for_subscribers(pub)
+        for node, pub in (('detector_node', image_pub), ('fusion_node', depth_pub), ('fusion_node', info_pub)):
             launch.wait_for_matched(pub.topic_name, node=node)  # the nodes' side of the discovery
         ros_peer.wait_for_publishers('/detections_with_depth')
 

@@ -137,14 +137,16 @@ class TestTheLaunchedPipeline(unittest.TestCase):
         fused = peer.subscribe(Detection2DArray, '/detections_with_depth')
         depth_out = peer.subscribe(Image, '/depth') if depth_source == 'model' else None
 
-        # The nodes come up (yolov4-tiny loads), then match the test's publishers.
-        nodes = ['detector_node', 'fusion_node'] + (['depth_node'] if depth_source == 'model' else [])
-        for node in nodes:
-            _wait_matched(proc_output, node, f'{NS}/color', timeout=120)
+        # The nodes come up (yolov4-tiny loads), then match the test's publishers. In the one process the launch
+        # starts, the detector node alone subscribes to the camera: the other nodes get its frames in process.
+        _wait_matched(proc_output, 'detector_node', f'{NS}/color', timeout=120)
+        if depth_source == 'model':
+            proc_output.assertWaitFor(re.compile(rf".*\[depth_node\]: infers the frames of '{NS}/color' that "
+                                                 'detector_node receives'), timeout=120, stream='stderr')
         _wait_matched(proc_output, 'fusion_node', f'{NS}/camera_info')
         if depth_pub is not None:
             _wait_matched(proc_output, 'fusion_node', f'{NS}/depth')
-        peer.wait_for_subscribers(image_pub, len(nodes))
+        peer.wait_for_subscribers(image_pub, 1)
         peer.wait_for_publishers('/detections_with_depth')
         self.assertTrue(_publisher_matched(peer, '/detections_with_depth', 20.0),
                         'the test subscription did not match detections_with_depth')

@@ -9,29 +9,6 @@ from harness import NodeProcess
 from jdd_ros.io.image_codec import fill_image
 
 
-def _lifecycle(peer, node):
-    from lifecycle_msgs.srv import ChangeState, GetState
-
-    get = peer.node.create_client(GetState, f'/{node}/get_state')
-    change = peer.node.create_client(ChangeState, f'/{node}/change_state')
-    for client in (get, change):
-        assert client.wait_for_service(timeout_sec=20), f'{client.srv_name} not available'
-
-    def state() -> str:
-        return peer._wait(get.call_async(GetState.Request()), 10).current_state.label
-
-    def transition(label: str) -> bool:
-        from lifecycle_msgs.msg import Transition
-
-        ids = {'configure': Transition.TRANSITION_CONFIGURE, 'activate': Transition.TRANSITION_ACTIVATE,
-               'deactivate': Transition.TRANSITION_DEACTIVATE, 'cleanup': Transition.TRANSITION_CLEANUP}
-        request = ChangeState.Request()
-        request.transition.id = ids[label]
-        return peer._wait(change.call_async(request), 30).success
-
-    return state, transition
-
-
 def _pair(depth_pub, det_pub, sec):
     import numpy as np
     from sensor_msgs.msg import Image
@@ -58,7 +35,7 @@ def test_a_managed_fusion_node_works_only_while_active(domain_id, ros_peer):
     with NodeProcess('fusion_node', domain_id, params={'autostart': False},
                      remap={'depth': '/lc/depth', 'detections': '/lc/detections',
                             'detections_with_depth': '/lc/out'}) as node:
-        state, transition = _lifecycle(ros_peer, 'fusion_node')
+        state, transition = ros_peer.lifecycle('fusion_node')
         assert state() == 'unconfigured'
         depth_pub = ros_peer.publisher(Image, '/lc/depth')
         det_pub = ros_peer.publisher(Detection2DArray, '/lc/detections')
@@ -97,7 +74,7 @@ def test_a_managed_fusion_node_works_only_while_active(domain_id, ros_peer):
 
 def test_a_failed_configure_is_reported_in_one_line_and_the_node_stays_unconfigured(domain_id, ros_peer):
     with NodeProcess('depth_node', domain_id, params={'autostart': False}) as node:  # no depth model
-        state, transition = _lifecycle(ros_peer, 'depth_node')
+        state, transition = ros_peer.lifecycle('depth_node')
         assert not transition('configure')
         assert state() == 'unconfigured'
         line = node.wait_for_output(r'cannot configure: (.*)').group(1)

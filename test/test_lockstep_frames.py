@@ -7,12 +7,17 @@ from jdd_ros.ros.lockstep_frames import LockstepFrames, Member
 
 
 class Recorder:
-    def __init__(self, name, seconds):
+    def __init__(self, name, seconds, topic=None):
         self.name, self.seconds, self.seen, self.replaced = name, seconds, [], 0
+        self.topic, self.feeds, self.received, self.lost = topic, 0, [], []
         self.started = threading.Event()
 
     def member(self):
-        return Member(self.name, self.process, self.on_error, self.on_replaced)
+        return Member(self.name, self.process, self.on_error, self.on_replaced, topic=self.topic,
+                      feed=self.feed, on_received=self.received.append, on_lost=self.lost.append)
+
+    def feed(self):
+        self.feeds += 1
 
     def process(self, msg):
         self.started.set()
@@ -76,3 +81,47 @@ def test_a_member_that_leaves_during_a_frame_does_not_block_the_others():
     wait_until(lambda: stays.seen == [1, 2])
     frames.stop()
     assert goes.seen == [1]
+
+
+def test_one_member_per_topic_subscribes_and_every_member_of_the_topic_counts_the_frames_it_offers():
+    frames = LockstepFrames(key=lambda m: m)
+    detector, depth = Recorder('detector', 0.0, '/cam/image'), Recorder('depth', 0.0, '/cam/image')
+    frames.join(detector.member())
+    frames.join(depth.member())
+    assert (detector.feeds, depth.feeds) == (1, 0)  # the camera is subscribed once, by the first member
+    assert frames.feeder('/cam/image') == 'detector'
+    frames.offer(1, '/cam/image', 'info 1')  # the feeder's subscription delivered frame 1
+    frames.lost('/cam/image', 'lost event')
+    wait_until(lambda: detector.seen == depth.seen == [1])
+    assert detector.received == depth.received == ['info 1']
+    assert detector.lost == depth.lost == ['lost event']
+    frames.stop()
+
+
+def test_when_the_feeder_leaves_another_member_of_its_topic_subscribes_and_frames_go_on():
+    frames = LockstepFrames(key=lambda m: m)
+    a, b = Recorder('a', 0.0, '/cam/image'), Recorder('b', 0.0, '/cam/image')
+    other = Recorder('other', 0.0, '/remapped/image')  # a member whose input was remapped: its own subscription
+    for r in (a, b, other):
+        frames.join(r.member())
+    assert (a.feeds, b.feeds, other.feeds) == (1, 0, 1)
+    frames.leave('a')
+    assert b.feeds == 1 and frames.feeder('/cam/image') == 'b'
+    frames.offer(2, '/cam/image', 'info 2')
+    wait_until(lambda: b.seen == other.seen == [2])
+    assert b.received == ['info 2'] and other.received == [] and a.received == []
+    frames.leave('b')
+    assert frames.feeder('/cam/image') is None  # nobody left to feed it: no subscription
+    frames.join(a.member())
+    assert a.feeds == 2 and frames.feeder('/cam/image') == 'a'  # reactivated: it subscribes again
+    frames.stop()
+
+
+def test_once_stopped_no_member_is_told_to_take_over_the_subscription():
+    frames = LockstepFrames(key=lambda m: m)
+    a, b = Recorder('a', 0.0, '/cam/image'), Recorder('b', 0.0, '/cam/image')
+    frames.join(a.member())
+    frames.join(b.member())
+    frames.stop()  # the process ends: the nodes' final statistics, then their lifecycle shutdown
+    frames.leave('a')
+    assert (a.feeds, b.feeds) == (1, 0)

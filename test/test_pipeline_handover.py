@@ -1,4 +1,6 @@
-"""With ``--inprocess-depth`` the one-process pipeline hands ``depth`` to its fusion node in process:
+"""The one-process pipeline subscribes to each camera once (its detector node, or its depth node while the detector
+node is inactive) and hands the frames to its other nodes in process. With ``--inprocess-depth`` it hands ``depth``
+to its fusion node in process too:
 over real DDS, the fused output arrives
 (the image's header, distances read from the very depth image an outside subscriber gets) while the ROS graph shows
 no fusion_node subscription on ``depth``; a fusion input remapped elsewhere
@@ -48,19 +50,20 @@ def _wait_for_graph(peer, topic: str, node: str, timeout: float = 30.0) -> None:
         time.sleep(0.05)
 
 
-def _pipeline(domain_id, tmp_path, remap: dict[str, str] | None = None) -> NodeProcess:
+def _pipeline(domain_id, tmp_path, remap: dict[str, str] | None = None, handover: bool = True) -> NodeProcess:
     from depth_helpers import plumbing_checkpoint
 
     checkpoint = plumbing_checkpoint(tmp_path / 'plumbing.pt')
     params = {**yolov4_tiny_files(), 'checkpoint': str(checkpoint), 'reliability': 'reliable'}
-    return NodeProcess('pipeline', domain_id, params=params, remap=remap, args=['--inprocess-depth'])
+    return NodeProcess('pipeline', domain_id, params=params, remap=remap,
+                       args=['--inprocess-depth'] if handover else [])
 
 
 def _wait_until_up(launch: NodeProcess, peer, image_pub) -> None:
     for node in ('detector_node', 'depth_node'):
         launch.wait_for_output(rf'\[{node}\]: .*waiting for images', timeout=120)
-        launch.wait_for_matched('/image', node=node, timeout=30)
-    _wait_for_graph(peer, '/image', 'depth_node')  # activated last
+    launch.wait_for_matched('/image', node='detector_node', timeout=30)
+    _wait_for_graph(peer, '/image', 'detector_node')
     peer.wait_for_publishers('/detections_with_depth')
 
 
@@ -78,6 +81,7 @@ def test_fusion_takes_depth_in_process_while_an_outside_subscriber_gets_it(domai
     with _pipeline(domain_id, tmp_path) as launch:
         _wait_until_up(launch, ros_peer, image_pub)
         assert _subscribers(ros_peer, '/depth') == {ros_peer.node.get_name()}  # the outside one only
+        assert _subscribers(ros_peer, '/image') == {'detector_node'}  # each camera frame delivered once
         assert 'fusion_node' in _subscribers(ros_peer, '/detections')  # the graph does show fusion_node's inputs
         image_pub.publish(image)
         depth = depth_in.wait_for(1, timeout=60)[0]
@@ -85,7 +89,7 @@ def test_fusion_takes_depth_in_process_while_an_outside_subscriber_gets_it(domai
         out = fused.wait_for(1, timeout=60)[0]
         launch.proc.send_signal(signal.SIGINT)
         assert launch.proc.wait(30) == 0, launch.output
-    assert "[fusion_node]: in process (no DDS subscription): /depth" in launch.output
+    assert "[fusion_node]: in process (no DDS subscription): /depth, /image" in launch.output
     assert depth.header == image.header and detections.header == image.header and out.header == image.header
     assert [_box(d) for d in out.detections] == [_box(d) for d in detections.detections] != []
     own = image_to_numpy(depth)
@@ -120,7 +124,7 @@ def test_a_remapped_fusion_input_falls_back_to_dds_and_fuses_what_is_published_t
         out = fused.wait_for(1, timeout=60)[0]
         launch.proc.send_signal(signal.SIGINT)
         assert launch.proc.wait(30) == 0, launch.output
-    assert "in process (no DDS subscription)" not in launch.output
+    assert "[fusion_node]: in process (no DDS subscription): /image\n" in launch.output  # not /depth
     assert depth.header == image.header and out.header == image.header
     assert len(out.detections) > 0
     for det in out.detections:
@@ -146,9 +150,9 @@ def test_each_camera_hands_over_within_its_own_namespace(domain_id, ros_peer, tm
         for cam in cameras:
             for node in ('detector_node', 'depth_node'):
                 launch.wait_for_output(rf'\[{cam}\.{node}\]: .*waiting for images', timeout=120)
-                launch.wait_for_matched(f'/{cam}/image', node=f'{cam}.{node}', timeout=30)
+            launch.wait_for_matched(f'/{cam}/image', node=f'{cam}.detector_node', timeout=30)
             ros_peer.wait_for_publishers(f'/{cam}/detections_with_depth')
-        _wait_for_graph(ros_peer, '/left/image', 'depth_node')  # the last node activated
+        _wait_for_graph(ros_peer, '/left/image', 'detector_node')
         for cam in cameras:
             assert 'fusion_node' not in _subscribers(ros_peer, f'/{cam}/depth')
         for cam in cameras:
@@ -158,8 +162,44 @@ def test_each_camera_hands_over_within_its_own_namespace(domain_id, ros_peer, tm
         launch.proc.send_signal(signal.SIGINT)
         assert launch.proc.wait(30) == 0, launch.output
     for cam in cameras:
-        assert f'[{cam}.fusion_node]: in process (no DDS subscription): /{cam}/depth' in launch.output
+        assert f'[{cam}.fusion_node]: in process (no DDS subscription): /{cam}/depth, /{cam}/image' in launch.output
         assert out[cam].header == images[cam].header and len(out[cam].detections) > 0
         own = image_to_numpy(depth[cam])
         for det in out[cam].detections:
             assert det.results[0].pose.pose.position.z == pytest.approx(reference_median(own, _box(det)), rel=1e-4)
+
+
+def test_the_depth_node_subscribes_while_the_detector_node_is_inactive_and_frames_go_on(domain_id, ros_peer,
+                                                                                         tmp_path):
+    """The camera is subscribed once, by the detector node; a lifecycle manager deactivates it: the depth node
+    subscribes (the ROS graph shows it) and infers the next frames; the detector node reactivated infers them
+    again, from the depth node's subscription, and they are fused."""
+    from sensor_msgs.msg import Image
+    from vision_msgs.msg import Detection2DArray
+
+    image_pub = ros_peer.publisher(Image, '/image')
+    depth_in = ros_peer.subscribe(Image, '/depth')
+    fused = ros_peer.subscribe(Detection2DArray, '/detections_with_depth')
+
+    def frame_out(inbox, sec):
+        image_pub.publish(_image(sec))
+        return inbox.wait_for(1, timeout=60, predicate=lambda m: m.header.stamp.sec == sec)[0]
+
+    with _pipeline(domain_id, tmp_path, handover=False) as launch:
+        _wait_until_up(launch, ros_peer, image_pub)
+        assert _subscribers(ros_peer, '/image') == {'detector_node'}
+        state, transition = ros_peer.lifecycle('detector_node')
+        assert transition('deactivate') and state() == 'inactive'
+        _wait_for_graph(ros_peer, '/image', 'depth_node')
+        launch.wait_for_matched('/image', node='depth_node', timeout=30)
+        assert frame_out(depth_in, 61).header == _image(61).header
+        assert not [m for m in fused.messages if m.header.stamp.sec == 61]  # no detections: nothing fused
+
+        assert transition('activate') and state() == 'active'
+        assert _subscribers(ros_peer, '/image') == {'depth_node'}  # it keeps the subscription
+        launch.wait_for_output(r"\[detector_node\]: infers the frames of '/image' that depth_node receives",
+                               timeout=30)
+        out = frame_out(fused, 62)
+        launch.proc.send_signal(signal.SIGINT)
+        assert launch.proc.wait(30) == 0, launch.output
+    assert out.header == _image(62).header and len(out.detections) > 0

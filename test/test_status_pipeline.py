@@ -51,7 +51,7 @@ class Camera:
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def start(self):
-        self.peer.wait_for_subscribers(self.pub, count=2)  # depth_node and detector_node
+        self.peer.wait_for_subscribers(self.pub)  # detector_node's: depth_node infers the frames it receives
         self._thread.start()
 
     def _run(self):

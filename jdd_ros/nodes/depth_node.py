@@ -44,13 +44,14 @@ class DepthNode(InferenceNode):
     model: DepthModel | None
     WITHHELD_CAUSES = (NO_CAMERA_INFO, NO_CAMERA_HEIGHT, NO_FLOOR_IN_VIEW, TOO_LITTLE_FLOOR, FLOOR_TOO_NARROW)
 
-    def __init__(self, **kwargs: Any):
+    def __init__(self, *, hand_over_depth: bool = False, **kwargs: Any):
         self.intrinsics: CameraIntrinsics | None = None  # from camera_info, for models that need the camera
         self.aligner: Any = None  # the floor alignment's state (alignment: ground)
         self.camera_info_refused = 0
         self.no_floor: NoFloorError | None = None  # the last frame whose floor could not fix the scale
         super().__init__('depth_node', 'depth_node', **kwargs)
-        self.provide_locally('depth')  # the pipeline's fusion node takes it in process
+        if hand_over_depth:  # the pipeline's fusion node takes it in process (pipeline --inprocess-depth)
+            self.provide_locally('depth')
 
     def diagnostic_values(self) -> list[tuple[str, str]]:
         model = self.model

@@ -2,9 +2,10 @@
 
 Thin ROS shell: ``jdd_ros.ros.fusion_inputs`` checks, joins (by exact header stamp) and fuses the inputs with the
 core; this node subscribes and publishes each output with the input header unchanged. Parameters are re-read for
-every pair, so ``ros2 param set`` applies to the next one. In the one-process pipeline the ``depth`` its own
-process's depth node publishes is handed over in process (``jdd_ros.ros.local_topics``), in that node's worker
-thread, instead of a DDS subscription: every input is handled under one lock. (``detections``, a small message
+every pair, so ``ros2 param set`` applies to the next one. In the one-process pipeline the camera's ``image`` is
+handed over in process (``jdd_ros.ros.local_topics``) by the node of the process that subscribes to it, and with
+``--inprocess-depth`` so is the ``depth`` its depth node publishes, in that node's worker thread, instead of DDS
+subscriptions: every input is handled under one lock. (``detections``, a small message
 that is rarely the later half of a pair, stays a DDS subscription: tools wait for fusion_node on it.)
 """
 
@@ -64,7 +65,7 @@ class FusionNode(ManagedNode):
             self._input(Image, 'depth', lambda m: self._on_half(DEPTH, m), cache)
             self._input(Detection2DArray, 'detections', lambda m: self._on_half(DETECTIONS, m), cache)
         self.subscribe(CameraInfo, 'camera_info', lambda m, _: self._take(self.inputs.camera_info, m))
-        self.subscribe(Image, 'image', lambda m, _: self._take(self._on_image, m), cache)
+        self._input(Image, 'image', self._on_image, cache)  # in the pipeline: the frames its detector node receives
         with self._lock:
             self._taking = True
         if self._local_inputs:

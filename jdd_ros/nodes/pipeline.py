@@ -7,8 +7,10 @@
 The three lifecycle nodes keep their names, topics and parameters (``ros2 param set /fusion_node max_depth 4.0``
 works as with separate processes); per-node parameters go in the parameter file's node sections. In one process the
 depth and detector networks infer the same frames (``LockstepFrames``), in parallel, each with all the cores (measured
-faster than half each), so almost every inferred frame is fused; the fusion node subscribes ``depth`` over DDS like
-any subscriber.
+faster than half each), so almost every inferred frame is fused. Each camera frame is delivered once: one node
+subscribes to ``image`` (the detector node; ``ros2 topic info`` counts one subscriber per camera) and hands each frame
+to the other network and to the fusion node in process. The fusion node subscribes ``depth`` over DDS like any
+subscriber.
 ``--without-depth``: no depth network runs; an RGB-D camera's depth topic feeds the fusion node, or none at all with
 the fusion node's ``depth_source: ground`` (distances from the floor under each box; docs/ground.md).
 ``--cameras front,left``: the three nodes once per camera, each camera's under its namespace (``/front/image`` ->
@@ -55,11 +57,12 @@ def camera_nodes(namespace: str | None, with_depth: bool, models: SharedModels |
 
     where = {} if namespace is None else {'namespace': namespace}
     shared = LockstepFrames(key=frame_key) if with_depth else None
-    local = LocalTopics() if hand_over else None  # depth to the fusion node in process, not over DDS
+    local = LocalTopics()  # the camera frames (and with ``hand_over`` depth) to the fusion node in process
     nodes: list[Node] = [FusionNode(local=local, **where),
                          DetectorNode(lockstep=shared, models=models, stage_clock=clock, local=local, **where)]
     if with_depth:
-        nodes.append(DepthNode(lockstep=shared, models=models, stage_clock=clock, local=local, **where))
+        nodes.append(DepthNode(lockstep=shared, models=models, stage_clock=clock, local=local,
+                               hand_over_depth=hand_over, **where))
     return nodes
 
 

@@ -3,8 +3,11 @@
 The ``image`` subscription's callback only hands each message to a NewestFrameWorker, which infers the newest frame
 once in its own thread: a slow model skips frames (counted and logged) instead of falling behind the camera, and the
 executor stays free to answer parameter changes and lifecycle requests while a frame is inferred. In the one-process
-pipeline the depth and detector nodes share one ``LockstepFrames`` instead, so both infer the same frames; with
-several cameras their nodes also share one loaded model per network (``SharedModels``), one frame at a time.
+pipeline the depth and detector nodes share one ``LockstepFrames`` instead, so both infer the same frames, and only
+one of them subscribes to the camera (the feeder); with several cameras their nodes also share one loaded model per
+network (``SharedModels``), one frame at a time. There the node that subscribes also hands every camera frame to the
+fusion node of its camera in process (``LocalTopics``: its overlay and the tracks' growth cue), so each frame is
+delivered and deserialised once in the process.
 """
 
 from __future__ import annotations
@@ -64,10 +67,13 @@ class InferenceNode(ManagedNode):
         self._silence: SilentInput | None = None
         self.diagnostics = frame_node_diagnostics(self, schema_name, lambda: (self.frames, self.model), self.params,
                                                   self.WITHHELD_CAUSES, self.diagnostic_values)
+        self._image_topic = ''  # the resolved input, once active
+        self.provide_locally('image')  # every frame this node receives, to the fusion node of this process
 
     def provide_locally(self, topic: str) -> None:
-        """Declare that every message published on ``topic`` is also handed over in process (``hand_over``), so
-        that a node of this process reading it takes it without a DDS subscription (``LocalTopics``)."""
+        """Declare that every message published (or, for ``image``, received) on ``topic`` is also handed over in
+        process (``hand_over``), so that a node of this process reading it takes it without a DDS subscription
+        (``LocalTopics``)."""
         if self._local is not None:
             self._local_names[topic] = self.resolve_topic_name(topic)
             self._local.provide(self._local_names[topic])
@@ -121,16 +127,31 @@ class InferenceNode(ManagedNode):
         self.frames = FrameStats(self.get_logger(), self.resolve_topic_name('image'))
 
     def activate(self) -> None:
-        sub = self.subscribe(Image, 'image', self._on_image, message_lost=self.frames.lost)
-        if self._lockstep is not None:
-            self._lockstep.join(Member(self.get_name(), self.process, self._refused, self.frames.replaced))
+        topic = self._image_topic = self.resolve_topic_name('image')
+        feeder = self.get_name()
+        if self._lockstep is not None:  # the frames of the member that subscribes (``feed``), maybe this node
+            self._lockstep.join(Member(self.get_name(), self.process, self._refused, self.frames.replaced, topic=topic,
+                                       feed=self._subscribe_image, on_received=self._received_by_feeder,
+                                       on_lost=self.frames.lost))
+            feeder = self._lockstep.feeder(topic)
         else:
+            self._subscribe_image()
             self._worker = NewestFrameWorker(self.process, self._refused, name=f'{self.get_name()}_worker')
         self._stats_timer = steady_timer(self, STATS_PERIOD_S, self.frames.log_summary)
-        self._silence = SilentInput(sub.topic_name, time.monotonic())
+        self._silence = SilentInput(topic, time.monotonic())
         self._silence_timer = steady_timer(self, SILENCE_CHECK_PERIOD_S, self._check_silence)
-        self.get_logger().info(f"subscribed to '{sub.topic_name}' (reliability {self.params.current.reliability}): "
-                               'waiting for images')
+        how = (f"subscribed to '{topic}'" if feeder == self.get_name() else
+               f"infers the frames of '{topic}' that {feeder} receives (one subscription in this process)")
+        self.get_logger().info(f'{how} (reliability {self.params.current.reliability}): waiting for images')
+
+    def _subscribe_image(self) -> None:
+        """This node subscribes to the camera (alone, or as its lockstep's feeder)."""
+        lockstep, topic = self._lockstep, self._image_topic
+        lost = self.frames.lost if lockstep is None else (lambda event: lockstep.lost(topic, event))
+        self.subscribe(Image, 'image', self._on_image, message_lost=lost)
+
+    def _received_by_feeder(self, info: MessageInfo | None) -> None:
+        self.frames.received(info, False)  # replacements are reported to every member by on_replaced
 
     def cleanup(self) -> None:
         self.model = None
@@ -150,8 +171,8 @@ class InferenceNode(ManagedNode):
 
     def log_final_statistics(self) -> None:
         if self.frames is not None:
-            if self._lockstep is not None:
-                self._lockstep.leave(self.get_name())
+            if self._lockstep is not None:  # the frames in progress count; the other members stop too (the
+                self._lockstep.stop()        # process ends: none of them takes over the camera's subscription)
             if self._worker is not None:
                 self._worker.stop(timeout=5.0)  # the frame in progress counts
             self.frames.log_summary(final=True)
@@ -161,9 +182,9 @@ class InferenceNode(ManagedNode):
     def _on_image(self, msg: Image, info: MessageInfo) -> None:
         if self.stage_clock is not None:
             self.stage_clock.mark(self.frame_key(msg), f'{self.get_name()}: received')
+        self.hand_over('image', msg)  # the fusion node's image, before the outputs made from it
         if self._lockstep is not None:
-            self.frames.received(info, False)  # replacements are reported to every member by on_replaced
-            self._lockstep.offer(msg)
+            self._lockstep.offer(msg, self._image_topic, info)  # counted as received by every member
             return
         worker = self._worker
         if worker is not None:
