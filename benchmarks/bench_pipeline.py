@@ -18,8 +18,13 @@ frame, 640x480 rgb8, published reliable (as a bag player does) by this process a
 
 Cells run interleaved (the order rotates per rate), so a change in this shared machine's load hits all of them; the
 CPU share others took during each cell (from /proc/stat, minus this process and the pipeline's) is printed with it.
+Then, network-bound: backend auto and the serial reference at the top rate once more, with a ResNet-34 U-Net at
+480x640 (`--depth-encoder resnet34 --depth-size 480,640`, in a child process), where the two networks allow fewer
+frames/s than the input brings: there the target fused >= 0.9 x 1 / (t_detector + t_depth) is judged at 30 Hz itself.
+
 Prints Markdown tables. Usage: .venv/bin/python benchmarks/bench_pipeline.py [--seconds 12] [--rates 15,30]
 [--rounds 2] [--above-limit 60] [--configs auto,fp32,1thread,serial,boxcue,profile,inproc,profileinproc]
+[--depth-encoder resnet18] [--depth-size 240,320] [--no-network-bound]
 (--rounds N repeats every cell N times, interleaved, and sums them; inproc / profileinproc: fusion_node takes depth in
 process, `pipeline --inprocess-depth`, off by default)
 """
@@ -52,6 +57,10 @@ from harness import NodeProcess, RosPeer, new_domain_id  # noqa: E402
 FILES = yolov4_tiny_files()
 
 DEPTH_SIZE = (240, 320)
+DEPTH_ENCODER = 'resnet18'
+# The network-bound check: a depth network slow enough that 30 Hz input is above what the two networks allow, so the
+# issue-22 target (fused >= 0.9 x 1 / (t_detector + t_depth) at 30 Hz) can be judged at 30 Hz itself.
+NETWORK_BOUND = ('resnet34', (480, 640))
 WARMUP_S, DRAIN_S = 3.0, 3.0
 CONFIGS = {  # label -> pipeline parameters (None: the serial reference)
     'pipeline, backend auto': {},
@@ -116,16 +125,20 @@ class LoadMeter:
         return max(0.0, (busy - self.busy0) - (own - self.own0)) / max(1, total - self.total0)
 
 
-def depth_checkpoint(cache: Path) -> Path:
-    """A ResNet-18 U-Net at 240x320 trained one epoch on synthetic scenes (made once, then reused)."""
-    path = cache / 'bench_depth_r18_240x320_synthetic.pt'
+def depth_checkpoint(cache: Path, encoder: str = DEPTH_ENCODER, size: tuple[int, int] = DEPTH_SIZE) -> Path:
+    """A U-Net (a ResNet-18 at 240x320 by default) trained one epoch on synthetic scenes (made once, then reused)."""
+    path = cache / f'bench_depth_r{encoder.removeprefix("resnet")}_{size[0]}x{size[1]}_synthetic.pt'
     if not path.exists():
         cache.mkdir(parents=True, exist_ok=True)
         print(f'training {path.name} (1 epoch on 32 synthetic scenes; speed only) ...', file=sys.stderr)
         subprocess.run([sys.executable, '-m', 'jdd_ros.cli', 'train-depth', '--synthetic', '32', '--epochs', '1',
-                        '--input-size', *map(str, DEPTH_SIZE), '--batch-size', '8', '--val-count', '4',
-                        '--no-progress', '--out', str(path)], check=True, stdout=subprocess.DEVNULL)
+                        '--encoder', encoder, '--input-size', *map(str, size), '--batch-size', '8', '--val-count',
+                        '4', '--no-progress', '--out', str(path)], check=True, stdout=subprocess.DEVNULL)
     return path
+
+
+def depth_model_name(encoder: str, size: tuple[int, int]) -> str:
+    return f'ResNet-{encoder.removeprefix("resnet")} U-Net {size[0]}x{size[1]}'
 
 
 def image_msg(rgb: np.ndarray, sec: int):
@@ -362,13 +375,13 @@ def merged(cells: list[Cell]) -> list[Cell]:
 
 
 def print_tables(cells: list[Cell], load: tuple[float, float], rounds: int, alone: list[dict] | None = None,
-                 top: float | None = None) -> None:
+                 top: float | None = None, depth_model: str = depth_model_name(DEPTH_ENCODER, DEPTH_SIZE)) -> None:
     """``top``: the highest of the regular rates (the targets' rate); a higher one is the above-limit cell."""
     from jdd_ros.inference.backends import resolve_backend
 
     choice = resolve_backend('auto', 'cpu')
     print(f'\nPipeline, {platform.processor() or platform.machine()}, {len(os.sched_getaffinity(0))} usable cores; '
-          f"backend auto here: {choice} ({choice.reason}); yolov4-tiny 416 + ResNet-18 U-Net 240x320 (synthetic "
+          f"backend auto here: {choice} ({choice.reason}); yolov4-tiny 416 + {depth_model} (synthetic "
           f'weights), 640x480 rgb8 input; {rounds} round(s) per cell, interleaved; load average before/after: '
           f'{load[0]:.2f} / {load[1]:.2f}\n')
     cells = merged(cells)
@@ -433,14 +446,22 @@ def main() -> int:
                         help='one more input rate, above what the networks allow, for backend auto only: the '
                              "pipeline's own ceiling against 1 / (t_detector + t_depth) (0: none)")
     parser.add_argument('--configs', default=','.join(SHORT), help=f"subset of {','.join(SHORT)}")
+    parser.add_argument('--depth-encoder', default=DEPTH_ENCODER, choices=('resnet18', 'resnet34', 'resnet50'))
+    parser.add_argument('--depth-size', default=f'{DEPTH_SIZE[0]},{DEPTH_SIZE[1]}', metavar='H,W',
+                        help="the depth network's input")
+    parser.add_argument('--network-bound', action=argparse.BooleanOptionalAction, default=True,
+                        help=f'after a run with the default models, run auto and the serial reference at the top rate '
+                             f'once more with a {depth_model_name(*NETWORK_BOUND)}, where that rate is above what the '
+                             'networks allow')
     parser.add_argument('--networks-alone', metavar='CHECKPOINT', help=argparse.SUPPRESS)  # networks_alone's child
     args = parser.parse_args()
+    depth_size = tuple(int(v) for v in args.depth_size.split(','))
     if args.networks_alone:
         print(json.dumps(measure_networks_alone(Path(args.networks_alone), tum_desk_rgb())))
         return 0
     wanted = [SHORT[c] for c in args.configs.split(',')]
     cache = Path(os.environ.get('XDG_CACHE_HOME') or Path.home() / '.cache') / 'jdd_ros' / 'bench'
-    checkpoint = depth_checkpoint(cache)
+    checkpoint = depth_checkpoint(cache, args.depth_encoder, depth_size)
     rgb = tum_desk_rgb()
     serial = SerialReference(checkpoint, len(os.sched_getaffinity(0)))
     alone = [networks_alone(checkpoint)]
@@ -465,8 +486,15 @@ def main() -> int:
                   f'others {100 * cell.others_cpu:.0f} %', file=sys.stderr)
             cells.append(cell)
     alone.append(networks_alone(checkpoint))
-    print_tables(cells, (load_before, os.getloadavg()[0]), args.rounds, alone, max(rates))
+    print_tables(cells, (load_before, os.getloadavg()[0]), args.rounds, alone, max(rates),
+                 depth_model_name(args.depth_encoder, depth_size))
     print_stages([c for c in cells if c.stages_ms])
+    if args.network_bound and (args.depth_encoder, depth_size) == (DEPTH_ENCODER, DEPTH_SIZE):
+        sys.stdout.flush()
+        encoder, (height, width) = NETWORK_BOUND
+        return subprocess.run([sys.executable, __file__, '--depth-encoder', encoder, '--depth-size',
+                               f'{height},{width}', '--rates', f'{max(rates):g}', '--above-limit', '0', '--configs',
+                               'auto,serial', '--rounds', str(args.rounds), '--seconds', str(args.seconds)]).returncode
     return 0
 
 
