@@ -91,6 +91,8 @@ class Cell:
     inferred: dict[str, int] = field(default_factory=dict)
     latencies_ms: list[float] = field(default_factory=list)
     others_cpu: float = 0.0  # share of the machine's CPU time others used during the cell
+    cpu_ms: float = 0.0  # CPU time of the pipeline process (serial: of this one) during the measured seconds
+    harness_ms: float = 0.0  # CPU time of this process (the simulated camera, the counting subscriptions) meanwhile
     infer_ms: dict[str, float] = field(default_factory=dict)
     backend: str = ''
     stages_ms: dict[str, list[float]] = field(default_factory=dict)  # the per-stage profile: stage -> per frame
@@ -112,17 +114,24 @@ def process_jiffies(pid: int | str) -> int:
 
 
 class LoadMeter:
-    """The share of the machine's CPU time that processes other than ``pids`` used between start and stop."""
+    """The share of the machine's CPU time that processes other than ``pids`` used between start and stop, and the
+    CPU time ``pids`` used."""
 
     def __init__(self, *pids: int | str):
         self.pids = pids
         self.busy0, self.total0 = cpu_jiffies()
-        self.own0 = sum(process_jiffies(p) for p in pids)
+        self._start = {str(p): process_jiffies(p) for p in pids}
+        self.own0 = sum(self._start.values())
 
     def others(self) -> float:
         busy, total = cpu_jiffies()
         own = sum(process_jiffies(p) for p in self.pids)
         return max(0.0, (busy - self.busy0) - (own - self.own0)) / max(1, total - self.total0)
+
+    def own_ms(self, pid: int | str) -> float:
+        """CPU ms of ``pid`` (one of ``pids``) since the start: with ``others`` it tells the pipeline's own work
+        from the machine's load, and does not vary with the clock of the cores as a frame rate does."""
+        return 1000 * (process_jiffies(pid) - self._start[str(pid)]) / os.sysconf('SC_CLK_TCK')
 
 
 def depth_checkpoint(cache: Path, encoder: str = DEPTH_ENCODER, size: tuple[int, int] = DEPTH_SIZE) -> Path:
@@ -139,6 +148,14 @@ def depth_checkpoint(cache: Path, encoder: str = DEPTH_ENCODER, size: tuple[int,
 
 def depth_model_name(encoder: str, size: tuple[int, int]) -> str:
     return f'ResNet-{encoder.removeprefix("resnet")} U-Net {size[0]}x{size[1]}'
+
+
+def cdr_stamp_sec(raw: bytes) -> int:
+    """header.stamp.sec of a serialised message that starts with a std_msgs/Header (CDR: a 4-byte encapsulation
+    header, then the int32 seconds)."""
+    if raw[:2] not in (b'\x00\x01', b'\x00\x00'):
+        raise ValueError(f'not a plain CDR message: encapsulation {raw[:4].hex()}')
+    return int.from_bytes(raw[4:8], 'little' if raw[1] == 1 else 'big', signed=True)
 
 
 def image_msg(rgb: np.ndarray, sec: int):
@@ -171,10 +188,13 @@ def run_pipeline(cell: Cell, params: dict, rgb: np.ndarray, checkpoint: Path) ->
         for pattern in (r'\[detector_node\].*waiting for images', r'\[depth_node\].*waiting for images',
                         r'\[fusion_node\].*ready'):
             node.wait_for_output(pattern, timeout=180)
-        for topic, kind in (('detections_with_depth', Detection2DArray), ('detections', Detection2DArray),
-                            ('depth', Image)):
+        for topic, kind in (('detections_with_depth', Detection2DArray), ('detections', Detection2DArray)):
             peer.node.create_subscription(kind, topic, lambda m, t=topic: received[t].setdefault(
                 m.header.stamp.sec, time.perf_counter()), output_qos(100))
+        # The depth images only counted: taken serialised, their stamp read from the CDR header, so that this
+        # process's share of the two cores stays small (deserialising 1.2 MB per frame cost it ~1.5 ms).
+        peer.node.create_subscription(Image, 'depth', lambda raw: received['depth'].setdefault(
+            cdr_stamp_sec(raw), time.perf_counter()), output_qos(100), raw=True)
         pub = peer.node.create_publisher(Image, 'image', output_qos(5))
         peer.wait_for_subscribers(pub)  # the detector node's: the depth and fusion nodes get its frames in process
         for topic in received:
@@ -184,7 +204,8 @@ def run_pipeline(cell: Cell, params: dict, rgb: np.ndarray, checkpoint: Path) ->
         sent = publish(pub, rgb, cell.rate, WARMUP_S, 1)  # warm-up, stamps 1..
         meter = LoadMeter('self', node.proc.pid)
         sent = publish(pub, rgb, cell.rate, cell.seconds, 10_000)
-        cell.others_cpu = meter.others()
+        cell.others_cpu, cell.cpu_ms = meter.others(), meter.own_ms(node.proc.pid)
+        cell.harness_ms = meter.own_ms('self')
         time.sleep(DRAIN_S)
     finally:
         node.stop()
@@ -267,11 +288,12 @@ def print_config_stages(cells: list[Cell]) -> None:
 def publish(pub, rgb: np.ndarray, rate: float, seconds: float, first_stamp: int) -> dict[int, float]:
     """Publish ``rgb`` at ``rate`` for ``seconds``; {stamp: publish time}."""
     sent, start = {}, time.perf_counter()
+    msg = image_msg(rgb, first_stamp)  # one message, its stamp changed per frame: the camera's cost stays small
     for i in range(int(round(rate * seconds))):
         wait = start + i / rate - time.perf_counter()
         if wait > 0:
             time.sleep(wait)
-        msg = image_msg(rgb, first_stamp + i)
+        msg.header.stamp.sec = first_stamp + i
         sent[first_stamp + i] = time.perf_counter()
         pub.publish(msg)
     return sent
@@ -316,7 +338,7 @@ class SerialReference:
             self.frame(rgb)
             cell.latencies_ms.append(1000 * (time.perf_counter() - (start + newest / cell.rate)))
             last = newest
-        cell.others_cpu = meter.others()
+        cell.others_cpu, cell.cpu_ms = meter.others(), meter.own_ms('self')
         cell.fused = len(cell.latencies_ms)
         cell.inferred = {'detections': cell.fused, 'depth': cell.fused}
         cell.backend = 'OpenCV DNN + onnxruntime fp32'
@@ -335,7 +357,8 @@ def measure_networks_alone(checkpoint: Path, rgb: np.ndarray, repeats: int = 30)
     """The package's own two networks, each alone with every core, on the pipeline's backend auto and default
     threads: median ms of ``Detector.detect`` and ``DepthModel.predict`` (the work each node does per frame). Their
     sum bounds the pipeline: it cannot fuse more than 1 / (t_detector + t_depth) frames/s on cores the two networks
-    share."""
+    share. Also the CPU ms the two take per frame, back to back: the pipeline's CPU per fused frame beyond it is
+    everything that is not inference."""
     from jdd_ros.depth.estimator import DepthEstimator
     from jdd_ros.detect.registry import build_detector
     from jdd_ros.params import snapshot
@@ -352,6 +375,11 @@ def measure_networks_alone(checkpoint: Path, rgb: np.ndarray, repeats: int = 30)
             run()
             times.append(1000 * (time.perf_counter() - start))
         out[name] = statistics.median(times)
+    start = time.process_time()  # the CPU both take per frame, back to back (every thread of this process)
+    for _ in range(repeats):
+        detector.detect(rgb)
+        depth.predict(rgb)
+    out['cpu_both'] = 1000 * (time.process_time() - start) / repeats
     out['backend'] = f'{detector.backend} {detector.precision} / {depth.backend} {depth.precision}'
     return out
 
@@ -365,6 +393,8 @@ def merged(cells: list[Cell]) -> list[Cell]:
         n = m.seconds / c.seconds if c.seconds else 0
         m.others_cpu = (m.others_cpu * n + c.others_cpu) / (n + 1)
         m.seconds += c.seconds
+        m.cpu_ms += c.cpu_ms
+        m.harness_ms += c.harness_ms
         m.fused += c.fused
         m.latencies_ms += c.latencies_ms
         for k, v in c.inferred.items():
@@ -386,8 +416,9 @@ def print_tables(cells: list[Cell], load: tuple[float, float], rounds: int, alon
           f'{load[0]:.2f} / {load[1]:.2f}\n')
     cells = merged(cells)
     print('| input | configuration | runs | fused frames/s | latency median ms | p90 ms | inferred (det / depth) | '
-          'fused / inferred by the slower | inference ms (det / depth) | others\' CPU share |')
-    print('|---|---|---|---:|---:|---:|---:|---:|---:|---:|')
+          'fused / inferred by the slower | inference ms (det / depth) | CPU ms per fused frame | '
+          'others\' CPU share |')
+    print('|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|')
     for rate in sorted({c.rate for c in cells}):
         for config in CONFIGS:
             row = [c for c in cells if c.rate == rate and c.config == config]
@@ -400,7 +431,7 @@ def print_tables(cells: list[Cell], load: tuple[float, float], rounds: int, alon
             print(f'| {rate:g} Hz | {config} | {c.backend} | **{c.fused / c.seconds:.2f}** | '
                   f'{statistics.median(lat):.0f} | {lat[int(0.9 * (len(lat) - 1))]:.0f} | '
                   f"{c.inferred['detections']} / {c.inferred['depth']} | {100 * c.fused / slower:.0f} % | "
-                  f'{infer or "-"} | {100 * c.others_cpu:.0f} % |')
+                  f'{infer or "-"} | {c.cpu_ms / (c.fused or 1):.1f} | {100 * c.others_cpu:.0f} % |')
     top = top or max(c.rate for c in cells)
     ref = next((c for c in cells if c.rate == top and c.config == 'serial reference'), None)
     auto = next((c for c in cells if c.rate == top and c.config == AUTO), None)
@@ -424,6 +455,7 @@ def print_tables(cells: list[Cell], load: tuple[float, float], rounds: int, alon
               '1 / (t_detector + t_depth) = '
               f'{limit:.2f} frames/s; the pipeline at {top:g} Hz fuses {rate:.2f}/s = {rate / limit:.2f}x that '
               f'(target >= 0.9x), {rate / min(limit, top):.2f}x the lower of that limit and the input rate.')
+        print_cpu_budget(auto, alone, limit)
         if ceiling and ceiling.fused:
             rate = ceiling.fused / ceiling.seconds
             print(f'\nWith {ceiling.rate:g} Hz input (above what the networks allow; backend auto only), the pipeline '
@@ -435,6 +467,25 @@ def print_tables(cells: list[Cell], load: tuple[float, float], rounds: int, alon
         print(f'\nAll the cores for each network (threads 0) against one thread each, at {top:g} Hz: '
               f'{auto.fused / auto.seconds:.2f} against {one.fused / one.seconds:.2f} fused frames/s '
               f'({auto.fused / auto.seconds / (one.fused / one.seconds):.2f}x).')
+
+
+def print_cpu_budget(auto: Cell, alone: list[dict], limit: float) -> None:
+    """Where the pipeline's CPU per fused frame goes beyond the two networks' own, and what 0.9x the limit leaves
+    for it: on cores the networks fill, every ms of other work per frame is a frame rate the networks cannot have."""
+    if not auto.fused or not all('cpu_both' in a for a in alone):
+        return
+    cores = len(os.sched_getaffinity(0))
+    networks = statistics.mean(a['cpu_both'] for a in alone)
+    per_frame = auto.cpu_ms / auto.fused
+    budget = cores * 1000 / (0.9 * limit)
+    print(f'\nCPU per fused frame (pipeline, auto, at the top rate): {per_frame:.1f} ms in the pipeline process '
+          f'(its {auto.cpu_ms / 1000 / auto.seconds:.2f} cores over {auto.fused / auto.seconds:.2f} fused frames/s); '
+          f'the two networks alone, back to back: {networks:.1f} ms; so {per_frame - networks:.1f} ms per frame is '
+          f'everything else in the pipeline (transport, conversions, fusion, tracking, publishing, the networks '
+          f'sharing the cores), and {auto.harness_ms / auto.fused:.1f} ms this benchmark\'s own (the simulated '
+          f'camera and the subscriptions that count the outputs). At 0.9x the limit ({0.9 * limit:.2f}/s) the '
+          f'{cores} cores give {budget:.1f} ms per frame: {budget - networks:.1f} ms for everything else, the camera '
+          'included.')
 
 
 def main() -> int:
@@ -455,6 +506,9 @@ def main() -> int:
                              'networks allow')
     parser.add_argument('--networks-alone', metavar='CHECKPOINT', help=argparse.SUPPRESS)  # networks_alone's child
     args = parser.parse_args()
+    from jdd_ros.ros.node_process import tune_malloc
+
+    tune_malloc()  # as the pipeline does: the camera's 1 MB frames are not page-faulted in afresh each time
     depth_size = tuple(int(v) for v in args.depth_size.split(','))
     if args.networks_alone:
         print(json.dumps(measure_networks_alone(Path(args.networks_alone), tum_desk_rgb())))

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from jdd_ros.core.detection import Detection
-from jdd_ros.core.image_scale import image_scale_change, to_grey, window_scale_change
+from jdd_ros.core.image_scale import ScaleSettings, _features, image_scale_change, to_grey, window_scale_change
 from jdd_ros.core.tracking import BOX_CUE, IMAGE_CUE, Tracker
 
 
@@ -77,6 +77,36 @@ def test_plain_or_tiny_boxes_give_no_measurement():
     assert image_scale_change(img, img, (100.0, 100.0, 104.0, 104.0)) is None  # too small to hold enough
     with pytest.raises(ValueError, match='one size'):
         image_scale_change(img, img[:100], (50.0, 50.0, 150.0, 150.0))
+
+
+def test_features_are_those_of_the_whole_image_masked_to_the_inset_box():
+    """The corners are searched on the inset box and a small border only (the cost is the area searched): they must
+    be OpenCV's corners of the whole image under the inset box's mask, exactly, wherever the box lies (inside, at
+    the image's edges, overhanging them)."""
+    s = ScaleSettings()
+    rng = np.random.default_rng(7)
+    compared = 0
+    for _ in range(60):
+        img = cv2.GaussianBlur(rng.integers(0, 256, (180, 240), dtype=np.uint8), (0, 0), rng.uniform(0.7, 3.0))
+        w, h = rng.uniform(12, 200), rng.uniform(12, 160)
+        x1, y1 = rng.uniform(-40, 240 - w / 2), rng.uniform(-40, 180 - h / 2)
+        box = (x1, y1, x1 + w, y1 + h)
+        dx, dy = s.inset * w, s.inset * h
+        c0, r0 = max(math.ceil(x1 + dx), 0), max(math.ceil(y1 + dy), 0)
+        c1, r1 = min(math.floor(x1 + w - dx), 240), min(math.floor(y1 + h - dy), 180)
+        found = _features(img, box, s)
+        if c1 - c0 < 3 or r1 - r0 < 3:
+            assert found is None
+            continue
+        mask = np.zeros_like(img)
+        mask[r0:r1, c0:c1] = 255
+        reference = cv2.goodFeaturesToTrack(img, s.max_points, s.quality, s.min_spacing_px, mask=mask)
+        if reference is None or len(reference) < s.min_points:
+            assert found is None
+            continue
+        np.testing.assert_array_equal(found, reference)
+        compared += 1
+    assert compared >= 30
 
 
 def test_window_of_whole_frames():
