@@ -13,9 +13,13 @@ that ``platform`` runs when h5py is imported, is let through). So a fast test ca
 """
 
 import asyncio
+import atexit
 import multiprocessing.process
+import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import types
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -24,6 +28,29 @@ import pytest
 import rclpy.context
 
 sys.path.insert(0, str(Path(__file__).parent))
+
+SESSION_CACHE_PREFIX = 'jdd_ros_test_cache_'
+
+
+def _use_a_session_cache() -> None:
+    """Point the suite (and every process it starts) at a cache of its own, removed when it ends. The suite builds
+    hundreds of small random depth models; their ONNX exports and compiled models (~1.6 GB a run) filled the user's
+    ~/.cache/jdd_ros, which keeps an entry 30 days after its last use. The model store (the downloaded yolov4-tiny)
+    stays the user's own, linked into it."""
+    if Path(os.environ.get('XDG_CACHE_HOME', '')).name.startswith(SESSION_CACHE_PREFIX):
+        return  # a pytest run inside the suite (pytester): the outer session's cache
+    from jdd_ros.detect.darknet.model_store import cache_dir
+
+    models = cache_dir()
+    models.mkdir(parents=True, exist_ok=True)
+    cache = Path(tempfile.mkdtemp(prefix=SESSION_CACHE_PREFIX))
+    (cache / 'jdd_ros').mkdir()
+    (cache / 'jdd_ros' / 'models').symlink_to(models, target_is_directory=True)
+    os.environ['XDG_CACHE_HOME'] = str(cache)
+    atexit.register(shutil.rmtree, cache, ignore_errors=True)  # the link goes, not what it points to
+
+
+_use_a_session_cache()
 
 from harness import RosPeer, new_domain_id  # noqa: E402
 
