@@ -118,15 +118,13 @@ class LoadMeter:
     CPU time ``pids`` used."""
 
     def __init__(self, *pids: int | str):
-        self.pids = pids
         self.busy0, self.total0 = cpu_jiffies()
         self._start = {str(p): process_jiffies(p) for p in pids}
-        self.own0 = sum(self._start.values())
 
     def others(self) -> float:
         busy, total = cpu_jiffies()
-        own = sum(process_jiffies(p) for p in self.pids)
-        return max(0.0, (busy - self.busy0) - (own - self.own0)) / max(1, total - self.total0)
+        own = sum(process_jiffies(p) - start for p, start in self._start.items())
+        return max(0.0, (busy - self.busy0) - own) / max(1, total - self.total0)
 
     def own_ms(self, pid: int | str) -> float:
         """CPU ms of ``pid`` (one of ``pids``) since the start: with ``others`` it tells the pipeline's own work
